@@ -1,0 +1,1 @@
+"""The cloud service marketplace: the shell every domain package builds on."""

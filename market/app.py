@@ -1,0 +1,299 @@
+"""The application factory: plugins, middleware, error rendering and every package's routes in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import Cookie, State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRF_SECRET_LENGTH, generate_csrf_hash, generate_csrf_token
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
+
+from market import i18n, outbox, schema
+from market.auth import AuthenticationMiddleware
+from market.database import create_engine
+from market.errors import DomainError, NotAuthenticated
+from market.settings import Settings
+from market.templating import TEMPLATES_DIR, build_engine
+
+log = logging.getLogger("market")
+
+STATIC_DIR = TEMPLATES_DIR.parent / "market" / "static"
+
+
+def settings_of(app: Litestar) -> Settings:
+    return app.state["settings"]
+
+
+def db_config_of(app: Litestar) -> SQLAlchemyAsyncConfig:
+    return app.state["db_config"]
+
+
+def sessions_of(app: Litestar) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(db_config_of(app).get_engine(), expire_on_commit=False)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api", "/webhooks", "/healthz")):
+        return True
+    # The client's preference by quality; a browser's */* and an absent header get the page.
+    best = request.accept.best_match(["text/html", "application/problem+json", "application/json"], default="text/html")
+    return best != "text/html"
+
+
+def problem_response(request: Request, status: int, title: str, detail: str, errors: Any = None, headers: dict[str, str] | None = None) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
+        if errors:
+            body["errors"] = errors
+        return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return Template(  # type: ignore[return-value]
+        "errors/error.html",
+        context={"status": status, "title": title, "detail": detail, "errors": errors or {}, "flashes": []},
+        status_code=status,
+        headers=headers,
+        cookies=_csrf_for_error_page(request),
+    )
+
+
+def _csrf_for_error_page(request: Request) -> list[Cookie]:
+    """The page's forms (language, sign out) need a CSRF token even when the error came before the CSRF
+    middleware ran (unknown path, wrong method) or from it (a refused token): reuse a valid cookie, or issue one."""
+    state = ScopeState.from_scope(request.scope)
+    config = request.app.csrf_config
+    if config is None or state.csrf_token is not Empty:
+        return []
+    cookie = request.cookies.get(config.cookie_name, "")
+    signed = len(cookie) > CSRF_SECRET_LENGTH and hmac.compare_digest(
+        cookie[CSRF_SECRET_LENGTH:], generate_csrf_hash(cookie[:CSRF_SECRET_LENGTH], config.secret)
+    )
+    if signed:
+        state.csrf_token = cookie
+        return []
+    state.csrf_token = generate_csrf_token(config.secret)
+    return [
+        Cookie(
+            key=config.cookie_name, value=state.csrf_token, path=config.cookie_path, secure=config.cookie_secure,
+            httponly=config.cookie_httponly, samesite=config.cookie_samesite, domain=config.cookie_domain,
+        )
+    ]
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?next={quote(target)}", status_code=303)  # type: ignore[return-value]
+
+
+def on_domain_error(request: Request, exc: DomainError) -> Response:
+    _ensure_language(request.scope)
+    if isinstance(exc, NotAuthenticated) and not wants_json(request):
+        return _to_login(request)
+    title = i18n._(exc.title)
+    return problem_response(request, exc.status_code, title, exc.detail, exc.errors, exc.headers)
+
+
+def on_http_error(request: Request, exc: HTTPException) -> Response:
+    _ensure_language(request.scope)
+    status = exc.status_code
+    if status >= 500:  # the framework's own detail may describe our internals
+        return on_unexpected(request, exc)
+    if status == 401 and not wants_json(request):
+        return _to_login(request)
+    errors = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        errors = {str(item.get("key") or item.get("source") or "body"): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
+    detail = exc.detail
+    if status == 403 and "CSRF" in detail:
+        detail = i18n._("The form had expired or was sent from elsewhere. Reload the page and try again.")
+    elif detail == _phrase(status):  # the framework's bare status phrase: say what it means instead
+        detail = _explanation(status)
+    return problem_response(request, status, _title(status), detail, errors, exc.headers)
+
+
+def on_database_unavailable(request: Request, exc: Exception) -> Response:
+    _ensure_language(request.scope)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(request, 503, _title(503), i18n._("The database is not reachable just now. Try again shortly."), headers={"Retry-After": "5"})
+
+
+def on_unexpected(request: Request, exc: Exception) -> Response:
+    _ensure_language(request.scope)
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, _title(500), i18n._("Something went wrong on our side. The error was logged."))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _title(status: int) -> str:
+    titles = {
+        400: i18n._("Bad request"), 401: i18n._("Not signed in"), 403: i18n._("Forbidden"), 404: i18n._("Not found"),
+        405: i18n._("Method not allowed"), 409: i18n._("Conflict"), 410: i18n._("Gone"), 413: i18n._("Request too large"),
+        415: i18n._("Unsupported media type"), 422: i18n._("Invalid input"), 429: i18n._("Too many requests"),
+        500: i18n._("Server error"), 503: i18n._("Service unavailable"),
+    }
+    return titles.get(status) or i18n._("Error")
+
+
+def _explanation(status: int) -> str:
+    explanations = {
+        400: i18n._("The request could not be understood."),
+        403: i18n._("You may not do this."),
+        404: i18n._("There is nothing at this address. Check it, or start again from the home page."),
+        405: i18n._("This address does not accept that kind of request."),
+        413: i18n._("The request is larger than this service accepts."),
+        415: i18n._("The request's content type is not one this address accepts."),
+    }
+    return explanations.get(status) or _phrase(status)
+
+
+def _database_error(request: Request, exc: DBAPIError) -> Response:
+    if exc.connection_invalidated or isinstance(exc, OperationalError):
+        return on_database_unavailable(request, exc)
+    if isinstance(exc, IntegrityError):
+        # A constraint caught what the service's own check could not see: a change made at the same moment.
+        _ensure_language(request.scope)
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_response(
+            request, 409, _title(409), i18n._("This conflicts with a change made at the same time. Reload and try again.")
+        )
+    return on_unexpected(request, exc)
+
+
+# --- language -----------------------------------------------------------------------------------
+
+LANGUAGE_CHOSEN = "market_language"  # scope key: the middleware has set the request's language
+
+
+def _ensure_language(scope: Scope) -> None:
+    """Errors raised before routing (unknown path, wrong method) never pass the middleware: choose here."""
+    if LANGUAGE_CHOSEN not in scope:
+        _choose_language(scope)
+
+
+def _choose_language(scope: Scope) -> None:
+    headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+    cookies = dict(part.strip().split("=", 1) for part in headers.get("cookie", "").split(";") if "=" in part)
+    user = scope.get("user")
+    settings: Settings = scope["litestar_app"].state["settings"]
+    language = i18n.choose_language(
+        cookies.get(i18n.LANGUAGE_COOKIE), getattr(user, "language", None), headers.get("accept-language"), settings.default_language,
+    )
+    i18n.current_language.set(language)
+    scope[LANGUAGE_CHOSEN] = language  # type: ignore[literal-required]
+
+
+class LanguageMiddleware:
+    """Sets the request's language: the switch's cookie, the user's choice, the browser's, the default."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _choose_language(scope)
+        await self.app(scope, receive, send)
+
+
+# --- assembly -----------------------------------------------------------------------------------
+
+def route_handlers() -> list[Any]:
+    from market.controllers import routes as market_routes
+
+    handlers: list[Any] = list(market_routes())
+    for package in ("catalog", "committee", "contracts"):
+        with contextlib.suppress(ModuleNotFoundError):
+            module = __import__(f"{package}.controllers", fromlist=["routes"])
+            handlers.extend(module.routes())
+    return handlers
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None) -> Litestar:
+    """The whole application; `extra_routes` lets tests mount handlers of their own beside the real ones."""
+    settings = settings or Settings.from_env()
+    schema.import_models()
+    engine = create_engine(settings.database_url)
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit_include_redirects",
+        metadata=SQLModel.metadata,
+        create_all=False,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        worker: asyncio.Task[None] | None = None
+        try:
+            if check_schema:
+                await schema.ensure_current(engine)
+            if settings.worker == "embedded":
+                worker = asyncio.create_task(outbox.run_forever(sessions_of(app), settings))
+            yield
+        finally:
+            if worker:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            # The plugin disposes only an engine under its default state key; ours may be renamed.
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[*route_handlers(), *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        state=State({"settings": settings, "db_config": db_config}),
+        lifespan=[lifespan],
+        template_config=TemplateConfig(instance=build_engine(settings)),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            exclude=["/api", "/webhooks", "/healthz"],
+        ),
+        middleware=[
+            DefineMiddleware(AuthenticationMiddleware, exclude=["/static", "/healthz", "/schema"]),
+            LanguageMiddleware,
+        ],
+        exception_handlers={
+            DomainError: on_domain_error,
+            HTTPException: on_http_error,
+            DBAPIError: _database_error,
+            Exception: on_unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="Cloud service marketplace API",
+            version="1",
+            path="/schema",
+            components=Components(security_schemes={"token": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"token": []}],
+        ),
+        request_max_body_size=20 * 1024 * 1024,
+        debug=False,
+    )

@@ -1,0 +1,127 @@
+"""The user's organisation: details, members, invitations; administrators manage members. And the /api twins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from market import accounts
+from market.app import settings_of
+from market.controllers.registration import PAGE
+from market.errors import Conflict, Invalid
+from market.guards import org_admin, signed_in
+from market.i18n import _
+from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange
+from market.web import PAGE_SIZE, DbSession, FormBody, Page, check_page, form_dict, json_body, page_number, parse, redirect, render
+
+
+def role_label(role: str) -> str:
+    return _("Administrator") if role == "admin" else _("Member")
+
+
+async def _organisation_page(
+    request: Request, db_session: AsyncSession, page: int | None = None, status_code: int = 200, *,
+    invite: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+) -> Template:
+    number = page_number(page)
+    overview = await accounts.organisation_overview(db_session, request.user, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    paging = check_page(Page(number, PAGE_SIZE, overview.member_count))
+    return render(
+        request, "market/organisation.html", status_code, overview=overview, page=paging,
+        invite=invite or {"email": "", "role": "member"}, errors=errors or {}, role_label=role_label,
+    )
+
+
+@get("/organisation", guards=[signed_in], **PAGE)
+async def organisation_page(request: Request, db_session: DbSession, page: FromQuery[int | None] = None) -> Template:
+    return await _organisation_page(request, db_session, page)
+
+
+@post("/organisation/invitations", guards=[signed_in, org_admin], **PAGE)
+async def invite(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    form = form_dict(data)
+    try:
+        entry = parse(InvitationCreate, form)
+        invitation = await accounts.invite_member(db_session, settings_of(request.app), request.user, email=entry.email, role=entry.role)
+    except (Invalid, Conflict) as exc:
+        invite_form = {"email": form.get("email", ""), "role": form.get("role", "member")}
+        return await _organisation_page(request, db_session, status_code=exc.status_code, invite=invite_form, errors=exc.errors or {"form": exc.detail})
+    return redirect(request, "/organisation", _("An invitation was sent to %(email)s. It is valid for 7 days.", email=invitation.email))
+
+
+async def _set_active(request: Request, db_session: AsyncSession, member_id: int, active: bool) -> Any:
+    try:
+        member = await accounts.set_member_active(db_session, request.user, member_id, active=active)
+    except Conflict as exc:
+        return redirect(request, "/organisation", exc.detail, category="error")
+    message = _("%(name)s can sign in again.", name=member.name) if active else _("%(name)s is disabled and was signed out.", name=member.name)
+    return redirect(request, "/organisation", message)
+
+
+@post("/organisation/members/{member_id:int}/disable", guards=[signed_in, org_admin], **PAGE)
+async def disable_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> Any:
+    return await _set_active(request, db_session, member_id, False)
+
+
+@post("/organisation/members/{member_id:int}/enable", guards=[signed_in, org_admin], **PAGE)
+async def enable_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> Any:
+    return await _set_active(request, db_session, member_id, True)
+
+
+@post("/organisation/members/{member_id:int}/role", guards=[signed_in, org_admin], **PAGE)
+async def change_role(request: Request, member_id: FromPath[int], data: FormBody, db_session: DbSession) -> Any:
+    try:
+        entry = parse(RoleChange, form_dict(data))
+        member = await accounts.change_member_role(db_session, request.user, member_id, role=entry.role)
+    except (Invalid, Conflict) as exc:
+        return redirect(request, "/organisation", exc.detail, category="error")
+    return redirect(request, "/organisation", _("%(name)s's role is now %(role)s.", name=member.name, role=role_label(member.role)))
+
+
+# --- /api -----------------------------------------------------------------------------------------
+
+@get("/api/organisation", guards=[signed_in], tags=["organisation"])
+async def api_organisation(request: Request, db_session: DbSession) -> OrganisationRead:
+    """Your organisation with all its members and open invitations."""
+    overview = await accounts.organisation_overview(db_session, request.user)
+    organisation = overview.organisation
+    return OrganisationRead(
+        id=organisation.id, kind=organisation.kind, name=organisation.name,  # type: ignore[arg-type]
+        registration_number=organisation.registration_number, contact_email=organisation.contact_email,
+        contact_phone=organisation.contact_phone, is_sme=organisation.is_sme,
+        members=[MemberRead.model_validate(member) for member in overview.members],
+        invitations=[InvitationRead.model_validate(invitation) for invitation in overview.invitations],
+        can_manage_members=overview.can_manage_members,
+    )
+
+
+@post("/api/organisation/invitations", guards=[signed_in, org_admin], tags=["organisation"])
+async def api_invite(
+    request: Request, data: Annotated[dict[str, Any], json_body(InvitationCreate)], db_session: DbSession,
+) -> InvitationRead:
+    """Invite someone by e-mail; the link goes to them, never into this answer."""
+    entry = parse(InvitationCreate, data)
+    invitation = await accounts.invite_member(db_session, settings_of(request.app), request.user, email=entry.email, role=entry.role)
+    return InvitationRead.model_validate(invitation)
+
+
+@post("/api/organisation/members/{member_id:int}/disable", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
+async def api_disable_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> MemberRead:
+    """Disable a member: their sessions end and their tokens stop working at once."""
+    return MemberRead.model_validate(await accounts.set_member_active(db_session, request.user, member_id, active=False))
+
+
+@post("/api/organisation/members/{member_id:int}/enable", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
+async def api_enable_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> MemberRead:
+    """Enable a disabled member again."""
+    return MemberRead.model_validate(await accounts.set_member_active(db_session, request.user, member_id, active=True))
+
+
+routes = [
+    organisation_page, invite, disable_member, enable_member, change_role,
+    api_organisation, api_invite, api_disable_member, api_enable_member,
+]

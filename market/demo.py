@@ -1,0 +1,94 @@
+"""Demo organisations and users, so every role has something to sign in as. Idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from market import accounts
+from market.auth import SystemActor
+from market.models import AgencyDomain, Appointment, Organisation, User
+from market.settings import Settings
+
+DEMO_PASSWORD = "demo-password-2026"
+
+ORGANISATIONS = [
+    # kind, name, registration number, contact e-mail, SME
+    ("operator", "Digital Marketplace Secretariat", None, "help@secretariat.example.go.kr", False),
+    ("committee", "Digital Service Review Committee", None, "committee@secretariat.example.go.kr", False),
+    ("agency", "Seoul Metropolitan Government", "6110000", "it@seoul.example.go.kr", False),
+    ("agency", "Ministry of the Interior and Safety", "1741000", "it@mois.example.go.kr", False),
+    ("provider", "Hanbit Cloud Co., Ltd.", "1248100998", "sales@hanbit-cloud.example.kr", False),
+    ("provider", "Nuri Soft Inc.", "2208162517", "hello@nurisoft.example.kr", True),
+    ("provider", "Baram Data Co., Ltd.", "1018112341", "contact@baramdata.example.kr", True),
+]
+
+USERS = [
+    # e-mail, name, organisation, role
+    ("operator@demo.example.go.kr", "Operator Kim", "Digital Marketplace Secretariat", "admin"),
+    ("chair@demo.example.go.kr", "Chair Lee", "Digital Service Review Committee", "admin"),
+    ("committee@demo.example.go.kr", "Member Park", "Digital Service Review Committee", "member"),
+    ("member2@demo.example.go.kr", "Member Choi", "Digital Service Review Committee", "member"),
+    ("member3@demo.example.go.kr", "Member Jung", "Digital Service Review Committee", "member"),
+    ("buyer@seoul.example.go.kr", "Buyer Kang", "Seoul Metropolitan Government", "admin"),
+    ("buyer@mois.example.go.kr", "Buyer Yoon", "Ministry of the Interior and Safety", "admin"),
+    ("provider@hanbit-cloud.example.kr", "Provider Han", "Hanbit Cloud Co., Ltd.", "admin"),
+    ("provider@nurisoft.example.kr", "Provider Noh", "Nuri Soft Inc.", "admin"),
+    ("provider@baramdata.example.kr", "Provider Bae", "Baram Data Co., Ltd.", "admin"),
+]
+
+DOMAINS = [("seoul.example.go.kr", "Seoul Metropolitan Government"), ("mois.example.go.kr", "Ministry of the Interior and Safety")]
+
+
+
+async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], None] = print) -> int:
+    actor = SystemActor(email="demo")
+    created = 0
+    organisations: dict[str, Organisation] = {}
+    for kind, name, number, email, sme in ORGANISATIONS:
+        existing = await session.scalar(sa.select(Organisation).where(Organisation.name == name))
+        if existing is None:
+            existing = await accounts.create_organisation(
+                session, actor, kind=kind, name=name, registration_number=number, contact_email=email, is_sme=sme
+            )
+            created += 1
+        organisations[name] = existing
+    echo(f"organisations: {len(organisations)}")
+    for email, name, organisation, role in USERS:
+        user = await session.scalar(sa.select(User).where(User.email == email))
+        if user is None:
+            user = await accounts.create_user(
+                session, actor, organisation=organisations[organisation], email=email, name=name,
+                password=DEMO_PASSWORD, role=role,
+            )
+            created += 1
+            if organisations[organisation].kind == "committee":
+                today = date.today()
+                session.add(Appointment(user_id=user.id, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=730), is_chair=role == "admin"))  # type: ignore[arg-type]
+    echo(f"users: {len(USERS)} (password for all: {DEMO_PASSWORD})")
+    for domain, organisation in DOMAINS:
+        if not await session.scalar(sa.select(AgencyDomain.id).where(AgencyDomain.domain == domain)):
+            session.add(AgencyDomain(domain=domain, organisation_id=organisations[organisation].id))  # type: ignore[arg-type]
+            created += 1
+    await session.flush()
+    created += await _load_domains(session, settings, echo)
+    return created
+
+
+async def _load_domains(session: AsyncSession, settings: Settings, echo: Callable[[str], None]) -> int:
+    """Each domain package may offer `demo.load(session, settings, echo) -> int`."""
+    import importlib
+
+    created = 0
+    for package in ("catalog", "committee", "contracts"):
+        try:
+            module = importlib.import_module(f"{package}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name not in {package, f"{package}.demo"}:
+                raise
+            continue
+        created += await module.load(session, settings, echo)
+    return created

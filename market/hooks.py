@@ -1,0 +1,63 @@
+"""Hooks the domain packages register into the shell, so arrows keep pointing down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from market.database import utcnow
+from market.settings import Settings
+
+log = logging.getLogger("market.hooks")
+
+Periodic = Callable[[async_sessionmaker[AsyncSession], Settings], Awaitable[None]]
+_periodic: dict[str, tuple[Periodic, float]] = {}
+_last_run: dict[str, datetime] = {}
+
+
+def periodic(name: str, every_seconds: float) -> Callable[[Periodic], Periodic]:
+    """Register a sweep the worker runs at most every `every_seconds` (per process)."""
+
+    def register(function: Periodic) -> Periodic:
+        _periodic[name] = (function, every_seconds)
+        return function
+
+    return register
+
+
+async def run_periodic(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    now = utcnow()
+    for name, (function, every) in _periodic.items():
+        last = _last_run.get(name)
+        if last is not None and (now - last).total_seconds() < every:
+            continue
+        _last_run[name] = now
+        try:
+            await function(sessions, settings)
+        except Exception:
+            log.exception("periodic job %s failed", name)
+
+
+# --- domain events ------------------------------------------------------------------------------
+# A lower package announces what happened; a higher one subscribes (the committee opens a case when the
+# catalogue reports a submission). Subscribers run in the announcer's transaction, so both commit or neither.
+
+Subscriber = Callable[..., Awaitable[None]]
+_subscribers: dict[str, list[Subscriber]] = {}
+
+
+def subscribe(event: str) -> Callable[[Subscriber], Subscriber]:
+    def register(function: Subscriber) -> Subscriber:
+        if function not in _subscribers.setdefault(event, []):
+            _subscribers[event].append(function)
+        return function
+
+    return register
+
+
+async def emit(event: str, session: AsyncSession, **data: object) -> None:
+    for function in _subscribers.get(event, []):
+        await function(session, **data)

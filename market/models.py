@@ -1,0 +1,185 @@
+"""The shell's tables: organisations, users, login sessions, tokens, invitations, audit events, outbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from market.database import UTCDateTime, utcnow
+
+
+class OrganisationKind(StrEnum):
+    agency = "agency"
+    provider = "provider"
+    committee = "committee"
+    operator = "operator"
+
+
+class MemberRole(StrEnum):
+    member = "member"
+    admin = "admin"
+
+
+def _time(**kwargs: object) -> object:
+    return Field(sa_type=UTCDateTime, **kwargs)  # type: ignore[arg-type]
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+    __table_args__ = (sa.UniqueConstraint("kind", "registration_number", name="uq_organisation_registration"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, index=True)
+    name: str = Field(max_length=200)
+    # providers: the 10-digit business registration number; agencies: the 7-digit institution code
+    registration_number: str | None = Field(default=None, max_length=20)
+    contact_email: str = Field(default="", max_length=254)
+    contact_phone: str = Field(default="", max_length=40)
+    address: str = Field(default="", max_length=300)
+    website: str = Field(default="", max_length=300)
+    is_sme: bool = Field(default=False)
+    active: bool = Field(default=True)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)  # stored lower-cased: unique regardless of case
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=200)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    role: str = Field(default=MemberRole.member, max_length=16)
+    active: bool = Field(default=True)
+    language: str | None = Field(default=None, max_length=5)
+    last_login_at: datetime | None = _time(default=None, nullable=True)
+    password_changed_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class LoginSession(SQLModel, table=True):
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    created_at: datetime = _time(default_factory=utcnow)
+    last_seen_at: datetime = _time(default_factory=utcnow)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)  # shown in lists so a holder can tell tokens apart
+    created_at: datetime = _time(default_factory=utcnow)
+    last_used_at: datetime | None = _time(default=None, nullable=True)
+    revoked_at: datetime | None = _time(default=None, nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login; throttling counts recent rows per account key and per address."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_key: str = Field(max_length=254, index=True)
+    ip: str = Field(max_length=64, index=True)
+    at: datetime = _time(default_factory=utcnow, index=True)
+
+
+class PasswordReset(SQLModel, table=True):
+    __tablename__ = "password_reset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = _time()
+    used_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str = Field(max_length=254)
+    role: str = Field(default=MemberRole.member, max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    invited_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    expires_at: datetime = _time()
+    accepted_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class AgencyDomain(SQLModel, table=True):
+    """An e-mail domain an operator approved: users with addresses there may register into the agency."""
+
+    __tablename__ = "agency_domain"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    domain: str = Field(max_length=253, unique=True)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class Appointment(SQLModel, table=True):
+    """A committee member's term; outside it the member has no access to cases."""
+
+    __tablename__ = "appointment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    starts_on: date
+    ends_on: date
+    is_chair: bool = Field(default=False)
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """An append-only, hash-chained record of one state change."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: datetime = _time(index=True)
+    actor_id: int | None = Field(default=None, index=True)
+    actor_email: str = Field(default="", max_length=254)
+    organisation_id: int | None = Field(default=None, index=True)
+    action: str = Field(max_length=80, index=True)
+    object_type: str = Field(max_length=40)
+    object_id: str = Field(default="", max_length=64)
+    summary: str = Field(default="{}", sa_type=sa.Text)
+    ip: str = Field(default="", max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An external action (e-mail, webhook, payment call) carried out by the worker after commit."""
+
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    payload: str = Field(sa_type=sa.Text)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = Field(default=0)
+    max_attempts: int = Field(default=8)
+    next_attempt_at: datetime = _time(default_factory=utcnow, index=True)
+    locked_until: datetime | None = _time(default=None, nullable=True)
+    last_error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _time(default_factory=utcnow)
+    done_at: datetime | None = _time(default=None, nullable=True)

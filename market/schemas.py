@@ -1,0 +1,206 @@
+"""Input and read models of the shell's account, organisation and token pages and their /api twins.
+
+Input models check presence, size and shape; the rules (check digits, password strength, approved
+domains, who may change whom) live in `market.accounts`. Read models never carry password or token
+hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+
+from market.i18n import _
+
+Role = Literal["member", "admin"]
+Language = Literal["ko", "en"]
+
+
+def _required(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(_("This field is required."))
+    return value
+
+
+def _present(value: str) -> str:
+    if not value:
+        raise ValueError(_("This field is required."))
+    return value
+
+
+def _optional(value: str) -> str:
+    return value.strip()
+
+
+# Stripped text that must not be empty, at most n characters.
+Name = Annotated[str, StringConstraints(max_length=120), AfterValidator(_required)]
+OrganisationName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_required)]
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_required)]
+BusinessNumber = Annotated[str, StringConstraints(max_length=20), AfterValidator(_required)]
+Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_required)]
+TokenName = Annotated[str, StringConstraints(max_length=80), AfterValidator(_required)]
+# Passwords are taken as typed (no stripping); their strength is checked by the service.
+Password = Annotated[str, StringConstraints(max_length=200), AfterValidator(_present)]
+
+
+def _matches_password(value: str, info: ValidationInfo) -> str:
+    if "password" in info.data and value != info.data["password"]:
+        raise ValueError(_("The two passwords do not match."))
+    return value
+
+
+# A new password typed twice: declare `password` before `password_confirm`, then attach this check.
+PasswordConfirm = Annotated[str, StringConstraints(max_length=200)]
+
+
+def _confirmed() -> classmethod:  # type: ignore[type-arg]
+    return field_validator("password_confirm")(_matches_password)  # type: ignore[return-value]
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+class ProviderRegistration(BaseModel):
+    organisation_name: OrganisationName
+    registration_number: BusinessNumber
+    contact_email: Email
+    contact_phone: Phone
+    is_sme: bool
+    name: Name
+    email: Email
+    password: Password
+    password_confirm: PasswordConfirm
+    _confirm = _confirmed()
+
+
+class AgencyRegistration(BaseModel):
+    name: Name
+    email: Email
+    password: Password
+    password_confirm: PasswordConfirm
+    _confirm = _confirmed()
+
+
+class InvitationAcceptance(BaseModel):
+    name: Name
+    password: Password
+    password_confirm: PasswordConfirm
+    _confirm = _confirmed()
+
+
+class PasswordForgot(BaseModel):
+    email: Email
+
+
+class PasswordResetForm(BaseModel):
+    password: Password
+    password_confirm: PasswordConfirm
+    _confirm = _confirmed()
+
+
+class PasswordChange(BaseModel):
+    current_password: Password
+    password: Password
+    password_confirm: PasswordConfirm
+    _confirm = _confirmed()
+
+
+class ProfileUpdate(BaseModel):
+    name: Name
+    language: Language
+
+
+class TokenForm(BaseModel):
+    """The account page's token form (its field is `token_name`: the profile form has a `name`)."""
+
+    token_name: TokenName
+
+
+class RoleChange(BaseModel):
+    role: Role
+
+
+# --- /api input -----------------------------------------------------------------------------------
+
+class TokenCreate(BaseModel):
+    """A new API token: only its name, which tells your tokens apart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: TokenName
+
+
+class InvitationCreate(BaseModel):
+    """Invite someone into your organisation by e-mail, as a member or an administrator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    role: Role = "member"
+
+
+# --- read models ----------------------------------------------------------------------------------
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class OrganisationBrief(_Read):
+    id: int
+    kind: str
+    name: str
+
+
+class Me(_Read):
+    id: int
+    email: str
+    name: str
+    role: Role
+    language: Language | None
+    organisation: OrganisationBrief
+    via_token: bool
+
+
+class TokenRead(_Read):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenRead):
+    token: str  # the only time the raw token is ever returned
+
+
+class MemberRead(_Read):
+    id: int
+    name: str
+    email: str
+    role: Role
+    active: bool
+    last_login_at: datetime | None
+
+
+class InvitationRead(_Read):
+    id: int
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class OrganisationRead(_Read):
+    id: int
+    kind: str
+    name: str
+    registration_number: str | None
+    contact_email: str
+    contact_phone: str
+    is_sme: bool
+    members: list[MemberRead]
+    invitations: list[InvitationRead]
+    can_manage_members: bool

@@ -1,0 +1,169 @@
+"""Settings read once from `MARKET_*` environment variables into a frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LANGUAGES = ("ko", "en")
+ENVIRONMENTS = ("development", "production")
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Seoul"
+    default_language: str = "ko"
+    smtp_url: str = ""
+    mail_from: str = "marketplace@localhost"
+    worker: str = "embedded"  # "embedded" runs the outbox loop inside the server; "off" leaves it to `market worker`
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: int = 15
+    stripe_api_key: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: str = ""
+    redis_url: str = ""
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"MARKET_{name}", default)
+
+        def number(name: str, default: int) -> int:
+            raw = get(name, str(default)).strip()
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"MARKET_{name} must be a whole number, not {raw!r}") from None
+            if value < 1:
+                raise SettingsError(f"MARKET_{name} must be at least 1, not {value}")
+            return value
+
+        data_dir = Path(get("DATA_DIR", "var"))
+        settings = cls(
+            env=get("ENV", "development"),
+            data_dir=data_dir,
+            database_url=async_driver(get("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'market.db'}")),
+            secret_key=get("SECRET_KEY", ""),
+            base_url=get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            timezone=get("TIMEZONE", "Asia/Seoul"),
+            default_language=get("DEFAULT_LANGUAGE", "ko"),
+            smtp_url=get("SMTP_URL", ""),
+            mail_from=get("MAIL_FROM", "marketplace@localhost"),
+            worker=get("WORKER", "embedded"),
+            session_idle_minutes=number("SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_absolute_hours=number("SESSION_ABSOLUTE_HOURS", cls.session_absolute_hours),
+            login_failures_per_account=number("LOGIN_FAILURES_PER_ACCOUNT", cls.login_failures_per_account),
+            login_failures_per_address=number("LOGIN_FAILURES_PER_ADDRESS", cls.login_failures_per_address),
+            login_window_minutes=number("LOGIN_WINDOW_MINUTES", cls.login_window_minutes),
+            stripe_api_key=get("STRIPE_API_KEY", ""),
+            stripe_api_base=get("STRIPE_API_BASE", "https://api.stripe.com"),
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET", ""),
+            redis_url=get("REDIS_URL", ""),
+        )
+        return settings.checked()
+
+    def checked(self) -> Settings:
+        """Refuse a configuration that cannot work, saying what to change; fill the development secret."""
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"MARKET_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.default_language not in LANGUAGES:
+            raise SettingsError(f"MARKET_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {self.default_language!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"MARKET_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if self.worker not in {"embedded", "off"}:
+            raise SettingsError("MARKET_WORKER must be 'embedded' or 'off'")
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://", "smtp+starttls://")):
+            raise SettingsError("MARKET_SMTP_URL must start with smtp://, smtps:// or smtp+starttls://")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"MARKET_BASE_URL must start with http:// or https://, not {self.base_url!r}")
+        if self.database_url and not self.database_url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
+            raise SettingsError(
+                "MARKET_DATABASE_URL must use sqlite+aiosqlite:/// (a file) or postgresql+asyncpg:// (a server), "
+                f"not {self.database_url.split(':', 1)[0]}:"
+            )
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise SettingsError("MARKET_SECRET_KEY must be at least 32 characters long")
+            return self
+        if self.is_production:
+            raise SettingsError(
+                "MARKET_SECRET_KEY is not set: in production (MARKET_ENV=production) the secret key must be "
+                "given, for example `export MARKET_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')`"
+            )
+        return replace(self, secret_key=_development_secret(self.data_dir))
+
+
+def async_driver(url: str) -> str:
+    """Accept the usual short forms (postgres://, postgresql://, sqlite://) and name the async driver."""
+    for short, full in (("postgres://", "postgresql+asyncpg://"), ("postgresql://", "postgresql+asyncpg://"), ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(short):
+            return full + url[len(short):]
+    return url
+
+
+def _development_secret(data_dir: Path) -> str:
+    """A secret generated once into the data folder, so restarts keep sessions valid.
+
+    The file is created exclusively and readable by its owner only; when several server processes
+    start together, the first one writes it and the others wait for that same key.
+    """
+    path = data_dir / "secret_key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _read_secret(path: Path) -> str:
+    for _ in range(100):  # a process starting at the same moment may still be writing it
+        key = path.read_text().strip()
+        if key:
+            break
+        time.sleep(0.02)
+    if len(key) < 32:
+        raise SettingsError(f"{path} does not hold a usable secret key; delete it to have a new one generated")
+    return key

@@ -1,0 +1,71 @@
+"""The Jinja environment: autoescaping, gettext, and filters that show UTC times in the user's zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar.plugins.jinja import JinjaTemplateEngine
+
+from market import i18n
+from market.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+# The menu per organisation kind; later packages add their entries here.
+NAVIGATION: dict[str | None, list[tuple[str, str]]] = {
+    None: [("/", "Home"), ("/services", "Search"), ("/certificates", "Certificates")],
+    "agency": [("/", "Home"), ("/services", "Search"), ("/projects", "Projects"), ("/organisation", "Organisation"), ("/account", "Account")],
+    "provider": [
+        ("/", "Home"), ("/services", "Search"), ("/provider/services", "My services"), ("/provider/cases", "Reviews"), ("/provider/certificates", "Certificates"), ("/organisation", "Organisation"),
+        ("/account", "Account"),
+    ],
+    "committee": [
+        ("/", "Home"), ("/services", "Search"), ("/committee/cases", "My cases"), ("/committee/queue", "Review queue"), ("/committee/sessions", "Sessions"),
+        ("/committee/certificates", "Certificates"), ("/committee/ties", "My ties"), ("/account", "Account"),
+    ],
+    "operator": [
+        ("/", "Home"), ("/services", "Search"), ("/operator/organisations", "Organisations"), ("/operator/domains", "Agency domains"),
+        ("/operator/appointments", "Committee"), ("/committee/queue", "Review queue"), ("/committee/certificates", "Certificates"),
+        ("/operator/audit", "Audit log"), ("/account", "Account"),
+    ],
+}
+
+
+def navigation(user: object | None) -> list[tuple[str, str]]:
+    kind = getattr(user, "organisation_kind", None)
+    return [(href, i18n.gettext(label)) for href, label in NAVIGATION.get(kind, NAVIGATION[None])]
+
+
+def build_engine(settings: Settings) -> JinjaTemplateEngine:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "xml"]),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    zone = ZoneInfo(settings.timezone)
+
+    def local_time(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+        return value.astimezone(zone).strftime(pattern) if value else ""
+
+    def iso_date(value: date | None) -> str:
+        return value.isoformat() if value else ""
+
+    def won(amount: int | None) -> str:
+        return "" if amount is None else f"₩{amount:,}"
+
+    environment.filters.update(local_time=local_time, iso_date=iso_date, won=won)
+    environment.globals.update(
+        current_language=i18n.current_language.get,
+        navigation=navigation,
+        languages=i18n.LANGUAGE_NAMES,
+        time_zone=settings.timezone,
+    )
+    return JinjaTemplateEngine.from_environment(environment)

@@ -1,0 +1,151 @@
+"""Shared fixtures: a real database migrated once per run and emptied before each test (SQLite file,
+or PostgreSQL when MARKET_TEST_DATABASE_URL is set), the app built by `create_app`, and an HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
+
+import pytest
+import sqlalchemy as sa
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from argon2 import PasswordHasher
+
+from market import schema, security
+from market.app import create_app
+from market.database import create_engine
+from market.settings import Settings
+from tests.helpers import Browserless
+
+POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
+
+# Argon2 at its recommended cost takes most of a second per hash on a busy machine; the tests check
+# behaviour, not cost, so they hash cheaply (the served app in the browser tests keeps the real cost).
+security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + POSTGRES_URL.split('@')[-1] if POSTGRES_URL else 'SQLite'}"
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_engine(url, pooled=False)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        await connection.execute(sa.text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+# DELETE is far quicker than TRUNCATE on tables this small; replica mode skips the foreign-key triggers.
+_EMPTY_POSTGRES = """
+DO $$
+DECLARE name text;
+BEGIN
+    SET LOCAL session_replication_role = replica;
+    FOR name IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' LOOP
+        EXECUTE format('DELETE FROM %I', name);
+    END LOOP;
+    FOR name IN SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' LOOP
+        EXECUTE format('ALTER SEQUENCE %I RESTART', name);
+    END LOOP;
+END $$
+"""
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = create_engine(url, pooled=False)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(_EMPTY_POSTGRES))
+    await engine.dispose()
+
+
+def _empty_sqlite(path: str) -> None:
+    """Every row gone, as after migrating: base tables emptied, full-text indexes cleared, counters reset."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute("BEGIN IMMEDIATE")
+        rows = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+        virtual = [name for name, sql in rows if sql and sql.upper().startswith("CREATE VIRTUAL")]
+        for name, _sql in rows:
+            shadow = any(name.startswith(f"{table}_") for table in virtual)
+            if name in virtual or shadow or name == "alembic_version" or name.startswith("sqlite_"):
+                continue
+            connection.execute(f'DELETE FROM "{name}"')
+        for table in virtual:
+            connection.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+        if any(name == "sqlite_sequence" for name, _sql in rows):
+            connection.execute("DELETE FROM sqlite_sequence")
+        connection.execute("COMMIT")
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrated once per run; every test starts from it emptied (see `database_url`)."""
+    if POSTGRES_URL:
+        asyncio.run(_reset_postgres(POSTGRES_URL))
+        schema.upgrade(POSTGRES_URL)
+        return POSTGRES_URL
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('database') / 'market.db'}"
+    schema.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def database_url(migrated_database: str) -> str:
+    """The run's database with every row removed, so each test starts from an empty marketplace."""
+    if POSTGRES_URL:
+        asyncio.run(_empty_postgres(POSTGRES_URL))
+    else:
+        _empty_sqlite(migrated_database.split(":///", 1)[1])
+    return migrated_database
+
+
+@pytest.fixture(scope="session")
+def base_settings(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=migrated_database,
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key="test-secret-" + "x" * 40,
+        worker="off",
+        default_language="en",
+    ).checked()
+
+
+@pytest.fixture
+def settings(base_settings: Settings, database_url: str) -> Settings:
+    """The run's settings, with the database and the data folder (stored documents) emptied."""
+    for entry in base_settings.data_dir.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    return base_settings
+
+
+@pytest.fixture(scope="session")
+def app(base_settings: Settings) -> Litestar:
+    """Built once: building the route table is most of a test's cost. Each client runs its lifespan anew."""
+    return create_app(base_settings)
+
+
+@pytest.fixture
+async def client(app: Litestar, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Direct database access for arranging and checking, on its own engine (never the app's pool)."""
+    engine = create_engine(database_url, pooled=False)
+    yield async_sessionmaker(engine, expire_on_commit=False)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def web(client: AsyncTestClient[Litestar], sessions: async_sessionmaker[AsyncSession]) -> Browserless:
+    return Browserless(client, sessions)

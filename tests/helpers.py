@@ -1,0 +1,95 @@
+"""Test helpers: factories that go through the real services, and a form-filling client."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from market import accounts
+from market.auth import SystemActor
+from market.models import AuditEvent, Organisation, User
+
+PASSWORD = "correct-horse-battery"
+_numbers = itertools.count(1)
+CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def business_number(seed: int) -> str:
+    """A valid Korean business registration number derived from `seed`."""
+    base = f"{(seed * 7919) % 10**9:09d}"
+    for check in range(10):
+        if accounts.valid_business_number(base + str(check)):
+            return base + str(check)
+    raise AssertionError("no check digit")  # unreachable: every base has one
+
+
+async def make_organisation(sessions: async_sessionmaker[AsyncSession], kind: str, name: str | None = None, **fields: Any) -> Organisation:
+    n = next(_numbers)
+    number = fields.pop("registration_number", None)
+    if number is None and kind == "provider":
+        number = business_number(n)
+    if number is None and kind == "agency":
+        number = f"{1000000 + n}"
+    async with sessions() as session, session.begin():
+        return await accounts.create_organisation(
+            session, SystemActor(email="test"), kind=kind, name=name or f"{kind.title()} {n}", registration_number=number, **fields
+        )
+
+
+async def make_user(
+    sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", email: str | None = None, name: str = "Test User"
+) -> User:
+    email = email or f"user{next(_numbers)}@{organisation.kind}.example.kr"
+    async with sessions() as session, session.begin():
+        return await accounts.create_user(
+            session, SystemActor(email="test"), organisation=organisation, email=email, name=name, password=PASSWORD, role=role
+        )
+
+
+async def audit_actions(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        return list((await session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq))).all())
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], model: type[Any], *where: Any) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0)
+
+
+@dataclass
+class Browserless:
+    """Drives pages as a browser would: GET a form for its CSRF token, then POST it."""
+
+    client: AsyncTestClient[Litestar]
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def csrf(self, path: str = "/login") -> str:
+        response = await self.client.get(path)
+        match = CSRF_FIELD.search(response.text)
+        assert match, f"no CSRF field on {path} ({response.status_code})"
+        return match.group(1)
+
+    async def submit(self, path: str, data: dict[str, Any] | None = None, *, form_page: str | None = None) -> httpx.Response:
+        token = await self.csrf(form_page or path)
+        return await self.client.post(path, data={"_csrf_token": token, **(data or {})}, follow_redirects=False)
+
+    async def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        return await self.submit("/login", {"email": email, "password": password}, form_page="/login")
+
+    async def login_as(self, kind: str, role: str = "admin", organisation: Organisation | None = None) -> User:
+        organisation = organisation or await make_organisation(self.sessions, kind)
+        user = await make_user(self.sessions, organisation, role=role)
+        response = await self.login(user.email)
+        assert response.status_code == 303, response.text
+        return user
+
+    async def logout(self) -> httpx.Response:
+        return await self.submit("/logout", form_page="/")

@@ -1,0 +1,202 @@
+"""The migrations build exactly the schema the models describe, on both databases, and back down again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+from market import schema
+from market.app import create_app
+from market.database import create_engine
+from market.settings import Settings
+
+POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
+MARKET = Path(sys.executable).parent / "market"
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="MARKET_TEST_DATABASE_URL is not set")
+
+
+def _admin_dsn(url: str) -> str:
+    """The server of `url`, reached through its maintenance database (asyncpg's own URL form)."""
+    return make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+async def _create_database(url: str, name: str) -> None:
+    connection = await asyncpg.connect(_admin_dsn(url))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(url: str, name: str) -> None:
+    connection = await asyncpg.connect(_admin_dsn(url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def sqlite_empty(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def postgres_empty() -> Iterator[str]:
+    """A scratch database of its own: the shared test database is left alone."""
+    name = f"market_migr_{secrets.token_hex(6)}"
+    asyncio.run(_create_database(POSTGRES_URL, name))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_drop_database(POSTGRES_URL, name))
+
+
+def _differences(url: str) -> list[object]:
+    """What Alembic's autogenerate would still write for this database against SQLModel.metadata.
+
+    The MigrationContext is the one env.py configures (compare_type, the objects migrations build by hand),
+    on a sync connection reached through run_sync.
+    """
+    schema.import_models()
+
+    def compare(connection: sa.Connection) -> list[object]:
+        config = schema.alembic_config(url)
+        config.attributes["connection"] = connection
+        script = ScriptDirectory.from_config(config)
+        found: list[object] = []
+
+        def collect(_heads: object, context: MigrationContext) -> list[object]:
+            assert context.opts["target_metadata"] is SQLModel.metadata
+            found.extend(compare_metadata(context, SQLModel.metadata))
+            return []  # nothing to run: only the comparison is wanted
+
+        with EnvironmentContext(config, script, fn=collect):
+            script.run_env()
+        return found
+
+    async def run() -> list[object]:
+        engine = create_engine(url, pooled=False)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _tables(url: str) -> set[str]:
+    async def run() -> set[str]:
+        engine = create_engine(url, pooled=False)
+        try:
+            async with engine.connect() as connection:
+                return set(await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _revision(url: str) -> str | None:
+    async def run() -> str | None:
+        engine = create_engine(url, pooled=False)
+        try:
+            return await schema.current(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _assert_head_matches_models(url: str) -> None:
+    schema.upgrade(url)
+    assert _revision(url) == schema.head()
+    assert _differences(url) == []
+
+
+def _assert_round_trip(url: str) -> None:
+    schema.upgrade(url)
+    schema.downgrade(url, "base")
+    assert _revision(url) is None
+    assert _tables(url) <= {"alembic_version"}
+    schema.upgrade(url)
+    assert _revision(url) == schema.head()
+    assert _differences(url) == []
+
+
+def test_sqlite_upgrade_to_head_matches_the_models(sqlite_empty: str) -> None:
+    _assert_head_matches_models(sqlite_empty)
+
+
+def test_sqlite_downgrade_to_base_and_upgrade_again(sqlite_empty: str) -> None:
+    _assert_round_trip(sqlite_empty)
+
+
+@needs_postgres
+def test_postgres_upgrade_to_head_matches_the_models(postgres_empty: str) -> None:
+    _assert_head_matches_models(postgres_empty)
+
+
+@needs_postgres
+def test_postgres_downgrade_to_base_and_upgrade_again(postgres_empty: str) -> None:
+    _assert_round_trip(postgres_empty)
+
+
+def test_the_migrations_have_a_single_head() -> None:
+    assert schema.head()
+
+
+@pytest.mark.sqlite_only
+async def test_app_refuses_to_start_on_a_database_behind_the_code(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}", data_dir=tmp_path,
+        secret_key="s" * 40, worker="off", default_language="en",
+    ).checked()
+    with pytest.raises(BaseException) as raised:  # the test client hands on the lifespan's failure inside a group
+        async with AsyncTestClient(app=create_app(settings)):
+            pass
+    behind = [error for error in _leaves(raised.value) if isinstance(error, schema.SchemaBehind)]
+    assert behind, f"startup failed otherwise: {raised.value!r}"
+    assert "market db upgrade" in str(behind[0])
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _market(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ, "MARKET_DATA_DIR": str(tmp_path), "MARKET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "MARKET_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run([str(MARKET), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.sqlite_only
+def test_db_current_exits_non_zero_while_behind_and_zero_after_upgrade(tmp_path: Path) -> None:
+    behind = _market(tmp_path, "db", "current")
+    assert behind.returncode != 0
+    assert "market db upgrade" in behind.stdout
+    assert _market(tmp_path, "db", "upgrade").returncode == 0
+    current = _market(tmp_path, "db", "current")
+    assert current.returncode == 0, current.stdout + current.stderr
+    assert "up to date" in current.stdout

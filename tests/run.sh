@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole suite on SQLite (with the browser tests), then again on PostgreSQL (see README, "Developing").
+# With CI=true, missing Chromium and PostgreSQL are installed from Debian; otherwise their tests are
+# skipped with one line saying so. Exit status: non-zero when any leg failed.
+set -u
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+CHROMIUM=/usr/bin/chromium
+PYTEST=("$BIN/python" -m pytest -q -p no:cacheprovider)
+status=0
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# pytest exits 5 when every test was deselected or none exists: nothing failed.
+leg() {
+  "$@"
+  local code=$?
+  if [ $code -eq 5 ]; then code=0; fi
+  if [ $code -ne 0 ]; then status=$code; fi
+}
+
+# Chromium, for the browser tests.
+sqlite_marks=()
+if [ ! -x "$CHROMIUM" ] && [ "${CI:-}" = "true" ]; then
+  echo "== installing Debian's chromium for the browser tests (CI=true)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null; }; then
+    echo "== browser tests FAILED: could not install chromium"
+    status=1
+  fi
+fi
+if [ ! -x "$CHROMIUM" ]; then
+  [ "${CI:-}" = "true" ] || echo "== browser tests skipped: no Chromium at $CHROMIUM (apt-get install chromium, or run with CI=true to install it)"
+  sqlite_marks=(-m "not browser")
+fi
+
+# PostgreSQL, for the second leg (found or installed before the first leg, so pytest's summary ends the run).
+url=$("$BIN/python" tests/postgres.py)
+pg=$?
+if [ $pg -ne 0 ]; then
+  echo "$url"
+  if [ $pg -ne 1 ]; then status=1; fi
+fi
+
+echo "== tests on SQLite"
+leg "${PYTEST[@]}" ${sqlite_marks[@]+"${sqlite_marks[@]}"}
+
+if [ $pg -eq 0 ]; then
+  echo "== tests on PostgreSQL (${url##*@})"
+  MARKET_TEST_DATABASE_URL="$url" leg "${PYTEST[@]}" -m "not browser and not sqlite_only"
+fi
+exit $status
