@@ -1,0 +1,46 @@
+"""The catalogue: providers' service listings, their versions, plans and documents; search, compare, projects.
+
+The public surface for higher packages (the committee lists, refuses, returns and changes the status of
+services; search relies on the projection kept by `refresh_listing`):
+"""
+
+from catalog.diff import Change
+from catalog.diff import changes as version_changes
+from catalog.listings import (
+    ServiceView,
+    StaleEdit,
+    VersionSummary,
+    change_status,
+    compare_versions,
+    list_version,
+    may_see_version,
+    refresh_listing,
+    refresh_provider_listings,
+    refuse_revision,
+    return_to_provider,
+    tiebreak,
+    version_content,
+    view_service,
+)
+from catalog.models import ServiceStatus, VersionState
+
+__all__ = [
+    "Change",
+    "ServiceStatus",
+    "ServiceView",
+    "StaleEdit",
+    "VersionState",
+    "VersionSummary",
+    "change_status",
+    "compare_versions",
+    "list_version",
+    "may_see_version",
+    "refresh_listing",
+    "refresh_provider_listings",
+    "refuse_revision",
+    "return_to_provider",
+    "tiebreak",
+    "version_changes",
+    "version_content",
+    "view_service",
+]
