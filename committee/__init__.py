@@ -1,0 +1,11 @@
+"""The committee: reviews submitted services, certifies, renews, suspends and revokes them.
+
+Its public surface for higher packages (contracts): whether a service is certified and listed, its certificate,
+and whether a provider is barred.
+"""
+
+from committee import service as _service  # registers the submission subscribers and the daily sweep
+from committee.service import active_bar, certificate_by_number, certificate_json, certificate_of_service, sweep
+
+__all__ = ["active_bar", "certificate_by_number", "certificate_json", "certificate_of_service", "sweep"]
+del _service

@@ -1,0 +1,151 @@
+"""Demo review cases in every state, a few certified services and a closed session. Idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
+from committee import service as committee
+from committee.models import Case, Meeting
+from market import hooks
+from market.auth import Principal
+from market.database import utcnow
+from market.models import Organisation, User
+from market.settings import Settings
+
+PASS = {
+    "management": {"passed": True, "score": 82, "comment": ""},
+    "sanctions": {"passed": True, "score": None, "comment": ""},
+    "security": {"passed": True, "score": 88, "comment": ""},
+    "stability": {"passed": True, "score": 79, "comment": ""},
+    "support": {"passed": True, "score": 74, "comment": ""},
+}
+
+
+def _fail(code: str, comment: str) -> dict[str, Any]:
+    answers = {key: dict(value) for key, value in PASS.items()}
+    answers[code] = {**answers[code], "passed": False, "comment": comment}
+    return answers
+
+
+# provider, name, summary, category, what happens to its case
+SERVICES = [
+    ("Hanbit Cloud Co., Ltd.", "Hanbit 공공 클라우드 서버", "행정기관 전용 IaaS 가상 서버와 블록 스토리지", "iaas", "certified"),
+    ("Nuri Soft Inc.", "Nuri 전자결재 SaaS", "Electronic approval and document workflow for public agencies", "saas", "certified"),
+    ("Baram Data Co., Ltd.", "Baram 빅데이터 분석 플랫폼", "공공 데이터 수집·분석·시각화 플랫폼", "cloud_big_data", "certified"),
+    ("Hanbit Cloud Co., Ltd.", "Hanbit Managed Kubernetes", "A managed Kubernetes platform hosted in Korea", "paas", "review"),
+    ("Nuri Soft Inc.", "Nuri 민원 챗봇", "AI chatbot answering citizens' questions around the clock", "cloud_ai", "intake"),
+    ("Baram Data Co., Ltd.", "Baram IoT 센서 허브", "Sensor data hub for smart city projects", "cloud_iot", "incomplete"),
+    ("Hanbit Cloud Co., Ltd.", "Hanbit 백업 서비스", "재해복구용 원격 백업과 복원", "managed_operations", "assignment"),
+    ("Nuri Soft Inc.", "Nuri 회의실 예약", "Meeting room booking for agencies", "saas", "rejected"),
+    ("Baram Data Co., Ltd.", "Baram 클라우드 전환 컨설팅", "Assessment and planning for moving systems to the cloud", "consulting", "returned"),
+]
+
+
+def _principal(user: User, organisation: Organisation) -> Principal:
+    return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, user.language, "")  # type: ignore[arg-type]
+
+
+async def _people(session: AsyncSession, emails: list[str]) -> list[Principal] | None:
+    people = []
+    for email in emails:
+        row = (await session.execute(sa.select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(User.email == email))).first()
+        if row is None:
+            return None
+        people.append(_principal(row[0], row[1]))
+    return people
+
+
+async def _submit(session: AsyncSession, provider: Organisation, name: str, summary: str, category: str, actor: Principal) -> Case:
+    service = Service(provider_id=provider.id, status=ServiceStatus.submitted)  # type: ignore[arg-type]
+    session.add(service)
+    await session.flush()
+    valid_to = (date.today() + timedelta(days=700)).isoformat()
+    version = ServiceVersion(
+        service_id=service.id, number=1, state=VersionState.submitted, name=name, summary=summary,  # type: ignore[arg-type]
+        description=f"{summary}. 24/7 monitoring, encryption at rest and in transit, data kept in Korea.",
+        category=category, deployment_model="public", features=["Encryption", "Monitoring", "Backups"],
+        benefits=["Contract without a tender", "Data stays in Korea"], data_country="KR", data_region="Seoul",
+        certifications=[{"scheme": "CSAP", "name": "", "csap_type": "SaaS-standard" if category == "saas" else "IaaS", "grade": "medium",
+                         "valid_from": "2025-01-01", "valid_to": valid_to}],
+        sla_availability_bp=9995, support_hours="24/7", support_channels=["phone", "email"], response_time_minutes=30,
+        service_credits="10% of the monthly fee per hour of downtime", onboarding_terms="Onboarding within 5 working days",
+        data_export_format="CSV, JSON", data_return_terms="Returned within 30 days", data_deletion_terms="Deleted within 30 days, with a certificate",
+        submitted_at=utcnow(), created_by_id=actor.user_id,
+    )
+    session.add(version)
+    await session.flush()
+    session.add(Plan(version_id=version.id, name="Standard", unit="user_month", unit_price=15000, vat_included=False, minimum_term_months=12, free_trial_days=30))  # type: ignore[arg-type]
+    service.open_version_id = version.id
+    await session.flush()
+    await hooks.emit("service.submitted", session, service_id=service.id, version_id=version.id, actor=actor)
+    case = await session.scalar(sa.select(Case).where(Case.service_id == service.id))
+    assert case is not None
+    return case
+
+
+async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], None] = print) -> int:
+    if await session.scalar(sa.select(sa.func.count()).select_from(Meeting)):
+        echo("committee: demo already present")
+        return 0
+    people = await _people(session, [
+        "operator@demo.example.go.kr", "chair@demo.example.go.kr", "committee@demo.example.go.kr",
+        "member2@demo.example.go.kr", "member3@demo.example.go.kr",
+    ])
+    if people is None:
+        echo("committee: demo users missing; skipped")
+        return 0
+    operator, chair, park, choi, jung = people
+    providers = {o.name: o for o in (await session.scalars(sa.select(Organisation).where(Organisation.kind == "provider"))).all()}
+    created = 0
+    baram = providers.get("Baram Data Co., Ltd.")
+    if baram is not None:  # Member Choi advised Baram Data: never assigned to its cases
+        await committee.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=date.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
+        created += 1
+    decided: list[int] = []
+    for provider_name, name, summary, category, fate in SERVICES:
+        provider = providers.get(provider_name)
+        if provider is None:
+            continue
+        submitter = await session.scalar(sa.select(User).where(User.organisation_id == provider.id).order_by(User.id).limit(1))
+        if submitter is None:
+            continue
+        case = await _submit(session, provider, name, summary, category, _principal(submitter, provider))
+        created += 3
+        if fate == "intake":
+            continue
+        if fate == "incomplete":
+            await committee.mark_incomplete(session, operator, case.id, "Attach the CSAP certificate and the exit plan.")  # type: ignore[arg-type]
+            continue
+        await committee.mark_complete(session, operator, case.id)  # type: ignore[arg-type]
+        if fate == "assignment":
+            continue
+        eligible = [row["id"] for row in await committee.eligible_members(session, case)]
+        reviewers = [p for p in (park, jung, chair, choi) if p.user_id in eligible][:3]
+        await committee.assign(session, chair, case.id, [p.user_id for p in reviewers])
+        if fate == "returned":
+            await committee.return_for_revision(session, chair, case.id, "Give the support staff numbers and a tested exit plan.")
+            continue
+        if fate == "review":
+            await committee.submit_review(session, reviewers[0], case.id, answers=PASS)
+            continue
+        for index, reviewer in enumerate(reviewers):
+            answers = _fail("security", "The CSAP certificate covers the IaaS only, not this SaaS.") if fate == "rejected" and index < 2 else PASS
+            await committee.submit_review(session, reviewer, case.id, answers=answers)
+            created += 1
+        decided.append(case.id)
+    if decided:
+        meeting = await committee.create_meeting(session, chair, held_on=date.today(), title="Regular session", quorum=3)
+        await committee.record_attendance(session, chair, meeting.id, [chair.user_id, park.user_id, choi.user_id, jung.user_id])  # type: ignore[arg-type]
+        for case_id in decided:
+            await committee.add_to_meeting(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
+            await committee.confirm_decision(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
+        await committee.close_meeting(session, chair, meeting.id)  # type: ignore[arg-type]
+        created += 1
+    echo(f"committee: {len(SERVICES)} review cases, {len(decided)} decided, a closed session")
+    return created
