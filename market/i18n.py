@@ -47,6 +47,11 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a string for extraction where it is defined; it is translated where it is shown."""
+    return message
+
+
 def choose_language(cookie: str | None, user_language: str | None, accept_language: str | None, default: str) -> str:
     """Cookie (the switch) first, then the user's saved choice, then the browser's, then the default."""
     for candidate in (cookie, user_language):

@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from market import i18n
+from market.i18n import N_
 from market.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -17,20 +18,20 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # The menu per organisation kind; later packages add their entries here.
 NAVIGATION: dict[str | None, list[tuple[str, str]]] = {
-    None: [("/", "Home"), ("/services", "Search"), ("/certificates", "Certificates")],
-    "agency": [("/", "Home"), ("/services", "Search"), ("/projects", "Projects"), ("/organisation", "Organisation"), ("/account", "Account")],
+    None: [("/", N_("Home")), ("/services", N_("Search")), ("/certificates", N_("Certificates"))],
+    "agency": [("/", N_("Home")), ("/services", N_("Search")), ("/projects", N_("Projects")), ("/organisation", N_("Organisation")), ("/account", N_("Account"))],
     "provider": [
-        ("/", "Home"), ("/services", "Search"), ("/provider/services", "My services"), ("/provider/cases", "Reviews"), ("/provider/certificates", "Certificates"), ("/organisation", "Organisation"),
-        ("/account", "Account"),
+        ("/", N_("Home")), ("/services", N_("Search")), ("/provider/services", N_("My services")), ("/provider/cases", N_("Reviews")), ("/provider/certificates", N_("Certificates")), ("/organisation", N_("Organisation")),
+        ("/account", N_("Account")),
     ],
     "committee": [
-        ("/", "Home"), ("/services", "Search"), ("/committee/cases", "My cases"), ("/committee/queue", "Review queue"), ("/committee/sessions", "Sessions"),
-        ("/committee/certificates", "Certificates"), ("/committee/ties", "My ties"), ("/account", "Account"),
+        ("/", N_("Home")), ("/services", N_("Search")), ("/committee/cases", N_("My cases")), ("/committee/queue", N_("Review queue")), ("/committee/sessions", N_("Sessions")),
+        ("/committee/certificates", N_("Certificates")), ("/committee/ties", N_("My ties")), ("/account", N_("Account")),
     ],
     "operator": [
-        ("/", "Home"), ("/services", "Search"), ("/operator/organisations", "Organisations"), ("/operator/domains", "Agency domains"),
-        ("/operator/appointments", "Committee"), ("/committee/queue", "Review queue"), ("/committee/certificates", "Certificates"),
-        ("/operator/audit", "Audit log"), ("/account", "Account"),
+        ("/", N_("Home")), ("/services", N_("Search")), ("/operator/organisations", N_("Organisations")), ("/operator/domains", N_("Agency domains")),
+        ("/operator/appointments", N_("Committee")), ("/committee/queue", N_("Review queue")), ("/committee/certificates", N_("Certificates")),
+        ("/operator/audit", N_("Audit log")), ("/account", N_("Account")),
     ],
 }
 
