@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,3 +63,29 @@ def subscribe(event: str) -> Callable[[Subscriber], Subscriber]:
 async def emit(event: str, session: AsyncSession, **data: object) -> None:
     for function in _subscribers.get(event, []):
         await function(session, **data)
+
+
+# --- home page panels ---------------------------------------------------------------------------
+# A domain package adds what a role should see first on its home page (a provider's contracts to sign).
+# A panel function returns the template to include and its context, or None to show nothing.
+
+@dataclass(frozen=True)
+class Panel:
+    template: str
+    context: dict[str, Any]
+
+
+PanelSource = Callable[[AsyncSession, Any], Awaitable[Panel | None]]
+_panels: list[PanelSource] = []
+
+
+def home_panel(function: PanelSource) -> PanelSource:
+    if function not in _panels:
+        _panels.append(function)
+    return function
+
+
+async def home_panels(session: AsyncSession, user: Any) -> list[Panel]:
+    """The panels for `user` (a signed-in Principal), in registration order."""
+    panels = [await source(session, user) for source in _panels]
+    return [panel for panel in panels if panel is not None]

@@ -18,11 +18,14 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # The menu per organisation kind; later packages add their entries here.
 NAVIGATION: dict[str | None, list[tuple[str, str]]] = {
-    None: [("/", N_("Home")), ("/services", N_("Search")), ("/certificates", N_("Certificates"))],
-    "agency": [("/", N_("Home")), ("/services", N_("Search")), ("/projects", N_("Projects")), ("/organisation", N_("Organisation")), ("/account", N_("Account"))],
+    None: [("/", N_("Home")), ("/services", N_("Search")), ("/certificates", N_("Certificates")), ("/contracts/register", N_("Contract register"))],
+    "agency": [
+        ("/", N_("Home")), ("/services", N_("Search")), ("/projects", N_("Projects")), ("/contracts", N_("Contracts")), ("/invoices", N_("Invoices")),
+        ("/organisation", N_("Organisation")), ("/account", N_("Account")),
+    ],
     "provider": [
-        ("/", N_("Home")), ("/services", N_("Search")), ("/provider/services", N_("My services")), ("/provider/cases", N_("Reviews")), ("/provider/certificates", N_("Certificates")), ("/organisation", N_("Organisation")),
-        ("/account", N_("Account")),
+        ("/", N_("Home")), ("/services", N_("Search")), ("/provider/services", N_("My services")), ("/provider/cases", N_("Reviews")), ("/provider/certificates", N_("Certificates")),
+        ("/contracts", N_("Contracts")), ("/invoices", N_("Invoices")), ("/organisation", N_("Organisation")), ("/account", N_("Account")),
     ],
     "committee": [
         ("/", N_("Home")), ("/services", N_("Search")), ("/committee/cases", N_("My cases")), ("/committee/queue", N_("Review queue")), ("/committee/sessions", N_("Sessions")),
@@ -31,7 +34,7 @@ NAVIGATION: dict[str | None, list[tuple[str, str]]] = {
     "operator": [
         ("/", N_("Home")), ("/services", N_("Search")), ("/operator/organisations", N_("Organisations")), ("/operator/domains", N_("Agency domains")),
         ("/operator/appointments", N_("Committee")), ("/committee/queue", N_("Review queue")), ("/committee/certificates", N_("Certificates")),
-        ("/operator/audit", N_("Audit log")), ("/account", N_("Account")),
+        ("/contracts/register", N_("Contract register")), ("/operator/audit", N_("Audit log")), ("/account", N_("Account")),
     ],
 }
 

@@ -8,14 +8,16 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Template
 
-from market import i18n, schema
+from market import hooks, i18n, schema
 from market.web import DbSession, FormBody, form_dict, redirect, render, safe_next
 
 @get("/", include_in_schema=False)
-async def home(request: Request) -> Template:
+async def home(request: Request, db_session: DbSession) -> Template:
     user = request.user
-    template = f"market/home_{user.organisation_kind}.html" if user else "market/home_public.html"
-    return render(request, template)
+    if not user:
+        return render(request, "market/home_public.html")
+    panels = await hooks.home_panels(db_session, user)
+    return render(request, f"market/home_{user.organisation_kind}.html", panels=panels)
 
 
 @post("/language", include_in_schema=False)

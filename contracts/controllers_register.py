@@ -1,0 +1,9 @@
+"""Pages and /api handlers: register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def routes() -> list[Any]:
+    return []
