@@ -74,11 +74,9 @@ async def enable_member(request: Request, member_id: FromPath[int], db_session: 
 
 @post("/organisation/members/{member_id:int}/role", guards=[signed_in, org_admin], **PAGE)
 async def change_role(request: Request, member_id: FromPath[int], data: FormBody, db_session: DbSession) -> Any:
-    try:
-        entry = parse(RoleChange, form_dict(data))
-        member = await accounts.change_member_role(db_session, request.user, member_id, role=entry.role)
-    except (Invalid, Conflict) as exc:
-        return redirect(request, "/organisation", exc.detail, category="error")
+    # A refusal (unknown role, own role, someone else's member) answers its 4xx page with the reason.
+    entry = parse(RoleChange, form_dict(data))
+    member = await accounts.change_member_role(db_session, request.user, member_id, role=entry.role)
     return redirect(request, "/organisation", _("%(name)s's role is now %(role)s.", name=member.name, role=role_label(member.role)))
 
 

@@ -188,8 +188,10 @@ async def test_an_admin_cannot_change_their_own_role_or_set_an_unknown_one(web) 
     member = await make_user(web.sessions, organisation, role="member")
     admin = await web.login_as("agency", organisation=organisation)
     before = await writes(web)
-    await web.submit(f"/organisation/members/{admin.id}/role", {"role": "member"}, form_page="/organisation")
-    await web.submit(f"/organisation/members/{member.id}/role", {"role": "owner"}, form_page="/organisation")
+    own = await web.submit(f"/organisation/members/{admin.id}/role", {"role": "member"}, form_page="/organisation")
+    unknown = await web.submit(f"/organisation/members/{member.id}/role", {"role": "owner"}, form_page="/organisation")
+    assert own.status_code == 409 and unknown.status_code == 422, (own.status_code, unknown.status_code)
+    assert "role" in unknown.text
     assert (await member_row(web, admin.id)).role == "admin"
     assert (await member_row(web, member.id)).role == "member"
     assert await writes(web) == before
