@@ -38,6 +38,8 @@ class Settings:
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secret: str = ""
     redis_url: str = ""
+    ocid_prefix: str = "ocds-kr0000"  # the publisher's registered OCDS prefix; each contract's ocid starts with it
+    invoice_due_days: int = 30
 
     @property
     def is_production(self) -> bool:
@@ -96,6 +98,8 @@ class Settings:
             stripe_api_base=get("STRIPE_API_BASE", "https://api.stripe.com"),
             stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET", ""),
             redis_url=get("REDIS_URL", ""),
+            ocid_prefix=get("OCID_PREFIX", cls.ocid_prefix),
+            invoice_due_days=number("INVOICE_DUE_DAYS", cls.invoice_due_days),
         )
         return settings.checked()
 
@@ -120,6 +124,8 @@ class Settings:
                 "MARKET_DATABASE_URL must use sqlite+aiosqlite:/// (a file) or postgresql+asyncpg:// (a server), "
                 f"not {self.database_url.split(':', 1)[0]}:"
             )
+        if not self.ocid_prefix.startswith("ocds-") or len(self.ocid_prefix) != 11:
+            raise SettingsError(f"MARKET_OCID_PREFIX must be an OCDS prefix: 'ocds-' and six characters, not {self.ocid_prefix!r}")
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError("MARKET_SECRET_KEY must be at least 32 characters long")

@@ -165,3 +165,10 @@ async def test_session_cookie_is_not_marked_secure_on_plain_http(web) -> None:
     attributes = {part.strip().lower() for part in header.split(";")}
     assert "secure" not in attributes
     assert "httponly" in attributes and "samesite=lax" in attributes
+
+
+def test_the_ocid_prefix_and_invoice_due_days_come_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MARKET_DATA_DIR": str(tmp_path), "MARKET_OCID_PREFIX": "ocds-abc123", "MARKET_INVOICE_DUE_DAYS": "14"})
+    assert (settings.ocid_prefix, settings.invoice_due_days) == ("ocds-abc123", 14)
+    with pytest.raises(SettingsError, match="MARKET_OCID_PREFIX"):
+        Settings.from_env({"MARKET_DATA_DIR": str(tmp_path), "MARKET_OCID_PREFIX": "market"})
