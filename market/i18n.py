@@ -34,6 +34,15 @@ def translations(language: str) -> NullTranslations:
     return Translations(buffer)
 
 
+def template_gettext(message: str) -> str:
+    """For Jinja's newstyle gettext, which fills in the values itself."""
+    return translations(current_language.get()).gettext(message)
+
+
+def template_ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_language.get()).ngettext(singular, plural, n)
+
+
 def gettext(message: str, **values: object) -> str:
     text = translations(current_language.get()).gettext(message)
     return text % values if values else text

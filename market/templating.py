@@ -53,7 +53,7 @@ def build_engine(settings: Settings) -> JinjaTemplateEngine:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
     zone = ZoneInfo(settings.timezone)
 
     def local_time(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
