@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -23,17 +24,17 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Empty, Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
+from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
+from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from market import i18n, outbox, schema
 from market.auth import AuthenticationMiddleware
-from market.database import create_engine
+from market.database import WriteWhileReading, create_engine, reading
 from market.errors import DomainError, NotAuthenticated
-from market.settings import Settings
+from market.settings import Settings, configure
 from market.templating import TEMPLATES_DIR, build_engine
 
 log = logging.getLogger("market")
@@ -139,6 +140,13 @@ def on_database_unavailable(request: Request, exc: Exception) -> Response:
     return problem_response(request, 503, _title(503), i18n._("The database is not reachable just now. Try again shortly."), headers={"Retry-After": "5"})
 
 
+def on_write_while_reading(request: Request, exc: WriteWhileReading) -> Response:
+    """Normally never seen: `ReadingMiddleware` drops this answer and runs the request again as a write."""
+    _ensure_language(request.scope)
+    log.info("%s %s wrote while reading (%s); running it again as a write", request.method, request.url.path, exc)
+    return problem_response(request, 503, _title(503), i18n._("The database is not reachable just now. Try again shortly."), headers={"Retry-After": "1"})
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response:
     _ensure_language(request.scope)
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -222,6 +230,81 @@ class LanguageMiddleware:
         await self.app(scope, receive, send)
 
 
+# --- reads beside writes -------------------------------------------------------------------------
+
+READING_METHODS = frozenset({"GET", "HEAD"})
+
+
+class ReadingMiddleware:
+    """GET and HEAD requests read, so their transactions begin under `database.reading`: on SQLite they run
+    beside a writer instead of queueing for its lock. The rare one that writes after all (an API token's or a
+    login session's last use) is stopped at its first write and run again from the start as a write request;
+    nothing of the first run reaches the client. Every other method begins IMMEDIATE and queues."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in READING_METHODS:
+            await self.app(scope, receive, send)
+            return
+        pristine = _copy_scope(scope)
+        with reading() as attempt:
+            sent_anything = False
+
+            async def send_unless_rerun(message: Message) -> None:
+                nonlocal sent_anything
+                if message["type"] == "http.response.start" and 200 <= message["status"] < 400 and not attempt.refused_write:
+                    await _flush_before_commit(scope)  # a change left for the commit must be refused now, not then
+                if attempt.refused_write and not sent_anything:
+                    return
+                sent_anything = True
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_unless_rerun)
+            except WriteWhileReading:
+                if sent_anything:
+                    raise
+        if not attempt.refused_write or sent_anything:
+            return
+        await _close_session(scope)
+        # The same scope object, as it came in: the framework's send hooks (the commit) hold on to it.
+        scope.clear()  # type: ignore[attr-defined]
+        scope.update(pristine)  # type: ignore[typeddict-item]
+        await self.app(scope, receive, send)
+
+
+def _copy_scope(scope: Scope) -> Scope:
+    """The scope as it came in, for a second run: per-request state is copied, not shared with the first."""
+    fresh = dict(scope)
+    state = dict(scope.get("state", {}))
+    if isinstance(cached := state.get(CONNECTION_STATE_KEY), ScopeState):
+        state[CONNECTION_STATE_KEY] = copy.copy(cached)
+    fresh["state"] = state
+    return fresh  # type: ignore[return-value]
+
+
+def _session_in(scope: Scope) -> AsyncSession:
+    app = scope["litestar_app"]
+    return db_config_of(app).provide_session(app.state, scope)
+
+
+async def _flush_before_commit(scope: Scope) -> None:
+    session = _session_in(scope)
+    if session.new or session.dirty or session.deleted:
+        with contextlib.suppress(WriteWhileReading):
+            await session.flush()
+
+
+async def _close_session(scope: Scope) -> None:
+    session = _session_in(scope)
+    try:
+        await session.rollback()
+    finally:
+        await session.close()
+
+
 # --- assembly -----------------------------------------------------------------------------------
 
 def route_handlers() -> list[Any]:
@@ -237,7 +320,7 @@ def route_handlers() -> list[Any]:
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None) -> Litestar:
     """The whole application; `extra_routes` lets tests mount handlers of their own beside the real ones."""
-    settings = settings or Settings.from_env()
+    settings = configure(settings or Settings.from_env())
     schema.import_models()
     engine = create_engine(settings.database_url)
     db_config = SQLAlchemyAsyncConfig(
@@ -278,10 +361,12 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             exclude=["/api", "/webhooks", "/healthz"],
         ),
         middleware=[
+            ReadingMiddleware,  # outermost: authentication's queries belong to the request's transaction
             DefineMiddleware(AuthenticationMiddleware, exclude=["/static", "/healthz", "/schema"]),
             LanguageMiddleware,
         ],
         exception_handlers={
+            WriteWhileReading: on_write_while_reading,
             DomainError: on_domain_error,
             HTTPException: on_http_error,
             DBAPIError: _database_error,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +15,38 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@dataclass
+class ReadAttempt:
+    """Work done under `reading`; `refused_write` tells whether it tried to write and must be done again."""
+
+    refused_write: bool = False
+
+
+_reading: ContextVar[ReadAttempt | None] = ContextVar("market_reading", default=None)
+
+
+class WriteWhileReading(RuntimeError):
+    """A transaction begun for reading tried to write.
+
+    SQLite cannot turn a read transaction into a write transaction safely: when another connection writes
+    meanwhile, the upgrade fails at once with "database is locked", whatever the busy timeout. So the write
+    is refused before it is tried, and the work must be done again in a write transaction."""
+
+
+@contextmanager
+def reading() -> Iterator[ReadAttempt]:
+    """Transactions begun inside are for reading: on SQLite they begin DEFERRED, so any number of them run
+    beside the one writer instead of queueing for its lock, and a write in them raises `WriteWhileReading`.
+    Everything else (requests that change state, the CLI, the worker) begins IMMEDIATE and queues."""
+    attempt = ReadAttempt()
+    token = _reading.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _reading.reset(token)
 
 
 def utcnow() -> datetime:
@@ -38,7 +74,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, a busy timeout, and write locks taken at BEGIN so writers queue instead of failing."""
+    """WAL, foreign keys, a busy timeout, and write locks taken at BEGIN so writers queue instead of failing;
+    transactions begun under `reading` take no lock and may not write."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +89,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        attempt = _reading.get()
+        connection.info["market_reading"] = attempt
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if attempt is None else "BEGIN")
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def refuse_writes_while_reading(
+        connection: sa.Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _executemany: bool
+    ) -> None:
+        attempt = connection.info.get("market_reading")
+        if attempt is None:
+            return
+        writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
+        if writes or statement.lstrip()[:7].upper().startswith(_WRITES):
+            attempt.refused_write = True
+            raise WriteWhileReading(f"a read transaction tried to write: {statement[:80]}")
 
 
 def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
@@ -76,7 +127,8 @@ async def lock(session: AsyncSession, key: int) -> None:
     """A transaction-scoped lock shared by every app process, held from this call until commit or rollback.
 
     On SQLite the transaction's BEGIN IMMEDIATE is the lock (one writer at a time); it is taken here, since a
-    session starts its transaction only at its first statement."""
+    session starts its transaction only at its first statement. Under `reading` there is no such lock, and the
+    write that follows raises `WriteWhileReading`."""
     if is_postgres(session):
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     else:

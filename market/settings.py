@@ -173,3 +173,18 @@ def _read_secret(path: Path) -> str:
     if len(key) < 32:
         raise SettingsError(f"{path} does not hold a usable secret key; delete it to have a new one generated")
     return key
+
+
+# The process's settings, for code that runs without a request (event subscribers, home panels):
+# set by `create_app` and by the CLI; read from the environment when neither ran.
+_configured: Settings | None = None
+
+
+def configure(settings: Settings) -> Settings:
+    global _configured
+    _configured = settings
+    return settings
+
+
+def configured() -> Settings:
+    return _configured or configure(Settings.from_env())

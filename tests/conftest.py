@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 
 import pytest
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from argon2 import PasswordHasher
 
-from market import schema, security
+from market import i18n, schema, security
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
@@ -83,6 +83,14 @@ def _empty_sqlite(path: str) -> None:
         if any(name == "sqlite_sequence" for name, _sql in rows):
             connection.execute("DELETE FROM sqlite_sequence")
         connection.execute("COMMIT")
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Messages made outside a request (service calls in tests) are in English, as the tests' settings say."""
+    token = i18n.current_language.set("en")
+    yield
+    i18n.current_language.reset(token)
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, lock, utcnow
-from market.models import LoginFailure, OutboxMessage, User
+from market.database import SQLITE_BUSY_TIMEOUT_MS, WriteWhileReading, create_engine, lock, reading, utcnow
+from market.models import ApiToken, LoginFailure, LoginSession, OutboxMessage, User
+from tests.helpers import make_organisation, make_user
+from tests.market.test_tokens import bearer, make_token
 
 SEOUL = ZoneInfo("Asia/Seoul")
 
@@ -97,6 +103,76 @@ async def test_lock_serialises_transactions_that_take_it(database_url: str) -> N
             await engine.dispose()
     (first_start, first_end), (second_start, _second_end) = sorted(spans)
     assert second_start >= first_end  # the second began its guarded work only after the first had finished
+
+
+# --- readers beside a writer -----------------------------------------------------------------------------
+# The test client answers one request at a time on the test's own loop; these tests need requests that truly
+# overlap a write transaction, so they send them from threads through a client with its own loop.
+
+@contextmanager
+def threaded_client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    with TestClient(app=app, base_url="http://testserver.local") as client:
+        yield client
+
+
+@pytest.mark.sqlite_only
+async def test_eight_concurrent_searches_answer_while_a_write_transaction_is_open(app, settings, sessions) -> None:
+    """GET requests begin deferred: they read beside the writer instead of queueing for its lock."""
+    with threaded_client(app) as client:
+        async with sessions() as session, session.begin():
+            session.add(LoginFailure(account_key="writer@example.kr", ip="10.0.0.1"))
+            await session.flush()  # the write lock is held from here to the end of the block
+            searches = asyncio.gather(*(asyncio.to_thread(client.get, "/services", params={"q": "cloud"}) for _ in range(8)))
+            # Well under the busy timeout: queued behind this writer, they would still be waiting.
+            answers = await asyncio.wait_for(searches, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 / 2)
+    assert [answer.status_code for answer in answers] == [200] * 8
+
+
+@pytest.mark.sqlite_only
+async def test_a_read_request_that_writes_queues_behind_the_writer_and_succeeds(app, settings, sessions) -> None:
+    """A token's use is recorded by a GET; SQLite cannot upgrade a read transaction beside a writer, so the
+    request is run again as a write: it waits for the lock and answers normally."""
+    organisation = await make_organisation(sessions, "provider")
+    _, raw = await make_token(sessions, await make_user(sessions, organisation), organisation)
+    with threaded_client(app) as client:
+        async with sessions() as session, session.begin():
+            session.add(LoginFailure(account_key="writer@example.kr", ip="10.0.0.1"))
+            await session.flush()
+            request = asyncio.ensure_future(asyncio.to_thread(client.get, "/api/me", headers=bearer(raw)))
+            await asyncio.sleep(0.5)
+            assert not request.done()  # waiting for the lock, not failed
+        answer = await request
+    assert answer.status_code == 200, answer.text
+    async with sessions() as session:
+        assert (await session.scalar(sa.select(ApiToken))).last_used_at is not None  # type: ignore[union-attr]
+
+
+async def test_a_page_read_after_a_quiet_spell_records_the_sessions_activity(web, sessions) -> None:
+    """The one write most GET requests may make: it is kept, whichever way the request's transaction began."""
+    await web.login_as("agency")
+    quiet_since = utcnow() - timedelta(minutes=5)
+    async with sessions() as session, session.begin():
+        await session.execute(sa.update(LoginSession).values(last_seen_at=quiet_since))
+    home = await web.client.get("/")
+    assert home.status_code == 200
+    async with sessions() as session:
+        assert (await session.scalar(sa.select(LoginSession.last_seen_at))) > quiet_since
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_begun_for_reading_is_refused_and_writes_nothing(database_url: str, sessions) -> None:
+    engine = create_engine(database_url, pooled=False)
+    try:
+        with reading() as attempt:
+            with pytest.raises(WriteWhileReading):
+                async with async_sessionmaker(engine)() as session, session.begin():
+                    await session.scalar(sa.select(sa.func.count()).select_from(LoginFailure))
+                    session.add(LoginFailure(account_key="reader@example.kr", ip="10.0.0.1"))
+        assert attempt.refused_write
+    finally:
+        await engine.dispose()
+    async with sessions() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(LoginFailure)) == 0
 
 
 # --- UTC times -------------------------------------------------------------------------------------------
