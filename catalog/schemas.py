@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from catalog.models import Category, DeploymentModel
 from market.errors import Invalid
@@ -182,6 +182,25 @@ def _lines(value: Any) -> Any:
 
 
 WholeNumber = Annotated[int | None, BeforeValidator(_whole_number)]
+
+
+def whole_number(low: int, high: int) -> Any:
+    """A whole number within bounds, or blank: the bounds apply only to a value that was given."""
+
+    def within(value: int | None) -> int | None:
+        if value is not None and not low <= value <= high:
+            raise ValueError(_("Enter a whole number from %(low)s to %(high)s.", low=f"{low:,}", high=f"{high:,}"))
+        return value
+
+    return Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(within)]
+
+
+UnitPrice = whole_number(0, 10**12)
+Months = whole_number(0, 120)
+TrialDays = whole_number(0, 365)
+ResponseMinutes = whole_number(1, 10_080)  # up to a week
+
+
 Percentage = Annotated[int | None, BeforeValidator(_percentage)]
 OptionalDate = Annotated[date | None, BeforeValidator(_date)]
 Checkbox = Annotated[bool, BeforeValidator(_checkbox)]
@@ -195,10 +214,10 @@ class _Input(BaseModel):
 class PlanInput(_Input):
     name: str = Field(default="", max_length=120)
     unit: Annotated[str, _choice(PLAN_UNITS)] = ""
-    unit_price: Annotated[WholeNumber, Field(ge=0, le=10**12)] = None
+    unit_price: UnitPrice = None
     vat_included: Checkbox = False
-    minimum_term_months: Annotated[WholeNumber, Field(ge=0, le=120)] = None
-    free_trial_days: Annotated[WholeNumber, Field(ge=0, le=365)] = None
+    minimum_term_months: Months = None
+    free_trial_days: TrialDays = None
 
 
 class CertificationInput(_Input):
@@ -242,7 +261,7 @@ class ListingInput(_Input):
     sla_availability: Percentage = None
     support_hours: str = Field(default="", max_length=100)
     support_channels: Annotated[list[Annotated[str, _choice(SUPPORT_CHANNELS)]], BeforeValidator(_lines)] = []
-    response_time_minutes: Annotated[WholeNumber, Field(ge=1, le=10_080)] = None
+    response_time_minutes: ResponseMinutes = None
     service_credits: str = Field(default="", max_length=2000)
     onboarding_terms: str = Field(default="", max_length=4000)
     data_export_format: str = Field(default="", max_length=200)

@@ -507,3 +507,13 @@ async def test_two_saves_at_the_same_moment_let_exactly_one_through(web, setting
     version = await _version(web.sessions, service_id)
     assert version.lock_version == 2 and version.name in {"First writer", "Second writer"}
     assert (await audit_actions(web.sessions)).count("service.save") == 1
+
+
+async def test_blank_optional_numbers_save_a_draft_and_out_of_range_ones_are_named(web) -> None:
+    await web.login_as("provider")
+    blank = {"name": "Blank numbers", "plans.0.name": "Basic", "plans.0.unit": "user_month", "plans.0.unit_price": "",
+             "plans.0.minimum_term_months": "", "plans.0.free_trial_days": "", "response_time_minutes": ""}
+    response = await web.submit("/services/new", blank)
+    assert response.status_code == 303, response.text
+    wrong = await web.submit("/services/new", {**blank, "name": "Too long a trial", "plans.0.free_trial_days": "400"})
+    assert wrong.status_code == 422 and "365" in wrong.text
