@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts import controllers_contracts, controllers_payments, controllers_register
+from contracts import controllers_contracts, controllers_payments, controllers_register, notices  # noqa: F401  notices subscribes
 
 
 def routes() -> list[Any]:

@@ -15,16 +15,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from market.settings import Settings, SettingsError
+from market.settings import Settings, SettingsError, configure
 
 T = TypeVar("T")
 
 
 def _settings() -> Settings:
+    """The settings; the command's messages are in the default language (MARKET_DEFAULT_LANGUAGE)."""
+    from market import i18n
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+    i18n.current_language.set(settings.default_language)
+    return configure(settings)
 
 
 def _where(settings: Settings) -> str:
@@ -293,6 +298,64 @@ def committee_sweep() -> None:
         f"Committee sweep: {report.expired} certificates expired, {report.reminded} reminders sent, "
         f"{report.resumed} suspensions ended, {report.listings_changed} listings changed."
     )
+
+
+@main.group()
+def contracts() -> None:
+    """The contracts' periodic work."""
+
+
+@contracts.command("sweep")
+@click.option("--today", "on", default=None, help="The day to sweep for, as YYYY-MM-DD (default: today in the marketplace's time zone).")
+def contracts_sweep(on: str | None) -> None:
+    """Start and complete contracts on their dates and issue the invoices of begun billing periods (the worker runs it daily)."""
+    from datetime import date
+
+    settings = _settings()
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{on!r} is not a date as YYYY-MM-DD", param_hint="--today") from exc
+
+    async def work(session: AsyncSession) -> Any:
+        from contracts import sweep
+
+        return await sweep.sweep(session, settings, day)
+
+    report = _with_session(settings, work)
+    click.echo("\n".join(report.lines()))
+
+
+@main.group()
+def payments() -> None:
+    """Payments through Stripe."""
+
+
+@payments.command("reconcile")
+def payments_reconcile() -> None:
+    """Compare Stripe's invoices with ours and repair ours (status, payment, Stripe id); print what differed."""
+    from contracts import payments as stripe_payments
+
+    settings = _settings()
+    if not settings.stripe_api_key:
+        raise click.ClickException("MARKET_STRIPE_API_KEY is not set: payments are manual and there is nothing to reconcile.")
+    try:
+        found = asyncio.run(stripe_payments.fetch_stripe_invoices(settings))
+    except Exception as exc:  # the SDK's errors and network failures alike: say what happened, exit non-zero
+        raise click.ClickException(f"Cannot list Stripe's invoices at {settings.stripe_api_base}: {exc}") from exc
+
+    async def work(session: AsyncSession) -> Any:
+        return await stripe_payments.reconcile(session, found, zone=settings.zone)
+
+    report = _with_session(settings, work)
+    click.echo(f"Stripe invoices checked: {report.checked}")
+    for title, lines in (("Repaired", report.repaired), ("Linked to their Stripe invoice", report.linked),
+                         ("Differing, left as they are (ours cannot move back)", report.disagreeing),
+                         ("In Stripe but not ours", report.unknown), ("Ours (Stripe mode) missing from Stripe", report.missing),
+                         ("Of those, sent again (their sending had given up)", report.requeued)):
+        click.echo(f"{title}: {len(lines)}")
+        for line in lines:
+            click.echo(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ COMMANDS = _command_paths(main)
 
 def market(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
-        **os.environ, "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": database_url, "MARKET_LOG_LEVEL": "WARNING", **env,
+        **os.environ, "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": database_url, "MARKET_LOG_LEVEL": "WARNING",
+        "MARKET_DEFAULT_LANGUAGE": "en", **env,  # the messages checked below are the English ones
     }
     if "MARKET_NEW_USER_PASSWORD" not in env:
         environment.pop("MARKET_NEW_USER_PASSWORD", None)

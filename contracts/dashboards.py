@@ -1,0 +1,249 @@
+"""What an agency or a provider sees first on its home page: the contracts and invoices that need attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from catalog.models import ServiceVersion  # read by id: the contracted service's name (not exported by catalog)
+from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
+from contracts.service import budget_figures
+from contracts.workflow import IN_FORCE, contract_status_label, invoice_status_label
+from market import hooks
+from market.database import utcnow
+from market.models import Organisation
+from market.settings import configured
+
+# "Today" is the marketplace's day, in MARKET_TIMEZONE, the zone contract dates are written in.
+HORIZON_DAYS = 90
+LIST_LIMIT = 10
+
+STATUS_ORDER = [
+    ContractStatus.draft, ContractStatus.sent, ContractStatus.declined, ContractStatus.signed, ContractStatus.active,
+    ContractStatus.completed, ContractStatus.terminated, ContractStatus.cancelled,
+]
+
+
+def contract_path(contract_id: int) -> str:
+    return f"/contracts/{contract_id}"
+
+
+def today(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(configured().zone).date()
+
+
+@dataclass(frozen=True)
+class ContractLine:
+    id: int
+    number: str
+    status: str
+    counterpart: str  # the provider for an agency, the agency for a provider
+    service_name: str
+    starts_on: date
+    ends_on: date
+    amount_total: int
+    renewal: str | None = None  # the renewal contract's number, when one was drafted
+    renewal_status: str | None = None
+
+    @property
+    def path(self) -> str:
+        return contract_path(self.id)
+
+    @property
+    def status_label(self) -> str:
+        return contract_status_label(self.status)
+
+    @property
+    def renewal_status_label(self) -> str:
+        return contract_status_label(self.renewal_status) if self.renewal_status else ""
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    id: int
+    number: str
+    contract_id: int
+    contract_number: str
+    counterpart: str
+    amount_total: int
+    issued_on: date
+    due_on: date
+    status: str
+    paid_at: datetime | None
+    overdue: bool
+
+    @property
+    def status_label(self) -> str:
+        return invoice_status_label(self.status)
+
+    @property
+    def contract_path(self) -> str:
+        return contract_path(self.contract_id)
+
+
+Counterpart = aliased(Organisation, name="counterpart")
+Shown = aliased(ContractVersion, name="shown")
+
+
+def _contract_lines_query(side: Side, version: Any = Shown, version_id: Any = None) -> sa.Select[Any]:
+    """Contracts with the version that speaks for them now: the one in force, else the one being prepared."""
+    other = Contract.provider_id if side == Side.agency else Contract.agency_id
+    shown = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id) if version_id is None else version_id
+    return (
+        sa.select(
+            Contract.id, Contract.number, Contract.status, Counterpart.name.label("counterpart"),
+            ServiceVersion.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
+        )
+        .select_from(Contract)
+        .join(version, version.id == shown)
+        .join(Counterpart, Counterpart.id == other)
+        .join(ServiceVersion, ServiceVersion.id == version.service_version_id)
+    )
+
+
+def _lines(rows: Any) -> list[ContractLine]:
+    return [ContractLine(**dict(row._mapping)) for row in rows]
+
+
+async def counts_by_status(session: AsyncSession, column: Any, organisation_id: int) -> list[tuple[str, str, int]]:
+    rows = dict((await session.execute(
+        sa.select(Contract.status, sa.func.count()).where(column == organisation_id).group_by(Contract.status)
+    )).all())
+    return [(status, contract_status_label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
+
+
+async def _invoice_lines(session: AsyncSession, side: Side, organisation_id: int, *where: Any, on: date, order: Any, limit: int) -> list[InvoiceLine]:
+    own = Invoice.agency_id if side == Side.agency else Invoice.provider_id
+    other = Invoice.provider_id if side == Side.agency else Invoice.agency_id
+    rows = (await session.execute(
+        sa.select(
+            Invoice.id, Invoice.number, Invoice.contract_id, Contract.number.label("contract_number"), Counterpart.name.label("counterpart"),
+            Invoice.amount_total, Invoice.issued_on, Invoice.due_on, Invoice.status, Invoice.paid_at,
+        )
+        .select_from(Invoice).join(Contract, Contract.id == Invoice.contract_id).join(Counterpart, Counterpart.id == other)
+        .where(own == organisation_id, *where).order_by(*order).limit(limit)
+    )).all()
+    return [
+        InvoiceLine(**dict(row._mapping), overdue=row.status == InvoiceStatus.open and row.due_on < on)
+        for row in rows
+    ]
+
+
+# --- agency ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spending:
+    year: int
+    budget: int | None
+    committed: int  # contracts starting this year, not cancelled (the rule drafting checks against)
+    paid: int  # payments recorded this year
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget - self.committed
+
+    @property
+    def percent_committed(self) -> int:
+        """Share of the budget committed, capped at 100 for the bar (the figures say how far beyond)."""
+        if not self.budget:
+            return 0
+        return max(0, min(100, round(self.committed * 100 / self.budget)))
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget is not None and self.committed > self.budget
+
+
+async def agency_dashboard(session: AsyncSession, agency_id: int, on: date) -> dict[str, Any]:
+    horizon = on + timedelta(days=HORIZON_DAYS)
+    ending_rows = (await session.execute(
+        _contract_lines_query(Side.agency)
+        .where(Contract.agency_id == agency_id, Contract.status.in_(sorted(IN_FORCE)), Shown.ends_on >= on, Shown.ends_on <= horizon)
+        .order_by(Shown.ends_on, Contract.id)
+    )).all()
+    renewals: dict[int, tuple[str, str]] = {}
+    ending_ids = [row.id for row in ending_rows]
+    if ending_ids:
+        for renewal in (await session.execute(
+            sa.select(Contract.renewal_of_id, Contract.number, Contract.status)
+            .where(Contract.renewal_of_id.in_(ending_ids), Contract.status != ContractStatus.cancelled).order_by(Contract.id)
+        )).all():
+            renewals[renewal.renewal_of_id] = (renewal.number, renewal.status)
+    ending = [
+        ContractLine(**dict(row._mapping), renewal=renewals.get(row.id, (None, None))[0], renewal_status=renewals.get(row.id, (None, None))[1])
+        for row in ending_rows
+    ]
+    figures = await budget_figures(session, agency_id, on.year)
+    paid = int(await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).select_from(Payment).join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.agency_id == agency_id, Payment.paid_on >= date(on.year, 1, 1), Payment.paid_on <= date(on.year, 12, 31))
+    ) or 0)
+    due = await _invoice_lines(
+        session, Side.agency, agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]),
+        on=on, order=(Invoice.due_on, Invoice.id), limit=LIST_LIMIT,
+    )
+    due_total = int(await session.scalar(
+        sa.select(sa.func.count()).select_from(Invoice)
+        .where(Invoice.agency_id == agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]))
+    ) or 0)
+    return {
+        "today": on, "horizon_days": HORIZON_DAYS, "to_sign": await waiting_for(session, Side.agency, agency_id),
+        "by_status": await counts_by_status(session, Contract.agency_id, agency_id),
+        "ending": ending,
+        "spending": Spending(year=on.year, budget=figures.amount, committed=figures.committed, paid=paid),
+        "invoices_due": due, "invoices_due_count": due_total,
+    }
+
+
+# --- provider --------------------------------------------------------------------------------------------
+
+async def waiting_for(session: AsyncSession, side: Side, organisation_id: int) -> list[ContractLine]:
+    """Sent versions (new contracts and amendments) this side has not signed yet, the longest waiting first."""
+    own = Contract.agency_id if side == Side.agency else Contract.provider_id
+    pending = aliased(ContractVersion, name="pending")
+    signed_by_side = sa.exists().where(Signature.version_id == Contract.current_version_id, Signature.side == side)
+    return _lines((await session.execute(
+        _contract_lines_query(side, pending, Contract.current_version_id)
+        .where(
+            own == organisation_id, pending.state == VersionState.sent, ~signed_by_side,
+            Contract.status.in_([ContractStatus.sent, *sorted(IN_FORCE)]),
+        )
+        .order_by(Contract.updated_at, Contract.id)
+    )).all())
+
+
+async def provider_dashboard(session: AsyncSession, provider_id: int, on: date) -> dict[str, Any]:
+    to_sign = await waiting_for(session, Side.provider, provider_id)
+    active = _lines((await session.execute(
+        _contract_lines_query(Side.provider)
+        .where(Contract.provider_id == provider_id, Contract.status.in_(sorted(IN_FORCE)))
+        .order_by(Shown.ends_on, Contract.id).limit(LIST_LIMIT)
+    )).all())
+    active_count = int(await session.scalar(
+        sa.select(sa.func.count()).select_from(Contract).where(Contract.provider_id == provider_id, Contract.status.in_(sorted(IN_FORCE)))
+    ) or 0)
+    invoices = await _invoice_lines(session, Side.provider, provider_id, on=on, order=(Invoice.issued_on.desc(), Invoice.id.desc()), limit=LIST_LIMIT)
+    totals = dict((await session.execute(
+        sa.select(Invoice.status, sa.func.coalesce(sa.func.sum(Invoice.amount_total), 0)).where(Invoice.provider_id == provider_id).group_by(Invoice.status)
+    )).all())
+    return {
+        "today": on, "to_sign": to_sign, "active": active, "active_count": active_count,
+        "invoices": invoices, "outstanding": int(totals.get(InvoiceStatus.open, 0)), "paid_total": int(totals.get(InvoiceStatus.paid, 0)),
+    }
+
+
+# --- the home panels ------------------------------------------------------------------------------------
+
+@hooks.home_panel
+async def contracts_panel(session: AsyncSession, user: Any) -> hooks.Panel | None:
+    kind = getattr(user, "organisation_kind", None)
+    if kind == "agency":
+        return hooks.Panel("contracts/_panel_agency.html", await agency_dashboard(session, user.organisation_id, today()))
+    if kind == "provider":
+        return hooks.Panel("contracts/_panel_provider.html", await provider_dashboard(session, user.organisation_id, today()))
+    return None

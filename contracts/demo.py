@@ -1,0 +1,139 @@
+"""Demo contracts in every state (draft, sent, declined, signed, active, completed, terminated, cancelled), drafted,
+sent and signed through the real service functions from the demo catalogue's services. Idempotent: nothing is
+added once the demo agencies have any contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.models import Service, ServiceStatus
+from contracts import documents, service, signing
+from contracts.models import Contract
+from contracts.pricing import add_months
+from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
+from market.auth import Principal
+from market.models import Organisation, User
+from market.settings import Settings
+
+SEOUL, MOIS = "buyer@seoul.example.go.kr", "buyer@mois.example.go.kr"
+HANBIT, NURI, BARAM = "provider@hanbit-cloud.example.kr", "provider@nurisoft.example.kr", "provider@baramdata.example.kr"
+
+
+async def _principal(session: AsyncSession, email: str) -> Principal | None:
+    row = (await session.execute(
+        sa.select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(User.email == email)
+    )).first()
+    if row is None:
+        return None
+    user, organisation = row
+    return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, None, "127.0.0.1")
+
+
+async def _listed_services(session: AsyncSession, provider_id: int) -> list[int]:
+    return list((await session.scalars(
+        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
+    )).all())
+
+
+def _typical_quantity(unit: str, months: int) -> int:
+    """A plausible order for the unit: hours and person-days are counted for the whole term."""
+    if unit.endswith("hour"):
+        return 8 * 730 * months  # eight vCPUs around the clock
+    return {"gb_month": 5_000, "user_month": 300, "instance_month": 6, "project": 1, "person_day": 40, "month": 1}.get(unit, 10)
+
+
+async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], None] = print) -> int:
+    from market.demo import DEMO_PASSWORD
+
+    people = {email: await _principal(session, email) for email in (SEOUL, MOIS, HANBIT, NURI, BARAM)}
+    if any(person is None for person in people.values()):
+        echo("contracts: demo organisations missing; skipped")
+        return 0
+    seoul, mois, hanbit, nuri, baram = (people[email] for email in (SEOUL, MOIS, HANBIT, NURI, BARAM))
+    assert seoul and mois and hanbit and nuri and baram
+    if await session.scalar(sa.select(Contract.id).where(Contract.agency_id.in_([seoul.organisation_id, mois.organisation_id])).limit(1)):
+        echo("contracts: demo contracts already there")
+        return 0
+    services = {person.organisation_id: await _listed_services(session, person.organisation_id) for person in (hanbit, nuri, baram)}
+    if not all(len(ids) >= 2 for ids in services.values()):
+        echo("contracts: not enough listed demo services; skipped")
+        return 0
+    store = documents.store_for(settings)
+    today = date.today()
+    for agency in (seoul, mois):
+        for year in (today.year - 1, today.year, today.year + 1):
+            await service.set_budget(session, agency, BudgetInput(year=year, amount=900_000_000))
+
+    async def drafted(agency: Principal, provider: Principal, pick: int, starts_on: date, months: int, **terms: Any) -> Contract:
+        service_id = services[provider.organisation_id][pick]
+        offer = await service.listed_offer(session, service_id)
+        plan = offer.plans[0]
+        quantity = terms.pop("quantity", _typical_quantity(plan.unit, months))
+        data = DraftInput(
+            service_id=service_id, plan_id=plan.id, quantity=quantity, starts_on=starts_on,  # type: ignore[arg-type]
+            ends_on=add_months(starts_on, max(months, plan.minimum_term_months)) - timedelta(days=1),
+            budget_reference=terms.pop("budget_reference", f"{starts_on.year}-IT-{pick + 1:03d}"), **terms,
+        )
+        return await service.draft(session, agency, data)
+
+    async def sent(contract: Contract, agency: Principal) -> None:
+        await service.send(session, agency, store, contract.id)  # type: ignore[arg-type]
+
+    async def signed_by(contract: Contract, *signers: Principal, on: date) -> None:
+        for signer in signers:
+            version = await service.version_of(session, contract)
+            await signing.sign(session, signer, store, contract.id, version.number, SignInput(  # type: ignore[arg-type]
+                password=DEMO_PASSWORD, confirm_read=True, signer_name=signer.name, document_sha256=version.document_sha256 or "",
+            ), address="127.0.0.1", user_agent="market demo", today=on)
+
+    created = 0
+    # draft
+    await drafted(seoul, hanbit, 0, add_months(today.replace(day=1), 1), 12, special_terms="Training for 30 staff in the first month.")
+    created += 1
+    # sent, waiting for the provider
+    contract = await drafted(mois, nuri, 0, add_months(today.replace(day=1), 1), 12, route="central")
+    await sent(contract, mois)
+    created += 1
+    # declined by the provider
+    contract = await drafted(seoul, baram, 1, add_months(today.replace(day=1), 2), 6)
+    await sent(contract, seoul)
+    await service.decline(session, baram, contract.id, "The requested start date is too early for the migration.")  # type: ignore[arg-type]
+    created += 1
+    # signed, starting next month
+    contract = await drafted(mois, hanbit, 1, add_months(today.replace(day=1), 1), 12)
+    await sent(contract, mois)
+    await signed_by(contract, hanbit, mois, on=today)
+    created += 1
+    # active, both orders of signature
+    for agency, provider, pick, route in ((seoul, hanbit, 1, "direct"), (mois, baram, 0, "central"), (seoul, nuri, 1, "direct")):
+        starts_on = add_months(today.replace(day=1), -3)
+        contract = await drafted(agency, provider, pick, starts_on, 12, route=route, billing_period="quarterly" if pick else "monthly")
+        await sent(contract, agency)
+        await signed_by(contract, *((provider, agency) if pick else (agency, provider)), on=starts_on)
+        created += 1
+    # completed: ran last year
+    starts_on = add_months(today.replace(day=1), -15)
+    contract = await drafted(seoul, nuri, 0, starts_on, 12)
+    await sent(contract, seoul)
+    await signed_by(contract, nuri, seoul, on=starts_on)
+    await service.advance_contracts(session, today)
+    created += 1
+    # terminated early
+    starts_on = add_months(today.replace(day=1), -6)
+    contract = await drafted(mois, hanbit, 0, starts_on, 24)
+    await sent(contract, mois)
+    await signed_by(contract, hanbit, mois, on=starts_on)
+    await service.terminate(session, mois, contract.id, TerminateInput(  # type: ignore[arg-type]
+        reason="The system moved to the ministry's shared platform.", effective_on=today), today=today)
+    created += 1
+    # cancelled before signature
+    contract = await drafted(mois, baram, 1, add_months(today.replace(day=1), 1), 6)
+    await service.cancel(session, mois, contract.id, "The project was postponed to next year.")  # type: ignore[arg-type]
+    created += 1
+    echo(f"contracts: {created}")
+    return created

@@ -1,0 +1,389 @@
+"""The open contract register: every contract both parties signed, with what the public may know of it.
+
+Reads only: the register shows the text in force (the latest version both sides signed), never the document,
+the signatures' addresses or anything from before signature.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+# The catalogue does not export the frozen service version's name and category, nor its category labels;
+# these are the register's only reads of the catalogue (by id, never written).
+from catalog.facets import category_label, unit_label
+from catalog.models import Category, ServiceVersion
+from contracts.models import Contract, ContractStatus, ContractVersion, Route, VersionKind
+from contracts.service import amendment_reason_labels, amount_paid
+from contracts.workflow import PUBLIC, contract_status_label
+from market.errors import NotFound
+from market.i18n import _
+from market.models import Organisation
+from market.web import PAGE_SIZE, Page, check_page
+
+
+def route_label(route: str) -> str:
+    labels = {Route.direct: _("Direct award by the agency"), Route.central: _("Catalogue contract through the central procurement agency")}
+    return labels.get(route, route)  # type: ignore[call-overload]
+
+
+def status_options() -> list[tuple[str, str]]:
+    return [("", _("Any status"))] + [(s, contract_status_label(s)) for s in (ContractStatus.signed, ContractStatus.active, ContractStatus.completed, ContractStatus.terminated)]
+
+
+def route_options() -> list[tuple[str, str]]:
+    return [("", _("Any route"))] + [(r.value, route_label(r)) for r in Route]
+
+
+def category_options() -> list[tuple[str, str]]:
+    return [("", _("Any category"))] + [(c.value, category_label(c)) for c in Category]
+
+
+def sort_options() -> list[tuple[str, str]]:
+    return [
+        ("newest", _("Signed, newest first")), ("oldest", _("Signed, oldest first")),
+        ("value_desc", _("Value, highest first")), ("value_asc", _("Value, lowest first")),
+        ("ends", _("End date, soonest first")), ("agency", _("Agency, A to Z")), ("provider", _("Provider, A to Z")),
+    ]
+
+
+class RegisterQuery(BaseModel):
+    """The register's search: a keyword and filters, all optional; unknown values are refused by name."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    q: str = Field(default="", max_length=200)
+    status: Literal["", "signed", "active", "completed", "terminated"] = ""
+    route: Literal["", "direct", "central"] = ""
+    category: str = ""
+    agency: int | None = None
+    year: int | None = Field(default=None, ge=2000, le=2100)
+    sort: Literal["newest", "oldest", "value_desc", "value_asc", "ends", "agency", "provider"] = "newest"
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value and value not in {c.value for c in Category}:
+            raise ValueError(_("Choose one of the offered values."))
+        return value
+
+    @field_validator("agency", "year", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    def params(self, **override: Any) -> dict[str, str]:
+        """The query as URL parameters, blanks left out (for links that keep the filters)."""
+        values = {**self.model_dump(), **override}
+        return {key: str(value) for key, value in values.items() if value not in ("", None) and not (key == "sort" and value == "newest")}
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    id: int
+    number: str
+    status: str
+    agency_id: int
+    agency_name: str
+    provider_id: int
+    provider_name: str
+    service_id: int
+    service_name: str
+    category: str
+    plan_name: str
+    route: str
+    amount_net: int
+    amount_vat: int
+    amount_total: int
+    starts_on: date
+    ends_on: date
+    signed_at: datetime | None
+    ended_on: date | None
+
+    @property
+    def status_label(self) -> str:
+        return contract_status_label(self.status)
+
+    @property
+    def route_label(self) -> str:
+        return route_label(self.route)
+
+    @property
+    def category_label(self) -> str:
+        return category_label(self.category) if self.category else ""
+
+
+# --- the query ------------------------------------------------------------------------------------------
+
+Agency = aliased(Organisation, name="agency")
+Provider = aliased(Organisation, name="provider")
+InForce = aliased(ContractVersion, name="in_force")
+
+
+def _first_signed() -> Any:
+    """When each contract first became binding: the earliest time a version of it was signed by both."""
+    return (
+        sa.select(ContractVersion.contract_id.label("contract_id"), sa.func.min(ContractVersion.signed_at).label("signed_at"))
+        .where(ContractVersion.signed_at.is_not(None))
+        .group_by(ContractVersion.contract_id)
+        .subquery("first_signed")
+    )
+
+
+FirstSigned = _first_signed()
+
+_COLUMNS = (
+    Contract.id, Contract.number, Contract.status, Contract.agency_id, Agency.name.label("agency_name"),
+    Contract.provider_id, Provider.name.label("provider_name"), Contract.service_id,
+    ServiceVersion.name.label("service_name"), ServiceVersion.category.label("category"),
+    InForce.plan.label("plan"), InForce.route, InForce.amount_net, InForce.amount_vat, InForce.amount_total,
+    InForce.starts_on, InForce.ends_on, FirstSigned.c.signed_at, Contract.ended_on,
+)
+
+
+def _base() -> sa.Select[Any]:
+    return (
+        sa.select(*_COLUMNS)
+        .select_from(Contract)
+        .join(InForce, InForce.id == Contract.signed_version_id)
+        .join(Agency, Agency.id == Contract.agency_id)
+        .join(Provider, Provider.id == Contract.provider_id)
+        .join(ServiceVersion, ServiceVersion.id == InForce.service_version_id)
+        .outerjoin(FirstSigned, FirstSigned.c.contract_id == Contract.id)
+        .where(Contract.status.in_(sorted(PUBLIC)))
+    )
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def year_bounds(year: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """A calendar year in the marketplace's time zone, as UTC instants [start, end)."""
+    return datetime.combine(date(year, 1, 1), time(), zone), datetime.combine(date(year + 1, 1, 1), time(), zone)
+
+
+def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
+    statement = _base()
+    if query.q:
+        pattern = _like(query.q)
+        statement = statement.where(sa.or_(*[
+            sa.func.lower(column).like(pattern, escape="\\")
+            for column in (Contract.number, Agency.name, Provider.name, ServiceVersion.name)
+        ]))
+    if query.status:
+        statement = statement.where(Contract.status == query.status)
+    if query.route:
+        statement = statement.where(InForce.route == query.route)
+    if query.category:
+        statement = statement.where(ServiceVersion.category == query.category)
+    if query.agency is not None:
+        statement = statement.where(Contract.agency_id == query.agency)
+    if query.year is not None:
+        start, end = year_bounds(query.year, zone)
+        statement = statement.where(FirstSigned.c.signed_at >= start, FirstSigned.c.signed_at < end)
+    return statement
+
+
+def _ordered(statement: sa.Select[Any], sort: str) -> sa.Select[Any]:
+    # Every order ends with the contract id, so pages never overlap or skip a row between requests.
+    orders: dict[str, list[Any]] = {
+        "newest": [FirstSigned.c.signed_at.desc(), Contract.id.desc()],
+        "oldest": [FirstSigned.c.signed_at.asc(), Contract.id.asc()],
+        "value_desc": [InForce.amount_total.desc(), Contract.id.desc()],
+        "value_asc": [InForce.amount_total.asc(), Contract.id.asc()],
+        "ends": [InForce.ends_on.asc(), Contract.id.asc()],
+        "agency": [Agency.name.asc(), Contract.id.asc()],
+        "provider": [Provider.name.asc(), Contract.id.asc()],
+    }
+    return statement.order_by(*orders[sort])
+
+
+def _row(values: Any) -> RegisterRow:
+    data = dict(values._mapping)
+    plan = data.pop("plan") or {}
+    return RegisterRow(**data, plan_name=str(plan.get("name", "")))
+
+
+async def search(session: AsyncSession, query: RegisterQuery, page_number: int, zone: ZoneInfo) -> tuple[list[RegisterRow], Page]:
+    """One page of the register (20 rows); a page beyond the end is 404."""
+    statement = _filtered(query, zone)
+    total = int(await session.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0)
+    page = check_page(Page(page_number, PAGE_SIZE, total))
+    rows = (await session.execute(_ordered(statement, query.sort).offset(page.offset).limit(page.size))).all()
+    return [_row(values) for values in rows], page
+
+
+async def all_rows(session: AsyncSession, query: RegisterQuery, zone: ZoneInfo) -> list[RegisterRow]:
+    rows = (await session.execute(_ordered(_filtered(query, zone), query.sort))).all()
+    return [_row(values) for values in rows]
+
+
+async def agency_options(session: AsyncSession) -> list[tuple[str, str]]:
+    """Agencies with at least one contract in the register, for the filter."""
+    rows = (await session.execute(
+        sa.select(Organisation.id, Organisation.name)
+        .where(Organisation.id.in_(sa.select(Contract.agency_id).where(Contract.status.in_(sorted(PUBLIC)))))
+        .order_by(Organisation.name, Organisation.id)
+    )).all()
+    return [("", _("Any agency"))] + [(str(row.id), row.name) for row in rows]
+
+
+async def year_options(session: AsyncSession, zone: ZoneInfo) -> list[tuple[str, str]]:
+    times = (await session.scalars(
+        sa.select(FirstSigned.c.signed_at).select_from(Contract).join(FirstSigned, FirstSigned.c.contract_id == Contract.id)
+        .where(Contract.status.in_(sorted(PUBLIC)))
+    )).all()
+    years = sorted({moment.astimezone(zone).year for moment in times if moment is not None}, reverse=True)
+    return [("", _("Any year"))] + [(str(year), str(year)) for year in years]
+
+
+def row_json(row: RegisterRow) -> dict[str, Any]:
+    return {
+        "number": row.number, "status": row.status, "agency": {"id": row.agency_id, "name": row.agency_name},
+        "provider": {"id": row.provider_id, "name": row.provider_name},
+        "service": {"id": row.service_id, "name": row.service_name, "category": row.category, "plan": row.plan_name},
+        "route": row.route, "currency": "KRW", "amount_net": row.amount_net, "amount_vat": row.amount_vat, "amount_total": row.amount_total,
+        "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(),
+        "signed_at": row.signed_at.isoformat() if row.signed_at else None, "ended_on": row.ended_on.isoformat() if row.ended_on else None,
+    }
+
+
+# --- CSV -------------------------------------------------------------------------------------------------
+
+def _cell(value: object) -> object:
+    """Text a spreadsheet would run as a formula is written with a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: list[RegisterRow], zone: ZoneInfo) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([
+        _("Number"), _("Status"), _("Agency"), _("Provider"), _("Service"), _("Category"), _("Plan"), _("Route"),
+        _("Value before VAT (KRW)"), _("VAT (KRW)"), _("Value with VAT (KRW)"), _("Starts on"), _("Ends on"), _("Signed on"), _("Ended on"),
+    ])
+    for row in rows:
+        writer.writerow([_cell(value) for value in (
+            row.number, row.status_label, row.agency_name, row.provider_name, row.service_name, row.category_label, row.plan_name,
+            row.route_label, row.amount_net, row.amount_vat, row.amount_total, row.starts_on.isoformat(), row.ends_on.isoformat(),
+            row.signed_at.astimezone(zone).date().isoformat() if row.signed_at else "", row.ended_on.isoformat() if row.ended_on else "",
+        )])
+    return buffer.getvalue()
+
+
+# --- one contract ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Amendment:
+    number: int
+    reason: str
+    rationale: str
+    signed_at: datetime | None
+    amount_total: int
+    ends_on: date
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    row: RegisterRow
+    quantity: int
+    unit: str
+    billing_period: str
+    vat_rate_bp: int
+    amendments: list[Amendment]
+    amount_paid: int
+    end_reason: str
+    renewal_of: str | None
+
+
+async def entry(session: AsyncSession, number: str) -> RegisterEntry:
+    """One contract as the register shows it; a contract never signed (or unknown) is 404."""
+    values = (await session.execute(_base().where(Contract.number == number.strip().upper()))).first()
+    if values is None:
+        raise NotFound(_("No contract %(number)s is in the register.", number=number))
+    row = _row(values)
+    contract = await session.get(Contract, row.id)
+    assert contract is not None
+    in_force = await session.get(ContractVersion, contract.signed_version_id)
+    assert in_force is not None
+    amendments = (await session.scalars(
+        sa.select(ContractVersion)
+        .where(ContractVersion.contract_id == row.id, ContractVersion.kind == VersionKind.amendment, ContractVersion.signed_at.is_not(None))
+        .order_by(ContractVersion.number)
+    )).all()
+    reasons = amendment_reason_labels()
+    renewal_of = None
+    if contract.renewal_of_id is not None:
+        previous = await session.get(Contract, contract.renewal_of_id)
+        renewal_of = previous.number if previous is not None and previous.status in PUBLIC else None
+    return RegisterEntry(
+        row=row, quantity=in_force.quantity, unit=unit_label(str(in_force.plan["unit"])) if in_force.plan.get("unit") else "",
+        billing_period=in_force.billing_period, vat_rate_bp=in_force.vat_rate_bp,
+        amendments=[Amendment(
+            number=v.number, reason=reasons.get(v.amendment_reason or "", v.amendment_reason or ""), rationale=v.amendment_rationale, signed_at=v.signed_at,
+            amount_total=v.amount_total, ends_on=v.ends_on,
+        ) for v in amendments],
+        amount_paid=await amount_paid(session, row.id),
+        end_reason=contract.end_reason if contract.status == ContractStatus.terminated else "",
+        renewal_of=renewal_of,
+    )
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tally:
+    key: str
+    label: str
+    contracts: int
+    value: int
+
+
+@dataclass(frozen=True)
+class Statistics:
+    contracts: int
+    value: int
+    by_category: list[Tally]
+    by_agency: list[Tally]
+    by_month: list[Tally]
+
+
+def _tallies(groups: dict[str, list[int]], labels: dict[str, str]) -> list[Tally]:
+    return [Tally(key=key, label=labels.get(key, key), contracts=len(values), value=sum(values)) for key, values in groups.items()]
+
+
+async def statistics(session: AsyncSession, zone: ZoneInfo, year: int | None = None) -> Statistics:
+    """Contracts and their value (with VAT, as in force) by category, by agency and by month of signature."""
+    query = RegisterQuery(year=year)
+    rows = await all_rows(session, query, zone)
+    by_category: dict[str, list[int]] = defaultdict(list)
+    by_agency: dict[str, list[int]] = defaultdict(list)
+    by_month: dict[str, list[int]] = defaultdict(list)
+    agency_names: dict[str, str] = {}
+    for row in rows:
+        by_category[row.category].append(row.amount_total)
+        by_agency[str(row.agency_id)].append(row.amount_total)
+        agency_names[str(row.agency_id)] = row.agency_name
+        if row.signed_at is not None:
+            by_month[row.signed_at.astimezone(zone).strftime("%Y-%m")].append(row.amount_total)
+    categories = sorted(_tallies(by_category, {c.value: category_label(c) for c in Category}), key=lambda t: (-t.value, t.label))
+    agencies = sorted(_tallies(by_agency, agency_names), key=lambda t: (-t.value, t.label))
+    months = sorted(_tallies(by_month, {}), key=lambda t: t.key)
+    return Statistics(
+        contracts=len(rows), value=sum(row.amount_total for row in rows),
+        by_category=categories, by_agency=agencies, by_month=months,
+    )
