@@ -38,3 +38,44 @@ async def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD) -> None
     await page.fill("#field-password", password)
     await page.locator("main form button[type=submit]").click()
     await expect(page.locator("form[action='/logout']")).to_be_attached()
+
+
+# --- journeys --------------------------------------------------------------------------------------------
+
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+async def assert_accessible(page: Page) -> None:
+    """axe-core on the page as it stands: no violation of serious or critical impact."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    blocking = [violation for violation in results.response["violations"] if violation["impact"] in BLOCKING_IMPACTS]
+    report = "\n".join(
+        f"{violation['id']} ({violation['impact']}): {violation['help']}\n"
+        + "\n".join(f"    {node['target']}: {node['failureSummary']}" for node in violation["nodes"])
+        for violation in blocking
+    )
+    assert not blocking, f"{page.url} has accessibility violations:\n{report}"
+
+
+async def sign_out(page: Page) -> None:
+    await page.locator("form[action='/logout'] button[type=submit]").click()
+    await expect(page.locator("form[action='/logout']")).to_have_count(0)
+
+
+async def sign_in_as(page: Page, email: str) -> None:
+    """Sign out whoever is signed in, then sign in as `email`, in English."""
+    if await page.locator("form[action='/logout']").count():
+        await sign_out(page)
+    await page.goto("/login")
+    if await page.locator("html").get_attribute("lang") != "en":
+        await switch_language(page, "en")
+    await sign_in(page, email)
+
+
+async def flash(page: Page) -> str:
+    """The confirmation the page shows after a form was sent."""
+    message = page.locator(".flash").first
+    await expect(message).to_be_visible()
+    return (await message.inner_text()).strip()
