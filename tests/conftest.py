@@ -10,13 +10,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from argon2 import PasswordHasher
 
 from market import i18n, schema, security
 from market.app import create_app
@@ -24,7 +25,13 @@ from market.database import create_engine
 from market.settings import Settings
 from tests.helpers import Browserless
 
-POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
+# Under pytest-xdist each worker has its own PostgreSQL database beside the given one (market_test_gw0 ...).
+_GIVEN_POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+POSTGRES_URL = (
+    make_url(_GIVEN_POSTGRES_URL).set(database=f"{make_url(_GIVEN_POSTGRES_URL).database}_{_WORKER}").render_as_string(hide_password=False)
+    if _GIVEN_POSTGRES_URL and _WORKER else _GIVEN_POSTGRES_URL
+)
 
 # Argon2 at its recommended cost takes most of a second per hash on a busy machine; the tests check
 # behaviour, not cost, so they hash cheaply (the served app in the browser tests keeps the real cost).
@@ -36,6 +43,14 @@ def pytest_report_header() -> str:
 
 
 async def _reset_postgres(url: str) -> None:
+    """An empty schema; the database itself is created first when missing (a worker's own)."""
+    name = make_url(url).database
+    admin = await asyncpg.connect(make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False))
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
     engine = create_engine(url, pooled=False)
     async with engine.begin() as connection:
         await connection.execute(sa.text("DROP SCHEMA public CASCADE"))

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 CHROMIUM=/usr/bin/chromium
-PYTEST=("$BIN/python" -m pytest -q -p no:cacheprovider)
+PYTEST=("$BIN/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile)  # both cores; a file stays on one worker
 status=0
 
 as_root() {
