@@ -1,7 +1,9 @@
 """Real Chromium against a real server: `market serve` on a fresh SQLite database loaded with the demo data.
 
 The server is started once per run as its own process, exactly as an operator would start it; each test
-gets a fresh browser context (no cookies shared between tests).
+gets a fresh browser context (no cookies shared between tests). Payments are in Stripe mode against the
+local Stripe stand-in (tests/contracts/stripe_standin.py), which runs for the whole session; a test runs
+`market` commands (the sweep, the worker) against the same database with `market_command`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
+
+from tests.contracts.stripe_standin import API_KEY, WEBHOOK_SECRET, StripeStandIn, running_standin
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,10 +39,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _market(env: dict[str, str], *args: str) -> None:
+def _market(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([str(MARKET), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     if done.returncode:
         pytest.fail(f"`market {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}", pytrace=False)
+    return done.stdout
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -59,19 +64,44 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a running `market serve` with the demo data; stopped at the end of the run."""
+def stripe_standin() -> Iterator[StripeStandIn]:
+    """The Stripe stand-in the server's payments talk to, for the whole run."""
+    with running_standin() as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def server_env(tmp_path_factory: pytest.TempPathFactory, stripe_standin: StripeStandIn) -> dict[str, str]:
+    """The environment `market serve` runs with: its database, data directory, address and Stripe settings."""
     data_dir = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{_free_port()}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("MARKET_")}
     env.update(
         MARKET_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'market.db'}",
         MARKET_DATA_DIR=str(data_dir),
-        MARKET_WORKER="off",
+        MARKET_WORKER="off",  # outbox jobs run when a test runs `market worker --once`
         MARKET_BASE_URL=url,
         MARKET_LOG_LEVEL="WARNING",
+        MARKET_STRIPE_API_KEY=API_KEY,
+        MARKET_STRIPE_API_BASE=stripe_standin.url,
+        MARKET_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+def market_command(server_env: dict[str, str]) -> Callable[..., str]:
+    """Run `market <args>` against the server's database and settings; its output, or the test fails."""
+    return lambda *args: _market(server_env, *args)
+
+
+@pytest.fixture(scope="session")
+def server(server_env: dict[str, str]) -> Iterator[str]:
+    """The base URL of a running `market serve` with the demo data; stopped at the end of the run."""
+    env = server_env
+    data_dir = Path(env["MARKET_DATA_DIR"])
+    url = env["MARKET_BASE_URL"]
+    port = int(url.rsplit(":", 1)[1])
     _market(env, "db", "upgrade")
     _market(env, "demo")
     log = data_dir / "server.log"
