@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Service, ServiceStatus
-from contracts import documents, service, signing
+from contracts import documents, invoices, service, signing
 from contracts.models import Contract
 from contracts.pricing import add_months
 from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
@@ -136,4 +136,17 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     await service.cancel(session, mois, contract.id, "The project was postponed to next year.")  # type: ignore[arg-type]
     created += 1
     echo(f"contracts: {created}")
+    created += await _invoices(session, settings, today, {person.organisation_id: person for person in (hanbit, nuri, baram)})
     return created
+
+
+async def _invoices(session: AsyncSession, settings: Settings, today: date, providers: dict[int, Principal]) -> int:
+    """The invoices of every begun period; those whose period has ended were paid by transfer, the rest are open."""
+    issued = await invoices.issue_due_invoices(session, settings, today)
+    paid = 0
+    for invoice in issued.invoices:
+        if invoice.period_end < today and invoice.provider_id in providers:
+            payment = invoices.PaymentInput(amount=invoice.amount_total, paid_on=min(invoice.due_on, today), reference=f"Transfer {invoice.number}")
+            await invoices.record_payment(session, providers[invoice.provider_id], invoice.id, payment, today=today)  # type: ignore[arg-type]
+            paid += 1
+    return len(issued.invoices)

@@ -167,10 +167,13 @@ async def test_the_demo_adds_contracts_in_every_state_once(sessions, settings):
     async with sessions() as session:
         states = set((await session.scalars(sa.select(Contract.status))).all())
     assert {"draft", "sent", "declined", "signed", "active", "completed", "terminated", "cancelled"} <= states
-    contracts = await count(sessions, Contract)
+    async with sessions() as session:
+        invoice_states = set((await session.scalars(sa.select(Invoice.status))).all())
+    assert {"open", "paid"} <= invoice_states  # invoices of ended periods were paid, the current ones are open
+    contracts, issued = await count(sessions, Contract), await count(sessions, Invoice)
     async with sessions() as session, session.begin():
         await demo.load(session, settings, echo=lambda _line: None)
-    assert await count(sessions, Contract) == contracts
+    assert (await count(sessions, Contract), await count(sessions, Invoice)) == (contracts, issued)
 
 
 async def test_decline_and_cancel_through_the_pages_ask_for_a_reason_and_a_confirmation(web, sessions, settings):
