@@ -34,7 +34,7 @@ NAVIGATION: dict[str | None, list[tuple[str, str]]] = {
     "operator": [
         ("/", N_("Home")), ("/services", N_("Search")), ("/operator/organisations", N_("Organisations")), ("/operator/domains", N_("Agency domains")),
         ("/operator/appointments", N_("Committee")), ("/committee/queue", N_("Review queue")), ("/committee/certificates", N_("Certificates")),
-        ("/contracts/register", N_("Contract register")), ("/operator/audit", N_("Audit log")), ("/account", N_("Account")),
+        ("/invoices", N_("Invoices")), ("/contracts/register", N_("Contract register")), ("/operator/audit", N_("Audit log")), ("/account", N_("Account")),
     ],
 }
 
