@@ -16,6 +16,7 @@ from catalog.documents import MAX_DOCUMENT_BYTES
 from catalog.listings import StaleEdit
 from catalog.models import Document
 from catalog.storage import Storage, storage_for
+from market import hooks
 from market.app import settings_of
 from market.auth import Principal
 from market.errors import Invalid, NotFound
@@ -257,8 +258,9 @@ async def remove_document(request: Request, service_id: FromPath[int], document_
 @get("/services/{service_id:int}", include_in_schema=False)
 async def service_page(request: Request, service_id: FromPath[int], db_session: DbSession, version: FromQuery[int | None] = None) -> Template:
     view = await listings.view_service(db_session, _viewer(request), service_id, version, zone=_zone(request))
+    panels = await hooks.service_panels(db_session, service_id)
     return render(request, "catalog/service.html", view=view, **_options(), show=diff.show, show_plan=diff.show_plan,
-                  certification_text=diff.certification_text)
+                  certification_text=diff.certification_text, panels=panels)
 
 
 @get("/services/{service_id:int}/diff", include_in_schema=False)

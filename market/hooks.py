@@ -89,3 +89,21 @@ async def home_panels(session: AsyncSession, user: Any) -> list[Panel]:
     """The panels for `user` (a signed-in Principal), in registration order."""
     panels = [await source(session, user) for source in _panels]
     return [panel for panel in panels if panel is not None]
+
+
+# --- service page panels ------------------------------------------------------------------------
+# A higher package adds what a buyer needs on a service's page (the committee's certificate).
+
+ServicePanelSource = Callable[[AsyncSession, int], Awaitable[Panel | None]]
+_service_panels: list[ServicePanelSource] = []
+
+
+def service_panel(function: ServicePanelSource) -> ServicePanelSource:
+    if function not in _service_panels:
+        _service_panels.append(function)
+    return function
+
+
+async def service_panels(session: AsyncSession, service_id: int) -> list[Panel]:
+    panels = [await source(session, service_id) for source in _service_panels]
+    return [panel for panel in panels if panel is not None]

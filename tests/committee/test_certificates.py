@@ -207,3 +207,13 @@ async def test_the_provider_sees_expiring_certificates_on_its_pages(sessions, we
     page = await web.client.get("/provider/certificates")
     assert page.status_code == 200 and "expires on" in page.text and certificate.number in page.text
     assert CertificateStatus.valid in page.text
+
+
+async def test_the_service_page_shows_its_certificate_with_validity(sessions, client):
+    w = await world(sessions)
+    service_id, case_id = await certified_service(w, name="Shown Certified Cloud")
+    certificate = await _certificate(sessions, case_id)
+    page = await client.get(f"/services/{service_id}")
+    assert page.status_code == 200
+    assert f'href="/certificates/{certificate.number}"' in page.text
+    assert certificate.valid_to.isoformat() in page.text and certificate.valid_from.isoformat() in page.text
