@@ -7,9 +7,12 @@ import json
 
 import sqlalchemy as sa
 
-from market.models import OutboxMessage, Organisation
-from tests.contracts.factories import active_contract, contract_parties, draft_contract
-from tests.helpers import make_user
+from contracts import service
+from contracts.models import Contract
+from market.models import Organisation, OutboxMessage
+from tests.committee.factories import certified_service, world
+from tests.contracts.factories import Parties, active_contract, bearer, contract_parties, draft_contract
+from tests.helpers import make_organisation, make_user
 
 
 async def emails(sessions) -> list[dict]:
@@ -52,3 +55,30 @@ async def test_an_agency_user_finds_the_way_to_a_draft_on_the_service_page(web) 
     other = await make_user(web.sessions, parties.provider)
     await web.login(other.email)
     assert link not in (await web.client.get(f"/services/{parties.service_id}")).text  # providers do not buy
+
+
+async def test_revocation_refuses_new_drafts_keeps_signed_contracts_and_tells_their_agencies(client, sessions, settings) -> None:
+    w = await world(sessions)
+    service_id, case_id = await certified_service(w)
+    agency = await make_organisation(sessions, "agency", contact_email="cloud@agency.example.go.kr")
+    buyer = await make_user(sessions, agency, name="Buyer Lee")
+    async with sessions() as session:
+        plan_id = (await service.listed_offer(session, service_id)).plans[0].id
+    parties = Parties(agency, buyer, w.provider, w.provider_user, service_id, plan_id)
+    contract_id = await active_contract(sessions, settings, parties)
+    headers = await bearer(sessions, buyer)
+    draft = {"service_id": service_id, "plan_id": plan_id, "quantity": 1, "starts_on": "2027-01-01", "ends_on": "2027-06-30",
+             "billing_period": "monthly", "route": "direct", "budget_reference": "", "special_terms": ""}
+    assert (await client.post("/api/contracts", json=draft, headers=headers)).status_code == 201
+    async with sessions() as session:
+        number = await session.scalar(sa.text("SELECT number FROM committee_certificate WHERE case_id = :id"), {"id": case_id})
+
+    revoked = await client.post(f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.chair), json={"reason": "Falsified CSAP evidence"})
+    assert revoked.status_code == 200, revoked.text
+
+    refused = await client.post("/api/contracts", json=draft, headers=headers)
+    assert refused.status_code == 409, refused.text
+    async with sessions() as session:
+        assert (await session.get(Contract, contract_id)).status == "active"  # signed contracts stay valid
+    told = [mail for mail in await emails(sessions) if mail["to"] == "cloud@agency.example.go.kr"]
+    assert len(told) == 1 and "revoked" in told[0]["subject"] and "Falsified CSAP evidence" in told[0]["body"]
