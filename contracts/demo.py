@@ -141,11 +141,12 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
 
 
 async def _invoices(session: AsyncSession, settings: Settings, today: date, providers: dict[int, Principal]) -> int:
-    """The invoices of every begun period; those whose period has ended were paid by transfer, the rest are open."""
+    """The invoices of every begun period; those whose period has ended were paid by transfer, the rest are open.
+    With Stripe configured, Stripe collects them all: they stay open until its webhooks say otherwise."""
     issued = await invoices.issue_due_invoices(session, settings, today)
     paid = 0
     for invoice in issued.invoices:
-        if invoice.period_end < today and invoice.provider_id in providers:
+        if invoice.period_end < today and invoice.provider_id in providers and invoice.payment_mode == "manual":
             payment = invoices.PaymentInput(amount=invoice.amount_total, paid_on=min(invoice.due_on, today), reference=f"Transfer {invoice.number}")
             await invoices.record_payment(session, providers[invoice.provider_id], invoice.id, payment, today=today)  # type: ignore[arg-type]
             paid += 1
