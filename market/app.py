@@ -7,12 +7,14 @@ import contextlib
 import copy
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie, State
@@ -305,6 +307,66 @@ async def _close_session(scope: Scope) -> None:
         await session.close()
 
 
+# --- the request's transaction -------------------------------------------------------------------
+
+COMMIT_FAILED = "market.commit_failed"
+
+
+def committing(session_scope_key: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The before-send hook of the request's session (kept under `session_scope_key`)."""
+
+    async def hook(message: Message, scope: Scope) -> None:
+        await commit_before_answering(message, scope, session_scope_key)
+
+    return hook
+
+
+async def commit_before_answering(message: Message, scope: Scope, session_scope_key: str) -> None:
+    """Commit when the answer is a success (2xx, 3xx) and roll back otherwise, just before it starts.
+
+    Unlike advanced-alchemy's own handler, a failing COMMIT is not swallowed: the client is told 503 (try
+    again) instead of a success that was not saved. A write refused to a reading request is left to
+    `ReadingMiddleware`, which runs the request again as a write."""
+    session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key)
+    try:
+        if session is not None and message["type"] == "http.response.start":
+            if 200 <= message["status"] < 400:
+                try:
+                    await session.commit()
+                except Exception as exc:  # whatever failed, the change is not saved: say so
+                    with contextlib.suppress(Exception):
+                        await session.rollback()
+                    if not _caused_by(exc, WriteWhileReading):
+                        log.error("commit failed on %s %s: %s", scope.get("method"), scope.get("path"), exc)
+                        _answer_unavailable(message, scope)
+            else:
+                await session.rollback()
+    finally:
+        if session is not None and message["type"] in SESSION_TERMINUS_ASGI_EVENTS:
+            with contextlib.suppress(Exception):
+                await session.close()
+            delete_aa_scope_state(scope, session_scope_key)
+    if message["type"] == "http.response.body" and scope.get(COMMIT_FAILED):  # type: ignore[misc]
+        message["body"], message["more_body"] = scope[COMMIT_FAILED], False  # type: ignore[literal-required, typeddict-unknown-key]
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _answer_unavailable(message: Message, scope: Scope) -> None:
+    """Turn the success about to be sent into 503 with a short body in the language of the request."""
+    body = i18n._("The change could not be saved. Nothing was changed; try again shortly.").encode()
+    message["status"] = 503  # type: ignore[typeddict-unknown-key]
+    kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in {b"content-length", b"content-type", b"location"}]
+    message["headers"] = [*kept, (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]  # type: ignore[typeddict-unknown-key]
+    scope[COMMIT_FAILED] = body  # type: ignore[literal-required]
+
+
 # --- assembly -----------------------------------------------------------------------------------
 
 def route_handlers() -> list[Any]:
@@ -326,10 +388,11 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit_include_redirects",
+        before_send_handler=None,  # set below, once the config has chosen its (unique) session key
         metadata=SQLModel.metadata,
         create_all=False,
     )
+    db_config.before_send_handler = committing(db_config.session_scope_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

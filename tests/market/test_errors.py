@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar, get, post
 from litestar.exceptions import InternalServerException
 from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect
 from litestar.testing import AsyncTestClient
 from pydantic import BaseModel
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,8 +22,10 @@ from market import accounts, guards, i18n, schema
 from market.app import create_app
 from market.auth import Principal
 from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
+from market.models import Organisation
 from market.settings import Settings
-from tests.helpers import CSRF_FIELD, Browserless, make_organisation, make_user
+from market.web import DbSession
+from tests.helpers import CSRF_FIELD, Browserless, count, make_organisation, make_user
 
 SECRET_MARKER = "internal-detail-8c1f"  # appears in an unexpected error, and must never reach the client
 
@@ -78,7 +84,30 @@ async def api_with_body(data: JSONBody[ServiceInput]) -> dict[str, str]:
     return {"name": data.name}
 
 
-TEST_ROUTES = [page_that_fails, api_that_fails, operator_page, operator_api, api_with_body]
+def _commit_fails(session: Any) -> None:
+    """The next COMMIT of `session` fails, as when the connection drops at that moment."""
+
+    def refuse(_session: Any) -> None:
+        raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost during commit"))
+
+    event.listen(session.sync_session, "before_commit", refuse, once=True)
+
+
+@post("/api/test-commit-fails")
+async def api_commit_fails(db_session: DbSession) -> dict[str, str]:
+    db_session.add(Organisation(kind="agency", name="Never saved", registration_number="9999999"))
+    _commit_fails(db_session)
+    return {"status": "saved"}
+
+
+@post("/test-commit-fails", include_in_schema=False)
+async def page_commit_fails(db_session: DbSession) -> Redirect:
+    db_session.add(Organisation(kind="agency", name="Never saved", registration_number="9999998"))
+    _commit_fails(db_session)
+    return Redirect("/", status_code=303)
+
+
+TEST_ROUTES = [page_that_fails, api_that_fails, operator_page, operator_api, api_with_body, api_commit_fails, page_commit_fails]
 JSON = {"accept": "application/json"}
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -376,3 +405,14 @@ async def test_healthz_answers_503_when_the_schema_is_behind(tmp_path: Path) -> 
     body = response.json()
     assert body["database"] == "ok"
     assert body["schema"].startswith("behind") and schema.head() in body["schema"]
+
+
+async def test_a_commit_that_fails_answers_503_and_nothing_is_saved(client, sessions) -> None:
+    api = await client.post("/api/test-commit-fails", json={})
+    assert api.status_code == 503 and api.headers["retry-after"] == "5"
+    assert "saved" not in api.text.replace("could not be saved", "")
+    csrf = await client.get("/login")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', csrf.text).group(1)
+    page = await client.post("/test-commit-fails", data={"_csrf_token": token}, follow_redirects=False)
+    assert page.status_code == 503 and "location" not in page.headers
+    assert await count(sessions, Organisation, Organisation.name == "Never saved") == 0
