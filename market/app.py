@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,11 +21,15 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie, State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.csrf import CSRF_SECRET_LENGTH, generate_csrf_hash, generate_csrf_token
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
@@ -126,6 +131,9 @@ def on_http_error(request: Request, exc: HTTPException) -> Response:
     if status == 401 and not wants_json(request):
         return _to_login(request)
     errors = None
+    headers = dict(exc.headers or {})
+    if status == 429 and "Retry-After" not in headers:  # the API's limit says when the window resets
+        headers["Retry-After"] = headers.get("RateLimit-Reset", "60")
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         errors = {str(item.get("key") or item.get("source") or "body"): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
     detail = exc.detail
@@ -133,7 +141,7 @@ def on_http_error(request: Request, exc: HTTPException) -> Response:
         detail = i18n._("The form had expired or was sent from elsewhere. Reload the page and try again.")
     elif detail == _phrase(status):  # the framework's bare status phrase: say what it means instead
         detail = _explanation(status)
-    return problem_response(request, status, _title(status), detail, errors, exc.headers)
+    return problem_response(request, status, _title(status), detail, errors, headers)
 
 
 def on_database_unavailable(request: Request, exc: Exception) -> Response:
@@ -307,6 +315,31 @@ async def _close_session(scope: Scope) -> None:
         await session.close()
 
 
+# --- API rate limit ------------------------------------------------------------------------------
+
+def _api_caller(request: Request) -> str:
+    """Whom the limit counts: the API token (by its hash), else the client's address."""
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return "token:" + hashlib.sha256(authorization[7:].strip().encode()).hexdigest()[:32]
+    return "address:" + (request.client.host if request.client else "unknown")
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def rate_limit(settings: Settings) -> tuple[RateLimitConfig, Store]:
+    """The API's limit per caller and minute, counted in Redis when configured (shared by every process),
+    else in this process's memory."""
+    store: Store = RedisStore.with_client(url=settings.redis_url, namespace="market") if settings.redis_url else MemoryStore()
+    config = RateLimitConfig(
+        rate_limit=("minute", settings.api_requests_per_minute), identifier_for_request=_api_caller,
+        check_throttle_handler=_is_api, store="rate_limit",
+    )
+    return config, store
+
+
 # --- the request's transaction -------------------------------------------------------------------
 
 COMMIT_FAILED = "market.commit_failed"
@@ -393,6 +426,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
         create_all=False,
     )
     db_config.before_send_handler = committing(db_config.session_scope_key)
+    limit, limit_store = rate_limit(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -415,6 +449,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
         route_handlers=[*route_handlers(), *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         state=State({"settings": settings, "db_config": db_config}),
+        stores={"rate_limit": limit_store},
         lifespan=[lifespan],
         template_config=TemplateConfig(instance=build_engine(settings)),
         csrf_config=CSRFConfig(
@@ -424,7 +459,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             exclude=["/api", "/webhooks", "/healthz"],
         ),
         middleware=[
-            ReadingMiddleware,  # outermost: authentication's queries belong to the request's transaction
+            limit.middleware,  # first: a caller over the limit costs no database work
+            ReadingMiddleware,  # authentication's queries belong to the request's transaction
             DefineMiddleware(AuthenticationMiddleware, exclude=["/static", "/healthz", "/schema"]),
             LanguageMiddleware,
         ],

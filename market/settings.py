@@ -34,6 +34,7 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_window_minutes: int = 15
+    api_requests_per_minute: int = 300  # per API token (or per address without one)
     stripe_api_key: str = ""
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secret: str = ""
@@ -94,6 +95,7 @@ class Settings:
             login_failures_per_account=number("LOGIN_FAILURES_PER_ACCOUNT", cls.login_failures_per_account),
             login_failures_per_address=number("LOGIN_FAILURES_PER_ADDRESS", cls.login_failures_per_address),
             login_window_minutes=number("LOGIN_WINDOW_MINUTES", cls.login_window_minutes),
+            api_requests_per_minute=number("API_REQUESTS_PER_MINUTE", cls.api_requests_per_minute),
             stripe_api_key=get("STRIPE_API_KEY", ""),
             stripe_api_base=get("STRIPE_API_BASE", "https://api.stripe.com"),
             stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET", ""),
@@ -126,6 +128,8 @@ class Settings:
             )
         if not self.ocid_prefix.startswith("ocds-") or len(self.ocid_prefix) != 11:
             raise SettingsError(f"MARKET_OCID_PREFIX must be an OCDS prefix: 'ocds-' and six characters, not {self.ocid_prefix!r}")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("MARKET_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError("MARKET_SECRET_KEY must be at least 32 characters long")

@@ -138,6 +138,7 @@ def base_settings(migrated_database: str, tmp_path_factory: pytest.TempPathFacto
         secret_key="test-secret-" + "x" * 40,
         worker="off",
         default_language="en",
+        api_requests_per_minute=1_000_000,  # tests/market/test_rate_limit.py checks the limit with its own app
     ).checked()
 
 
