@@ -1,7 +1,12 @@
-"""What a person does in the browser: switch language, sign in; and the demo accounts to do it with."""
+"""What a person does in the browser: switch language, sign in, move with the keyboard alone; and the demo
+accounts to do it with."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import pytest
 from playwright.async_api import Page, expect
 
 from market.demo import DEMO_PASSWORD
@@ -79,3 +84,104 @@ async def flash(page: Page) -> str:
     message = page.locator(".flash").first
     await expect(message).to_be_visible()
     return (await message.inner_text()).strip()
+
+
+# --- the keyboard alone --------------------------------------------------------------------------------------
+
+# What a keyboard user (and a screen reader) knows of the focused element: a stable number for this page
+# load, the tag, id, name attribute and an approximation of the accessible name (enough to tell controls apart).
+_FOCUSED = """() => {
+  const element = document.activeElement;
+  if (!element || element === document.body) return {key: 0, tag: "BODY", id: "", name: "", label: ""};
+  window.__tabStops = window.__tabStops || new WeakMap();
+  if (!window.__tabStops.has(element)) window.__tabStops.set(element, (window.__tabCount = (window.__tabCount || 0) + 1));
+  const text = (node) => (node ? node.innerText || node.textContent || "" : "").replace(/\\s+/g, " ").trim();
+  let label = "";
+  const labelledby = element.getAttribute("aria-labelledby");
+  if (labelledby) label = labelledby.split(/\\s+/).map((id) => text(document.getElementById(id))).join(" ");
+  if (!label) label = element.getAttribute("aria-label") || "";
+  if (!label && element.labels && element.labels.length) label = text(element.labels[0]);
+  if (!label && !["INPUT", "SELECT", "TEXTAREA", "IFRAME"].includes(element.tagName)) label = text(element).slice(0, 120);
+  if (!label) label = element.getAttribute("title") || element.value || "";
+  return {key: window.__tabStops.get(element), tag: element.tagName, id: element.id, name: element.getAttribute("name") || "",
+          label: label.trim()};
+}"""
+
+
+def _describe(stop: dict[str, Any]) -> str:
+    return f"<{stop['tag'].lower()}{' #' + stop['id'] if stop['id'] else ''}{' name=' + stop['name'] if stop['name'] else ''}> {stop['label']!r}"
+
+
+async def focused(page: Page) -> dict[str, Any]:
+    """The focused element: tag, id, name attribute and accessible name (label)."""
+    return await page.evaluate(_FOCUSED)
+
+
+async def tab_to(
+    page: Page, *, name: str | re.Pattern[str] | None = None, id: str | None = None, field: str | None = None,
+    backwards: bool = False, limit: int = 200,
+) -> dict[str, Any]:
+    """Press Tab (Shift+Tab when `backwards`) until the focused element is the one named, by accessible name
+    (exact text or a pattern), id or name attribute; fails listing every stop visited when it is not reachable."""
+    assert name is not None or id is not None or field is not None, "say which element to reach"
+
+    def matches(stop: dict[str, Any]) -> bool:
+        if id is not None and stop["id"] != id:
+            return False
+        if field is not None and stop["name"] != field:
+            return False
+        if isinstance(name, re.Pattern):
+            return bool(name.search(stop["label"]))
+        return name is None or stop["label"] == name
+
+    visited: list[dict[str, Any]] = []
+    for _ in range(limit):
+        await page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        stop = await focused(page)
+        if matches(stop):
+            return stop
+        if stop["key"] and any(seen["key"] == stop["key"] for seen in visited):
+            break  # round the page once: it is not there
+        visited.append(stop)
+    wanted = ", ".join(f"{what}={value!r}" for what, value in (("name", name), ("id", id), ("field", field)) if value is not None)
+    pytest.fail(
+        f"{page.url}: no Tab stop with {wanted}; visited {len(visited)}:\n" + "\n".join(f"  {_describe(stop)}" for stop in visited),
+        pytrace=False,
+    )
+
+
+async def assert_focus_visible(page: Page) -> None:
+    """The focused element shows it: a visible outline or a box shadow."""
+    style = await page.evaluate(
+        """() => { const style = getComputedStyle(document.activeElement);
+                   return {outline: style.outlineStyle, width: style.outlineWidth, shadow: style.boxShadow}; }"""
+    )
+    outlined = style["outline"] != "none" and style["width"] not in ("0px", "")
+    assert outlined or style["shadow"] != "none", f"{_describe(await focused(page))} on {page.url} has no visible focus: {style}"
+
+
+async def assert_every_stop_shows_focus(page: Page, limit: int = 300) -> int:
+    """Tab once round the whole page: every stop shows that it is focused. Returns the number of stops; the focus
+    is left on the first stop after where it was."""
+    hidden: list[str] = []
+    seen: set[int] = set()
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        stop = await focused(page)
+        if not stop["key"]:
+            continue  # past the end of the page, before Tab wraps round to its start
+        if stop["key"] in seen:
+            break
+        seen.add(stop["key"])
+        try:
+            await assert_focus_visible(page)
+        except AssertionError as exc:
+            hidden.append(str(exc))
+    assert not hidden, "\n".join(hidden)
+    return len(seen)
+
+
+async def press_and_load(page: Page, key: str = "Enter") -> None:
+    """Press a key that follows a link or sends a form, and wait for the next page."""
+    async with page.expect_navigation():
+        await page.keyboard.press(key)
