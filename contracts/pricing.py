@@ -109,6 +109,10 @@ def period_amounts(
     """Each billing period as (first day, last day, net, VAT, total): the contract's net and VAT shared in
     proportion to the months each period covers (a short last period pays less); the shares add up exactly."""
     periods = billing_periods(starts_on, ends_on, billing_period)
-    weights = [term_months(first, last) for first, last in periods]
+    # Months are counted from the contract's start, not from each period's first day: a term starting on the
+    # 31st has periods starting on the 28th or 30th, which are still one month each.
+    per_period = term_months(starts_on, ends_on) if billing_period == "once" else MONTHS_PER_PERIOD[billing_period]
+    weights = [per_period] * (len(periods) - 1)
+    weights.append(term_months(starts_on, ends_on) - sum(weights))
     nets, vats = _shares(amount_net, weights), _shares(amount_vat, weights)
     return [(first, last, net, vat, net + vat) for (first, last), net, vat in zip(periods, nets, vats, strict=True)]

@@ -707,7 +707,8 @@ async def revise(session: AsyncSession, actor: Principal, contract_id: int) -> C
     """After a decline, the agency opens a new draft version (a copy of the declined one) to change and send again."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.draft, _("The contract"))
+    if contract.status != C.declined:  # (sent, draft) in the table is the agency's withdrawal, not a revision
+        raise Conflict(_("Only a declined contract is revised; withdraw a sent one to change it."))
     version = await version_of(session, contract)
     fresh = _new_version_from(version, actor, await _next_number(session, contract.id))
     session.add(fresh)
@@ -754,12 +755,23 @@ async def start(session: AsyncSession, actor: Any, contract: Contract) -> None:
 
 async def complete(session: AsyncSession, actor: Any, contract: Contract, ended_on: date) -> None:
     workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.completed, _("The contract"))
+    await _close_pending(session, contract)
     contract.status = C.completed
     contract.ended_on = ended_on
     contract.updated_at = utcnow()
     await session.flush()
     await audit.record(session, actor, "contract.complete", "contract", contract.id, {"ended_on": ended_on.isoformat()})
     await hooks.emit("contract.completed", session, contract_id=contract.id)
+
+
+async def _close_pending(session: AsyncSession, contract: Contract) -> None:
+    """A contract that ends takes no more amendments: one waiting for signatures is withdrawn."""
+    pending = await session.scalar(sa.select(ContractVersion).where(
+        ContractVersion.contract_id == contract.id, ContractVersion.state.in_([V.draft, V.sent]),
+    ))
+    if pending is not None:
+        pending.state = V.withdrawn if pending.state == V.sent else V.superseded
+        contract.current_version_id = contract.signed_version_id
 
 
 async def advance_contracts(session: AsyncSession, today: date) -> tuple[int, int]:
@@ -793,12 +805,7 @@ async def terminate(session: AsyncSession, actor: Principal, contract_id: int, d
         raise invalid("effective_on", _("The effective date cannot be in the past."))
     if data.effective_on > terms.ends_on:
         raise invalid("effective_on", _("The effective date must be on or before the end of the term (%(date)s).", date=terms.ends_on.isoformat()))
-    pending = await session.scalar(sa.select(ContractVersion).where(
-        ContractVersion.contract_id == contract.id, ContractVersion.state.in_([V.draft, V.sent]),
-    ))
-    if pending is not None:
-        pending.state = V.withdrawn if pending.state == V.sent else V.superseded
-        contract.current_version_id = contract.signed_version_id
+    await _close_pending(session, contract)
     paid = await amount_paid(session, contract.id)
     contract.status = C.terminated
     contract.ended_on = data.effective_on

@@ -47,6 +47,8 @@ async def sign(
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
     if version.state != V.sent:
         raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=version.state))
+    if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
+        raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
     user = await session.get(User, actor.user_id)
     if user is None or not verify_password(user.password_hash, data.password):
         raise Invalid(_("Please correct: %(fields)s.", fields="password"), errors={"password": _("The password is not correct.")})

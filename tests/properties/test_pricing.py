@@ -109,13 +109,6 @@ def months_covered(starts_on: date, first: date, last: date) -> int:
 @many
 @example(date(2001, 1, 29), 58, "monthly", 2, 0)  # the smallest case found: shares (0, 2) for two whole months
 @given(starts, lengths, billing, money, money)
-@pytest.mark.xfail(strict=True, reason=(
-    "contracts.pricing.period_amounts weighs each period by term_months(first, last), which counts months from the "
-    "period's own first day: a whole period starting on a clamped anniversary (28 Feb for a 29-31 Jan start) counts as "
-    "two months. Minimal example: period_amounts(date(2001, 1, 29), date(2001, 3, 28), 'monthly', 2, 0) gives nets "
-    "(0, 2) for two whole months, not (1, 1); a term of 31 Jan 2026 to 30 Dec 2026 at 1,100,000 net (11 months "
-    "at 100,000) is invoiced 68,750 and 137,500 alternately instead of 100,000 a month."
-))
 def test_period_shares_follow_the_months_covered(starts_on: date, length: int, billing_period: str, net: int, vat: int) -> None:
     ends_on = starts_on + timedelta(days=length)
     rows = pricing.period_amounts(starts_on, ends_on, billing_period, net, vat)
