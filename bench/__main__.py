@@ -67,6 +67,8 @@ class Measure:
     matches: int
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0  # answers other than 200 (SQLite under 8 clients: "database is locked", see README)
+    capped: bool = False  # the search counted TOTAL_CAP services and stopped: `matches` is "at least"
+    cpu_ms: float | None = None  # PostgreSQL's own CPU time per search (driver, one client), whatever else runs
 
     def percentile(self, share: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -75,9 +77,9 @@ class Measure:
     def summary(self) -> dict[str, Any]:
         return {
             "database": self.database, "label": self.label, "term": self.term, "mode": self.mode, "clients": self.clients,
-            "matches": self.matches, "requests": len(self.latencies_ms), "errors": self.errors,
+            "matches": self.matches, "matches_capped": self.capped, "requests": len(self.latencies_ms), "errors": self.errors,
             "p50_ms": round(self.percentile(0.50), 2), "p95_ms": round(self.percentile(0.95), 2),
-            "p99_ms": round(self.percentile(0.99), 2),
+            "p99_ms": round(self.percentile(0.99), 2), "server_cpu_ms": self.cpu_ms,
         }
 
 
@@ -103,6 +105,8 @@ class Server:
         env = {
             **os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(data_dir), "MARKET_WORKER": "off",
             "MARKET_SECRET_KEY": secrets.token_urlsafe(48), "MARKET_LOG_LEVEL": "WARNING", "MARKET_ENV": "production",
+            # one client sends thousands of searches a minute here: the API's per-caller limit would answer 429
+            "MARKET_API_REQUESTS_PER_MINUTE": "100000000",
         }
         self.process = subprocess.Popen(
             [str(MARKET), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
@@ -132,12 +136,12 @@ class Server:
                 os.killpg(self.process.pid, 9)
 
 
-async def http_run(url: str, term: str, clients: int, requests: int, warmup: int) -> tuple[list[float], int, int]:
+async def http_run(url: str, term: str, clients: int, requests: int, warmup: int) -> tuple[list[float], int, int, bool]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         first = await client.get("/api/search", params=params(term))
         first.raise_for_status()
-        total = first.json()["total"]
+        total, capped = first.json()["total"], first.json().get("total_capped", False)
         for _ in range(warmup):
             (await client.get("/api/search", params=params(term))).raise_for_status()
         latencies: list[float] = []
@@ -155,7 +159,7 @@ async def http_run(url: str, term: str, clients: int, requests: int, warmup: int
                 latencies.append((time.perf_counter() - started) * 1000)
 
         await asyncio.gather(*(one_client() for _ in range(clients)))
-        return latencies, total, errors
+        return latencies, total, errors, capped
 
 
 # --- the floor: the same SQL through the driver --------------------------------------------------
@@ -189,10 +193,24 @@ async def captured_sql(database_url: str, term: str) -> tuple[list[tuple[str, An
     return statements, results.total
 
 
-async def postgres_floor(database_url: str, statements: list[tuple[str, Any]], clients: int, requests: int, warmup: int) -> list[float]:
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a local process (a PostgreSQL backend), or None where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def postgres_floor(
+    database_url: str, statements: list[tuple[str, Any]], clients: int, requests: int, warmup: int
+) -> tuple[list[float], float | None]:
+    """Latencies, and (one client, a local server) the backend's CPU milliseconds per search: unlike the
+    latency, that does not grow when other processes share the cores."""
     dsn = load.asyncpg_dsn(database_url)
     connections = [await asyncpg.connect(dsn) for _ in range(clients)]
     latencies: list[float] = []
+    pid = await connections[0].fetchval("SELECT pg_backend_pid()") if clients == 1 else None
 
     async def once(connection: asyncpg.Connection) -> None:
         async with connection.transaction():
@@ -209,11 +227,14 @@ async def postgres_floor(database_url: str, statements: list[tuple[str, Any]], c
                 await once(connection)
                 latencies.append((time.perf_counter() - started) * 1000)
 
+        before = _cpu_seconds(pid) if pid else None
         await asyncio.gather(*(one_client(connection) for connection in connections))
+        after = _cpu_seconds(pid) if pid else None
     finally:
         for connection in connections:
             await connection.close()
-    return latencies
+    cpu = round((after - before) * 1000 / len(latencies), 1) if before is not None and after is not None and latencies else None
+    return latencies, cpu
 
 
 def sqlite_floor(path: Path, statements: list[tuple[str, Any]], clients: int, requests: int, warmup: int) -> list[float]:
@@ -274,18 +295,21 @@ def measure_database(name: str, database_url: str, floor: Callable[..., Any], ar
     server = Server(database_url, args.workers)
     try:
         server.wait()
+        wanted = set(filter(None, args.terms.split(",")))
         for label, term in TERMS:
+            if wanted and term not in wanted:
+                continue
             statements, matches = asyncio.run(captured_sql(database_url, term))
             for clients in (1, 8):
                 requests = args.requests * (2 if clients > 1 else 1)
-                latencies, total, errors = asyncio.run(http_run(server.url, term, clients, requests, args.warmup))
+                latencies, total, errors, capped = asyncio.run(http_run(server.url, term, clients, requests, args.warmup))
                 if total != matches:
                     raise RuntimeError(f"{name} {term!r}: HTTP found {total}, the driver {matches}")
-                measures.append(Measure(name, label, term, "http", clients, total, latencies, errors))
+                measures.append(Measure(name, label, term, "http", clients, total, latencies, errors, capped))
                 print(f"  {name:10} {term:10} http   x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True)
                 result = floor(statements, clients, requests, args.warmup)
-                latencies = asyncio.run(result) if isinstance(result, Awaitable) else result
-                measures.append(Measure(name, label, term, "driver", clients, matches, latencies))
+                latencies, cpu = asyncio.run(result) if isinstance(result, Awaitable) else (result, None)
+                measures.append(Measure(name, label, term, "driver", clients, matches, latencies, capped=capped, cpu_ms=cpu))
                 print(f"  {name:10} {term:10} driver x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True)
     finally:
         server.stop()
@@ -293,7 +317,7 @@ def measure_database(name: str, database_url: str, floor: Callable[..., Any], ar
 
 
 def table(measures: list[Measure]) -> str:
-    lines = [f"{'database':10} {'term':12} {'label':20} {'matches':>8} {'mode':6} {'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}  target"]
+    lines = [f"{'database':10} {'term':12} {'label':20} {'matches':>8} {'mode':6} {'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms':>6}  target"]
     floors = {(m.database, m.term, m.clients): m.percentile(0.95) for m in measures if m.mode == "driver"}
     for m in measures:
         verdict = ""
@@ -303,8 +327,9 @@ def table(measures: list[Measure]) -> str:
             ok = p95 <= limit and (m.label == "very common" or p95 <= 2 * floors[(m.database, m.term, 1)])
             verdict = f"{'met' if ok else 'MISSED'} (p95 <= {limit:g} ms" + ("" if m.label == "very common" else ", <= 2x driver") + ")"
         lines.append(
-            f"{m.database:10} {m.term:12} {m.label:20} {m.matches:>8} {m.mode:6} {m.clients:>7} "
-            f"{m.percentile(0.5):8.1f} {m.percentile(0.95):8.1f} {m.percentile(0.99):8.1f} {m.errors:>6}  {verdict}"
+            f"{m.database:10} {m.term:12} {m.label:20} {str(m.matches) + ('+' if m.capped else ''):>8} {m.mode:6} {m.clients:>7} "
+            f"{m.percentile(0.5):8.1f} {m.percentile(0.95):8.1f} {m.percentile(0.99):8.1f} {m.errors:>6} "
+            f"{'' if m.cpu_ms is None else m.cpu_ms:>6}  {verdict}"
         )
     return "\n".join(lines)
 
@@ -318,6 +343,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")), help="server processes (default 2: one per core)")
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--skip-load", action="store_true", help="reuse the data already loaded")
+    parser.add_argument("--terms", default="", help="measure only these terms (comma-separated; default: all)")
     args = parser.parse_args()
     postgres_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES)
     sqlite_path = Path(os.environ.get("BENCH_SQLITE", DEFAULT_SQLITE))
@@ -327,6 +353,7 @@ def main() -> int:
     report: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"), "n": args.n, "seed": args.seed, "providers": providers,
         "requests": args.requests, "warmup": args.warmup, "server_workers": args.workers, "filters": FILTERS,
+        "terms": args.terms or "all",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_before": os.getloadavg(), "sqlite": sqlite3.sqlite_version},
         "load_seconds": {}, "results": [],

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from catalog import listings
+from catalog import listings, search
 from catalog.models import ListedService, Service, ServiceStatus, ServiceVersion
 from market.auth import SystemActor
 from market.models import Organisation
@@ -244,6 +244,57 @@ async def test_twenty_a_page_and_a_page_beyond_the_end_answers_404(client: Clien
     assert (await client.get("/services", params={"q": "archive", "page": "3"})).status_code == 404
     page = await client.get("/services", params={"q": "archive", "page": "2"})
     assert "Page 2 of 2" in page.text
+
+
+async def test_a_total_beyond_the_cap_is_shown_as_at_least_and_paging_stops_there(
+    client: Client, sessions: Sessions, provider: Organisation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(5):
+        await list_service(sessions, provider, f"Archive {number}", summary="Records")
+    monkeypatch.setattr(search, "TOTAL_CAP", 3)
+    monkeypatch.setattr(search, "FACET_SAMPLE", 4)
+    body = (await client.get("/api/search", params={"q": "archive"})).json()
+    assert (body["total"], body["total_capped"], body["page_count"]) == (3, True, 1)
+    page = await client.get("/services", params={"q": "archive"})
+    assert "3+ services found" in page.text
+    assert "Only the first 3 are counted" in page.text
+    if not body["facets_exact"]:  # PostgreSQL counts facets over the first FACET_SAMPLE (and one) services only
+        assert facet(body, "sme")["1"] <= 5
+        assert f'({facet(body, "sme")["1"]}+)' in page.text and "means at least that many" in page.text
+    assert (await client.get("/api/search", params={"q": "archive", "page": "2"})).status_code == 404
+    monkeypatch.setattr(search, "TOTAL_CAP", 5)
+    monkeypatch.setattr(search, "FACET_SAMPLE", 10)
+    body = (await client.get("/api/search", params={"q": "archive"})).json()
+    assert (body["total"], body["total_capped"], body["facets_exact"]) == (5, False, True)
+    assert facet(body, "sme")["1"] == 5
+
+
+async def test_capping_the_total_never_changes_the_pages(
+    sessions: Sessions, provider: Organisation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the total capped, relevance is ranked within a prefix of the matches when that provably gives the
+    same page (PostgreSQL): every page, for terms in names, summaries and descriptions, is the full ranking's."""
+    for number in range(4):
+        await list_service(sessions, provider, f"Kubernetes engine {number}", summary="Clusters")
+        await list_service(sessions, provider, f"Cluster host {number}", summary="Managed kubernetes")
+        await list_service(sessions, provider, f"Container desk {number}", description="Runs kubernetes backups daily")
+
+    async def pages(q: str, **criteria: Any) -> list[list[str]]:
+        found = []
+        for number in (1, 2):  # a capped total of 3 leaves two pages of two
+            async with sessions() as session, session.begin():
+                results = await search.search(session, search.Criteria(q=q, **criteria), number, size=2)
+            found.append([hit.name for hit in results.hits])
+        return found
+
+    queries = [("kubernetes", {}), ("kubernetes backups", {}), ("kubernetes", {"sort": "name"}), ('"managed kubernetes"', {})]
+    expected = [await pages(q, **criteria) for q, criteria in queries]
+    monkeypatch.setattr(search, "TOTAL_CAP", 3)
+    monkeypatch.setattr(search, "FACET_SAMPLE", 1)
+    monkeypatch.setattr(search, "RANK_PREFIX", 1)  # 4 x (offset + size): 8 and 16 services ranked first
+    monkeypatch.setattr(search, "RANK_FEW", 1)
+    for (q, criteria), pages_before in zip(queries, expected, strict=True):
+        assert await pages(q, **criteria) == pages_before, q
 
 
 async def test_no_result_shows_the_empty_state_on_page_one(client: Client, sessions: Sessions, provider: Organisation) -> None:
