@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from market.database import UTCDateTime, utcnow
+from market.database import utc_field, utcnow
 
 
 class ServiceStatus(StrEnum):
@@ -50,9 +50,6 @@ class DeploymentModel(StrEnum):
     community = "community"
 
 
-def _time(**kwargs: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kwargs)
-
 
 class Service(SQLModel, table=True):
     """A provider's offering; what it says lives in its versions."""
@@ -67,9 +64,9 @@ class Service(SQLModel, table=True):
     # the draft, submission or revision in progress: at most one at a time
     open_version_id: int | None = Field(default=None, nullable=True)
     status_reason: str = Field(default="", max_length=2000)
-    status_changed_at: datetime = _time(default_factory=utcnow)
-    status_until: datetime | None = _time(default=None, nullable=True)  # end of a suspension
-    created_at: datetime = _time(default_factory=utcnow)
+    status_changed_at: datetime = utc_field(default_factory=utcnow)
+    status_until: datetime | None = utc_field(default=None, nullable=True)  # end of a suspension
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class ServiceVersion(SQLModel, table=True):
@@ -105,10 +102,10 @@ class ServiceVersion(SQLModel, table=True):
     data_return_terms: str = Field(default="", max_length=4000)
     data_deletion_terms: str = Field(default="", max_length=4000)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
-    updated_at: datetime = _time(default_factory=utcnow)
-    submitted_at: datetime | None = _time(default=None, nullable=True)
-    listed_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    updated_at: datetime = utc_field(default_factory=utcnow)
+    submitted_at: datetime | None = utc_field(default=None, nullable=True)
+    listed_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class Plan(SQLModel, table=True):
@@ -136,7 +133,7 @@ class VersionEdit(SQLModel, table=True):
     lock_version: int
     content: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # the version's fields and plans
     edited_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    edited_at: datetime = _time(default_factory=utcnow)
+    edited_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Document(SQLModel, table=True):
@@ -153,7 +150,7 @@ class Document(SQLModel, table=True):
     size: int
     sha256: str = Field(max_length=64)
     uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    uploaded_at: datetime = _time(default_factory=utcnow)
+    uploaded_at: datetime = utc_field(default_factory=utcnow)
 
 
 class ListedService(SQLModel, table=True):
@@ -178,7 +175,7 @@ class ListedService(SQLModel, table=True):
     min_price_unit: str = Field(default="", max_length=32)
     free_trial: bool = Field(default=False, index=True)
     is_sme: bool = Field(default=False, index=True)
-    listed_at: datetime = _time(default_factory=utcnow, index=True)
+    listed_at: datetime = utc_field(default_factory=utcnow, index=True)
     tiebreak: int = Field(default=0, index=True)  # a hash of the service id: ties favour no provider
 
 
@@ -205,13 +202,13 @@ class Project(SQLModel, table=True):
     query: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # keyword and filters
     query_description: str = Field(default="", max_length=2000)  # the same, in words
     created_by_id: int = Field(foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
-    updated_at: datetime = _time(default_factory=utcnow)
-    ended_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    updated_at: datetime = utc_field(default_factory=utcnow)
+    ended_at: datetime | None = utc_field(default=None, nullable=True)
     outcome: str | None = Field(default=None, max_length=16)
     outcome_service_id: int | None = Field(default=None, foreign_key="catalog_service.id")
     outcome_reason: str = Field(default="", max_length=2000)
-    outcome_at: datetime | None = _time(default=None, nullable=True)
+    outcome_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class SnapshotItem(SQLModel, table=True):

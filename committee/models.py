@@ -10,11 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from market.database import UTCDateTime, utcnow
+from market.database import utc_field, utcnow
 
-
-def _time(**kwargs: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kwargs)
 
 
 class CaseKind(StrEnum):
@@ -69,7 +66,7 @@ class CriteriaSet(SQLModel, table=True):
     certificate_years: int = Field(default=3)
     note: str = Field(default="", max_length=2000)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Case(SQLModel, table=True):
@@ -85,9 +82,9 @@ class Case(SQLModel, table=True):
     renews_certificate_id: int | None = Field(default=None, nullable=True)
     message: str = Field(default="", max_length=4000)  # the latest request to the provider, or the reason returned
     resubmissions: int = Field(default=0)
-    opened_at: datetime = _time(default_factory=utcnow, index=True)
-    state_changed_at: datetime = _time(default_factory=utcnow)
-    closed_at: datetime | None = _time(default=None, nullable=True)
+    opened_at: datetime = utc_field(default_factory=utcnow, index=True)
+    state_changed_at: datetime = utc_field(default_factory=utcnow)
+    closed_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class CaseEvent(SQLModel, table=True):
@@ -97,7 +94,7 @@ class CaseEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="committee_case.id", index=True)
-    at: datetime = _time(default_factory=utcnow)
+    at: datetime = utc_field(default_factory=utcnow)
     actor_id: int | None = Field(default=None, foreign_key="user_account.id")
     action: str = Field(max_length=40)
     from_state: str = Field(default="", max_length=16)
@@ -118,7 +115,7 @@ class Tie(SQLModel, table=True):
     starts_on: date
     ends_on: date | None = Field(default=None, nullable=True)
     note: str = Field(default="", max_length=1000)
-    declared_at: datetime = _time(default_factory=utcnow)
+    declared_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Assignment(SQLModel, table=True):
@@ -130,8 +127,8 @@ class Assignment(SQLModel, table=True):
     member_id: int = Field(foreign_key="user_account.id", index=True)
     automatic: bool = Field(default=False)
     assigned_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    assigned_at: datetime = _time(default_factory=utcnow)
-    released_at: datetime | None = _time(default=None, nullable=True)
+    assigned_at: datetime = utc_field(default_factory=utcnow)
+    released_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class ReviewStatus(StrEnum):
@@ -154,8 +151,8 @@ class Review(SQLModel, table=True):
     comment: str = Field(default="", max_length=4000)
     weighted_score: float | None = Field(default=None)
     passes_mandatory: bool = Field(default=False)
-    submitted_at: datetime = _time(default_factory=utcnow)
-    withdrawn_at: datetime | None = _time(default=None, nullable=True)
+    submitted_at: datetime = utc_field(default_factory=utcnow)
+    withdrawn_at: datetime | None = utc_field(default=None, nullable=True)
     withdrawal_reason: str = Field(default="", max_length=2000)
 
 
@@ -171,8 +168,8 @@ class Meeting(SQLModel, table=True):
     attendees: list[int] = Field(default_factory=list, sa_type=sa.JSON)
     status: str = Field(default="open", max_length=16)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
-    closed_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    closed_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class Decision(SQLModel, table=True):
@@ -189,11 +186,11 @@ class Decision(SQLModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     reason: str = Field(default="", max_length=4000)  # for the provider: failed criteria or the chair's message
     decided_by_id: int | None = Field(default=None, foreign_key="user_account.id")  # none: the rule
-    decided_at: datetime = _time(default_factory=utcnow)
+    decided_at: datetime = utc_field(default_factory=utcnow)
     session_id: int | None = Field(default=None, foreign_key="committee_session.id", index=True)
     confirmation: str = Field(default="pending", max_length=16)  # pending, confirmed, overridden
     override_reason: str = Field(default="", max_length=4000)
-    confirmed_at: datetime | None = _time(default=None, nullable=True)
+    confirmed_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class Certificate(SQLModel, table=True):
@@ -217,9 +214,9 @@ class Certificate(SQLModel, table=True):
     valid_to: date = Field(index=True)
     status: str = Field(default=CertificateStatus.valid, max_length=16, index=True)
     status_reason: str = Field(default="", max_length=2000)
-    status_changed_at: datetime = _time(default_factory=utcnow)
+    status_changed_at: datetime = utc_field(default_factory=utcnow)
     suspended_until: date | None = Field(default=None, nullable=True)
-    issued_at: datetime = _time(default_factory=utcnow)
+    issued_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Reminder(SQLModel, table=True):
@@ -231,7 +228,7 @@ class Reminder(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     certificate_id: int = Field(foreign_key="committee_certificate.id", index=True)
     days_before: int
-    sent_at: datetime = _time(default_factory=utcnow)
+    sent_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Bar(SQLModel, table=True):
@@ -245,4 +242,4 @@ class Bar(SQLModel, table=True):
     ends_on: date
     reason: str = Field(max_length=2000)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)

@@ -71,7 +71,7 @@ def _environment() -> Environment:
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
     )
-    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["won"] = lambda amount: "" if amount is None else f"₩{amount:,}"
     environment.globals["current_language"] = i18n.current_language.get
     return environment

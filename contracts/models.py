@@ -10,13 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from market.database import UTCDateTime, utcnow
+from market.database import utc_field, utcnow
 
 CURRENCY = "KRW"  # whole won: KRW has no minor unit
 
-
-def _time(**kwargs: Any) -> Any:
-    return Field(sa_type=UTCDateTime, **kwargs)
 
 
 class ContractStatus(StrEnum):
@@ -95,8 +92,8 @@ class Contract(SQLModel, table=True):
     end_reason: str = Field(default="", max_length=2000)  # termination, decline or cancellation reason
     amount_paid_at_end: int | None = Field(default=None)
     created_by_id: int = Field(foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
-    updated_at: datetime = _time(default_factory=utcnow, index=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    updated_at: datetime = utc_field(default_factory=utcnow, index=True)
 
 
 class ContractVersion(SQLModel, table=True):
@@ -134,9 +131,9 @@ class ContractVersion(SQLModel, table=True):
     pdf_sha256: str | None = Field(default=None, max_length=64)
     decline_reason: str = Field(default="", max_length=2000)
     created_by_id: int = Field(foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
-    sent_at: datetime | None = _time(default=None, nullable=True)
-    signed_at: datetime | None = _time(default=None, nullable=True)  # when the second signature made it binding
+    created_at: datetime = utc_field(default_factory=utcnow)
+    sent_at: datetime | None = utc_field(default=None, nullable=True)
+    signed_at: datetime | None = utc_field(default=None, nullable=True)  # when the second signature made it binding
 
 
 class Signature(SQLModel, table=True):
@@ -156,7 +153,7 @@ class Signature(SQLModel, table=True):
     document_sha256: str = Field(max_length=64)
     address: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=500)
-    signed_at: datetime = _time(default_factory=utcnow)
+    signed_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Budget(SQLModel, table=True):
@@ -169,7 +166,7 @@ class Budget(SQLModel, table=True):
     agency_id: int = Field(foreign_key="organisation.id", index=True)
     year: int
     amount: int  # KRW
-    updated_at: datetime = _time(default_factory=utcnow)
+    updated_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Invoice(SQLModel, table=True):
@@ -197,9 +194,9 @@ class Invoice(SQLModel, table=True):
     payment_mode: str = Field(default="manual", max_length=16)  # manual or stripe
     stripe_invoice_id: str | None = Field(default=None, max_length=100, unique=True)
     stripe_status_at: int | None = Field(default=None)  # the Stripe event time of the last status applied
-    paid_at: datetime | None = _time(default=None, nullable=True)
-    created_at: datetime = _time(default_factory=utcnow)
-    updated_at: datetime = _time(default_factory=utcnow)
+    paid_at: datetime | None = utc_field(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    updated_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Payment(SQLModel, table=True):
@@ -212,7 +209,7 @@ class Payment(SQLModel, table=True):
     method: str = Field(max_length=16)  # bank_transfer or stripe
     reference: str = Field(default="", max_length=200)
     recorded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class StripeCustomer(SQLModel, table=True):
@@ -220,7 +217,7 @@ class StripeCustomer(SQLModel, table=True):
 
     agency_id: int = Field(foreign_key="organisation.id", primary_key=True)
     customer_id: str = Field(max_length=100, unique=True)
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class StripeEvent(SQLModel, table=True):
@@ -231,7 +228,7 @@ class StripeEvent(SQLModel, table=True):
     event_id: str = Field(max_length=100, primary_key=True)
     type: str = Field(max_length=100)
     created: int  # Stripe's event time (Unix seconds)
-    received_at: datetime = _time(default_factory=utcnow)
+    received_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Release(SQLModel, table=True):
@@ -244,5 +241,5 @@ class Release(SQLModel, table=True):
     ocid: str = Field(max_length=100, index=True)
     release_id: str = Field(max_length=120, unique=True)
     tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    released_at: datetime = _time(default_factory=utcnow, index=True)
+    released_at: datetime = utc_field(default_factory=utcnow, index=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlmodel import Field
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
@@ -71,6 +72,11 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_field(**kwargs: Any) -> Any:
+    """A model field holding a UTC time (see `UTCDateTime`)."""
+    return Field(sa_type=UTCDateTime, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

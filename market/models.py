@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from market.database import UTCDateTime, utcnow
+from market.database import utc_field, utcnow
 
 
 class OrganisationKind(StrEnum):
@@ -22,9 +22,6 @@ class MemberRole(StrEnum):
     member = "member"
     admin = "admin"
 
-
-def _time(**kwargs: object) -> object:
-    return Field(sa_type=UTCDateTime, **kwargs)  # type: ignore[arg-type]
 
 
 class Organisation(SQLModel, table=True):
@@ -42,7 +39,7 @@ class Organisation(SQLModel, table=True):
     website: str = Field(default="", max_length=300)
     is_sme: bool = Field(default=False)
     active: bool = Field(default=True)
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
@@ -56,9 +53,9 @@ class User(SQLModel, table=True):
     role: str = Field(default=MemberRole.member, max_length=16)
     active: bool = Field(default=True)
     language: str | None = Field(default=None, max_length=5)
-    last_login_at: datetime | None = _time(default=None, nullable=True)
-    password_changed_at: datetime = _time(default_factory=utcnow)
-    created_at: datetime = _time(default_factory=utcnow)
+    last_login_at: datetime | None = utc_field(default=None, nullable=True)
+    password_changed_at: datetime = utc_field(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class LoginSession(SQLModel, table=True):
@@ -67,8 +64,8 @@ class LoginSession(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
-    created_at: datetime = _time(default_factory=utcnow)
-    last_seen_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    last_seen_at: datetime = utc_field(default_factory=utcnow)
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)
 
@@ -81,9 +78,9 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=80)
     token_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)  # shown in lists so a holder can tell tokens apart
-    created_at: datetime = _time(default_factory=utcnow)
-    last_used_at: datetime | None = _time(default=None, nullable=True)
-    revoked_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    last_used_at: datetime | None = utc_field(default=None, nullable=True)
+    revoked_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class LoginFailure(SQLModel, table=True):
@@ -94,7 +91,7 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_key: str = Field(max_length=254, index=True)
     ip: str = Field(max_length=64, index=True)
-    at: datetime = _time(default_factory=utcnow, index=True)
+    at: datetime = utc_field(default_factory=utcnow, index=True)
 
 
 class PasswordReset(SQLModel, table=True):
@@ -103,9 +100,9 @@ class PasswordReset(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     token_hash: str = Field(max_length=64, unique=True)
-    expires_at: datetime = _time()
-    used_at: datetime | None = _time(default=None, nullable=True)
-    created_at: datetime = _time(default_factory=utcnow)
+    expires_at: datetime = utc_field()
+    used_at: datetime | None = utc_field(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Invitation(SQLModel, table=True):
@@ -117,9 +114,9 @@ class Invitation(SQLModel, table=True):
     role: str = Field(default=MemberRole.member, max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
     invited_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    expires_at: datetime = _time()
-    accepted_at: datetime | None = _time(default=None, nullable=True)
-    created_at: datetime = _time(default_factory=utcnow)
+    expires_at: datetime = utc_field()
+    accepted_at: datetime | None = utc_field(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class AgencyDomain(SQLModel, table=True):
@@ -130,7 +127,7 @@ class AgencyDomain(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     domain: str = Field(max_length=253, unique=True)
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class Appointment(SQLModel, table=True):
@@ -143,7 +140,7 @@ class Appointment(SQLModel, table=True):
     starts_on: date
     ends_on: date
     is_chair: bool = Field(default=False)
-    created_at: datetime = _time(default_factory=utcnow)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -153,7 +150,7 @@ class AuditEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     seq: int = Field(unique=True)
-    at: datetime = _time(index=True)
+    at: datetime = utc_field(index=True)
     actor_id: int | None = Field(default=None, index=True)
     actor_email: str = Field(default="", max_length=254)
     organisation_id: int | None = Field(default=None, index=True)
@@ -178,8 +175,8 @@ class OutboxMessage(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = Field(default=0)
     max_attempts: int = Field(default=8)
-    next_attempt_at: datetime = _time(default_factory=utcnow, index=True)
-    locked_until: datetime | None = _time(default=None, nullable=True)
+    next_attempt_at: datetime = utc_field(default_factory=utcnow, index=True)
+    locked_until: datetime | None = utc_field(default=None, nullable=True)
     last_error: str = Field(default="", sa_type=sa.Text)
-    created_at: datetime = _time(default_factory=utcnow)
-    done_at: datetime | None = _time(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    done_at: datetime | None = utc_field(default=None, nullable=True)
