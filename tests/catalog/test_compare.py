@@ -122,3 +122,19 @@ async def test_the_comparison_downloads_as_csv(client: Client, three: list[Servi
     assert category[-1] == "Yes"
     basic = next(item for item in rows if len(item) > 2 and item[1] == "Basic")
     assert basic[0] == "Mail One" and basic[8] == "60000" and basic[10] == "66000"  # 10,000 x 2 x 3 months, then VAT
+
+
+async def test_the_comparison_leads_back_to_the_search_it_was_ticked_in(client: Client, three: list[Service]) -> None:
+    search = await client.get("/services", params={"q": "Mail", "category": "saas"})
+    assert search.status_code == 200
+    back = re.search(r'<input type="hidden" name="back" value="([^"]*)">', search.text)
+    assert back and "q=Mail" in back.group(1) and "category=saas" in back.group(1)
+
+    query = back.group(1).replace("&amp;", "&")
+    page = await client.get("/compare", params=[*ids(three[:2]), ("back", query)])
+    assert f'<a href="/services?{back.group(1)}">Back to the search</a>' in page.text
+    assert f'<input type="hidden" name="back" value="{back.group(1)}">' in page.text  # kept by the calculator
+    refused = await client.get("/compare", params=[*ids(three[:1]), ("back", query)])
+    assert f'<a href="/services?{back.group(1)}">Back to the search</a>' in refused.text
+    plain = await client.get("/compare", params=ids(three[:2]))
+    assert '<a href="/services">Back to the search</a>' in plain.text
