@@ -103,7 +103,7 @@ async def test_an_agency_searches_compares_keeps_ends_exports_and_awards(page: P
     chosen = [(await results.nth(index).locator("h3").inner_text()).strip() for index in range(3)]
     for index in range(3):
         await results.nth(index).get_by_role("checkbox").check()
-    await page.get_by_role("button", name="Compare ticked services").click()
+    await page.get_by_role("button", name="Compare ticked services").last.click()  # the one after the results
     await expect(page.get_by_role("heading", level=1)).to_have_text("Compare services")
     comparison = page.locator("table.comparison")
     for column, name in enumerate(chosen, start=1):  # column 0 names the attributes
