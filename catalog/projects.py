@@ -126,6 +126,7 @@ class ProjectView:
     criteria: search.Criteria
     items: list[SnapshotItem]
     matching: int | None  # how many services the active search finds now (None once ended)
+    matching_capped: bool = False  # more than `matching` (the search's counting cap)
 
     @property
     def ended(self) -> bool:
@@ -146,7 +147,7 @@ async def view_project(session: AsyncSession, actor: Principal, project_id: int)
     if project.status == ProjectStatus.ended:
         return ProjectView(project, criteria, await snapshot(session, project), None)
     found = await search.search(session, criteria, 1, size=1, with_facets=False)
-    return ProjectView(project, criteria, [], found.total)
+    return ProjectView(project, criteria, [], found.total, found.total_capped)
 
 
 def to_json(view: ProjectView) -> dict[str, Any]:
@@ -161,6 +162,7 @@ def to_json(view: ProjectView) -> dict[str, Any]:
         "updated_at": project.updated_at.isoformat(),
         "ended_at": project.ended_at.isoformat() if project.ended_at else None,
         "matching": view.matching,
+        "matching_capped": view.matching_capped,
         "snapshot_limit": SNAPSHOT_LIMIT,
         "results": [
             {"position": item.position, "service_id": item.service_id, "version_id": item.version_id, **item.data}

@@ -85,6 +85,16 @@ async def test_an_agency_saves_the_search_into_a_named_project(web: Browserless,
 
 
 @pytest.mark.usefixtures("mail", "buyer")
+async def test_a_count_past_the_search_cap_says_at_least(web: Browserless, monkeypatch: pytest.MonkeyPatch) -> None:
+    project_id = await save(web, "q=mail")
+    monkeypatch.setattr("catalog.search.TOTAL_CAP", 1)  # two services match: more than the search counts
+    page = await web.client.get(f"/projects/{project_id}")
+    assert "It finds 1+ services now." in page.text
+    monkeypatch.setattr("catalog.projects.SNAPSHOT_LIMIT", 0)
+    assert "The search finds 1+ services." in (await web.client.get(f"/projects/{project_id}/end")).text
+
+
+@pytest.mark.usefixtures("mail", "buyer")
 async def test_saving_again_replaces_the_active_search(web: Browserless, sessions: Sessions) -> None:
     project_id = await save(web, "q=mail")
     again = await save(web, "q=compute&category=iaas", project=str(project_id))
@@ -308,7 +318,7 @@ async def test_the_api_runs_the_whole_project(client: Client, sessions: Sessions
     created = await client.post("/api/projects", json={"name": "Mail", "query": {"q": "mail", "category": ["saas"]}}, headers=headers)
     assert created.status_code == 201, created.text
     project_id = created.json()["id"]
-    assert created.json()["matching"] == 2
+    assert created.json()["matching"] == 2 and created.json()["matching_capped"] is False
     saved = await client.put(f"/api/projects/{project_id}/search", json={"query": {"q": "mail one"}}, headers=headers)
     assert saved.json()["matching"] == 1
     ended = await client.post(f"/api/projects/{project_id}/end", headers=headers)
