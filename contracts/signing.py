@@ -47,6 +47,9 @@ async def sign(
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
     if version.state != V.sent:
         raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=version.state))
+    if version.ends_on < today:  # binding it now would start and end the contract in the same moment
+        raise Conflict(_("The term of version %(n)s ended on %(date)s: it can no longer be signed. The agency can withdraw it and send it again with new dates.",
+                         n=version.number, date=version.ends_on.isoformat()))
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
     user = await session.get(User, actor.user_id)

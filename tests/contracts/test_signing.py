@@ -255,3 +255,19 @@ async def test_two_app_processes_signing_at_the_same_moment_make_one_signature(s
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+async def test_a_version_whose_term_has_ended_cannot_be_signed(client, sessions, settings):
+    parties = await contract_parties(sessions)
+    contract_id = await sent_contract(sessions, settings, parties)
+    async with sessions() as session, session.begin():  # time passes while it waits for signatures
+        await session.execute(sa.update(ContractVersion).where(ContractVersion.contract_id == contract_id)
+                              .values(starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31)))
+    version = await _version(sessions, contract_id)
+    answer = await client.post(f"/api/contracts/{contract_id}/versions/1/signatures", headers=await bearer(sessions, parties.agency_user),
+                               json=_sign_body(version, "Buyer Kim"))
+    assert answer.status_code == 409 and "ended on 2025-12-31" in answer.json()["detail"], answer.text
+    assert await count(sessions, Signature) == 0
+    assert "contract.sign" not in await audit_actions(sessions)
+    withdrawn = await client.post(f"/api/contracts/{contract_id}/withdraw", headers=await bearer(sessions, parties.agency_user), json={})
+    assert withdrawn.status_code == 200, withdrawn.text  # the way on the message offers
