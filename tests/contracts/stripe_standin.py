@@ -5,7 +5,8 @@ form-encoded requests with bracketed keys, Bearer authentication, Stripe-shaped 
 errors, and idempotency as Stripe documents it (the first response to a key is replayed for every repeat;
 the same key with other parameters is an error; a repeat while the first is still running is a 409).
 It can be told to fail (500) or to stall past the client's timeout (finishing the work afterwards, as a
-slow Stripe would) for the next requests, then recovers.
+slow Stripe would) for the next requests, then recovers; or to do one request's work and then hold its
+answer until released (the moment a client that dies loses the answer to work already done).
 
 Webhooks are delivered with a real `Stripe-Signature` header: `t=<unix time>,v1=<HMAC-SHA256 of
 "<t>.<raw body>" keyed with the endpoint secret, in hex>`.
@@ -66,7 +67,7 @@ class Call:
     method: str
     path: str
     idempotency_key: str | None
-    outcome: str  # "ok", "replayed", "failed", "stalled", "error"
+    outcome: str  # "ok", "replayed", "failed", "stalled", "held", "error"
 
 
 @dataclass
@@ -81,6 +82,9 @@ class StripeStandIn:
     _faults: list[str] = field(default_factory=list)
     _idempotent: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    _hold_path_end: str | None = None
+    holding: threading.Event = field(default_factory=threading.Event)
+    _released: threading.Event = field(default_factory=threading.Event)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _busy: int = 0
     url: str = ""
@@ -96,6 +100,18 @@ class StripeStandIn:
         """After `after` good requests, the next `count` do their work only after `stall_seconds` (the client has given up by then)."""
         with self._lock:
             self._faults.extend([""] * after + ["stall"] * count)
+
+    def hold_after_applying(self, path_end: str) -> None:
+        """The next POST whose path ends with `path_end` is carried out (and kept for its idempotency key), then
+        its answer waits until `release()`; `holding` is set once the work is done."""
+        with self._lock:
+            self._hold_path_end = path_end
+            self.holding.clear()
+            self._released.clear()
+
+    def release(self) -> None:
+        """Send the held answer (to a client that may have gone)."""
+        self._released.set()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -247,7 +263,10 @@ class StripeStandIn:
         target = urlsplit(path)
         key = headers.get("idempotency-key") if method == "POST" else None
         with self._lock:
-            fault = self._faults.pop(0) if self._faults else None
+            if method == "POST" and self._hold_path_end is not None and target.path.endswith(self._hold_path_end):
+                fault, self._hold_path_end = "hold", None
+            else:
+                fault = self._faults.pop(0) if self._faults else None
         if fault == "fail":
             self.calls.append(Call(method, target.path, key, "failed"))
             return 500, {"error": {"type": "api_error", "message": "An unknown error occurred (the stand-in was told to fail)."}}, {}
@@ -282,8 +301,11 @@ class StripeStandIn:
             response = json.loads(json.dumps(response))  # a snapshot: later changes do not alter a replay
             if key is not None:
                 self._idempotent[key] = (fingerprint, status, response)
-            self.calls.append(Call(method, target.path, key, "stalled" if fault == "stall" else "ok"))
-            return status, response, {}
+            self.calls.append(Call(method, target.path, key, {"stall": "stalled", "hold": "held"}.get(fault or "", "ok")))
+        if fault == "hold":
+            self.holding.set()
+            self._released.wait(timeout=120)
+        return status, response, {}
 
 
 def _handler_for(standin: StripeStandIn) -> type[BaseHTTPRequestHandler]:
@@ -353,6 +375,7 @@ def running_standin() -> Iterator[StripeStandIn]:
     try:
         yield standin
     finally:
+        standin.release()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
