@@ -19,7 +19,6 @@ import hmac
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -347,12 +346,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hung up mid-answer (a stall) is expected here
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

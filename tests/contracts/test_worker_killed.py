@@ -19,7 +19,8 @@ from market.database import utcnow
 from tests.contracts.factories import active_contract
 from tests.contracts.stripe_standin import API_KEY, outbox_messages, standin, stripe_settings  # noqa: F401 (fixtures)
 from tests.helpers import audit_actions, count
-from tests.market.test_outbox import MARKET, _cli_env, expire_lease
+from tests.market.test_outbox import expire_lease
+from tests.processes import MARKET, cli_env
 
 # Where the worker dies: right after Stripe made the customer, made the draft invoice, or sent the invoice.
 HELD_CALLS = {"customer created": "/v1/customers", "invoice created": "/v1/invoices", "invoice sent": "/send"}
@@ -46,7 +47,7 @@ async def test_a_worker_killed_after_stripe_did_the_work_bills_the_invoice_exact
     async with sessions() as session:
         (invoice,) = (await session.scalars(sa.select(Invoice).where(Invoice.contract_id == contract_id))).all()
     (message,) = await outbox_messages(sessions, STRIPE_JOB)
-    env = _cli_env(database_url, tmp_path, stripe_api_key=API_KEY, stripe_api_base=standin.url)
+    env = cli_env(database_url, tmp_path, stripe_api_key=API_KEY, stripe_api_base=standin.url)
 
     standin.hold_after_applying(HELD_CALLS[held])
     worker = await asyncio.create_subprocess_exec(

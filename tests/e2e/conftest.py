@@ -9,34 +9,22 @@ local Stripe stand-in (tests/contracts/stripe_standin.py), which runs for the wh
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.contracts.stripe_standin import API_KEY, WEBHOOK_SECRET, StripeStandIn, running_standin
+from tests.processes import MARKET, ROOT, free_port, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-MARKET = Path(sys.executable).with_name("market")
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _market(env: dict[str, str], *args: str) -> str:
@@ -44,23 +32,6 @@ def _market(env: dict[str, str], *args: str) -> str:
     if done.returncode:
         pytest.fail(f"`market {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}", pytrace=False)
     return done.stdout
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`market serve` exited with {process.returncode}:\n{log.read_text()}", pytrace=False)
-        try:
-            answer = httpx.get(f"{url}/healthz", timeout=2)
-            if answer.status_code == 200:
-                return
-            last = f"{answer.status_code} {answer.text}"
-        except httpx.TransportError as exc:
-            last = type(exc).__name__
-        time.sleep(0.1)  # poll interval, not a guess at readiness
-    pytest.fail(f"`market serve` not healthy after {STARTUP_SECONDS}s ({last}):\n{log.read_text()}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +45,7 @@ def stripe_standin() -> Iterator[StripeStandIn]:
 def server_env(tmp_path_factory: pytest.TempPathFactory, stripe_standin: StripeStandIn) -> dict[str, str]:
     """The environment `market serve` runs with: its database, data directory, address and Stripe settings."""
     data_dir = tmp_path_factory.mktemp("e2e")
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("MARKET_")}
     env.update(
         MARKET_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'market.db'}",
@@ -111,7 +82,7 @@ def server(server_env: dict[str, str]) -> Iterator[str]:
             env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_healthy(process, url, log)
+        wait_until_healthy(process, url, log)
         yield url
     finally:
         process.terminate()

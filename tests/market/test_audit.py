@@ -9,7 +9,6 @@ import csv
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,9 +25,8 @@ from market.auth import SESSION_COOKIE, SystemActor, TOKEN_PREFIX
 from market.models import ApiToken, AuditEvent, Invitation, LoginSession, OutboxMessage, PasswordReset, User
 from market.security import new_token, token_hash
 from tests.helpers import PASSWORD, make_organisation, make_user
+from tests.processes import MARKET, ROOT, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-MARKET = str(ROOT / ".venv" / "bin" / "market")
 
 
 async def bearer(sessions: Any, user: User) -> dict[str, str]:
@@ -63,7 +61,7 @@ def cli_verify(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess
         **os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(tmp_path / "cli"),
         "MARKET_SECRET_KEY": "cli-secret-" + "y" * 40,
     }
-    return subprocess.run([MARKET, "audit", "verify"], env=environment, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([str(MARKET), "audit", "verify"], env=environment, capture_output=True, text=True, timeout=120, check=False)
 
 
 # --- the chain ------------------------------------------------------------------------------------
@@ -134,12 +132,6 @@ async def test_concurrent_writers_on_separate_connections_keep_one_chain(session
     assert result.ok and result.checked == writers
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start_server(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """`market.app` under uvicorn in its own process; its output goes to `data_dir/server.log`."""
     environment = {
@@ -174,7 +166,7 @@ async def test_concurrent_requests_to_two_app_processes_keep_one_chain(sessions:
     agency = await make_organisation(sessions, "agency")
     token = await bearer(sessions, operator)
     before = len(await seqs(sessions))
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     folders = [tmp_path / f"server{n}" for n in range(2)]
     servers = [_start_server(database_url, folder, port) for folder, port in zip(folders, ports, strict=True)]
     try:

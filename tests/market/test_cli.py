@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -14,8 +13,8 @@ import sqlalchemy as sa
 from market.cli import main
 from market.models import AuditEvent, Organisation, User
 from tests.helpers import count
+from tests.processes import MARKET
 
-MARKET = Path(sys.executable).parent / "market"
 PASSWORD = "operator-password-2026"
 
 

@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +24,9 @@ from market import schema
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
+from tests.processes import MARKET
 
 POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
-MARKET = Path(sys.executable).parent / "market"
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="MARKET_TEST_DATABASE_URL is not set")
 
 

@@ -9,12 +9,10 @@ import logging
 import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,9 +22,9 @@ from market import hooks, outbox
 from market.database import create_engine, utcnow
 from market.models import OutboxMessage
 from market.settings import Settings
+from tests.processes import MARKET, cli_env
 
 POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
-MARKET = Path(sys.executable).parent / "market"
 
 calls: list[outbox.Job] = []
 
@@ -201,7 +199,7 @@ async def test_a_message_whose_worker_was_killed_is_claimed_again_after_its_leas
         async with sessions() as session, session.begin():
             await outbox.send_email(session, "buyer@seoul.example.go.kr", "Contract ready to sign", "Please sign.", "contract-9:ready")
         worker = await asyncio.create_subprocess_exec(
-            str(MARKET), "worker", "--once", env=_cli_env(database_url, tmp_path, smtp_url=silent.url),
+            str(MARKET), "worker", "--once", env=cli_env(database_url, tmp_path, smtp_url=silent.url),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         await asyncio.wait_for(silent.connected.wait(), timeout=60)  # mid-job now
@@ -360,18 +358,12 @@ async def test_email_the_smtp_server_refuses_is_retried(sessions, settings) -> N
 
 # --- the worker command ---------------------------------------------------------------------------------
 
-def _cli_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
-    env = {**os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(data_dir), "MARKET_LOG_LEVEL": "WARNING"}
-    env.update({f"MARKET_{name.upper()}": value for name, value in settings.items()})
-    return env
-
-
 async def test_worker_once_carries_out_due_messages_and_exits(sessions, database_url, tmp_path, smtp) -> None:
     async with sessions() as session, session.begin():
         for n in range(3):
             await outbox.send_email(session, f"member{n}@mois.example.go.kr", f"Invitation {n}", "Join us.", f"invite:{n}")
     worker = await asyncio.create_subprocess_exec(
-        str(MARKET), "worker", "--once", env=_cli_env(database_url, tmp_path, smtp_url=smtp.url),
+        str(MARKET), "worker", "--once", env=cli_env(database_url, tmp_path, smtp_url=smtp.url),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)

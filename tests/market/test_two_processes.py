@@ -34,9 +34,8 @@ from market.models import AuditEvent
 from tests.committee.factories import PASSING, case_in_review, failing, world
 from tests.contracts.factories import active_contract, bearer, contract_parties, sent_contract
 from tests.contracts.stripe_standin import WEBHOOK_SECRET, deliver, standin, stripe_settings  # noqa: F401 (fixtures)
-from tests.e2e.conftest import ROOT, _free_port, _wait_until_healthy
 from tests.helpers import PASSWORD
-from tests.market.test_outbox import MARKET, _cli_env
+from tests.processes import MARKET, ROOT, cli_env, free_port, wait_until_healthy
 
 ONE, TWO = "one process", "two processes"
 SHUFFLE = random.Random(2026)
@@ -55,9 +54,9 @@ def servers(migrated_database: str, base_settings: Any, tmp_path_factory: pytest
     started: list[tuple[subprocess.Popen[bytes], Server]] = []
     try:
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             server = Server(f"http://127.0.0.1:{port}", folder / f"server-{name}.log")
-            env = _cli_env(
+            env = cli_env(
                 migrated_database, base_settings.data_dir, worker="off", secret_key=base_settings.secret_key, base_url=server.url,
                 default_language="en", stripe_webhook_secret=WEBHOOK_SECRET, api_requests_per_minute="1000000",
             )
@@ -68,7 +67,7 @@ def servers(migrated_database: str, base_settings: Any, tmp_path_factory: pytest
                 )
             started.append((process, server))
         for process, server in started:
-            _wait_until_healthy(process, server.url, server.log)
+            wait_until_healthy(process, server.url, server.log)
         yield [server for _process, server in started]
     finally:
         for process, _server in started:
