@@ -22,13 +22,15 @@ from market.auth import Principal
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
-from market.web import DbSession, FormBody, form_dict, page_number, redirect, render
+from market.web import ApiInput, DbSession, FormBody, problem, form_dict, page_number, redirect, render
 
 provider = kind("provider")
 # A document of at most 10 MB plus the form's other fields and multipart framing.
 UPLOAD_BODY_LIMIT = MAX_DOCUMENT_BYTES + 256 * 1024
 MultipartBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-JsonBody = Annotated[dict[str, Any], Body(description="Fields as in the listing form; see the service's GET for the shape.")]
+# Beside the errors every /api operation declares (market.web.API_ERRORS):
+GONE = {410: problem("The service was withdrawn or removed; `errors` gives its `status`, `date` and `reason`.")}
+TOO_LARGE = {413: problem("The upload is larger than the limit.")}
 
 
 def _storage(request: Request) -> Storage:
@@ -350,21 +352,21 @@ async def _service_json(db_session: Any, viewer: Principal | None, service_id: i
 
 
 @post("/api/services", guards=[provider], tags=["listings"], status_code=201)
-async def api_create(request: Request, data: JsonBody, db_session: DbSession) -> dict[str, Any]:
+async def api_create(request: Request, data: ApiInput[schemas.ListingInput], db_session: DbSession) -> dict[str, Any]:
     """Create a service with its first draft (incomplete data is kept as a draft)."""
     listing = schemas.validate(schemas.ListingInput, data)
     service = await listings.create_service(db_session, current(request), listing)
     return await _service_json(db_session, current(request), service.id, _zone(request))  # type: ignore[arg-type]
 
 
-@get("/api/services/{service_id:int}", tags=["listings"])
+@get("/api/services/{service_id:int}", tags=["listings"], responses=GONE)
 async def api_service(request: Request, service_id: FromPath[int], db_session: DbSession) -> dict[str, Any]:
     """A service as the caller may see it: the listed version; for its provider also the open draft."""
     return await _service_json(db_session, _viewer(request), service_id, _zone(request))
 
 
 @patch("/api/services/{service_id:int}", guards=[provider], tags=["listings"])
-async def api_save(request: Request, service_id: FromPath[int], data: JsonBody, db_session: DbSession) -> dict[str, Any]:
+async def api_save(request: Request, service_id: FromPath[int], data: ApiInput[schemas.ListingEdit], db_session: DbSession) -> dict[str, Any]:
     """Change fields of the open draft; `lock_version` must be the one read, or the answer is 409 with what changed."""
     edit = schemas.validate(schemas.ListingEdit, data)
     await listings.save_draft(db_session, current(request), service_id, edit.lock_version, edit.changes(only_set=True))
@@ -372,7 +374,7 @@ async def api_save(request: Request, service_id: FromPath[int], data: JsonBody, 
 
 
 @post("/api/services/{service_id:int}/submit", guards=[provider], tags=["listings"], status_code=200)
-async def api_submit(request: Request, service_id: FromPath[int], data: JsonBody, db_session: DbSession) -> dict[str, Any]:
+async def api_submit(request: Request, service_id: FromPath[int], data: ApiInput[schemas.SubmitInput], db_session: DbSession) -> dict[str, Any]:
     """Submit the open draft to the committee; 422 names every missing or wrong field."""
     form = schemas.validate(schemas.SubmitInput, data)
     await listings.submit(db_session, current(request), service_id, form.lock_version)
@@ -387,7 +389,7 @@ async def api_revise(request: Request, service_id: FromPath[int], db_session: Db
 
 
 @post("/api/services/{service_id:int}/withdraw", guards=[provider], tags=["listings"], status_code=200)
-async def api_withdraw(request: Request, service_id: FromPath[int], data: JsonBody, db_session: DbSession) -> dict[str, Any]:
+async def api_withdraw(request: Request, service_id: FromPath[int], data: ApiInput[schemas.WithdrawInput], db_session: DbSession) -> dict[str, Any]:
     """Withdraw a listed service for good: give a `reason` and `"confirm": true`."""
     answer = schemas.validate(schemas.WithdrawInput, data)
     service = await listings.withdraw(db_session, current(request), service_id, answer.reason)
@@ -396,7 +398,7 @@ async def api_withdraw(request: Request, service_id: FromPath[int], data: JsonBo
 
 
 @post("/api/services/{service_id:int}/documents", guards=[provider], tags=["listings"], status_code=201,
-      request_max_body_size=UPLOAD_BODY_LIMIT)
+      request_max_body_size=UPLOAD_BODY_LIMIT, responses=TOO_LARGE)
 async def api_upload(request: Request, service_id: FromPath[int], data: MultipartBody, db_session: DbSession) -> dict[str, Any]:
     """Attach a document (multipart fields `kind` and `file`): PDF or OpenDocument, at most 10 MB."""
     filename, content = await _read_upload(data)
@@ -404,13 +406,13 @@ async def api_upload(request: Request, service_id: FromPath[int], data: Multipar
     return _document_json(document)
 
 
-@get("/api/services/{service_id:int}/versions", tags=["listings"])
+@get("/api/services/{service_id:int}/versions", tags=["listings"], responses=GONE)
 async def api_versions(request: Request, service_id: FromPath[int], db_session: DbSession) -> list[dict[str, Any]]:
     """The versions the caller may see: every version ever listed; its provider sees drafts too."""
     return [_summary_json(summary) for summary in await listings.version_list(db_session, _viewer(request), service_id, _zone(request))]
 
 
-@get("/api/services/{service_id:int}/diff", tags=["listings"])
+@get("/api/services/{service_id:int}/diff", tags=["listings"], responses=GONE)
 async def api_diff(
     request: Request, service_id: FromPath[int], db_session: DbSession,
     from_number: Annotated[int | None, QueryParameter(name="from")] = None,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from litestar import Request, Response, get, post, put
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from catalog import exports, projects, search
@@ -16,10 +16,9 @@ from market.app import settings_of
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
-from market.web import DbSession, FormBody, form_dict, page_number, parse, redirect, render
+from market.web import ApiInput, DbSession, FormBody, form_dict, page_number, parse, redirect, render
 
 agency = kind("agency")
-JsonBody = Annotated[dict[str, Any], Body(description="See the schema of each operation.")]
 
 
 def _search_from_form(form: dict[str, Any]) -> dict[str, list[str]]:
@@ -129,7 +128,7 @@ async def project_list_api(request: Request, db_session: DbSession, page: FromQu
 
 
 @post("/api/projects", guards=[agency], tags=["projects"], status_code=201, summary="Create a project with a search")
-async def create_api(request: Request, data: JsonBody, db_session: DbSession) -> dict[str, Any]:
+async def create_api(request: Request, data: ApiInput[projects.ProjectInput], db_session: DbSession) -> dict[str, Any]:
     """Body: `{"name": "...", "query": {"q": "...", "category": ["saas"], "sla": "99.9", ...}}` (search parameters)."""
     project = await projects.create_project(db_session, current(request), parse(projects.ProjectInput, data))
     return projects.to_json(await projects.view_project(db_session, current(request), project.id))  # type: ignore[arg-type]
@@ -141,7 +140,7 @@ async def project_api(request: Request, db_session: DbSession, project_id: FromP
 
 
 @put("/api/projects/{project_id:int}/search", guards=[agency], tags=["projects"], summary="Replace the active search")
-async def save_search_api(request: Request, data: JsonBody, db_session: DbSession, project_id: FromPath[int]) -> dict[str, Any]:
+async def save_search_api(request: Request, data: ApiInput[projects.SearchInput], db_session: DbSession, project_id: FromPath[int]) -> dict[str, Any]:
     """Body: `{"query": {...search parameters...}}`. An ended search answers 409."""
     await projects.save_search(db_session, current(request), project_id, parse(projects.SearchInput, data))
     return projects.to_json(await projects.view_project(db_session, current(request), project_id))
@@ -155,7 +154,7 @@ async def end_api(request: Request, db_session: DbSession, project_id: FromPath[
 
 
 @post("/api/projects/{project_id:int}/outcome", guards=[agency], tags=["projects"], status_code=200, summary="Record the outcome")
-async def outcome_api(request: Request, data: JsonBody, db_session: DbSession, project_id: FromPath[int]) -> dict[str, Any]:
+async def outcome_api(request: Request, data: ApiInput[projects.OutcomeInput], db_session: DbSession, project_id: FromPath[int]) -> dict[str, Any]:
     """Body: `{"outcome": "awarded" | "cancelled" | "none_suitable", "service_id": 12, "reason": "..."}`;
     once and final (a second answers 409)."""
     await projects.record_outcome(db_session, current(request), project_id, parse(projects.OutcomeInput, data))

@@ -26,6 +26,7 @@ from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
+from market.schemas import RowId
 from market.web import PAGE_SIZE, Page, check_page
 
 SNAPSHOT_LIMIT = 30
@@ -48,7 +49,7 @@ class OutcomeInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     outcome: str
-    service_id: int | None = None
+    service_id: RowId | None = None
     reason: str = Field(min_length=1, max_length=2000)
 
     @field_validator("outcome")

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from typing import Annotated
 
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from committee import schemas, service
@@ -16,7 +16,7 @@ from committee.models import CaseState, CertificateStatus
 from market.errors import Invalid
 from market.guards import signed_in
 from market.i18n import _
-from market.web import DbSession, FormBody, Page, check_page, form_dict, page_number, parse, redirect, render
+from market.web import ApiInput, DbSession, FormBody, Page, check_page, form_dict, page_number, parse, redirect, render
 
 PAGE = {"include_in_schema": False, "guards": [signed_in]}
 API = {"guards": [signed_in], "tags": ["committee"]}
@@ -393,13 +393,13 @@ async def api_complete(request: Request, db_session: DbSession, case_id: FromPat
 
 
 @post("/api/committee/cases/{case_id:int}/incomplete", status_code=200, **API)
-async def api_incomplete(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_incomplete(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.Message]) -> dict[str, Any]:
     case = await service.mark_incomplete(db_session, request.user, case_id, parse(schemas.Message, data).message)
     return {"id": case.id, "state": case.state}
 
 
 @post("/api/committee/cases/{case_id:int}/assign", status_code=200, **API)
-async def api_assign(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_assign(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.MemberIds]) -> dict[str, Any]:
     created = await service.assign(db_session, request.user, case_id, parse(schemas.MemberIds, data).member_ids)
     return {"assigned": [a.member_id for a in created]}
 
@@ -411,19 +411,19 @@ async def api_auto_assign(request: Request, db_session: DbSession, case_id: From
 
 
 @post("/api/committee/cases/{case_id:int}/release", status_code=200, **API)
-async def api_release(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_release(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.MemberId]) -> dict[str, Any]:
     await service.release(db_session, request.user, case_id, parse(schemas.MemberId, data).member_id)
     return {"released": data.get("member_id")}
 
 
 @post("/api/committee/cases/{case_id:int}/return", status_code=200, **API)
-async def api_return(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_return(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.Message]) -> dict[str, Any]:
     decision = await service.return_for_revision(db_session, request.user, case_id, parse(schemas.Message, data).message)
     return {"case_id": case_id, "outcome": decision.outcome}
 
 
 @post("/api/committee/cases/{case_id:int}/review", status_code=201, **API)
-async def api_review(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_review(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.ReviewInput]) -> dict[str, Any]:
     """Submit one's final review: `answers` {code: {passed, score, comment}}, or `approve` and `comment` for a revision."""
     review = parse(schemas.ReviewInput, data)
     created = await service.submit_review(db_session, request.user, case_id, answers=review.answers, approve=review.approve, comment=review.comment)
@@ -432,7 +432,7 @@ async def api_review(request: Request, db_session: DbSession, case_id: FromPath[
 
 
 @post("/api/committee/cases/{case_id:int}/withdraw", status_code=200, **API)
-async def api_withdraw(request: Request, db_session: DbSession, case_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_withdraw(request: Request, db_session: DbSession, case_id: FromPath[int], data: ApiInput[schemas.Reason]) -> dict[str, Any]:
     review = await service.withdraw_review(db_session, request.user, case_id, parse(schemas.Reason, data).reason)
     return service.review_json(review)
 
@@ -453,12 +453,12 @@ async def api_ties(request: Request, db_session: DbSession) -> list[dict[str, An
 
 
 @post("/api/committee/ties", status_code=201, **API)
-async def api_tie_declare(request: Request, db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_tie_declare(request: Request, db_session: DbSession, data: ApiInput[schemas.TieInput]) -> dict[str, Any]:
     return _tie_json(await service.declare_tie(db_session, request.user, **parse(schemas.TieInput, data).model_dump()))
 
 
 @post("/api/committee/ties/{tie_id:int}/end", status_code=200, **API)
-async def api_tie_end(request: Request, db_session: DbSession, tie_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_tie_end(request: Request, db_session: DbSession, tie_id: FromPath[int], data: ApiInput[schemas.TieEnd]) -> dict[str, Any]:
     return _tie_json(await service.end_tie(db_session, request.user, tie_id, parse(schemas.TieEnd, data).ends_on))
 
 
@@ -472,7 +472,7 @@ async def api_meetings(request: Request, db_session: DbSession) -> list[dict[str
 
 
 @post("/api/committee/sessions", status_code=201, **API)
-async def api_meeting_create(request: Request, db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_meeting_create(request: Request, db_session: DbSession, data: ApiInput[schemas.MeetingInput]) -> dict[str, Any]:
     return _meeting_json(await service.create_meeting(db_session, request.user, **parse(schemas.MeetingInput, data).model_dump()))
 
 
@@ -483,18 +483,18 @@ async def api_minutes(request: Request, db_session: DbSession, meeting_id: FromP
 
 
 @post("/api/committee/sessions/{meeting_id:int}/attendance", status_code=200, **API)
-async def api_attendance(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_attendance(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: ApiInput[schemas.MemberIds]) -> dict[str, Any]:
     return _meeting_json(await service.record_attendance(db_session, request.user, meeting_id, parse(schemas.MemberIds, data).member_ids))
 
 
 @post("/api/committee/sessions/{meeting_id:int}/cases", status_code=200, **API)
-async def api_meeting_add(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_meeting_add(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: ApiInput[schemas.CaseId]) -> dict[str, Any]:
     decision = await service.add_to_meeting(db_session, request.user, meeting_id, parse(schemas.CaseId, data).case_id)
     return {"case_id": decision.case_id, "session_id": decision.session_id}
 
 
 @post("/api/committee/sessions/{meeting_id:int}/confirm", status_code=200, **API)
-async def api_confirm(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_confirm(request: Request, db_session: DbSession, meeting_id: FromPath[int], data: ApiInput[schemas.ConfirmInput]) -> dict[str, Any]:
     choice = parse(schemas.ConfirmInput, data)
     decision = await service.confirm_decision(db_session, request.user, meeting_id, choice.case_id, override=choice.override or None, reason=choice.reason)
     return {"case_id": decision.case_id, "outcome": decision.outcome, "confirmation": decision.confirmation}
@@ -511,13 +511,13 @@ async def api_certificates_by_expiry(request: Request, db_session: DbSession) ->
 
 
 @post("/api/committee/certificates/{number:str}/suspend", status_code=200, **API)
-async def api_suspend(request: Request, db_session: DbSession, number: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_suspend(request: Request, db_session: DbSession, number: FromPath[str], data: ApiInput[schemas.SuspendInput]) -> dict[str, Any]:
     choice = parse(schemas.SuspendInput, data)
     return service.certificate_json(await service.suspend(db_session, request.user, number, reason=choice.reason, until=choice.until))
 
 
 @post("/api/committee/certificates/{number:str}/revoke", status_code=200, **API)
-async def api_revoke(request: Request, db_session: DbSession, number: FromPath[str], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_revoke(request: Request, db_session: DbSession, number: FromPath[str], data: ApiInput[schemas.Reason]) -> dict[str, Any]:
     return service.certificate_json(await service.revoke(db_session, request.user, number, reason=parse(schemas.Reason, data).reason))
 
 
@@ -531,7 +531,7 @@ async def api_bars(request: Request, db_session: DbSession) -> list[dict[str, An
 
 
 @post("/api/committee/bars", status_code=201, **API)
-async def api_bar_create(request: Request, db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_bar_create(request: Request, db_session: DbSession, data: ApiInput[schemas.BarInput]) -> dict[str, Any]:
     return _bar_json(await service.bar_provider(db_session, request.user, **parse(schemas.BarInput, data).model_dump()))
 
 
@@ -547,7 +547,7 @@ async def api_criteria(request: Request, db_session: DbSession) -> list[dict[str
 
 
 @post("/api/committee/criteria", status_code=201, **API)
-async def api_criteria_publish(request: Request, db_session: DbSession, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_criteria_publish(request: Request, db_session: DbSession, data: ApiInput[schemas.CriteriaInput]) -> dict[str, Any]:
     return _criteria_json(await service.publish_criteria_set(db_session, request.user, **parse(schemas.CriteriaInput, data).model_dump()))
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from committee.models import TieKind
+from market.schemas import RowId
 
 
 def _ids(value: Any) -> list[int]:
@@ -27,13 +28,13 @@ class Reason(BaseModel):
 
 
 class MemberIds(BaseModel):
-    member_ids: list[int] = Field(default_factory=list)
+    member_ids: list[RowId] = Field(default_factory=list)
 
     _split = field_validator("member_ids", mode="before")(_ids)
 
 
 class MemberId(BaseModel):
-    member_id: int
+    member_id: RowId
 
 
 class ReviewInput(BaseModel):
@@ -59,7 +60,7 @@ def review_from_form(form: dict[str, Any]) -> ReviewInput:
 
 
 class TieInput(BaseModel):
-    provider_id: int
+    provider_id: RowId
     kind: Literal["employment", "shareholding", "advisory", "family", "other"]
     starts_on: date
     ends_on: date | None = None
@@ -84,7 +85,7 @@ class SuspendInput(BaseModel):
 
 
 class BarInput(BaseModel):
-    provider_id: int
+    provider_id: RowId
     starts_on: date
     ends_on: date
     reason: str = Field(default="", max_length=2000)
@@ -97,11 +98,11 @@ class MeetingInput(BaseModel):
 
 
 class CaseId(BaseModel):
-    case_id: int
+    case_id: RowId
 
 
 class ConfirmInput(BaseModel):
-    case_id: int
+    case_id: RowId
     override: Literal["", "certified", "rejected", "approved", "refused"] = ""
     reason: str = Field(default="", max_length=4000)
 

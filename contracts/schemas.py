@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.models import AmendmentReason
 from market.i18n import _
+from market.schemas import RowId
 
 BillingPeriodName = Literal["monthly", "quarterly", "once"]
 RouteName = Literal["direct", "central"]
@@ -28,7 +29,7 @@ class TermsInput(_Input):
     """The terms an agency chooses: plan, quantity, term, billing, budget reference, route and special terms.
     There is no amount: the price is computed from the stored plan."""
 
-    plan_id: int
+    plan_id: RowId
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
     starts_on: date
     ends_on: date
@@ -49,8 +50,8 @@ class TermsInput(_Input):
 class DraftInput(TermsInput):
     """A new contract from a listed service's plan; `project_id` names the procurement project whose award it follows."""
 
-    service_id: int
-    project_id: int | None = None
+    service_id: RowId
+    project_id: RowId | None = None
 
     @field_validator("project_id", mode="before")
     @classmethod

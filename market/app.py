@@ -7,6 +7,7 @@ import contextlib
 import copy
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
@@ -26,6 +27,7 @@ from litestar.middleware.csrf import CSRF_SECRET_LENGTH, generate_csrf_hash, gen
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect, Template
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
@@ -40,9 +42,11 @@ from sqlmodel import SQLModel
 from market import i18n, outbox, schema
 from market.auth import AuthenticationMiddleware
 from market.database import WriteWhileReading, create_engine, reading
-from market.errors import DomainError, NotAuthenticated
+from market.errors import DomainError, NotAuthenticated, NotFound
+from market.schemas import ID_RANGE
 from market.settings import Settings, configure
 from market.templating import TEMPLATES_DIR, build_engine
+from market.web import API_ERRORS, PROBLEM_JSON
 
 log = logging.getLogger("market")
 
@@ -63,9 +67,12 @@ def sessions_of(app: Litestar) -> async_sessionmaker[AsyncSession]:
 
 # --- errors -------------------------------------------------------------------------------------
 
+JSON_PATHS = ("/api", "/webhooks", "/healthz")  # answered in JSON whatever the client accepts
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    if path.startswith(("/api", "/webhooks", "/healthz")):
+    if path.startswith(JSON_PATHS):
         return True
     # The client's preference by quality; a browser's */* and an absent header get the page.
     best = request.accept.best_match(["text/html", "application/problem+json", "application/json"], default="text/html")
@@ -205,6 +212,13 @@ def _database_error(request: Request, exc: DBAPIError) -> Response:
     return on_unexpected(request, exc)
 
 
+async def refuse_ids_out_of_range(request: Request) -> None:
+    """A number in a path beyond the ids the database holds names nothing (`ID_RANGE`)."""
+    for value in request.path_params.values():
+        if isinstance(value, int) and value not in ID_RANGE:
+            raise NotFound(_explanation(404))
+
+
 # --- language -----------------------------------------------------------------------------------
 
 LANGUAGE_CHOSEN = "market_language"  # scope key: the middleware has set the request's language
@@ -325,7 +339,8 @@ def _api_caller(request: Request) -> str:
     return "address:" + (request.client.host if request.client else "unknown")
 
 
-def _is_api(request: Request) -> bool:
+async def _is_api(request: Request) -> bool:
+    # async on purpose: the framework runs a plain function given here in a worker thread, on every request
     return request.url.path.startswith("/api/")
 
 
@@ -393,10 +408,16 @@ def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
 
 def _answer_unavailable(message: Message, scope: Scope) -> None:
     """Turn the success about to be sent into 503 with a short body in the language of the request."""
-    body = i18n._("The change could not be saved. Nothing was changed; try again shortly.").encode()
+    detail = i18n._("The change could not be saved. Nothing was changed; try again shortly.")
+    path = scope.get("path", "")
+    if path.startswith(JSON_PATHS):  # as documented for every /api operation: problem JSON
+        problem = {"type": "about:blank", "title": _title(503), "status": 503, "detail": detail, "instance": path}
+        body, media_type = json.dumps(problem, ensure_ascii=False).encode(), PROBLEM_JSON.encode()
+    else:
+        body, media_type = detail.encode(), b"text/plain; charset=utf-8"
     message["status"] = 503  # type: ignore[typeddict-unknown-key]
     kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in {b"content-length", b"content-type", b"location"}]
-    message["headers"] = [*kept, (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]  # type: ignore[typeddict-unknown-key]
+    message["headers"] = [*kept, (b"content-type", media_type), (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]  # type: ignore[typeddict-unknown-key]
     scope[COMMIT_FAILED] = body  # type: ignore[literal-required]
 
 
@@ -445,7 +466,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             # The plugin disposes only an engine under its default state key; ours may be renamed.
             await engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*route_handlers(), *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         state=State({"settings": settings, "db_config": db_config}),
@@ -478,6 +499,18 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             components=Components(security_schemes={"token": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"token": []}],
         ),
+        before_request=refuse_ids_out_of_range,
         request_max_body_size=20 * 1024 * 1024,
         debug=False,
     )
+    declare_api_errors(app)
+    return app
+
+
+def declare_api_errors(app: Litestar) -> None:
+    """Every /api operation documents the problem answers it may give (`web.API_ERRORS`), before the OpenAPI
+    document is first built; a handler's own `responses` for a status win."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path.startswith("/api/"):
+            for handler in route.route_handlers:
+                handler.responses = {**API_ERRORS, **(handler.responses or {})}

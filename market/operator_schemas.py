@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from market.i18n import _
+from market.schemas import RowId
 
 CreatableKind = Literal["agency", "committee", "operator"]  # providers register themselves
 Kind = Literal["agency", "provider", "committee", "operator"]
@@ -48,7 +49,7 @@ RequiredText = AfterValidator(_required)
 OrganisationName = Annotated[str, StringConstraints(max_length=200), RequiredText]
 Email = Annotated[str, StringConstraints(max_length=254), RequiredText]
 Domain = Annotated[str, StringConstraints(max_length=253), RequiredText]
-Id = Annotated[int, Present]
+Id = Annotated[RowId, Present]
 
 
 def _text(max_length: int) -> Any:
@@ -113,7 +114,7 @@ class AuditQuery(_Input):
 
     since: Annotated[date | None, BlankIsNone] = None
     until: Annotated[date | None, BlankIsNone] = None
-    organisation_id: Annotated[int | None, BlankIsNone] = None
+    organisation_id: Annotated[RowId | None, BlankIsNone] = None
     actor: EmailFilter = ""
     action: ActionFilter = ""
     object_type: ObjectTypeFilter = ""

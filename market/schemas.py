@@ -10,9 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from market.i18n import _
+
+# Ids are the databases' INTEGER (32 bits on PostgreSQL): a larger number names no row, and must not reach a
+# query, where SQLite and asyncpg refuse to bind it.
+ID_RANGE = range(-(2**31), 2**31)
+RowId = Annotated[int, Field(ge=ID_RANGE.start, le=ID_RANGE.stop - 1)]
 
 Role = Literal["member", "admin"]
 Language = Literal["ko", "en"]

@@ -6,12 +6,13 @@ import base64
 import json
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 from litestar import MediaType, Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
+from litestar.openapi import ResponseSpec
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
@@ -39,11 +40,66 @@ def json_body(model: type[BaseModel]) -> Any:
     answers 422 with a message per field, exactly as forms do.
     """
     schema = model.model_json_schema()
-    extra = {key: schema[key] for key in ("properties", "required", "additionalProperties") if key in schema}
+    extra = {key: _inline(schema[key], schema.get("$defs", {})) for key in ("properties", "required", "additionalProperties") if key in schema}
     return Body(
         media_type=RequestEncodingType.JSON, title=model.__name__, description=(model.__doc__ or "").strip() or None,
         schema_extra=extra,
     )
+
+
+class _ProblemFieldErrors(TypedDict, total=False):
+    errors: dict[str, str]  # present only for invalid input
+
+
+class ProblemDetails(_ProblemFieldErrors):
+    """An error answer (RFC 9457): what went wrong, for people (`detail`) and per input field (`errors`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ProblemDetails, media_type=PROBLEM_JSON, description=description, generate_examples=False)
+
+
+# The errors any /api operation may answer; `market.app` adds them to every /api handler's own `responses`
+# (which win, so a handler can describe or add one: 410 for a withdrawn service, 413 for an upload).
+API_ERRORS: dict[int, ResponseSpec] = {
+    400: problem("The request could not be read: a malformed body or a parameter of the wrong type."),
+    401: problem("No valid API token: the `Authorization: Bearer` header is missing, unknown, expired or revoked."),
+    403: problem("The token's user may not do this."),
+    404: problem("Nothing of that id, or nothing the token's user may see; also a page beyond the last."),
+    409: problem("The object's state does not allow this now (a forbidden transition), or a change made at the same time."),
+    422: problem("The input breaks a rule; `errors` maps each field to its message."),
+    429: problem("Over the API's requests per minute for this token or address; `Retry-After` says when to try again."),
+    503: problem("The database is not reachable just now, or the change could not be saved; `Retry-After` says when to try again."),
+}
+
+
+class ApiInput:
+    """`data: ApiInput[Model]`: an /api handler's JSON body, documented as `Model` and parsed by the handler
+    (with `parse`), so that bad input answers 422 with a message per field."""
+
+    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+        return Annotated[dict[str, Any], json_body(model)]
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """A JSON schema with pydantic's `#/$defs/...` references replaced by what they name (OpenAPI has no `$defs`)."""
+    if isinstance(node, dict):
+        reference = node.get("$ref", "")
+        if reference.startswith("#/$defs/"):
+            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
 
 
 def _settings(request: Request) -> Any:

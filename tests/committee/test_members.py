@@ -35,6 +35,16 @@ async def test_the_chair_cannot_assign_a_member_with_a_tie_to_the_provider_throu
     assert await count(sessions, Assignment) == 0
 
 
+async def test_an_id_beyond_the_databases_integers_is_invalid_input_not_a_server_error(sessions, client):
+    w = await world(sessions)
+    tie = {"provider_id": 2**74, "kind": "employment", "starts_on": "2026-01-01"}
+    declared = await client.post("/api/committee/ties", headers=w.bearer(w.members[0]), json=tie)
+    assert declared.status_code == 422 and "provider_id" in declared.json()["errors"]
+    assigned = await client.post("/api/committee/cases/1/assign", headers=w.bearer(w.chair), json={"member_ids": [-(2**31) - 1]})
+    assert assigned.status_code == 422 and "member_ids.0" in assigned.json()["errors"]
+    assert await count(sessions, Tie) == 0
+
+
 async def test_the_chair_cannot_assign_a_member_with_a_tie_through_the_page(sessions, web):
     w = await world(sessions)
     case_id = await _complete_case(w)

@@ -152,6 +152,13 @@ async def test_unknown_api_path_answers_problem_json_404(client) -> None:
     assert body["instance"] == "/api/no-such-thing"
 
 
+async def test_an_id_beyond_the_databases_integers_answers_404_not_500(client) -> None:
+    for path in ("/api/services/10000000000000000001", "/api/services/2147483648/versions", "/api/services/-2147483649"):
+        body = _assert_problem(await client.get(path), 404, "Not found")
+        assert body["instance"] == path
+    _assert_page(await client.get("/services/99999999999999999999", headers=HTML), 404, "Not found")
+
+
 async def test_wrong_method_on_a_page_answers_405(client) -> None:
     response = await client.put("/login", headers=HTML)
     _assert_page(response, 405, "Method not allowed")
@@ -409,7 +416,8 @@ async def test_healthz_answers_503_when_the_schema_is_behind(tmp_path: Path) -> 
 
 async def test_a_commit_that_fails_answers_503_and_nothing_is_saved(client, sessions) -> None:
     api = await client.post("/api/test-commit-fails", json={})
-    assert api.status_code == 503 and api.headers["retry-after"] == "5"
+    body = _assert_problem(api, 503, "Service unavailable")  # as the OpenAPI document declares for every /api operation
+    assert api.headers["retry-after"] == "5" and body["instance"] == "/api/test-commit-fails"
     assert "saved" not in api.text.replace("could not be saved", "")
     csrf = await client.get("/login")
     token = re.search(r'name="_csrf_token" value="([^"]+)"', csrf.text).group(1)
