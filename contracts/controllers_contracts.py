@@ -414,8 +414,8 @@ async def list_api(
 
 @post("/api/contracts", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a contract from a listed plan")
 async def draft_api(request: Request, data: Body(DraftInput), db_session: DbSession) -> dict[str, Any]:
-    """The price is computed from the stored plan; no amount is accepted. 409 when the service is not listed,
-    422 (with the figures) when the draft is over the year's remaining budget."""
+    """The price is computed from the stored plan; no amount is accepted. 404 when the service was never listed,
+    409 when it is no longer listed, 422 (with the figures) when the draft is over the year's remaining budget."""
     contract = await service.draft(db_session, current(request), parse(DraftInput, data))
     return await _json(request, db_session, contract.id)  # type: ignore[arg-type]
 

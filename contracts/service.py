@@ -8,6 +8,7 @@ Signing lives in `contracts.signing`.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -135,6 +136,7 @@ def _names() -> tuple[Any, Any, Any]:
     return agency, provider, service_version
 
 
+@functools.cache  # built once (a Select is immutable): aliasing the joined names anew took 6 % of a signature's CPU
 def _rows_query() -> tuple[sa.Select[Any], Any]:
     agency, provider, service_version = _names()
     shown = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id)
@@ -390,9 +392,10 @@ class Offer:
 
 
 async def listed_offer(session: AsyncSession, service_id: int) -> Offer:
-    """The listed version of a service that can be contracted now; 404 if unknown, 409 if not listed."""
+    """The listed version of a service that can be contracted now; 404 if unknown or never listed (another
+    provider's draft or submission is not disclosed), 409 if no longer listed."""
     service = await session.get(Service, service_id)
-    if service is None:
+    if service is None or service.listed_version_id is None:
         raise NotFound(_("No such service."))
     if service.status != ServiceStatus.listed or service.listed_version_id is None:
         raise Conflict(_("This service is not listed (it is %(status)s): no contract can be drafted from it.", status=service.status))
