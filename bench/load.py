@@ -155,3 +155,20 @@ def load_sqlite(path: Path, seed: int, count: int, providers: int) -> float:
     finally:
         connection.close()
     return time.perf_counter() - started
+
+
+# --- demo data -------------------------------------------------------------------------------------
+
+def load_demo(url: str) -> float:
+    """The demo's organisations, users and data added to the generated catalogue by `market demo` itself
+    (its documents under var/bench, where the benchmarks' servers keep their data); a second run adds nothing."""
+    import os
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    data_dir = Path(__file__).resolve().parent.parent / "var" / "bench"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MARKET_DATABASE_URL": url, "MARKET_DATA_DIR": str(data_dir), "MARKET_LOG_LEVEL": "WARNING"}
+    subprocess.run([str(Path(sys.executable).parent / "market"), "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started

@@ -10,6 +10,7 @@ its start date), or an amendment replaces the text in force.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import sqlalchemy as sa
@@ -53,7 +54,9 @@ async def sign(
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
     user = await session.get(User, actor.user_id)
-    if user is None or not verify_password(user.password_hash, data.password):
+    # argon2 in a worker thread (it releases the GIL): on the event loop it would stall every other request of
+    # this process for its whole cost, a transaction holding the audit chain's lock among them
+    if user is None or not await asyncio.to_thread(verify_password, user.password_hash, data.password):
         raise Invalid(_("Please correct: %(fields)s.", fields="password"), errors={"password": _("The password is not correct.")})
     if not _names_match(data.signer_name, user.name):
         raise Invalid(_("Please correct: %(fields)s.", fields="signer_name"),
