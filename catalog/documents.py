@@ -345,7 +345,7 @@ async def download(
         raise NotFound(_("No such document."))
     version = await session.get(ServiceVersion, document.version_id)
     service = await listings.get_service(session, version.service_id)  # type: ignore[union-attr]
-    if not listings.may_see_version(viewer, service, version):  # type: ignore[arg-type]
+    if not await listings.may_see_version(session, viewer, service, version):  # type: ignore[arg-type]
         raise NotFound(_("No such document."))
     listings.check_not_gone(viewer, service, zone)
     try:

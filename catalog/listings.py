@@ -472,13 +472,16 @@ def _is_reviewer(viewer: Principal | None) -> bool:
     return viewer is not None and viewer.is_kind("committee", "operator")
 
 
-def may_see_version(viewer: Principal | None, service: Service, version: ServiceVersion) -> bool:
-    """The owner sees every version; everyone sees what was ever listed; the committee also what was submitted."""
+async def may_see_version(session: AsyncSession, viewer: Principal | None, service: Service, version: ServiceVersion) -> bool:
+    """The owner sees every version; everyone sees what was ever listed; the reviewers also what was submitted,
+    as far as the committee allows (`hooks.submission_check`: not a member with a tie to the provider)."""
     if is_owner(viewer, service):
         return True
     if version.state in EVER_LISTED:
         return True
-    return version.state in (VersionState.submitted, VersionState.refused) and _is_reviewer(viewer)
+    if version.state not in (VersionState.submitted, VersionState.refused) or not _is_reviewer(viewer):
+        return False
+    return await hooks.may_read_submissions(session, viewer, service.provider_id)
 
 
 def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | None) -> None:
@@ -496,7 +499,7 @@ async def _visible_versions(session: AsyncSession, viewer: Principal | None, ser
     rows = (await session.scalars(
         sa.select(ServiceVersion).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number)
     )).all()
-    return [row for row in rows if may_see_version(viewer, service, row)]
+    return [row for row in rows if await may_see_version(session, viewer, service, row)]
 
 
 async def _visible_service(

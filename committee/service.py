@@ -170,6 +170,15 @@ async def conflicted(session: AsyncSession, member_id: int, provider_id: int, on
     return any(tie_conflicts(tie, on) for tie in ties)
 
 
+@hooks.submission_check
+async def may_read_submissions(session: AsyncSession, principal: Principal, provider_id: int) -> bool:
+    """The catalogue's submitted versions: the secretariat, and members in office without a tie to the provider."""
+    role = await role_of(session, principal)
+    if role.operator:
+        return True
+    return role.member and not await conflicted(session, principal.user_id, provider_id, today())
+
+
 async def ties_of(session: AsyncSession, member_id: int) -> list[Tie]:
     return list((await session.scalars(sa.select(Tie).where(Tie.member_id == member_id).order_by(Tie.starts_on.desc(), Tie.id))).all())
 

@@ -107,3 +107,24 @@ def service_panel(function: ServicePanelSource) -> ServicePanelSource:
 async def service_panels(session: AsyncSession, service_id: int) -> list[Panel]:
     panels = [await source(session, service_id) for source in _service_panels]
     return [panel for panel in panels if panel is not None]
+
+
+# --- who reads a provider's submissions ----------------------------------------------------------
+# The catalogue shows a submitted (not yet listed) version to committee and secretariat users only; a higher
+# package narrows that further (the committee: its current members, never one with a tie to the provider).
+
+SubmissionCheck = Callable[[AsyncSession, Any, int], Awaitable[bool]]
+_submission_checks: list[SubmissionCheck] = []
+
+
+def submission_check(function: SubmissionCheck) -> SubmissionCheck:
+    if function not in _submission_checks:
+        _submission_checks.append(function)
+    return function
+
+
+async def may_read_submissions(session: AsyncSession, principal: Any, provider_id: int) -> bool:
+    for check in _submission_checks:
+        if not await check(session, principal, provider_id):
+            return False
+    return True

@@ -24,6 +24,7 @@ from tests.catalog.listing_factories import (  # noqa: F401  (catalog_alone is a
     principal,
     submit_and_list,
 )
+from tests.committee.factories import appoint  # the committee's reviewers are its members in office
 from tests.helpers import audit_actions, count, make_organisation, make_user
 
 pytestmark = pytest.mark.usefixtures("catalog_alone")
@@ -207,7 +208,7 @@ async def test_the_committee_downloads_documents_of_a_submission(web, settings) 
     document_id = await _document_id(web.sessions)
     await web.login_as("agency")
     assert (await web.client.get(f"/documents/{document_id}")).status_code == 404
-    await web.login_as("committee")
+    await appoint(web.sessions, await web.login_as("committee"))
     assert (await web.client.get(f"/documents/{document_id}")).status_code == 200
 
 

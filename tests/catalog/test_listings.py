@@ -25,6 +25,7 @@ from tests.catalog.listing_factories import (  # noqa: F401  (catalog_alone is a
     principal,
     service_id_from,
 )
+from tests.committee.factories import appoint  # the committee's reviewers are its members in office
 from tests.helpers import audit_actions, count, make_organisation, make_user
 
 pytestmark = pytest.mark.usefixtures("catalog_alone")
@@ -303,7 +304,9 @@ async def test_the_committee_sees_a_submitted_version_and_the_public_does_not(we
     async with web.sessions() as session, session.begin():
         await listings.submit(session, principal(owner, owner_org), service_id, 1)
     assert (await web.client.get(f"/services/{service_id}")).status_code == 404
-    await web.login_as("committee")
+    member = await web.login_as("committee")
+    assert (await web.client.get(f"/services/{service_id}")).status_code == 404  # not (or no longer) in office
+    await appoint(web.sessions, member)
     page = await web.client.get(f"/services/{service_id}")
     assert page.status_code == 200 and "Baram Analytics" in page.text
 

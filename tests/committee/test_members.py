@@ -168,3 +168,20 @@ async def test_members_declare_ties_with_kind_and_dates_through_the_page(session
     assert bad.status_code == 422
     assert "Choose one of the offered values." in bad.text and "Enter a date as YYYY-MM-DD." in bad.text
     assert await count(sessions, Tie) == 1
+
+
+async def test_the_catalogue_shows_a_submission_to_members_in_office_without_a_tie_and_to_the_secretariat(sessions, client):
+    w = await world(sessions)
+    service_id, _version_id, _case_id = await submitted_service(sessions, w.provider)
+    await _declare_tie(w, w.members[0])
+    former = await make_user(sessions, w.committee_org, name="Former Member")
+    await appoint(sessions, former, starts_on=date.today() - timedelta(days=800), ends_on=date.today() - timedelta(days=1))
+    w.tokens[former.id] = await token_for(sessions, former)
+
+    def seen_by(user):
+        return client.get(f"/api/services/{service_id}", headers=w.bearer(user))
+
+    assert (await seen_by(w.members[1])).status_code == 200
+    assert (await seen_by(w.operator)).status_code == 200
+    tied, ended = await seen_by(w.members[0]), await seen_by(former)
+    assert tied.status_code == 404 and ended.status_code == 404, (tied.text, ended.text)
