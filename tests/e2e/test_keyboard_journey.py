@@ -174,7 +174,7 @@ async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
     await press_and_load(page)
     await expect(page.locator("iframe.contract-document")).to_be_visible()
     await assert_every_stop_shows_focus(page)
-    # The framed document is no Tab stop (its sandbox gives it an origin of its own and it holds no link), so the
+    # The framed document is no Tab stop (tabindex -1: focus leaving a sandboxed frame lands unreliably), so the
     # keyboard reads it on its own page: the link to that page comes before the confirmation.
     await tab_to(page, name="Open the document on its own page")
     await tab_to(page, id="check-confirm_read")
