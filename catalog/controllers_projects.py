@@ -12,6 +12,7 @@ from litestar.response import Template
 from catalog import exports, projects, search
 from catalog.facets import unit_label
 from catalog.models import Outcome
+from market import hooks
 from market.app import settings_of
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
@@ -52,7 +53,8 @@ async def save_search_page(request: Request, data: FormBody, db_session: DbSessi
         criteria = search.parse_criteria(query) if "search" not in exc.errors else search.Criteria()
         results = await search.search(db_session, criteria, 1)
         saved_to = await projects.active_projects(db_session, current(request))
-        return render(request, "catalog/search.html", 422, criteria=criteria, results=results, errors=exc.errors,
+        marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
+        return render(request, "catalog/search.html", 422, criteria=criteria, results=results, marks=marks, errors=exc.errors,
                       projects=saved_to, save_form={"project": form.get("project"), "name": form.get("name")})
     return redirect(request, f"/projects/{project.id}", _("The search was saved to the project “%(name)s”.", name=project.name))
 

@@ -11,6 +11,7 @@ from litestar.response import Template
 
 from catalog import compare, projects, search
 from catalog.controllers_projects import routes as project_routes
+from market import hooks
 from market.errors import Invalid
 from market.web import DbSession, render
 
@@ -37,7 +38,8 @@ async def search_page(request: Request, db_session: DbSession) -> Template:
         fallback = search.Criteria(q=" ".join(str((raw.get("q") or [""])[-1]).split())[: search.MAX_QUERY_LENGTH])
         return render(request, "catalog/search.html", 422, criteria=fallback, results=None, errors=exc.errors, projects=saved_to)
     results = await search.search(db_session, criteria, page)
-    return render(request, "catalog/search.html", criteria=criteria, results=results, errors={}, projects=saved_to)
+    marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
+    return render(request, "catalog/search.html", criteria=criteria, results=results, marks=marks, errors={}, projects=saved_to)
 
 
 @get("/api/search", tags=["catalogue"], summary="Search the listed services")
@@ -59,11 +61,16 @@ async def search_api(
 ) -> dict[str, Any]:
     """Keywords (all required; "a phrase"; -word to exclude) and filters, as on the search page. Answers one
     page of 20 results with highlights, the total, and every facet's counts (each applying the other filters).
-    A page beyond the last answers 404."""
+    Each result carries its `marks` (a valid certificate: number, validity and its public page). A page beyond
+    the last answers 404."""
     raw = query_of(request)
     criteria = search.parse_criteria(raw)
     results = await search.search(db_session, criteria, search.parse_page(raw))
-    return results.to_json()
+    answer = results.to_json()
+    marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
+    for hit in answer["results"]:
+        hit["marks"] = [{"kind": mark.kind, "url": mark.url, **mark.data} for mark in marks.get(hit["id"], [])]
+    return answer
 
 
 # --- compare --------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""What the committee adds to a service's page: its certificate, with validity and a link to verify it."""
+"""What the committee adds to the catalogue: a service's certificate on its page (validity, a link to verify it),
+and a mark on each result of a search whose service holds a valid certificate."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from committee.service import certificate_of_service
+from committee.service import certificate_of_service, valid_certificates_of
 from market import hooks
+from market.i18n import _
 
 
 @hooks.service_panel
@@ -14,3 +16,15 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
     if certificate is None:
         return None
     return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate})
+
+
+@hooks.service_marks
+async def certificate_marks(session: AsyncSession, service_ids: list[int]) -> dict[int, hooks.Mark]:
+    return {
+        certificate.service_id: hooks.Mark(
+            "certificate", _("Certified: %(number)s, valid to %(date)s", number=certificate.number, date=certificate.valid_to.isoformat()),
+            f"/certificates/{certificate.number}",
+            {"number": certificate.number, "valid_to": certificate.valid_to.isoformat()},
+        )
+        for certificate in await valid_certificates_of(session, service_ids)
+    }

@@ -836,6 +836,15 @@ async def certificate_of_service(session: AsyncSession, service_id: int) -> Cert
     return await session.scalar(sa.select(Certificate).where(Certificate.service_id == service_id).order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(1))
 
 
+async def valid_certificates_of(session: AsyncSession, service_ids: list[int], now: datetime | None = None) -> list[Certificate]:
+    """The certificates of these services that are valid today (at most one a service: a renewal supersedes)."""
+    return list((await session.scalars(
+        sa.select(Certificate).where(Certificate.service_id.in_(service_ids), Certificate.status == CertificateStatus.valid,
+                                     Certificate.valid_from <= today(now), Certificate.valid_to >= today(now))
+        .order_by(Certificate.service_id, Certificate.issued_at)
+    )).all())
+
+
 async def register(session: AsyncSession, *, offset: int = 0, limit: int = 20, status: str | None = None) -> tuple[list[Certificate], int]:
     query = sa.select(Certificate)
     if status:

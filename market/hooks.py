@@ -109,6 +109,38 @@ async def service_panels(session: AsyncSession, service_id: int) -> list[Panel]:
     return [panel for panel in panels if panel is not None]
 
 
+# --- marks on services in lists -------------------------------------------------------------------
+# A higher package marks services in the catalogue's results (the committee: a valid certificate), for many
+# services at once, so a page of results costs one query per source.
+
+@dataclass(frozen=True)
+class Mark:
+    kind: str  # what the mark is, for the API ("certificate")
+    text: str  # in the request's language, for pages
+    url: str
+    data: dict[str, Any]  # the facts, for the API
+
+
+MarkSource = Callable[[AsyncSession, list[int]], Awaitable[dict[int, Mark]]]
+_mark_sources: list[MarkSource] = []
+
+
+def service_marks(function: MarkSource) -> MarkSource:
+    if function not in _mark_sources:
+        _mark_sources.append(function)
+    return function
+
+
+async def marks_of(session: AsyncSession, service_ids: list[int]) -> dict[int, list[Mark]]:
+    marks: dict[int, list[Mark]] = {}
+    if not service_ids:
+        return marks
+    for source in _mark_sources:
+        for service_id, mark in (await source(session, service_ids)).items():
+            marks.setdefault(service_id, []).append(mark)
+    return marks
+
+
 # --- who reads a provider's submissions ----------------------------------------------------------
 # The catalogue shows a submitted (not yet listed) version to committee and secretariat users only; a higher
 # package narrows that further (the committee: its current members, never one with a tie to the provider).

@@ -217,3 +217,22 @@ async def test_the_service_page_shows_its_certificate_with_validity(sessions, cl
     assert page.status_code == 200
     assert f'href="/certificates/{certificate.number}"' in page.text
     assert certificate.valid_to.isoformat() in page.text and certificate.valid_from.isoformat() in page.text
+
+
+async def test_search_results_mark_a_valid_certificate_on_the_page_and_in_the_api(sessions, client):
+    w = await world(sessions)
+    marked_id, marked_case = await certified_service(w)
+    lapsed_id, lapsed_case = await certified_service(w)
+    certificate = await _certificate(sessions, marked_case)
+    async with sessions() as session, session.begin():  # past its end, before the daily sweep has delisted it
+        await session.execute(sa.update(Certificate).where(Certificate.case_id == lapsed_case).values(valid_to=date.today() - timedelta(days=1)))
+    assert (await _status(sessions, lapsed_id))[1]
+
+    answer = (await client.get("/api/search", params={"q": "Cloud Service"})).json()
+    marks = {hit["id"]: hit["marks"] for hit in answer["results"]}
+    assert marks[marked_id] == [{"kind": "certificate", "url": f"/certificates/{certificate.number}", "number": certificate.number,
+                                 "valid_to": certificate.valid_to.isoformat()}]
+    assert marks[lapsed_id] == []
+    page = (await client.get("/services", params={"q": "Cloud Service"})).text
+    assert page.count('class="mark mark-certificate"') == 1
+    assert f'<a href="/certificates/{certificate.number}">Certified: {certificate.number}, valid to {certificate.valid_to.isoformat()}</a>' in page
