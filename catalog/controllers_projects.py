@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from catalog import exports, projects, search
+from catalog import exports, projects, search, search_cache
 from catalog.facets import unit_label
 from catalog.models import Outcome
 from market import hooks
@@ -61,12 +61,13 @@ async def save_search_page(request: Request, data: FormBody, db_session: DbSessi
 
 @get("/projects/{project_id:int}", guards=[agency], include_in_schema=False)
 async def project_page(request: Request, db_session: DbSession, project_id: FromPath[int]) -> Template:
-    return _project_page(request, await projects.view_project(db_session, current(request), project_id))
+    view = await projects.view_project(db_session, current(request), project_id, cache=search_cache.of(request.app))
+    return _project_page(request, view)
 
 
 @get("/projects/{project_id:int}/end", guards=[agency], include_in_schema=False)
 async def end_confirm_page(request: Request, db_session: DbSession, project_id: FromPath[int]) -> Template:
-    view = await projects.view_project(db_session, current(request), project_id)
+    view = await projects.view_project(db_session, current(request), project_id, cache=search_cache.of(request.app))
     return render(request, "catalog/projects_end.html", view=view, project=view.project, limit=projects.SNAPSHOT_LIMIT)
 
 
@@ -138,7 +139,7 @@ async def create_api(request: Request, data: ApiInput[projects.ProjectInput], db
 
 @get("/api/projects/{project_id:int}", guards=[agency], tags=["projects"], summary="A project, with its frozen results once ended")
 async def project_api(request: Request, db_session: DbSession, project_id: FromPath[int]) -> dict[str, Any]:
-    return projects.to_json(await projects.view_project(db_session, current(request), project_id))
+    return projects.to_json(await projects.view_project(db_session, current(request), project_id, cache=search_cache.of(request.app)))
 
 
 @put("/api/projects/{project_id:int}/search", guards=[agency], tags=["projects"], summary="Replace the active search")

@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from catalog import compare, projects, search
+from catalog import compare, projects, search, search_cache
 from catalog.controllers_projects import routes as project_routes
 from market import hooks
 from market.errors import Invalid
@@ -37,7 +37,7 @@ async def search_page(request: Request, db_session: DbSession) -> Template:
     except Invalid as exc:
         fallback = search.Criteria(q=" ".join(str((raw.get("q") or [""])[-1]).split())[: search.MAX_QUERY_LENGTH])
         return render(request, "catalog/search.html", 422, criteria=fallback, results=None, errors=exc.errors, projects=saved_to)
-    results = await search.search(db_session, criteria, page)
+    results = await search_cache.of(request.app).search(db_session, criteria, page)
     marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
     return render(request, "catalog/search.html", criteria=criteria, results=results, marks=marks, errors={}, projects=saved_to)
 
@@ -65,7 +65,7 @@ async def search_api(
     the last answers 404."""
     raw = query_of(request)
     criteria = search.parse_criteria(raw)
-    results = await search.search(db_session, criteria, search.parse_page(raw))
+    results = await search_cache.of(request.app).search(db_session, criteria, search.parse_page(raw))
     answer = results.to_json()
     marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
     for hit in answer["results"]:

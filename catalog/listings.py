@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog import diff, schemas, workflow
+from catalog import diff, schemas, search_cache, workflow
 from catalog.models import (
     Document,
     ListedService,
@@ -376,6 +376,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         if row is not None:
             await session.delete(row)
             await session.flush()
+            search_cache.listed_changed(session)
         return None
     version = await _version(session, service.listed_version_id)
     plans = await _plans(session, version.id)  # type: ignore[arg-type]
@@ -404,6 +405,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         for name, value in values.items():
             setattr(row, name, value)
     await session.flush()
+    search_cache.listed_changed(session)
     return row
 
 

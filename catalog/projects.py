@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog import search
 from catalog.listings import version_content
 from catalog.models import Outcome, Project, ProjectStatus, ServiceVersion, SnapshotItem
+from catalog.search_cache import SearchCache
 from market import audit
 from market.auth import Principal
 from market.database import utcnow
@@ -142,12 +143,15 @@ class ProjectView:
         return next((item for item in self.items if item.service_id == self.project.outcome_service_id), None)
 
 
-async def view_project(session: AsyncSession, actor: Principal, project_id: int) -> ProjectView:
+async def view_project(
+    session: AsyncSession, actor: Principal, project_id: int, *, cache: SearchCache | None = None
+) -> ProjectView:
+    """The project; while its search is active, how many services it finds (through `cache` when given)."""
     project = await get_project(session, actor, project_id)
     criteria = criteria_of(project)
     if project.status == ProjectStatus.ended:
         return ProjectView(project, criteria, await snapshot(session, project), None)
-    found = await search.search(session, criteria, 1, size=1, with_facets=False)
+    found = await (cache.search if cache is not None else search.search)(session, criteria, 1, size=1, with_facets=False)
     return ProjectView(project, criteria, [], found.total, found.total_capped)
 
 

@@ -517,7 +517,7 @@ def _all(conditions: Iterable[Any]) -> Any:
     return sa.and_(*conditions) if conditions else sa.true()
 
 
-@dataclass
+@dataclass(frozen=True)
 class FacetValue:
     value: str
     label: str
@@ -525,7 +525,7 @@ class FacetValue:
     selected: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class Facet:
     name: str  # the query parameter
     label: str
@@ -650,7 +650,7 @@ def _facets(criteria: Criteria, counts: dict[str, dict[str, int]]) -> list[Facet
 
 # --- results --------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Hit:
     service_id: int
     version_id: int
@@ -720,8 +720,10 @@ class Hit:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Results:
+    """One page of a search; frozen, as are its hits and facets, for one is served to many (`catalog.search_cache`)."""
+
     criteria: Criteria
     hits: list[Hit]
     total: int

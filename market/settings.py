@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
@@ -41,6 +42,9 @@ class Settings:
     redis_url: str = ""
     ocid_prefix: str = "ocds-kr0000"  # the publisher's registered OCDS prefix; each contract's ocid starts with it
     invoice_due_days: int = 30
+    # How long this process may answer a search from its memory; a change made through another process is seen
+    # within it, one made through this process at once. 0 turns the cache off.
+    search_cache_seconds: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -78,6 +82,16 @@ class Settings:
                 raise SettingsError(f"MARKET_{name} must be at least 1, not {value}")
             return value
 
+        def seconds(name: str, default: float) -> float:
+            raw = get(name, str(default)).strip()
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"MARKET_{name} must be a number of seconds, not {raw!r}") from None
+            if not math.isfinite(value) or value < 0:
+                raise SettingsError(f"MARKET_{name} must be a number of seconds, 0 or more, not {raw!r}")
+            return value
+
         data_dir = Path(get("DATA_DIR", "var"))
         settings = cls(
             env=get("ENV", "development"),
@@ -102,6 +116,7 @@ class Settings:
             redis_url=get("REDIS_URL", ""),
             ocid_prefix=get("OCID_PREFIX", cls.ocid_prefix),
             invoice_due_days=number("INVOICE_DUE_DAYS", cls.invoice_due_days),
+            search_cache_seconds=seconds("SEARCH_CACHE_SECONDS", cls.search_cache_seconds),
         )
         return settings.checked()
 
@@ -130,6 +145,8 @@ class Settings:
             raise SettingsError(f"MARKET_OCID_PREFIX must be an OCDS prefix: 'ocds-' and six characters, not {self.ocid_prefix!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("MARKET_REDIS_URL must start with redis://, rediss:// or unix://")
+        if not math.isfinite(self.search_cache_seconds) or self.search_cache_seconds < 0:
+            raise SettingsError(f"MARKET_SEARCH_CACHE_SECONDS must be a number of seconds, 0 or more, not {self.search_cache_seconds!r}")
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError("MARKET_SECRET_KEY must be at least 32 characters long")

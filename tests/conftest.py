@@ -139,6 +139,7 @@ def base_settings(migrated_database: str, tmp_path_factory: pytest.TempPathFacto
         worker="off",
         default_language="en",
         api_requests_per_minute=1_000_000,  # tests/market/test_rate_limit.py checks the limit with its own app
+        search_cache_seconds=0,  # tests insert listings directly; tests/catalog/test_search_cache.py turns it on
     ).checked()
 
 
