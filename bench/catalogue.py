@@ -67,6 +67,6 @@ def table(report: dict[str, Any]) -> str:
         row = report[key]
         lines.append(f"{label:24} {row['requests_per_second']:9.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['errors']:>6} {row['server_cpu_ms_per_request']:10.2f}")
     verdict = "met" if report["target_met"] else "MISSED"
-    lines.append(f"PostgreSQL CPU {report['app'].get('database_cpu_ms_per_request')} ms a request (the app's search)")
+    lines.append(f"PostgreSQL CPU {report['app'].get('database_cpu_ms_per_request')} ms a request (the app's statements: the search when not kept, the certificate marks)")
     lines.append(f"ratio to the bare app {report['ratio_to_bare']:.3f}; target >= {TARGET_RPS} req/s: {verdict}")
     return "\n".join(lines)
