@@ -372,7 +372,8 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
     if isinstance(service, int):
         service = await get_service(session, service)
     row = await session.get(ListedService, service.id)
-    if service.status != ServiceStatus.listed or service.listed_version_id is None:
+    provider = await session.get(Organisation, service.provider_id)
+    if service.status != ServiceStatus.listed or service.listed_version_id is None or provider is None or not provider.active:
         if row is not None:
             await session.delete(row)
             await session.flush()
@@ -380,14 +381,13 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         return None
     version = await _version(session, service.listed_version_id)
     plans = await _plans(session, version.id)  # type: ignore[arg-type]
-    provider = await session.get(Organisation, service.provider_id)
     priced = [plan for plan in plans if plan.unit_price is not None]
     cheapest = min(priced, key=lambda plan: (plan.unit_price, plan.position), default=None)
     certifications = version.certifications or []
     schemes = [scheme for scheme in schemas.CERTIFICATION_SCHEMES if scheme != "other" and any(c.get("scheme") == scheme for c in certifications)]
     csap = [c for c in certifications if c.get("scheme") == "CSAP" and c.get("grade")]
     values = dict(
-        version_id=version.id, provider_id=service.provider_id, provider_name=provider.name if provider else "",
+        version_id=version.id, provider_id=service.provider_id, provider_name=provider.name,
         name=version.name, summary=version.summary,
         body="\n".join([version.description, *(version.features or []), *(version.benefits or [])]),
         category=version.category, deployment_model=version.deployment_model,
@@ -395,7 +395,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         csap_grade=csap[0]["grade"] if csap else "", data_country=version.data_country,
         sla_availability_bp=version.sla_availability_bp or 0,
         min_price=cheapest.unit_price if cheapest else 0, min_price_unit=cheapest.unit if cheapest else "",
-        free_trial=any(plan.free_trial_days > 0 for plan in plans), is_sme=bool(provider and provider.is_sme),
+        free_trial=any(plan.free_trial_days > 0 for plan in plans), is_sme=provider.is_sme,
         listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(service.id),  # type: ignore[arg-type]
     )
     if row is None:
@@ -410,11 +410,19 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
 
 
 async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> int:
-    """After a provider's name or SME standing changed: rewrite its services' search rows."""
-    ids = (await session.scalars(sa.select(ListedService.service_id).where(ListedService.provider_id == provider_id))).all()
+    """After a provider's name, SME standing or activation changed: rewrite (or remove) its listed services' rows."""
+    ids = (await session.scalars(
+        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
+    )).all()
     for service_id in ids:
         await refresh_listing(session, service_id)
     return len(ids)
+
+
+@hooks.subscribe("organisation.deactivated")
+@hooks.subscribe("organisation.activated")
+async def _provider_standing_changed(session: AsyncSession, *, organisation_id: int, **_data: object) -> None:
+    await refresh_provider_listings(session, organisation_id)
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -404,6 +404,8 @@ async def listed_offer(session: AsyncSession, service_id: int) -> Offer:
         sa.select(Plan).where(Plan.version_id == service.listed_version_id, Plan.unit_price.is_not(None)).order_by(Plan.position, Plan.id)
     )).all())
     provider = await session.get(Organisation, service.provider_id)
+    if provider is None or not provider.active:
+        raise Conflict(_("The provider's account is deactivated: no contract can be drafted from its services until the secretariat activates it again."))
     return Offer(service, version, plans, provider)  # type: ignore[arg-type]
 
 

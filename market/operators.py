@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from market import accounts, audit
+from market import accounts, audit, hooks
 from market.auth import Principal, end_all_sessions
 from market.database import utcnow
 from market.errors import Conflict, Invalid, NotFound
@@ -152,6 +152,8 @@ async def set_organisation_active(session: AsyncSession, actor: Principal, organ
     await session.flush()
     action = "organisation.activate" if active else "organisation.deactivate"
     await audit.record(session, actor, action, "organisation", organisation.id, summary)
+    # A deactivated provider's services leave the catalogue's search until it is active again.
+    await hooks.emit("organisation.activated" if active else "organisation.deactivated", session, organisation_id=organisation.id)
     return organisation
 
 

@@ -11,7 +11,7 @@ from catalog.models import Outcome, Project, ProjectStatus, Service, ServiceStat
 from contracts import pricing
 from contracts.models import Contract, ContractVersion
 from tests.contracts.factories import bearer as api_token, contract_parties, draft_contract, signed_contract
-from tests.helpers import audit_actions, count
+from tests.helpers import audit_actions, count, make_organisation, make_user
 
 
 # --- pure arithmetic ------------------------------------------------------------------------------
@@ -225,3 +225,24 @@ async def test_the_draft_form_changes_the_draft_and_sending_needs_the_service_st
 async def session_status(sessions, contract_id: int) -> str:
     async with sessions() as session:
         return (await session.get(Contract, contract_id)).status
+
+
+async def test_a_deactivated_provider_leaves_the_search_and_cannot_be_contracted_until_activated_again(client, sessions):
+    parties = await contract_parties(sessions)
+    operator = await make_user(sessions, await make_organisation(sessions, "operator"))
+    as_operator, as_agency = await api_token(sessions, operator), await api_token(sessions, parties.agency_user)
+    draft = {"service_id": parties.service_id, "plan_id": parties.plan_id, "quantity": 1, "starts_on": "2027-01-01", "ends_on": "2027-12-31"}
+
+    async def found() -> bool:
+        return parties.service_id in {hit["id"] for hit in (await client.get("/api/search")).json()["results"]}
+
+    assert await found()
+    assert (await client.post(f"/api/operator/organisations/{parties.provider.id}/deactivate", headers=as_operator)).status_code == 200
+    assert not await found()
+    refused = await client.post("/api/contracts", headers=as_agency, json=draft)
+    assert refused.status_code == 409 and "deactivated" in refused.json()["detail"]
+    assert await count(sessions, Contract) == 0
+
+    assert (await client.post(f"/api/operator/organisations/{parties.provider.id}/activate", headers=as_operator)).status_code == 200
+    assert await found()
+    assert (await client.post("/api/contracts", headers=as_agency, json=draft)).status_code == 201
