@@ -482,16 +482,19 @@ def _is_reviewer(viewer: Principal | None) -> bool:
     return viewer is not None and viewer.is_kind("committee", "operator")
 
 
-async def may_see_version(session: AsyncSession, viewer: Principal | None, service: Service, version: ServiceVersion) -> bool:
-    """The owner sees every version; everyone sees what was ever listed; the reviewers also what was submitted,
-    as far as the committee allows (`hooks.submission_check`: not a member with a tie to the provider)."""
-    if is_owner(viewer, service):
-        return True
-    if version.state in EVER_LISTED:
+def _visible_unless_submitted(viewer: Principal | None, service: Service, version: ServiceVersion) -> bool | None:
+    """The owner sees every version; everyone sees what was ever listed; None: a submission a reviewer asks for,
+    which the committee decides (`hooks.submission_check`: not a member with a tie to the provider)."""
+    if is_owner(viewer, service) or version.state in EVER_LISTED:
         return True
     if version.state not in (VersionState.submitted, VersionState.refused) or not _is_reviewer(viewer):
         return False
-    return await hooks.may_read_submissions(session, viewer, service.provider_id)
+    return None
+
+
+async def may_see_version(session: AsyncSession, viewer: Principal | None, service: Service, version: ServiceVersion) -> bool:
+    visible = _visible_unless_submitted(viewer, service, version)
+    return visible if visible is not None else await hooks.may_read_submissions(session, viewer, service.provider_id)
 
 
 def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | None) -> None:
@@ -509,7 +512,11 @@ async def _visible_versions(session: AsyncSession, viewer: Principal | None, ser
     rows = (await session.scalars(
         sa.select(ServiceVersion).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number)
     )).all()
-    return [row for row in rows if await may_see_version(session, viewer, service, row)]
+    seen = {row.id: _visible_unless_submitted(viewer, service, row) for row in rows}
+    if None in seen.values():  # one question to the committee for all of the service's submissions
+        reviewer = await hooks.may_read_submissions(session, viewer, service.provider_id)
+        seen = {key: reviewer if value is None else value for key, value in seen.items()}
+    return [row for row in rows if seen[row.id]]
 
 
 async def _visible_service(
