@@ -18,6 +18,7 @@ rest of the path costs. Target: at least 800 signatures per second, p95 under 50
 
 from __future__ import annotations
 
+from market import clock
 import argparse
 import asyncio
 import hashlib
@@ -28,7 +29,7 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ async def prepare(database_url: str, seed: int, contracts: int, floor_contracts:
     password_hash = _hasher(hash_kind).hash(PASSWORD)
     store = DocumentStore(DATA_DIR / "contracts")
     now = datetime.now(UTC)
-    starts = date.today() + timedelta(days=30)
+    starts = clock.today() + timedelta(days=30)
     connection = await asyncpg.connect(load.asyncpg_dsn(database_url))
     try:
         async with connection.transaction():

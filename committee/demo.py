@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 from committee import service as committee
 from committee.models import Case, Meeting
+from market import clock
 from market import hooks
 from market.auth import Principal
 from market.database import utcnow
@@ -65,7 +66,7 @@ async def _submit(session: AsyncSession, provider: Organisation, name: str, summ
     service = Service(provider_id=provider.id, status=ServiceStatus.submitted)  # type: ignore[arg-type]
     session.add(service)
     await session.flush()
-    valid_to = (date.today() + timedelta(days=700)).isoformat()
+    valid_to = (clock.today() + timedelta(days=700)).isoformat()
     version = ServiceVersion(
         service_id=service.id, number=1, state=VersionState.submitted, name=name, summary=summary,  # type: ignore[arg-type]
         description=f"{summary}. 24/7 monitoring, encryption at rest and in transit, data kept in Korea.",
@@ -105,7 +106,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     created = 0
     baram = providers.get("Baram Data Co., Ltd.")
     if baram is not None:  # Member Choi advised Baram Data: never assigned to its cases
-        await committee.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=date.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
+        await committee.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=clock.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
         created += 1
     decided: list[int] = []
     for provider_name, name, summary, category, fate in SERVICES:
@@ -140,7 +141,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
             created += 1
         decided.append(case.id)
     if decided:
-        meeting = await committee.create_meeting(session, chair, held_on=date.today(), title="Regular session", quorum=3)
+        meeting = await committee.create_meeting(session, chair, held_on=clock.today(), title="Regular session", quorum=3)
         await committee.record_attendance(session, chair, meeting.id, [chair.user_id, park.user_id, choi.user_id, jung.user_id])  # type: ignore[arg-type]
         for case_id in decided:
             await committee.add_to_meeting(session, chair, meeting.id, case_id)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from committee.models import (
     OPEN_STATES, Assignment, Bar, Case, CaseEvent, CaseKind, CaseState, Certificate, CertificateStatus,
     CriteriaSet, Decision, Meeting, Reminder, Review, ReviewStatus, Tie, TieKind,
 )
+from market import clock
 from market import audit, hooks, outbox
 from market.audit import Actor
 from market.auth import Principal, SystemActor
@@ -34,10 +35,6 @@ CASE_LOCK_BASE = 7_400_000_000  # + case id: one writer per case at a time (Post
 CERTIFICATE_NUMBER_LOCK = 7_300_000_001
 TIE_COOLING_OFF = timedelta(days=3 * 365)  # a tie that ended less than three years ago still conflicts
 SYSTEM = SystemActor(email="committee")
-
-
-def today(now: datetime | None = None) -> date:
-    return (now or utcnow()).date()
 
 
 # --- who may do what -------------------------------------------------------------------------------
@@ -61,7 +58,7 @@ async def role_of(session: AsyncSession, principal: Principal, now: datetime | N
         return Role(principal, False, False, True)
     if not principal.is_kind("committee"):
         return Role(principal, False, False, False)
-    on = today(now)
+    on = clock.today(at=now)
     appointment = await session.scalar(
         sa.select(Appointment)
         .where(Appointment.user_id == principal.user_id, Appointment.starts_on <= on, Appointment.ends_on >= on)
@@ -176,7 +173,7 @@ async def may_read_submissions(session: AsyncSession, principal: Principal, prov
     role = await role_of(session, principal)
     if role.operator:
         return True
-    return role.member and not await conflicted(session, principal.user_id, provider_id, today())
+    return role.member and not await conflicted(session, principal.user_id, provider_id, clock.today())
 
 
 async def ties_of(session: AsyncSession, member_id: int) -> list[Tie]:
@@ -252,7 +249,7 @@ async def receive_submission(
     """A provider submitted a service (or a revision): open a case, or return a resubmission to the queue."""
     now = now or utcnow()
     owner = await port.service(session, service_id)
-    bar = await active_bar(session, owner.provider_id, today(now))
+    bar = await active_bar(session, owner.provider_id, clock.today(at=now))
     if bar is not None:
         raise Conflict(_("Your organisation is barred from submitting until %(date)s: %(reason)s", date=bar.ends_on.isoformat(), reason=bar.reason))
     await lock(session, CASE_LOCK_BASE)
@@ -323,7 +320,7 @@ async def open_case_for(session: AsyncSession, principal: Principal, case_id: in
         return case, role
     if principal.is_kind("committee") and not role.member:
         raise Forbidden(_("Your term on the committee is not current, so you have no access to cases."))
-    if role.member and await conflicted(session, principal.user_id, case.provider_id, today(now)):
+    if role.member and await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now)):
         raise Forbidden(_("You declared a tie to this provider, so you cannot see or review this case."))
     if role.staff:
         return case, role
@@ -391,7 +388,7 @@ async def my_cases(session: AsyncSession, principal: Principal, now: datetime | 
     rows = []
     for case in cases:
         row = await case_summary(session, case, now)
-        row["conflicted"] = await conflicted(session, principal.user_id, case.provider_id, today(now))
+        row["conflicted"] = await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now))
         row["my_review"] = await session.scalar(sa.select(Review.status).where(
             Review.case_id == case.id, Review.member_id == principal.user_id).order_by(Review.id.desc()).limit(1))
         rows.append(row)
@@ -478,7 +475,7 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     reviews = await submitted_reviews(session, case.id)
     submitted_by = {review.member_id for review in reviews}
     names = await _names(session, {a.member_id for a in assignments} | submitted_by)
-    on = today(now)
+    on = clock.today(at=now)
     data["assignments"] = [
         {"member_id": a.member_id, "member_name": names.get(a.member_id, ""), "automatic": a.automatic, "assigned_at": a.assigned_at,
          "submitted": a.member_id in submitted_by, "conflicted": await conflicted(session, a.member_id, case.provider_id, on)}
@@ -540,7 +537,7 @@ async def _notify_provider(session: AsyncSession, case: Case, subject: str, body
 
 async def eligible_members(session: AsyncSession, case: Case, now: datetime | None = None) -> list[dict[str, Any]]:
     """Members with a current term, no tie to the provider and not yet assigned; fewest open cases first."""
-    on = today(now)
+    on = clock.today(at=now)
     members = (await session.execute(
         sa.select(User).join(Appointment, Appointment.user_id == User.id).join(Organisation, Organisation.id == User.organisation_id)
         .where(Organisation.kind == "committee", User.active.is_(True), Appointment.starts_on <= on, Appointment.ends_on >= on)
@@ -569,7 +566,7 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
         raise Conflict(_("Members can be assigned only to a complete case before its decision (this one is %(state)s).", state=case.state))
     if not member_ids:
         raise Invalid(_("Choose at least one member."), errors={"member_ids": _("Choose at least one member.")})
-    on = today(now)
+    on = clock.today(at=now)
     eligible = {row["id"] for row in await eligible_members(session, case, now)}
     current = await active_assignments(session, case.id)
     rules_set = await criteria_set(session, case.criteria_set_id)
@@ -643,7 +640,7 @@ async def submit_review(
     now = now or utcnow()
     await require_member(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
-    if await conflicted(session, principal.user_id, case.provider_id, today(now)):
+    if await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now)):
         raise Forbidden(_("You declared a tie to this provider, so you cannot see or review this case."))
     assigned = await session.scalar(sa.select(Assignment.id).where(
         Assignment.case_id == case.id, Assignment.member_id == principal.user_id, Assignment.released_at.is_(None)))
@@ -800,10 +797,10 @@ def _add_years(day: date, years: int) -> date:
 async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | None, now: datetime) -> Certificate:
     rules_set = await criteria_set(session, case.criteria_set_id)
     await lock(session, CERTIFICATE_NUMBER_LOCK)
-    year = today(now).year
+    year = clock.today(at=now).year
     last = await session.scalar(sa.select(sa.func.max(Certificate.sequence)).where(Certificate.year == year)) or 0
     version = await port.version(session, case.version_id)
-    start = today(now)
+    start = clock.today(at=now)
     certificate = Certificate(
         number=rules.certificate_number(year, last + 1), year=year, sequence=last + 1, service_id=case.service_id,
         version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=case.id,  # type: ignore[arg-type]
@@ -840,7 +837,7 @@ async def valid_certificates_of(session: AsyncSession, service_ids: list[int], n
     """The certificates of these services that are valid today (at most one a service: a renewal supersedes)."""
     return list((await session.scalars(
         sa.select(Certificate).where(Certificate.service_id.in_(service_ids), Certificate.status == CertificateStatus.valid,
-                                     Certificate.valid_from <= today(now), Certificate.valid_to >= today(now))
+                                     Certificate.valid_from <= clock.today(at=now), Certificate.valid_to >= clock.today(at=now))
         .order_by(Certificate.service_id, Certificate.issued_at)
     )).all())
 
@@ -871,7 +868,7 @@ async def provider_certificates(session: AsyncSession, principal: Principal) -> 
 
 async def standing(session: AsyncSession, certificate: Certificate, now: datetime) -> tuple[str, str]:
     """What the certificate's listing should be now, and why: the first thing that stands in the way wins."""
-    on = today(now)
+    on = clock.today(at=now)
     if certificate.status == CertificateStatus.revoked:
         return ServiceStatus.revoked, certificate.status_reason
     if certificate.status == CertificateStatus.expired:
@@ -927,7 +924,7 @@ async def suspend(session: AsyncSession, principal: Principal, number: str, *, r
     errors = {}
     if not reason:
         errors["reason"] = _("Give the reason for the suspension.")
-    if until <= today(now):
+    if until <= clock.today(at=now):
         errors["until"] = _("The suspension must end after today.")
     if errors:
         raise Invalid(_("The certificate could not be suspended."), errors=errors)
@@ -1001,7 +998,7 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
     certificate = await certificate_by_number(session, number)
     if certificate.provider_id != principal.organisation_id:
         raise NotFound(_("No certificate has the number %(number)s.", number=number))
-    if certificate.status != CertificateStatus.valid or certificate.valid_to < today(now):
+    if certificate.status != CertificateStatus.valid or certificate.valid_to < clock.today(at=now):
         raise Conflict(_("Only a valid certificate can be renewed, before it expires."))
     owner = await port.service(session, certificate.service_id)
     if owner.listed_version_id is None:
@@ -1031,7 +1028,7 @@ async def sweep(session: AsyncSession, settings: Any = None, now: datetime | Non
     """Expire certificates past their end (unless a renewal is pending), remind providers 90, 30 and 7 days
     before, end suspensions that ran out, and bring each listing in line with its certificate, bar and CSAP."""
     now = now or utcnow()
-    on = today(now)
+    on = clock.today(at=now)
     report = SweepReport()
     base_url = getattr(settings, "base_url", "")
     for certificate in await _live_certificates(session):
@@ -1084,7 +1081,7 @@ async def periodic_sweep(sessions: Any, settings: Any) -> None:
 
 async def reminders_for_provider(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     """The provider's certificates expiring within 90 days, for its dashboard."""
-    on = today(now)
+    on = clock.today(at=now)
     rows = []
     for certificate in await provider_certificates(session, principal):
         if certificate.status == CertificateStatus.valid and 0 <= (certificate.valid_to - on).days <= max(rules.REMINDER_DAYS):

@@ -18,6 +18,7 @@ from contracts.models import ContractStatus
 from contracts.schemas import (
     AmendInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput, TerminateInput,
 )
+from market import clock
 from market.app import settings_of
 from market.auth import client_ip
 from market.errors import Invalid, NotFound
@@ -103,7 +104,7 @@ def _year(value: Any) -> int:
     try:
         return date.fromisoformat(str(value)).year
     except ValueError:
-        return date.today().year
+        return clock.today().year
 
 
 @get("/contracts/new", guards=[agency], include_in_schema=False)
@@ -111,7 +112,7 @@ async def draft_form_page(
     request: Request, db_session: DbSession, service_id: FromQuery[int], plan_id: FromQuery[int | None] = None,
     project_id: FromQuery[int | None] = None,
 ) -> Template:
-    today = date.today()
+    today = clock.today()
     form = {"service_id": service_id, "plan_id": plan_id or "", "project_id": project_id or "", "quantity": "1",
             "starts_on": pricing.add_months(today.replace(day=1), 1).isoformat(),
             "ends_on": "", "billing_period": "monthly", "route": "direct", "budget_reference": "", "special_terms": ""}
@@ -303,7 +304,7 @@ async def _terminate_form(request: Request, db_session: Any, contract_id: int, f
 
 @get("/contracts/{contract_id:int}/terminate", guards=[party], include_in_schema=False)
 async def terminate_form_page(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> Template:
-    return await _terminate_form(request, db_session, contract_id, {"effective_on": date.today().isoformat()}, {})
+    return await _terminate_form(request, db_session, contract_id, {"effective_on": clock.today().isoformat()}, {})
 
 
 @post("/contracts/{contract_id:int}/terminate", guards=[party], include_in_schema=False)
@@ -378,7 +379,7 @@ async def _budget_page(request: Request, db_session: Any, form: dict[str, Any], 
 
 @get("/contracts/budget", guards=[agency], include_in_schema=False)
 async def budget_page(request: Request, db_session: DbSession) -> Template:
-    return await _budget_page(request, db_session, {"year": date.today().year}, {})
+    return await _budget_page(request, db_session, {"year": clock.today().year}, {})
 
 
 @post("/contracts/budget", guards=[agency], include_in_schema=False)

@@ -8,9 +8,10 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from contracts import invoices, sweep, webhooks
+from contracts import invoices, webhooks
 from contracts import payments as _payments  # noqa: F401 (registers the Stripe outbox job; sweep registers the daily sweep)
 from contracts.workflow import invoice_status_label
+from market import clock
 from market.errors import Invalid
 from market.guards import signed_in
 from market.i18n import _
@@ -22,7 +23,7 @@ API = {"guards": [signed_in], "tags": ["invoices"]}
 def _today(request: Request) -> Any:
     from market.app import settings_of
 
-    return sweep.local_today(settings_of(request.app))
+    return clock.today(settings_of(request.app).zone)
 
 
 def _status_options() -> list[tuple[str, str]]:

@@ -14,10 +14,9 @@ from catalog.models import ServiceVersion  # read by id: the contracted service'
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
 from contracts.service import budget_figures
 from contracts.workflow import IN_FORCE, contract_status_label, invoice_status_label
+from market import clock
 from market import hooks
-from market.database import utcnow
 from market.models import Organisation
-from market.settings import configured
 
 # "Today" is the marketplace's day, in MARKET_TIMEZONE, the zone contract dates are written in.
 HORIZON_DAYS = 90
@@ -31,10 +30,6 @@ STATUS_ORDER = [
 
 def contract_path(contract_id: int) -> str:
     return f"/contracts/{contract_id}"
-
-
-def today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(configured().zone).date()
 
 
 @dataclass(frozen=True)
@@ -243,7 +238,7 @@ async def provider_dashboard(session: AsyncSession, provider_id: int, on: date) 
 async def contracts_panel(session: AsyncSession, user: Any) -> hooks.Panel | None:
     kind = getattr(user, "organisation_kind", None)
     if kind == "agency":
-        return hooks.Panel("contracts/_panel_agency.html", await agency_dashboard(session, user.organisation_id, today()))
+        return hooks.Panel("contracts/_panel_agency.html", await agency_dashboard(session, user.organisation_id, clock.today()))
     if kind == "provider":
-        return hooks.Panel("contracts/_panel_provider.html", await provider_dashboard(session, user.organisation_id, today()))
+        return hooks.Panel("contracts/_panel_provider.html", await provider_dashboard(session, user.organisation_id, clock.today()))
     return None

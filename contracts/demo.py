@@ -16,6 +16,7 @@ from contracts import documents, invoices, service, signing
 from contracts.models import Contract
 from contracts.pricing import add_months
 from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
+from market import clock
 from market.auth import Principal
 from market.models import Organisation, User
 from market.settings import Settings
@@ -64,7 +65,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         echo("contracts: not enough listed demo services; skipped")
         return 0
     store = documents.store_for(settings)
-    today = date.today()
+    today = clock.today()
     for agency in (seoul, mois):
         for year in (today.year - 1, today.year, today.year + 1):
             await service.set_budget(session, agency, BudgetInput(year=year, amount=900_000_000))

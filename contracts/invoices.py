@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from contracts import pricing, workflow
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment
+from market import clock
 from market import audit, hooks, outbox
 from market.auth import Principal, SystemActor
 from market.database import lock, utcnow
@@ -219,7 +220,7 @@ class Listing:
 
 
 async def list_invoices(session: AsyncSession, principal: Principal, *, status: str = "", page: int = 1, today: date | None = None) -> Listing:
-    where = [*_visible_to(principal), *_status_where(status, today or date.today())]
+    where = [*_visible_to(principal), *_status_where(status, today or clock.today())]
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(*where)) or 0)
     current = check_page(Page(page, PAGE_SIZE, total))
     rows = (
@@ -243,7 +244,7 @@ def _cell(value: Any) -> str:
 
 
 async def invoices_csv(session: AsyncSession, principal: Principal, *, status: str = "", today: date | None = None) -> str:
-    where = [*_visible_to(principal), *_status_where(status, today or date.today())]
+    where = [*_visible_to(principal), *_status_where(status, today or clock.today())]
     rows = (await session.execute(_row_query().where(*where).order_by(Invoice.due_on.desc(), Invoice.id.desc()))).all()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -353,7 +354,7 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
     if invoice.status not in (InvoiceStatus.open, InvoiceStatus.uncollectible):
         raise Conflict(_("Invoice %(number)s is %(status)s; no payment can be recorded.", number=invoice.number,
                          status=workflow.invoice_status_label(invoice.status)))
-    today = today or date.today()
+    today = today or clock.today()
     if data.paid_on > today:
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"), errors={"paid_on": _("The payment date cannot be in the future.")})
     if data.paid_on < invoice.period_start - timedelta(days=366):

@@ -24,6 +24,7 @@ from contracts.models import (
     VersionKind, VersionState,
 )
 from contracts.schemas import AmendInput, BudgetInput, DraftInput, DraftUpdate, RenewInput, TerminateInput, TermsInput
+from market import clock
 from market import audit, hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow
@@ -739,7 +740,7 @@ async def cancel(session: AsyncSession, actor: Principal, contract_id: int, reas
         version.state = V.superseded
     contract.status = C.cancelled
     contract.end_reason = reason
-    contract.ended_on = date.today()
+    contract.ended_on = clock.today()
     contract.updated_at = utcnow()
     await session.flush()
     await audit.record(session, actor, "contract.cancel", "contract", contract.id, {"reason": reason})
@@ -802,7 +803,7 @@ async def advance_contracts(session: AsyncSession, today: date) -> tuple[int, in
 async def terminate(session: AsyncSession, actor: Principal, contract_id: int, data: TerminateInput, today: date | None = None) -> Contract:
     """Either party ends a signed or active contract early, with a reason and an effective date within the term.
     The amount paid so far is taken from the recorded payments."""
-    today = today or date.today()
+    today = today or clock.today()
     contract = await get_contract(session, actor, contract_id, for_update=True)
     workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.terminated, _("The contract"))
     terms = await version_of(session, contract, version_id=contract.signed_version_id)

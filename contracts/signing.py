@@ -21,6 +21,7 @@ from contracts import documents, workflow
 from contracts.models import ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import SignInput
 from contracts.service import get_contract, side_of, version_of
+from market import clock
 from market import audit, hooks
 from market.auth import Principal
 from market.database import utcnow
@@ -40,7 +41,7 @@ async def sign(
     session: AsyncSession, actor: Principal, store: documents.DocumentStore, contract_id: int, version_number: int,
     data: SignInput, *, address: str = "", user_agent: str = "", today: date | None = None,
 ) -> Signature:
-    today = today or date.today()
+    today = today or clock.today()
     contract = await get_contract(session, actor, contract_id, for_update=True)
     side = side_of(actor, contract)
     version = await version_of(session, contract, version_number)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import invoices
+from market import clock
 from market import hooks
-from market.database import utcnow
 from market.settings import Settings
 
 log = logging.getLogger("contracts.sweep")
@@ -38,13 +38,8 @@ class SweepReport:
         return lines
 
 
-def local_today(settings: Settings, now: datetime | None = None) -> date:
-    """The day in the marketplace's time zone: a period starting on 1 March starts at midnight in Seoul."""
-    return (now or utcnow()).astimezone(settings.zone).date()
-
-
 async def sweep(session: AsyncSession, settings: Settings, today: date | None = None) -> SweepReport:
-    today = today or local_today(settings)
+    today = today or clock.today(settings.zone)  # a period starting on 1 March starts at midnight in Seoul
     report = SweepReport(today)
     try:
         from contracts.service import advance_contracts

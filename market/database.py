@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field
 
+from market import clock
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -51,7 +53,8 @@ def reading() -> Iterator[ReadAttempt]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The current instant from the marketplace's one clock (`market.clock`)."""
+    return clock.now()
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

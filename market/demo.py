@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from market import clock
 from market import accounts
 from market.auth import SystemActor
 from market.models import AgencyDomain, Appointment, Organisation, User
@@ -66,7 +67,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
             )
             created += 1
             if organisations[organisation].kind == "committee":
-                today = date.today()
+                today = clock.today()
                 session.add(Appointment(user_id=user.id, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=730), is_chair=role == "admin"))  # type: ignore[arg-type]
     echo(f"users: {len(USERS)} (password for all: {DEMO_PASSWORD})")
     for domain, organisation in DOMAINS:

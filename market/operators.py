@@ -59,11 +59,6 @@ DOMAIN_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 TOP_LEVEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
-def today(settings: Settings) -> date:
-    """The calendar day in the marketplace's time zone: terms begin and end on local days."""
-    return datetime.now(settings.zone).date()
-
-
 # --- organisations --------------------------------------------------------------------------------
 
 _user_count = (

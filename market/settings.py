@@ -92,6 +92,8 @@ class Settings:
                 raise SettingsError(f"MARKET_{name} must be a number of seconds, 0 or more, not {raw!r}")
             return value
 
+        if get("ENV", "development") == "production" and get("CLOCK_OFFSET_SECONDS", ""):
+            raise SettingsError("MARKET_CLOCK_OFFSET_SECONDS moves the clock for tests and training; it is refused in production")
         data_dir = Path(get("DATA_DIR", "var"))
         settings = cls(
             env=get("ENV", "development"),

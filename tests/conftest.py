@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -19,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market import i18n, schema, security
+from market import clock, i18n, schema, security
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
@@ -98,6 +99,22 @@ def _empty_sqlite(path: str) -> None:
         if any(name == "sqlite_sequence" for name, _sql in rows):
             connection.execute("DELETE FROM sqlite_sequence")
         connection.execute("COMMIT")
+
+
+# The day the tests live on: dates written in the tests stay in the future or the past they mean, whatever
+# the date when they run. Processes the tests start inherit the moved clock; the browser tests' server, started
+# once for the run, keeps the real one, and their dates are counted from `clock.today()` (so may any test marked
+`real_clock`).
+TEST_DAY = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 10:00 in Seoul, a Monday
+
+
+@pytest.fixture(autouse=True)
+def business_day(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("real_clock") or request.node.get_closest_marker("browser"):
+        yield
+        return
+    with clock.travel(TEST_DAY):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
-from pydantic import BaseModel
 
+from market import clock
 from market import audit, operators
 from market.app import sessions_of, settings_of
 from market.errors import Conflict, Invalid
@@ -214,7 +214,7 @@ async def _appointments_page(
     request: Request, db_session: DbSession, page: str | None, status_code: int = 200,
     form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
 ) -> Template:
-    on = operators.today(settings_of(request.app))
+    on = clock.today(settings_of(request.app).zone)
     listing = await operators.list_appointments(db_session, parse(PageQuery, _query(page=page)).page, on)
     committees = [(str(committee.id), committee.name) for committee in await operators.committee_organisations(db_session)]
     default_committee = committees[0][0] if len(committees) == 1 else ""
@@ -239,7 +239,7 @@ async def appoint(request: Request, data: FormBody, db_session: DbSession) -> An
     form = form_dict(data)
     settings = settings_of(request.app)
     try:
-        result = await operators.appoint(db_session, settings, request.user, parse(AppointmentCreate, form), operators.today(settings))
+        result = await operators.appoint(db_session, settings, request.user, parse(AppointmentCreate, form), clock.today(settings.zone))
     except FORM_ERRORS as exc:
         return await _appointments_page(request, db_session, None, exc.status_code, form, exc.errors or {"form": exc.detail})
     if result.appointment:
@@ -255,7 +255,7 @@ async def appoint(request: Request, data: FormBody, db_session: DbSession) -> An
 
 @get("/operator/appointments/{appointment_id:int}/end", **PAGE)
 async def end_appointment_page(request: Request, db_session: DbSession, appointment_id: FromPath[int]) -> Template:
-    term = await operators.get_appointment(db_session, appointment_id, operators.today(settings_of(request.app)))
+    term = await operators.get_appointment(db_session, appointment_id, clock.today(settings_of(request.app).zone))
     return render(
         request, "market/operator/confirm.html",
         title=_("End the term of %(name)s early?", name=term.name),
@@ -270,7 +270,7 @@ async def end_appointment_page(request: Request, db_session: DbSession, appointm
 
 @post("/operator/appointments/{appointment_id:int}/end", **PAGE)
 async def end_appointment(request: Request, db_session: DbSession, appointment_id: FromPath[int]) -> Any:
-    term = await operators.end_appointment(db_session, request.user, appointment_id, operators.today(settings_of(request.app)))
+    term = await operators.end_appointment(db_session, request.user, appointment_id, clock.today(settings_of(request.app).zone))
     return redirect(request, "/operator/appointments", _("The term of %(email)s was ended.", email=term.email))
 
 
@@ -343,7 +343,7 @@ async def audit_csv(
     settings = settings_of(request.app)
     raw = _query(since=since, until=until, organisation_id=organisation_id, actor=actor, action=action, object_type=object_type, object_id=object_id)
     filters = operators.audit_filter(parse(AuditQuery, raw), settings.zone)
-    filename = f"audit-{operators.today(settings).isoformat()}.csv"
+    filename = f"audit-{clock.today(settings.zone).isoformat()}.csv"
     return Stream(
         _csv_lines(request, filters), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
@@ -418,7 +418,7 @@ async def api_remove_domain(request: Request, db_session: DbSession, domain_id: 
 @get("/api/operator/appointments", **API)
 async def api_appointments(request: Request, db_session: DbSession, page: FromQuery[str | None] = None) -> AppointmentList:
     """Committee terms (20 a page), invitations waiting for acceptance, and committee users without a term."""
-    on = operators.today(settings_of(request.app))
+    on = clock.today(settings_of(request.app).zone)
     return await operators.list_appointments(db_session, parse(PageQuery, _query(page=page)).page, on)
 
 
@@ -427,14 +427,14 @@ async def api_appoint(request: Request, db_session: DbSession, data: Appointment
     """201 with the term for a user of the committee; 202 with the invitation when the person has no account yet
     (no term is recorded then: appoint them again after they accept)."""
     settings = settings_of(request.app)
-    result = await operators.appoint(db_session, settings, request.user, parse(AppointmentCreate, data), operators.today(settings))
+    result = await operators.appoint(db_session, settings, request.user, parse(AppointmentCreate, data), clock.today(settings.zone))
     return Response(result, status_code=201 if result.status == "appointed" else 202)
 
 
 @post("/api/operator/appointments/{appointment_id:int}/end", status_code=200, **API)
 async def api_end_appointment(request: Request, db_session: DbSession, appointment_id: FromPath[int]) -> AppointmentRead:
     """End a term early: yesterday becomes its last day (a term not started yet is cancelled)."""
-    return await operators.end_appointment(db_session, request.user, appointment_id, operators.today(settings_of(request.app)))
+    return await operators.end_appointment(db_session, request.user, appointment_id, clock.today(settings_of(request.app).zone))
 
 
 @get("/api/operator/audit-events", **API)

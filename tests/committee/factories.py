@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 import committee  # noqa: F401  (registers the submission subscribers)
 from committee.models import Assignment, Case
+from market import clock
 from market import hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow
@@ -82,7 +83,7 @@ class World:
 
 
 async def appoint(sessions: async_sessionmaker[AsyncSession], user: User, *, chair: bool = False, starts_on: date | None = None, ends_on: date | None = None) -> None:
-    today = date.today()
+    today = clock.today()
     async with sessions() as session, session.begin():
         session.add(Appointment(user_id=user.id, starts_on=starts_on or today - timedelta(days=30), ends_on=ends_on or today + timedelta(days=700), is_chair=chair))  # type: ignore[arg-type]
 

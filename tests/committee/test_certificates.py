@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from catalog.models import ListedService, Service
 from committee import service as committee
 from committee.models import Case, Certificate, CertificateStatus, Reminder
+from market import clock
 from market.errors import Conflict
 from market.models import OutboxMessage
 from tests.committee.factories import certified_service, review, submitted_service, world
@@ -77,7 +78,7 @@ async def test_a_suspension_ends_by_itself_and_a_second_one_is_refused(sessions,
     w = await world(sessions)
     service_id, case_id = await certified_service(w)
     number = (await _certificate(sessions, case_id)).number
-    until = date.today() + timedelta(days=10)
+    until = clock.today() + timedelta(days=10)
     response = await client.post(f"/api/committee/certificates/{number}/suspend", headers=w.bearer(w.chair), json={"reason": "Outage under investigation", "until": until.isoformat()})
     assert response.status_code == 200, response.text
     assert await _status(sessions, service_id) == ("suspended", False)
@@ -162,9 +163,9 @@ async def test_another_provider_cannot_renew_a_certificate(sessions, client):
 async def test_a_barred_provider_is_suspended_cannot_submit_and_returns_when_the_bar_ends(sessions, client):
     w = await world(sessions)
     service_id, _case_id = await certified_service(w)
-    ends = date.today() + timedelta(days=30)
+    ends = clock.today() + timedelta(days=30)
     response = await client.post("/api/committee/bars", headers=w.bearer(w.chair), json={
-        "provider_id": w.provider.id, "starts_on": date.today().isoformat(), "ends_on": ends.isoformat(), "reason": "Debarred by the PPS"})
+        "provider_id": w.provider.id, "starts_on": clock.today().isoformat(), "ends_on": ends.isoformat(), "reason": "Debarred by the PPS"})
     assert response.status_code == 201, response.text
     assert await _status(sessions, service_id) == ("suspended", False)
     try:
@@ -178,7 +179,7 @@ async def test_a_barred_provider_is_suspended_cannot_submit_and_returns_when_the
 
 async def test_a_listing_whose_csap_validity_has_passed_is_suspended_until_a_valid_one_is_recorded(sessions):
     w = await world(sessions)
-    lapse = date.today() + timedelta(days=100)
+    lapse = clock.today() + timedelta(days=100)
     csap = [{"scheme": "CSAP", "csap_type": "SaaS-standard", "grade": "low", "valid_from": "2024-01-01", "valid_to": lapse.isoformat()}]
     service_id, _case_id = await certified_service(w, certifications=csap)
     await _sweep(sessions, lapse)
@@ -202,7 +203,7 @@ async def test_the_provider_sees_expiring_certificates_on_its_pages(sessions, we
     _service_id, case_id = await certified_service(w)
     async with sessions() as session, session.begin():
         certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case_id))
-        certificate.valid_to = date.today() + timedelta(days=20)
+        certificate.valid_to = clock.today() + timedelta(days=20)
     await web.login(w.provider_user.email)
     page = await web.client.get("/provider/certificates")
     assert page.status_code == 200 and "expires on" in page.text and certificate.number in page.text
@@ -225,7 +226,7 @@ async def test_search_results_mark_a_valid_certificate_on_the_page_and_in_the_ap
     lapsed_id, lapsed_case = await certified_service(w)
     certificate = await _certificate(sessions, marked_case)
     async with sessions() as session, session.begin():  # past its end, before the daily sweep has delisted it
-        await session.execute(sa.update(Certificate).where(Certificate.case_id == lapsed_case).values(valid_to=date.today() - timedelta(days=1)))
+        await session.execute(sa.update(Certificate).where(Certificate.case_id == lapsed_case).values(valid_to=clock.today() - timedelta(days=1)))
     assert (await _status(sessions, lapsed_id))[1]
 
     answer = (await client.get("/api/search", params={"q": "Cloud Service"})).json()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from committee.models import Certificate
+from market import clock
 from market.cli import main
 from tests.committee.factories import certified_service, world
 
@@ -19,7 +20,7 @@ def test_the_sweep_command_expires_certificates_past_their_end(sessions, databas
         _service_id, case_id = await certified_service(w)
         async with sessions() as session, session.begin():
             certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case_id))
-            certificate.valid_to = date.today() - timedelta(days=1)
+            certificate.valid_to = clock.today() - timedelta(days=1)
         return case_id
 
     case_id = asyncio.run(arrange())

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 
 import sqlalchemy as sa
 
 from catalog.models import ListedService, Service
 from committee.models import Case, Certificate, Decision
+from market import clock
 from tests.committee.factories import PASSING, case_in_review, failing, review, world
 from tests.helpers import count
 
@@ -34,7 +34,7 @@ async def test_all_members_passing_certifies_and_lists_the_service_at_once(sessi
         certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case_id))
         listed = await session.get(ListedService, service_id)
         owner = await session.get(Service, service_id)
-    assert certificate.number == f"DS-{date.today().year}-00001"
+    assert certificate.number == f"DS-{clock.today().year}-00001"
     assert certificate.valid_to.year == certificate.valid_from.year + 3
     assert listed is not None and owner.status == "listed"
 

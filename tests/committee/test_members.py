@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from committee import service as committee
 from committee.models import Assignment, Tie
+from market import clock
 from tests.committee.factories import PASSING, appoint, assigned_ids, case_in_review, make_user, submitted_service, token_for, world
 from tests.helpers import count
 
@@ -22,7 +23,7 @@ async def _complete_case(w, **kwargs):
 async def _declare_tie(w, member, provider_id=None):
     async with w.sessions() as session, session.begin():
         await committee.declare_tie(session, w.as_(member), provider_id=provider_id or w.provider.id, kind="employment",
-                                    starts_on=date.today() - timedelta(days=400))
+                                    starts_on=clock.today() - timedelta(days=400))
 
 
 async def test_the_chair_cannot_assign_a_member_with_a_tie_to_the_provider_through_the_api(sessions, client):
@@ -126,7 +127,7 @@ async def test_an_expired_term_ends_access_to_cases(sessions, client):
     w = await world(sessions)
     _service_id, case_id = await case_in_review(w)
     former = await make_user(sessions, w.committee_org, role="member", name="Former Member")
-    await appoint(sessions, former, starts_on=date.today() - timedelta(days=800), ends_on=date.today() - timedelta(days=1))
+    await appoint(sessions, former, starts_on=clock.today() - timedelta(days=800), ends_on=clock.today() - timedelta(days=1))
     token = await token_for(sessions, former)
     async with sessions() as session, session.begin():  # assigned while the term ran
         session.add(Assignment(case_id=case_id, member_id=former.id))
@@ -175,7 +176,7 @@ async def test_the_catalogue_shows_a_submission_to_members_in_office_without_a_t
     service_id, _version_id, _case_id = await submitted_service(sessions, w.provider)
     await _declare_tie(w, w.members[0])
     former = await make_user(sessions, w.committee_org, name="Former Member")
-    await appoint(sessions, former, starts_on=date.today() - timedelta(days=800), ends_on=date.today() - timedelta(days=1))
+    await appoint(sessions, former, starts_on=clock.today() - timedelta(days=800), ends_on=clock.today() - timedelta(days=1))
     w.tokens[former.id] = await token_for(sessions, former)
 
     def seen_by(user):

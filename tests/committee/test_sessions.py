@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 from csv import reader
-from datetime import date
 
 import sqlalchemy as sa
 
 from catalog.models import ListedService, Service, ServiceVersion
 from committee.models import Certificate, Decision
+from market import clock
 from tests.committee.factories import case_in_review, certified_service, failing, review, world
 
 
@@ -21,7 +21,7 @@ async def _rejected_case(w):
 
 
 async def _session_with(client, w, case_ids, attendees):
-    created = await client.post("/api/committee/sessions", headers=w.bearer(w.chair), json={"held_on": date.today().isoformat(), "title": "November meeting", "quorum": 3})
+    created = await client.post("/api/committee/sessions", headers=w.bearer(w.chair), json={"held_on": clock.today().isoformat(), "title": "November meeting", "quorum": 3})
     assert created.status_code == 201, created.text
     meeting_id = created.json()["id"]
     for case_id in case_ids:

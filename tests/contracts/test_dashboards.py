@@ -1,11 +1,11 @@
 """The agency's and the provider's home panels: what needs attention in their contracts and invoices."""
 
+from market import clock
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from contracts import dashboards
 from contracts.models import ContractVersion, VersionState
 from tests.contracts.register_rows import add_budget, add_contract, add_invoice, register_world
 from tests.helpers import make_organisation
@@ -35,7 +35,7 @@ async def test_agency_panel_counts_contracts_by_state(web, sessions):
 async def test_agency_panel_lists_contracts_ending_within_ninety_days_and_their_renewals(web, sessions):
     agency_user = await web.login_as("agency")
     world = await register_world(sessions, agency=await _organisation_of(sessions, agency_user), provider_name="Hanbit Cloud")
-    today = dashboards.today()
+    today = clock.today()
     soon = await add_contract(sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=20))
     renewed = await add_contract(sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=60))
     renewal = await add_contract(sessions, world, status="draft", starts_on=today + timedelta(days=61), ends_on=today + timedelta(days=400), renewal_of_id=renewed.id)
@@ -55,7 +55,7 @@ async def test_agency_panel_lists_contracts_ending_within_ninety_days_and_their_
 async def test_agency_panel_shows_spending_against_this_years_budget(web, sessions):
     agency_user = await web.login_as("agency")
     world = await register_world(sessions, agency=await _organisation_of(sessions, agency_user))
-    year = dashboards.today().year
+    year = clock.today().year
     await add_budget(sessions, world, year, 10_000_000)
     contract = await add_contract(sessions, world, amount_net=4_000_000, starts_on=date(year, 1, 1), ends_on=date(year, 12, 31))
     await add_contract(sessions, world, amount_net=50_000_000, starts_on=date(year + 1, 1, 1), ends_on=date(year + 1, 12, 31))
@@ -80,7 +80,7 @@ async def test_agency_panel_without_a_budget_invites_recording_one(web, sessions
 async def test_agency_panel_lists_unpaid_invoices_and_flags_overdue_ones(web, sessions):
     agency_user = await web.login_as("agency")
     world = await register_world(sessions, agency=await _organisation_of(sessions, agency_user))
-    today = dashboards.today()
+    today = clock.today()
     contract = await add_contract(sessions, world)
     overdue, _ = await add_invoice(sessions, world, contract, period=1, due_on=today - timedelta(days=3))
     upcoming, _ = await add_invoice(sessions, world, contract, period=2, due_on=today + timedelta(days=10))

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from contracts import invoices, sweep
 from contracts.models import Invoice, Payment
+from market import clock
 from market import hooks
 from market.cli import main
 from tests.contracts.factories import Parties, active_contract, contract_parties, principal
@@ -302,16 +303,16 @@ async def test_two_sweeps_at_the_same_moment_issue_each_period_once(sessions, se
 async def test_the_worker_runs_the_sweep_daily_for_todays_date(sessions, settings, monkeypatch):
     assert hooks._periodic["contracts.sweep"] == (sweep.periodic_sweep, 24 * 3600)
     contract_id = await active_contract(sessions, settings, await contract_parties(sessions))
-    monkeypatch.setattr(sweep, "local_today", lambda settings, now=None: date(2026, 2, 1))
-    await sweep.periodic_sweep(sessions, settings)
+    with clock.travel(date(2026, 2, 1)):
+        await sweep.periodic_sweep(sessions, settings)
     assert [i.period for i in await invoices_of(sessions, contract_id)] == [1, 2]
 
 
 def test_the_sweep_day_is_the_day_in_the_marketplaces_time_zone(settings):
     from datetime import UTC, datetime
 
-    assert sweep.local_today(settings, datetime(2026, 2, 28, 15, 30, tzinfo=UTC)) == date(2026, 3, 1)  # already March in Seoul
-    assert sweep.local_today(settings, datetime(2026, 2, 28, 14, 59, tzinfo=UTC)) == date(2026, 2, 28)
+    assert clock.today(settings.zone, datetime(2026, 2, 28, 15, 30, tzinfo=UTC)) == date(2026, 3, 1)  # already March in Seoul
+    assert clock.today(settings.zone, datetime(2026, 2, 28, 14, 59, tzinfo=UTC)) == date(2026, 2, 28)
 
 
 async def test_two_transfers_recorded_at_the_same_moment_never_exceed_the_invoice(sessions, settings):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from contracts import advance_contracts
 from contracts.models import Contract, ContractVersion, Invoice, Payment
+from market import clock
 from market import demo, hooks
 from tests.contracts.factories import bearer, contract_parties, draft_contract, sent_contract, signed_contract
 from tests.helpers import audit_actions, count
@@ -130,7 +131,7 @@ async def test_either_party_terminates_with_reason_date_and_amount_paid(client, 
     past = await client.post(f"/api/contracts/{contract_id}/terminate", headers=provider, json={"reason": "Breach", "effective_on": "2020-01-01"})
     assert past.status_code == 422 and "effective_on" in past.json()["errors"]
     await web.login(parties.provider_user.email)
-    effective = (date.today() + timedelta(days=10)).isoformat()
+    effective = (clock.today() + timedelta(days=10)).isoformat()
     unconfirmed = await web.submit(f"/contracts/{contract_id}/terminate", {"reason": "Breach of the SLA", "effective_on": effective})
     assert unconfirmed.status_code == 422
     done = await web.submit(f"/contracts/{contract_id}/terminate", {"reason": "Breach of the SLA", "effective_on": effective, "confirm": "yes"})

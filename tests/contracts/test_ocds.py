@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT4
 import committee
 from contracts import ocds
 from contracts.models import Contract, Release
+from market import clock
 from market import hooks
 from market.settings import configured
 from tests.contracts.register_rows import add_amendment, add_contract, add_invoice, register_world
@@ -293,7 +294,7 @@ async def test_contract_signed_through_the_service_is_published(client, sessions
     from tests.contracts.factories import contract_parties, signed_contract
 
     parties = await contract_parties(sessions)
-    contract_id = await signed_contract(sessions, settings, parties, starts_on=date.today() + timedelta(days=30), ends_on=date.today() + timedelta(days=395))
+    contract_id = await signed_contract(sessions, settings, parties, starts_on=clock.today() + timedelta(days=30), ends_on=clock.today() + timedelta(days=395))
 
     package = (await client.get("/api/ocds/releases")).json()
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from contracts import sweep
 from contracts.invoices import STRIPE_JOB
 from contracts.models import Invoice, StripeCustomer
+from market import clock
 from market.database import utcnow
 from tests.contracts.factories import active_contract
 from tests.contracts.stripe_standin import API_KEY, outbox_messages, standin, stripe_settings  # noqa: F401 (fixtures)
@@ -40,7 +41,7 @@ async def test_a_worker_killed_after_stripe_did_the_work_bills_the_invoice_exact
     sessions, stripe_settings, standin, database_url, tmp_path, held,
 ):
     # A contract that began today: the worker's own daily sweep finds its one due period already issued.
-    today = sweep.local_today(stripe_settings)
+    today = clock.today(stripe_settings.zone)
     contract_id = await active_contract(sessions, stripe_settings, starts_on=today, ends_on=today + timedelta(days=364))
     async with sessions() as session, session.begin():
         await sweep.sweep(session, stripe_settings, today)

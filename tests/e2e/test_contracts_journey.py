@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from contracts.pricing import add_months
+from market import clock
 from tests.contracts.stripe_standin import StripeStandIn, deliver
 from tests.e2e.steps import assert_accessible, flash, sign_in_as, sign_out
 
@@ -44,7 +45,7 @@ async def sign_version(page: Page, contract_url: str, name: str) -> None:
 async def test_a_contract_is_drafted_signed_by_both_invoiced_paid_through_stripe_and_published(
     page: Page, server: str, market_command: Callable[..., str], stripe_standin: StripeStandIn,
 ) -> None:
-    starts_on = date.today()  # in force as soon as both have signed, so the sweep invoices its first month today
+    starts_on = clock.today()  # in force as soon as both have signed, so the sweep invoices its first month today
     ends_on = add_months(starts_on, 3) - timedelta(days=1)
 
     # the agency finds the service and drafts from its plan

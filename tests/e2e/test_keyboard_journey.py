@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from contracts.pricing import add_months
+from market import clock
 from market.demo import DEMO_PASSWORD
 from tests.e2e.steps import assert_every_stop_shows_focus, assert_focus_visible, flash, focused, press_and_load, tab_to
 
@@ -39,7 +40,7 @@ async def type_date(page: Page, field_id: str, day: date) -> None:
 
 
 async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
-    starts_on = date.today() + timedelta(days=7)
+    starts_on = clock.today() + timedelta(days=7)
     ends_on = add_months(starts_on, 6) - timedelta(days=1)
 
     # The skip link is the first Tab stop, shows its focus and moves focus to the main content.

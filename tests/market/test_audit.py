@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from market import clock
 from market import accounts, audit
 from market.auth import SESSION_COOKIE, SystemActor, TOKEN_PREFIX
 from market.models import ApiToken, AuditEvent, Invitation, LoginSession, OutboxMessage, PasswordReset, User
@@ -290,7 +291,7 @@ async def test_audit_csv_has_the_filtered_events_with_bom_header_and_dated_filen
     response = await web.client.get("/operator/audit.csv?action=contract.sign")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    local_today = datetime.now(settings.zone).date().isoformat()
+    local_today = clock.today(settings.zone).isoformat()
     assert response.headers["content-disposition"] == f'attachment; filename="audit-{local_today}.csv"'
     assert response.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))

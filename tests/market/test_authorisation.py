@@ -42,6 +42,7 @@ from committee.models import Certificate
 from contracts import documents as contract_documents, invoices, service as contracts
 from contracts.models import Contract, ContractVersion, Invoice
 from contracts.schemas import DraftInput
+from market import clock
 from market import auth
 from market.auth import Principal, SystemActor
 from market.database import create_engine, utcnow
@@ -135,7 +136,7 @@ def domain_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 
 def appointment_body(w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    today = date.today()
+    today = clock.today()
     return {"email": t["email"], "organisation_id": w.orgs["committee", "A"].id, "starts_on": str(today + timedelta(days=1000 + unique())),
             "ends_on": str(today + timedelta(days=3000)), "is_chair": "no"}
 
@@ -181,11 +182,11 @@ def tie_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 
 def meeting_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
-    return {"held_on": str(date.today()), "title": f"Session {unique()}", "quorum": 1}
+    return {"held_on": str(clock.today()), "title": f"Session {unique()}", "quorum": 1}
 
 
 def bar_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
-    start = date.today() + timedelta(days=10 * unique())
+    start = clock.today() + timedelta(days=10 * unique())
     return {"provider_id": w.orgs["provider", "B"].id, "starts_on": str(start), "ends_on": str(start + timedelta(days=5)), "reason": "Sanctioned"}
 
 
@@ -233,7 +234,7 @@ def amend_json(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 
 def payment_body(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {"amount": 1000, "paid_on": str(date.today()), "reference": f"TX-{unique()}"}
+    return {"amount": 1000, "paid_on": str(clock.today()), "reference": f"TX-{unique()}"}
 
 
 # --- the rules -------------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/committee/reviews"): R(COMMITTEE),
     ("GET", "/committee/ties"): R(COMMITTEE),
     ("POST", "/committee/ties"): R(COMMITTEE, body=tie_body),
-    ("POST", "/committee/ties/{tie_id:int}/end"): R(COMMITTEE, target="tie", body=fixed(ends_on=str(date.today()))),
+    ("POST", "/committee/ties/{tie_id:int}/end"): R(COMMITTEE, target="tie", body=fixed(ends_on=str(clock.today()))),
     # committee: the chair's and the secretariat's work on any case
     ("GET", "/committee/queue"): R(STAFF),
     ("POST", "/committee/cases/{case_id:int}/complete"): R(OPERATOR, target="new_case", anywhere=OPERATOR, body=EMPTY),
@@ -394,7 +395,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/committee/sessions/{meeting_id:int}/minutes.csv"): R(STAFF, target="meeting", anywhere=STAFF),
     ("GET", "/committee/certificates"): R(STAFF),
     ("POST", "/committee/certificates/{number:str}/suspend"): R(CHAIR, target="certificate", anywhere=CHAIR,
-                                                                  body=fixed(reason="Under investigation", until=str(date.today() + timedelta(days=30)))),
+                                                                  body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30)))),
     ("POST", "/committee/certificates/{number:str}/revoke"): R(CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")),
     ("GET", "/committee/bars"): R(STAFF),
     ("POST", "/committee/bars"): R(CHAIR, body=bar_body),
@@ -421,7 +422,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/committee/reviews"): R(COMMITTEE),
     ("GET", "/api/committee/ties"): R(COMMITTEE),
     ("POST", "/api/committee/ties"): R(COMMITTEE, body=tie_body),
-    ("POST", "/api/committee/ties/{tie_id:int}/end"): R(COMMITTEE, target="tie", body=fixed(ends_on=str(date.today()))),
+    ("POST", "/api/committee/ties/{tie_id:int}/end"): R(COMMITTEE, target="tie", body=fixed(ends_on=str(clock.today()))),
     ("GET", "/api/committee/sessions"): R(STAFF),
     ("POST", "/api/committee/sessions"): R(CHAIR, body=meeting_body),
     ("GET", "/api/committee/sessions/{meeting_id:int}"): R(STAFF, target="meeting", anywhere=STAFF),
@@ -431,7 +432,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/committee/sessions/{meeting_id:int}/close"): R(CHAIR, target="meeting", anywhere=CHAIR, body=EMPTY),
     ("GET", "/api/committee/certificates"): R(STAFF),
     ("POST", "/api/committee/certificates/{number:str}/suspend"): R(CHAIR, target="certificate", anywhere=CHAIR,
-                                                                      body=fixed(reason="Under investigation", until=str(date.today() + timedelta(days=30)))),
+                                                                      body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30)))),
     ("POST", "/api/committee/certificates/{number:str}/revoke"): R(CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")),
     ("GET", "/api/committee/bars"): R(STAFF),
     ("POST", "/api/committee/bars"): R(CHAIR, body=bar_body),
@@ -625,7 +626,7 @@ class World:
         raw = new_token("mkt_")
         async with self.sessions() as session, session.begin():
             if kind == "committee" and appoint:
-                today = date.today()
+                today = clock.today()
                 session.add(Appointment(user_id=user.id, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=700), is_chair=role == "committee_chair"))  # type: ignore[arg-type]
             session.add(ApiToken(user_id=user.id, name="matrix", token_hash=token_hash(raw), prefix=raw[:8], last_used_at=utcnow()))  # type: ignore[arg-type]
             await session.flush()
@@ -784,7 +785,7 @@ class Builder:
     async def appointment(self, side: str, _actor: Actor) -> dict[str, Any]:
         user = await make_user(self.w.sessions, self.w.orgs["committee", "A"], role="member")
         async with self.w.sessions() as session, session.begin():
-            appointment = Appointment(user_id=user.id, starts_on=date.today() - timedelta(days=1), ends_on=date.today() + timedelta(days=300))  # type: ignore[arg-type]
+            appointment = Appointment(user_id=user.id, starts_on=clock.today() - timedelta(days=1), ends_on=clock.today() + timedelta(days=300))  # type: ignore[arg-type]
             session.add(appointment)
             await session.flush()
             return {"appointment_id": appointment.id}
@@ -918,7 +919,7 @@ class Builder:
 
     async def meeting(self, side: str, _actor: Actor) -> dict[str, Any]:
         async with self.w.sessions() as session, session.begin():
-            meeting = await committee.create_meeting(session, self.w.principal("committee_chair", "A"), held_on=date.today(), title=f"Session {side} {unique()}", quorum=1)
+            meeting = await committee.create_meeting(session, self.w.principal("committee_chair", "A"), held_on=clock.today(), title=f"Session {side} {unique()}", quorum=1)
             return {"meeting_id": meeting.id, "marker": meeting.title}
 
     async def meeting_and_decision(self, side: str, actor: Actor) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from committee.models import Case, Certificate, Decision, Review
 from contracts import sweep
 from contracts.models import Contract, ContractVersion, Invoice, Payment, Signature, StripeEvent
+from market import clock
 from market import audit, outbox
 from market.models import AuditEvent
 from tests.committee.factories import PASSING, case_in_review, failing, world
@@ -143,7 +144,7 @@ async def test_both_sides_signing_on_both_processes_at_once_bind_each_contract_o
     parties = await contract_parties(sessions)
     signers = {"agency": (await bearer(sessions, parties.agency_user), "Buyer Kim"),
                "provider": (await bearer(sessions, parties.provider_user), "Seller Park")}
-    starts_on = date.today() - timedelta(days=30)
+    starts_on = clock.today() - timedelta(days=30)
     outcomes = {}
     for leg, used in ((ONE, servers[:1]), (TWO, servers)):
         contract_ids = [await sent_contract(sessions, settings, parties, starts_on=starts_on, ends_on=starts_on + timedelta(days=364))

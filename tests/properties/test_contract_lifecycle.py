@@ -13,7 +13,6 @@ import asyncio
 from datetime import date
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
