@@ -13,6 +13,7 @@ from litestar.response import Template
 
 import committee
 from contracts import dashboards, ocds, register  # noqa: F401  dashboards registers the home panels, ocds its subscribers
+from market import clock
 from market.errors import Invalid
 from market.i18n import _
 from market.web import DbSession, page_number, parse, render
@@ -63,7 +64,7 @@ async def register_csv(
     zone = _settings(request).zone
     query = _query(q=q, status=status, route=route, category=category, agency=agency, year=year, sort=sort)
     rows = await register.all_rows(db_session, query, zone)
-    day = datetime.now(zone).date().isoformat()
+    day = clock.today(zone).isoformat()
     return Response(
         "\ufeff" + register.csv_text(rows, zone), media_type="text/csv; charset=utf-8",  # the mark lets spreadsheets read Hangul as UTF-8
         headers={"Content-Disposition": f'attachment; filename="{day}-contract-register.csv"'},

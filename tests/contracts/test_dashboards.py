@@ -1,12 +1,12 @@
 """The agency's and the provider's home panels: what needs attention in their contracts and invoices."""
 
-from market import clock
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
 
 from contracts.models import ContractVersion, VersionState
+from market import clock
 from tests.contracts.register_rows import add_budget, add_contract, add_invoice, register_world
 from tests.helpers import make_organisation
 

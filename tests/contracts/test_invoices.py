@@ -161,8 +161,12 @@ async def test_partial_transfers_add_up_and_the_invoice_is_paid_when_they_cover_
     ({"amount": "110000", "paid_on": "10/03/2026"}, "paid_on", "YYYY-MM-DD"),
     ({"amount": "110000", "paid_on": "2026-03-10", "reference": "x" * 201}, "reference", "At most 200"),
 ])
-async def test_a_bad_payment_is_refused_naming_the_field_and_nothing_is_written(web, sessions, settings, monkeypatch, form, field, message):
-    monkeypatch.setattr(sweep, "local_today", lambda settings, now=None: MARCH_15)
+async def test_a_bad_payment_is_refused_naming_the_field_and_nothing_is_written(web, sessions, settings, form, field, message):
+    with clock.travel(MARCH_15):
+        await _refused_payment(web, sessions, settings, form, field, message)
+
+
+async def _refused_payment(web, sessions, settings, form, field, message):
     parties, _contract_id, issued = await monthly_world(sessions, settings)
     await web.login(parties.provider_user.email)
     before = await audit_actions(sessions)

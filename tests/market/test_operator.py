@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from market import auth
+from market import clock
 from market.auth import TOKEN_PREFIX
 from market.models import (
     AgencyDomain,
@@ -28,7 +29,7 @@ from tests.helpers import audit_actions, count, make_organisation, make_user
 
 
 def today(settings: Any) -> date:
-    return datetime.now(settings.zone).date()
+    return clock.today(settings.zone)
 
 
 async def bearer(sessions: Any, user: User) -> dict[str, str]:
