@@ -322,8 +322,8 @@ async def reset_password(session: AsyncSession, settings: Settings, raw: str, pa
     user = await session.get(User, reset.user_id)
     assert user is not None  # foreign key
     actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
+    await set_password(session, user, password, actor=actor)  # ends every open link, this one too
     reset.used_at = utcnow()
-    await set_password(session, user, password, actor=actor)
     if user.email_verified_at is None:
         await _confirm_address(session, settings, user, actor)
     return user
