@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from market import accounts, clock
-from market.auth import SESSION_COOKIE, start_session
+from market.auth import SESSION_COOKIE, SystemActor, start_session
 from market.errors import Invalid
 from market.models import AgencyDomain, ApiToken, LoginSession, Organisation, PasswordReset, User
 from tests.helpers import PASSWORD, audit_actions, business_number, confirmation_links, count, mails_to, make_organisation, make_user
@@ -411,6 +411,22 @@ async def test_registration_refuses_a_guessable_password_and_writes_nothing(web,
     assert response.status_code == 422 and 'href="#field-password"' in response.text and "Too easy to guess" in response.text
     assert await count(web.sessions, User) == users
     assert await mails_to(web.sessions, "park@seoul.go.kr") == []
+
+
+async def test_accepting_an_invitation_refuses_a_guessable_password(web) -> None:
+    provider = await make_organisation(web.sessions, "provider", name="Hanul Cloud")
+    admin = await make_user(web.sessions, provider)
+    async with web.sessions() as session, session.begin():
+        actor = SystemActor(email=admin.email, user_id=admin.id, organisation_id=provider.id)
+        await accounts.create_invitation(session, web.client.app.state["settings"], actor, organisation=provider, email="minsu.kim@hanul.example.kr")
+    [mail] = await mails_to(web.sessions, "minsu.kim@hanul.example.kr")
+    link = re.search(r"https?://\S+?(/invitations/\S+)", mail["body"]).group(1)
+    form = {"name": "Kim Minsu", "password": "minsu.kim@hanul.example.kr1", "password_confirm": "minsu.kim@hanul.example.kr1"}
+    refused = await web.submit(link, form)
+    assert refused.status_code == 422 and "Too easy to guess" in refused.text
+    assert await count(web.sessions, User) == 1
+    accepted = await web.submit(link, {**form, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    assert accepted.status_code == 303 and (await user_named(web, "minsu.kim@hanul.example.kr")).email_verified_at is not None
 
 
 async def test_reset_and_change_refuse_a_guessable_password(web) -> None:
