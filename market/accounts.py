@@ -342,7 +342,7 @@ async def set_password(session: AsyncSession, user: User, password: str, *, acto
         .values(expires_at=now)
     )).rowcount
     revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
-    await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "tokens_revoked": revoked})
+    await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "api_keys_revoked": revoked})
 
 
 # --- self-registration ----------------------------------------------------------------------------
@@ -732,7 +732,7 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: in
     user.removed_at = utcnow()
     await end_all_sessions(session, user.id)  # type: ignore[arg-type]
     revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
-    await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "tokens_revoked": revoked})
+    await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked})
     return user
 
 
