@@ -16,10 +16,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from market import audit, outbox
 from zxcvbn import zxcvbn
 
+from market import audit, outbox
 from market.auth import (
     TOKEN_PREFIX,
     Principal,
@@ -522,7 +521,7 @@ async def _tell_administrators(session: AsyncSession, settings: Settings, newcom
         await outbox.send_email(
             session, admin.email, _("%(name)s joined %(org)s on the Cloud Service Marketplace", name=newcomer.name, org=organisation.name),
             _(
-                "%(name)s (%(email)s) registered with an address at your organisation's domain and is now a member of %(org)s: "
+                "%(name)s (%(email)s) registered themselves and is now a member of %(org)s: "
                 "they see its contracts and invoices. If you do not know them, remove them on your organisation's page: %(link)s",
                 name=newcomer.name, email=newcomer.email, org=organisation.name, link=f"{settings.base_url}/organisation",
             ),
