@@ -270,6 +270,23 @@ async def test_api_removes_a_member_and_refuses_oneself_and_twice(web) -> None:
     assert removed.status_code == 200 and removed.json()["active"] is False and removed.json()["removed_at"]
     assert (await web.client.get("/api/me", headers=bearer(member_raw))).status_code == 401
     assert (await web.client.post(f"/api/organisation/members/{member.id}/remove", headers=bearer(raw))).status_code == 409
+    assert (await web.client.post(f"/api/organisation/members/{member.id}/enable", headers=bearer(raw))).status_code == 409
+
+
+async def test_an_operator_can_restore_a_removed_member(web) -> None:
+    provider = await make_organisation(web.sessions, "provider")
+    admin = await make_user(web.sessions, provider)
+    member = await make_user(web.sessions, provider, role="member")
+    _, raw = await make_token(web.sessions, admin, provider)
+    await web.client.post(f"/api/organisation/members/{member.id}/remove", headers=bearer(raw))
+    secretariat = await make_organisation(web.sessions, "operator")
+    operator = await make_user(web.sessions, secretariat)
+    _, operator_raw = await make_token(web.sessions, operator, secretariat)
+    restored = await web.client.post(f"/api/operator/users/{member.id}/enable", headers=bearer(operator_raw))
+    assert restored.status_code == 200
+    row = await user_named(web, member.email)
+    assert row.active and row.removed_at is None
+    assert (await web.login(member.email)).status_code == 303
 
 
 async def test_a_member_cannot_remove_anyone(web) -> None:
