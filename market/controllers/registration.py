@@ -96,7 +96,6 @@ async def register_agency(request: Request, data: FormBody, db_session: DbSessio
 
 # --- confirming the address -----------------------------------------------------------------------
 
-
 @get(CHECK_MAIL, **PAGE)
 async def check_mail(request: Request) -> Template:
     return render(request, "market/check_mail.html")
