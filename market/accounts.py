@@ -1,6 +1,11 @@
-"""Organisations and users: registration, invitations, members, passwords, API tokens.
+"""Organisations and users: registration, address confirmation, invitations, members, passwords, API tokens.
 
 Every function that changes state writes its audit event in the caller's transaction.
+
+Self-registration proves the mailbox: the account cannot sign in (page or token) until the single-use link
+e-mailed to the address is opened. Registering answers the same whether or not the address has an account
+already; only the mail differs ("you already have an account"). Mails about an account are throttled per
+address (`ACCOUNT_MAILS_PER_HOUR` of each purpose).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn import zxcvbn
 
 from market import audit, outbox
 from market.auth import (
@@ -21,14 +27,18 @@ from market.auth import (
     clear_login_failures,
     end_all_sessions,
     record_login_failure,
+    revoke_all_tokens,
 )
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import (
+    TOKEN_LIFETIME_DEFAULT,
+    AccountMail,
     AgencyDomain,
     ApiToken,
+    EmailVerification,
     Invitation,
     MemberRole,
     Organisation,
@@ -43,6 +53,11 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$")
 BRN_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
 PASSWORD_RESET_VALIDITY = timedelta(hours=1)
 INVITATION_VALIDITY = timedelta(days=7)
+VERIFICATION_VALIDITY = timedelta(hours=24)
+# At most this many mails of one purpose (confirmation link, reset link, "you have an account") per address an hour.
+ACCOUNT_MAILS_PER_HOUR = 3
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable: moderate protection from offline attacks"
+TOKEN_LIFETIME_MAX_DAYS = 365
 
 
 def normalise_email(email: str) -> str:
@@ -73,7 +88,23 @@ def valid_institution_code(code: str) -> bool:
     return bool(re.fullmatch(r"\d{7}", code.strip()))
 
 
-def check_password(password: str) -> None:
+class AddressNotConfirmed(Forbidden):
+    """The right password, but the address was never confirmed through the e-mailed link."""
+
+
+def _guessable_words(*texts: str) -> list[str]:
+    """The user's own words a password must not lean on: the address, its parts, the name and its parts."""
+    words: list[str] = []
+    for text in texts:
+        text = text.strip().lower()
+        if text:
+            words.append(text)
+            words.extend(part for part in re.split(r"[^\w]+", text) if len(part) > 1)
+    return words
+
+
+def check_password(password: str, *, email: str = "", name: str = "") -> None:
+    """Long enough, not too long, and not common or guessable from the user's own address and name (zxcvbn)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(
             _("The password is too short."),
@@ -81,6 +112,29 @@ def check_password(password: str) -> None:
         )
     if len(password) > 200:
         raise Invalid(_("The password is too long."), errors={"password": _("At most %(n)s characters.", n=200)})
+    if zxcvbn(password, user_inputs=_guessable_words(email, name))["score"] < MIN_PASSWORD_SCORE:
+        raise Invalid(
+            _("The password is too easy to guess."),
+            errors={"password": _("Too easy to guess: it is a common password, or close to your name or address. Choose a few unrelated words.")},
+        )
+
+
+async def _recent_mails(session: AsyncSession, email: str, purpose: str) -> int:
+    since = utcnow() - timedelta(hours=1)
+    return int(await session.scalar(
+        sa.select(sa.func.count()).select_from(AccountMail)
+        .where(AccountMail.email == email, AccountMail.purpose == purpose, AccountMail.at >= since)
+    ) or 0)
+
+
+async def _may_mail(session: AsyncSession, email: str, purpose: str) -> AccountMail | None:
+    """The mail, counted, when fewer than `ACCOUNT_MAILS_PER_HOUR` of this purpose went to `email` this hour; else None."""
+    if await _recent_mails(session, email, purpose) >= ACCOUNT_MAILS_PER_HOUR:
+        return None
+    mail = AccountMail(email=email, purpose=purpose)
+    session.add(mail)
+    await session.flush()
+    return mail
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -98,6 +152,8 @@ async def authenticate(session: AsyncSession, settings: Settings, email: str, pa
         await record_login_failure(session, key, ip)
         return None
     await clear_login_failures(session, key)
+    if user.email_verified_at is None:
+        raise AddressNotConfirmed(_("Confirm your e-mail address first: open the link we sent to it when you registered."))
     return user
 
 
@@ -141,22 +197,30 @@ async def create_organisation(
 
 async def create_user(
     session: AsyncSession, actor: Principal | SystemActor | None, *, organisation: Organisation, email: str,
-    name: str, password: str, role: str = MemberRole.member,
+    name: str, password: str, role: str = MemberRole.member, verified: bool = True,
 ) -> User:
+    """A user; `verified=False` (self-registration only) leaves the address to be confirmed before signing in.
+
+    Every other way in proves the address or is vouched for: an invitation's link went to the mailbox, and
+    operators, the CLI and the demo loader create accounts they answer for.
+    """
     email = normalise_email(email)
     if not valid_email(email):
         raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
-    check_password(password)
+    check_password(password, email=email, name=name)
     if role not in MemberRole.__members__:
         raise Invalid(_("Unknown role."), errors={"role": _("Choose one of the offered values.")})
     if await user_by_email(session, email):
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
-    user = User(email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=organisation.id, role=role)  # type: ignore[arg-type]
+    user = User(
+        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=organisation.id, role=role,  # type: ignore[arg-type]
+        email_verified_at=utcnow() if verified else None,
+    )
     session.add(user)
     await session.flush()
     await audit.record(
         session, actor or _self_actor(user), "user.create", "user", user.id,
-        {"email": email, "organisation_id": organisation.id, "role": role},
+        {"email": email, "organisation_id": organisation.id, "role": role, "verified": verified},
     )
     return user
 
@@ -210,6 +274,7 @@ async def open_invitation(session: AsyncSession, raw: str) -> Invitation:
 
 
 async def accept_invitation(session: AsyncSession, raw: str, *, name: str, password: str) -> User:
+    """The link went to the invited address, so the new account's address is confirmed."""
     invitation = await open_invitation(session, raw)
     organisation = await session.get(Organisation, invitation.organisation_id)
     assert organisation is not None  # foreign key
@@ -222,15 +287,20 @@ async def accept_invitation(session: AsyncSession, raw: str, *, name: str, passw
 # --- password reset -------------------------------------------------------------------------------
 
 async def request_password_reset(session: AsyncSession, settings: Settings, email: str, ip: str) -> None:
-    """Always the same outcome for the caller; a link is sent only to an active account."""
+    """Always the same outcome for the caller; a link is sent only to an active account, at most
+    `ACCOUNT_MAILS_PER_HOUR` an hour (a further request is recorded in the audit trail and sends nothing)."""
     user = await user_by_email(session, email)
     if user is None or not user.active:
+        return
+    actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
+    if not await _may_mail(session, user.email, "reset"):
+        await audit.record(session, actor, "password.reset_throttled", "user", user.id)
         return
     raw = new_token()
     reset = PasswordReset(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)  # type: ignore[arg-type]
     session.add(reset)
     await session.flush()
-    await audit.record(session, SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip), "password.reset_requested", "user", user.id)
+    await audit.record(session, actor, "password.reset_requested", "user", user.id)
     await outbox.send_email(
         session, user.email, _("Reset your password"),
         _("Set a new password within one hour: %(link)s\nIf you did not ask for this, ignore this message.", link=f"{settings.base_url}/password/reset/{raw}"),
@@ -245,22 +315,33 @@ async def open_password_reset(session: AsyncSession, raw: str) -> PasswordReset:
     return reset
 
 
-async def reset_password(session: AsyncSession, raw: str, password: str, ip: str) -> User:
+async def reset_password(session: AsyncSession, settings: Settings, raw: str, password: str, ip: str) -> User:
+    """The link went to the mailbox, so a completed reset also confirms an address not yet confirmed."""
     reset = await open_password_reset(session, raw)
     user = await session.get(User, reset.user_id)
     assert user is not None  # foreign key
-    await set_password(session, user, password, actor=SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip))
+    actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
+    await set_password(session, user, password, actor=actor)  # ends every open link, this one too
     reset.used_at = utcnow()
+    if user.email_verified_at is None:
+        await _confirm_address(session, settings, user, actor)
     return user
 
 
 async def set_password(session: AsyncSession, user: User, password: str, *, actor: Principal | SystemActor) -> None:
-    """A new password ends every login session of the user."""
-    check_password(password)
+    """A new password ends every login session of the user, every reset link still open and every API token."""
+    check_password(password, email=user.email, name=user.name)
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    now = utcnow()
     await end_all_sessions(session, user.id)  # type: ignore[arg-type]
-    await audit.record(session, actor, "password.change", "user", user.id)
+    ended_resets = (await session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+        .values(expires_at=now)
+    )).rowcount
+    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "api_keys_revoked": revoked})
 
 
 # --- self-registration ----------------------------------------------------------------------------
@@ -273,10 +354,15 @@ def valid_phone(phone: str) -> bool:
 
 
 async def register_provider(
-    session: AsyncSession, *, organisation_name: str, registration_number: str, contact_email: str,
+    session: AsyncSession, settings: Settings, *, organisation_name: str, registration_number: str, contact_email: str,
     contact_phone: str, is_sme: bool, name: str, email: str, password: str, ip: str,
-) -> User:
-    """A provider organisation and its first user, an administrator, in the caller's transaction."""
+) -> User | None:
+    """A provider organisation and its first user, an administrator whose address is still to be confirmed.
+
+    When the address has an account already, nothing is created and the address is told so by mail; the
+    caller answers the same either way (None then). A registered business number is refused as before:
+    organisations are public.
+    """
     errors: dict[str, str] = {}
     if not valid_business_number(registration_number):
         errors["registration_number"] = _("Enter the 10-digit business registration number; its last digit is a check digit.")
@@ -287,23 +373,42 @@ async def register_provider(
     if not valid_email(normalise_email(email)):
         errors["email"] = _("Enter an address like name@example.go.kr.")
     try:
-        check_password(password)
+        check_password(password, email=email, name=name)
     except Invalid as exc:
         errors.update(exc.errors)
     if errors:
         raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(errors)), errors=errors)
-    actor = SystemActor(email=normalise_email(email), ip=ip)
+    email = normalise_email(email)
+    if await session.scalar(
+        sa.select(Organisation.id).where(
+            Organisation.kind == OrganisationKind.provider,
+            Organisation.registration_number == normalise_business_number(registration_number),
+        )
+    ):
+        raise Conflict(
+            _("An organisation with this registration number is already registered."),
+            errors={"registration_number": _("Already registered.")},
+        )
+    existing = await user_by_email(session, email)
+    if existing is not None:
+        await _tell_existing_account(session, settings, existing, password, ip)
+        return None
+    actor = SystemActor(email=email, ip=ip)
     organisation = await create_organisation(
         session, actor, kind=OrganisationKind.provider, name=organisation_name, registration_number=registration_number,
         contact_email=normalise_email(contact_email), contact_phone=contact_phone, is_sme=is_sme,
     )
-    return await create_user(
+    user = await create_user(
         session, None, organisation=organisation, email=email, name=name, password=password, role=MemberRole.admin,
+        verified=False,
     )
+    await _send_confirmation(session, settings, user, ip)
+    return user
 
 
-async def register_agency_user(session: AsyncSession, *, name: str, email: str, password: str, ip: str) -> User:
-    """Join an agency as a member: only with an address at a domain an operator approved for it."""
+async def register_agency_user(session: AsyncSession, settings: Settings, *, name: str, email: str, password: str, ip: str) -> User | None:
+    """Join an agency as a member: only with an address at a domain an operator approved for it, and only once
+    the address is confirmed. An address with an account already is told so by mail instead (None)."""
     email = normalise_email(email)
     if not valid_email(email):
         raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
@@ -318,7 +423,110 @@ async def register_agency_user(session: AsyncSession, *, name: str, email: str, 
             _("Addresses at %(domain)s cannot register themselves.", domain=domain),
             errors={"email": _("%(domain)s is not an approved agency domain. Ask your agency's administrator for an invitation.", domain=domain)},
         )
-    return await create_user(session, None, organisation=organisation, email=email, name=name, password=password)
+    check_password(password, email=email, name=name)
+    existing = await user_by_email(session, email)
+    if existing is not None:
+        await _tell_existing_account(session, settings, existing, password, ip)
+        return None
+    user = await create_user(session, None, organisation=organisation, email=email, name=name, password=password, verified=False)
+    await _send_confirmation(session, settings, user, ip)
+    return user
+
+
+async def _tell_existing_account(session: AsyncSession, settings: Settings, user: User, password: str, ip: str) -> None:
+    """Someone registered with an address that has an account: the mailbox is told, the answer says nothing."""
+    hash_password(password)  # the same work as creating an account, so the answer takes as long
+    actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
+    mail = await _may_mail(session, user.email, "exists")
+    if mail is None:
+        await audit.record(session, actor, "registration.existing_address_throttled", "user", user.id)
+        return
+    await audit.record(session, actor, "registration.existing_address", "user", user.id)
+    await outbox.send_email(
+        session, user.email, _("You already have an account on the Cloud Service Marketplace"),
+        _(
+            "Someone, perhaps you, tried to register on the Cloud Service Marketplace with this address, but you already "
+            "have an account. Sign in: %(login)s\nForgotten your password? Set a new one: %(forgot)s\n"
+            "If this was not you, ignore this message: nothing was changed.",
+            login=f"{settings.base_url}/login", forgot=f"{settings.base_url}/password/forgot",
+        ),
+        idempotency_key=f"account-exists-{mail.id}",
+    )
+
+
+# --- address confirmation -------------------------------------------------------------------------
+
+async def _send_confirmation(session: AsyncSession, settings: Settings, user: User, ip: str) -> None:
+    """A fresh single-use link to confirm the address, valid for `VERIFICATION_VALIDITY`; throttled per address."""
+    actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
+    if not await _may_mail(session, user.email, "confirm"):
+        await audit.record(session, actor, "user.confirmation_throttled", "user", user.id)
+        return
+    raw = new_token()
+    verification = EmailVerification(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)  # type: ignore[arg-type]
+    session.add(verification)
+    await session.flush()
+    await audit.record(session, actor, "user.confirmation_sent", "user", user.id)
+    await outbox.send_email(
+        session, user.email, _("Confirm your e-mail address for the Cloud Service Marketplace"),
+        _(
+            "Open this link within 24 hours to confirm your address and finish registering: %(link)s\n"
+            "If you did not register, ignore this message: the account will not be usable.",
+            link=f"{settings.base_url}/register/confirm/{raw}",
+        ),
+        idempotency_key=f"email-verification-{verification.id}",
+    )
+
+
+async def resend_confirmation(session: AsyncSession, settings: Settings, email: str, ip: str) -> None:
+    """A new link for an account still to be confirmed; the caller answers the same whatever the address."""
+    user = await user_by_email(session, email)
+    if user is None or not user.active or user.email_verified_at is not None:
+        return
+    await _send_confirmation(session, settings, user, ip)
+
+
+async def confirm_address(session: AsyncSession, settings: Settings, raw: str, ip: str) -> User:
+    """Open a confirmation link: the address is confirmed, every link of the user is spent."""
+    verification = await session.scalar(sa.select(EmailVerification).where(EmailVerification.token_hash == token_hash(raw)))
+    user = await session.get(User, verification.user_id) if verification else None
+    if (verification is None or user is None or verification.used_at is not None or verification.expires_at < utcnow()
+            or user.email_verified_at is not None or not user.active):
+        raise NotFound(_("This confirmation link is not valid: it was used already, has expired, or never existed. You can ask for a new one."))
+    await _confirm_address(session, settings, user, SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip))
+    return user
+
+
+async def _confirm_address(session: AsyncSession, settings: Settings, user: User, actor: SystemActor) -> None:
+    """The address is proven: the account may sign in, and the organisation's administrators learn of the newcomer."""
+    now = utcnow()
+    user.email_verified_at = now
+    await session.execute(
+        sa.update(EmailVerification).where(EmailVerification.user_id == user.id, EmailVerification.used_at.is_(None)).values(used_at=now)
+    )
+    await audit.record(session, actor, "user.confirm_email", "user", user.id, {"email": user.email})
+    await _tell_administrators(session, settings, user)
+
+
+async def _tell_administrators(session: AsyncSession, settings: Settings, newcomer: User) -> None:
+    organisation = await session.get(Organisation, newcomer.organisation_id)
+    assert organisation is not None  # foreign key
+    admins = (await session.scalars(
+        sa.select(User).where(
+            User.organisation_id == organisation.id, User.role == MemberRole.admin, User.active.is_(True),
+            User.email_verified_at.is_not(None), User.id != newcomer.id,
+        ).order_by(User.id)
+    )).all()
+    for admin in admins:
+        await outbox.send_email(
+            session, admin.email, _("%(name)s joined %(org)s on the Cloud Service Marketplace", name=newcomer.name, org=organisation.name),
+            _(
+                "%(name)s (%(email)s) registered themselves and is now a member of %(org)s: "
+                "they see its contracts and invoices. If you do not know them, remove them on your organisation's page: %(link)s",
+                name=newcomer.name, email=newcomer.email, org=organisation.name, link=f"{settings.base_url}/organisation",
+            ),
+            idempotency_key=f"member-joined-{newcomer.id}-{admin.id}",
+        )
 
 
 async def invitation_with_organisation(session: AsyncSession, raw: str) -> tuple[Invitation, Organisation]:
@@ -370,16 +578,30 @@ async def change_password(session: AsyncSession, principal: Principal, *, curren
 TOKEN_SHOWN_PREFIX = 12  # "mkt_" and 8 random characters, enough to tell tokens apart
 
 
-async def create_token(session: AsyncSession, principal: Principal, name: str) -> tuple[ApiToken, str]:
-    """A new API token for the principal; the raw token is returned once and stored only as its SHA-256."""
+async def create_token(
+    session: AsyncSession, principal: Principal, name: str, lifetime_days: int = TOKEN_LIFETIME_DEFAULT.days,
+) -> tuple[ApiToken, str]:
+    """A new API token for the principal, valid for `lifetime_days` (1 to 365); the raw token is returned once
+    and stored only as its SHA-256."""
     name = name.strip()
     if not name or len(name) > 80:
         raise Invalid(_("Give the token a name."), errors={"name": _("Between 1 and %(n)s characters.", n=80)})
+    if not 1 <= lifetime_days <= TOKEN_LIFETIME_MAX_DAYS:
+        raise Invalid(
+            _("A token lives between 1 and %(n)s days.", n=TOKEN_LIFETIME_MAX_DAYS),
+            errors={"lifetime_days": _("Between 1 and %(n)s days.", n=TOKEN_LIFETIME_MAX_DAYS)},
+        )
     raw = new_token(TOKEN_PREFIX)
-    token = ApiToken(user_id=principal.user_id, name=name, token_hash=token_hash(raw), prefix=raw[:TOKEN_SHOWN_PREFIX])
+    token = ApiToken(
+        user_id=principal.user_id, name=name, token_hash=token_hash(raw), prefix=raw[:TOKEN_SHOWN_PREFIX],
+        expires_at=utcnow() + timedelta(days=lifetime_days),
+    )
     session.add(token)
     await session.flush()
-    await audit.record(session, principal, "token.create", "api_token", token.id, {"name": name, "prefix": token.prefix})
+    await audit.record(
+        session, principal, "token.create", "api_token", token.id,
+        {"name": name, "prefix": token.prefix, "expires_at": token.expires_at.isoformat()},
+    )
     return token, raw
 
 
@@ -479,12 +701,37 @@ async def set_member_active(session: AsyncSession, principal: Principal, user_id
     user = await _member(session, principal, user_id)
     if user.id == principal.user_id:
         raise Conflict(_("You cannot disable or enable your own account. Ask another administrator."))
+    if user.removed_at is not None:
+        raise Conflict(_("%(name)s was removed from the organisation; only the marketplace operators can restore the account.", name=user.name))
     if user.active == active:
         raise Conflict(_("%(name)s is already active.", name=user.name) if active else _("%(name)s is already disabled.", name=user.name))
     user.active = active
     if not active:
         await end_all_sessions(session, user.id)  # type: ignore[arg-type]
     await audit.record(session, principal, "user.enable" if active else "user.disable", "user", user.id, {"email": user.email})
+    return user
+
+
+async def member_to_remove(session: AsyncSession, principal: Principal, user_id: int) -> User:
+    """The member an administrator is about to remove (not themselves)."""
+    _check_manager(principal)
+    user = await _member(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Conflict(_("You cannot remove yourself from the organisation. Ask another administrator."))
+    return user
+
+
+async def remove_member(session: AsyncSession, principal: Principal, user_id: int) -> User:
+    """Remove a member from the organisation for good: they are disabled, signed out everywhere, and every API
+    token of theirs is revoked; only the marketplace operators can restore the account."""
+    user = await member_to_remove(session, principal, user_id)
+    if user.removed_at is not None:
+        raise Conflict(_("%(name)s was removed already.", name=user.name))
+    user.active = False
+    user.removed_at = utcnow()
+    await end_all_sessions(session, user.id)  # type: ignore[arg-type]
+    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked})
     return user
 
 
@@ -495,6 +742,8 @@ async def change_member_role(session: AsyncSession, principal: Principal, user_i
     user = await _member(session, principal, user_id)
     if user.id == principal.user_id:
         raise Conflict(_("You cannot change your own role. Ask another administrator."))
+    if user.removed_at is not None:
+        raise Conflict(_("%(name)s was removed from the organisation.", name=user.name))
     if user.role == role:
         raise Conflict(_("%(name)s has this role already.", name=user.name))
     previous, user.role = user.role, role

@@ -72,7 +72,7 @@ async def _active_user(session: AsyncSession, user_id: int) -> tuple[User, Organ
         await session.execute(
             sa.select(User, Organisation)
             .join(Organisation, Organisation.id == User.organisation_id)
-            .where(User.id == user_id, User.active.is_(True), Organisation.active.is_(True))
+            .where(User.id == user_id, User.active.is_(True), User.email_verified_at.is_not(None), Organisation.active.is_(True))
         )
     ).first()
     return (row[0], row[1]) if row else None
@@ -97,8 +97,9 @@ async def principal_from_session(session: AsyncSession, settings: Settings, raw:
 
 
 async def principal_from_token(session: AsyncSession, raw: str, ip: str) -> Principal | None:
+    """An expired token is refused like a revoked one."""
     token = await session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == token_hash(raw), ApiToken.revoked_at.is_(None))
+        sa.select(ApiToken).where(ApiToken.token_hash == token_hash(raw), ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())
     )
     if token is None:
         return None
@@ -127,6 +128,14 @@ async def end_session(session: AsyncSession, raw: str | None) -> None:
 
 async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
     await session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user_id))
+
+
+async def revoke_all_tokens(session: AsyncSession, user_id: int) -> int:
+    """Revoke every API token of the user still in force; how many were."""
+    result = await session.execute(
+        sa.update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)
 
 
 # --- throttling ---------------------------------------------------------------------------------

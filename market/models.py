@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -54,6 +54,10 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True)
     language: str | None = Field(default=None, max_length=5)
     last_login_at: datetime | None = utc_field(default=None, nullable=True)
+    # None until the link e-mailed at self-registration is opened: such an account cannot sign in
+    email_verified_at: datetime | None = utc_field(default=None, nullable=True)
+    # an administrator removed the member from the organisation (the account is disabled for good)
+    removed_at: datetime | None = utc_field(default=None, nullable=True)
     password_changed_at: datetime = utc_field(default_factory=utcnow)
     created_at: datetime = utc_field(default_factory=utcnow)
 
@@ -70,6 +74,9 @@ class LoginSession(SQLModel, table=True):
     user_agent: str = Field(default="", max_length=300)
 
 
+TOKEN_LIFETIME_DEFAULT = timedelta(days=90)
+
+
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
 
@@ -81,6 +88,7 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = utc_field(default_factory=utcnow)
     last_used_at: datetime | None = utc_field(default=None, nullable=True)
     revoked_at: datetime | None = utc_field(default=None, nullable=True)
+    expires_at: datetime = utc_field(default_factory=lambda: utcnow() + TOKEN_LIFETIME_DEFAULT)
 
 
 class LoginFailure(SQLModel, table=True):
@@ -103,6 +111,31 @@ class PasswordReset(SQLModel, table=True):
     expires_at: datetime = utc_field()
     used_at: datetime | None = utc_field(default=None, nullable=True)
     created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class EmailVerification(SQLModel, table=True):
+    """A single-use link e-mailed to a self-registered address; opening it proves the mailbox."""
+
+    __tablename__ = "email_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = utc_field()
+    used_at: datetime | None = utc_field(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
+
+
+class AccountMail(SQLModel, table=True):
+    """One message about an account sent to an address (a confirmation link, a reset link, "you have an account");
+    counting recent rows per address and purpose throttles them."""
+
+    __tablename__ = "account_mail"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    purpose: str = Field(max_length=16)
+    at: datetime = utc_field(default_factory=utcnow, index=True)
 
 
 class Invitation(SQLModel, table=True):

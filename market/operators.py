@@ -165,7 +165,9 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
     if not active and user.id == actor.user_id:
         raise Conflict(_("You cannot disable your own account."))
     user.active = active
-    if not active:
+    if active:
+        user.removed_at = None  # an operator may restore a member an administrator removed
+    else:
         await end_all_sessions(session, user.id)  # type: ignore[arg-type]
     await session.flush()
     action = "user.enable" if active else "user.disable"

@@ -121,6 +121,11 @@ class TokenForm(BaseModel):
     """The account page's token form (its field is `token_name`: the profile form has a `name`)."""
 
     token_name: TokenName
+    lifetime_days: int = 90
+
+
+class ConfirmationResend(BaseModel):
+    email: Email
 
 
 class RoleChange(BaseModel):
@@ -130,11 +135,12 @@ class RoleChange(BaseModel):
 # --- /api input -----------------------------------------------------------------------------------
 
 class TokenCreate(BaseModel):
-    """A new API token: only its name, which tells your tokens apart."""
+    """A new API token: its name, which tells your tokens apart, and how many days it works (1 to 365, default 90)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: TokenName
+    lifetime_days: int = Field(default=90, description="Days the token works, from 1 to 365.")
 
 
 class InvitationCreate(BaseModel):
@@ -175,6 +181,7 @@ class TokenRead(_Read):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime
 
 
 class TokenCreated(TokenRead):
@@ -187,6 +194,8 @@ class MemberRead(_Read):
     email: str
     role: Role
     active: bool
+    removed_at: datetime | None
+    email_verified_at: datetime | None
     last_login_at: datetime | None
 
 

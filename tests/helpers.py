@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from market import accounts
 from market.auth import SystemActor
-from market.models import AuditEvent, Organisation, User
+from market.models import AuditEvent, Organisation, OutboxMessage, User
 
 PASSWORD = "correct-horse-battery"
 _numbers = itertools.count(1)
@@ -54,6 +55,21 @@ async def make_user(
         )
 
 
+async def mails_to(sessions: async_sessionmaker[AsyncSession], email: str) -> list[dict[str, Any]]:
+    """The e-mails queued in the outbox for `email`, oldest first (each with `subject` and `body`)."""
+    async with sessions() as session:
+        payloads = (await session.scalars(sa.select(OutboxMessage.payload).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id))).all()
+    return [mail for mail in map(json.loads, payloads) if mail["to"] == email]
+
+
+CONFIRMATION_LINK = re.compile(r"https?://\S+?(/register/confirm/\S+)")
+
+
+async def confirmation_links(sessions: async_sessionmaker[AsyncSession], email: str) -> list[str]:
+    """The paths of the address-confirmation links mailed to `email`, oldest first."""
+    return [match.group(1) for mail in await mails_to(sessions, email) if (match := CONFIRMATION_LINK.search(mail["body"]))]
+
+
 async def audit_actions(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessions() as session:
         return list((await session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq))).all())
@@ -90,6 +106,12 @@ class Browserless:
         response = await self.login(user.email)
         assert response.status_code == 303, response.text
         return user
+
+    async def confirm(self, email: str) -> httpx.Response:
+        """Open the last confirmation link mailed to `email`, as its owner would."""
+        links = await confirmation_links(self.sessions, email)
+        assert links, f"no confirmation link was mailed to {email}"
+        return await self.client.get(links[-1], follow_redirects=False)
 
     async def logout(self) -> httpx.Response:
         return await self.submit("/logout", form_page="/")

@@ -14,9 +14,11 @@ from market import accounts, i18n
 from market.auth import SESSION_COOKIE, Principal, client_ip, end_session, start_session
 from market.controllers.registration import PAGE
 from market.controllers.signin import session_cookie
+from market.database import utcnow
 from market.errors import Conflict, Invalid
 from market.guards import signed_in
 from market.i18n import _
+from market.models import TOKEN_LIFETIME_DEFAULT
 from market.schemas import (
     Me,
     OrganisationBrief,
@@ -41,6 +43,7 @@ async def _account_page(
     return render(
         request, "market/account.html", status_code, account=user, profile={**profile, **(form or {})},
         tokens=tokens, errors=errors or {}, token_name=(form or {}).get("token_name", ""),
+        lifetime_days=(form or {}).get("lifetime_days", TOKEN_LIFETIME_DEFAULT.days), now=utcnow(),
     )
 
 
@@ -83,10 +86,11 @@ async def create_token(request: Request, data: FormBody, db_session: DbSession) 
     form = form_dict(data)
     try:
         entry = parse(TokenForm, form)
-        token, raw = await accounts.create_token(db_session, request.user, entry.token_name)
+        token, raw = await accounts.create_token(db_session, request.user, entry.token_name, entry.lifetime_days)
     except Invalid as exc:
         errors = {"token_name" if key == "name" else key: message for key, message in exc.errors.items()}
-        return await _account_page(request, db_session, exc.status_code, form={"token_name": form.get("token_name", "")}, errors=errors)
+        kept = {"token_name": form.get("token_name", ""), "lifetime_days": form.get("lifetime_days", "")}
+        return await _account_page(request, db_session, exc.status_code, form=kept, errors=errors)
     # Shown on this answer only (no redirect): the raw token is never stored and never shown again.
     page = render(request, "market/token_created.html", 201, token=token, raw=raw)
     page.headers.update(NO_STORE)
@@ -127,7 +131,7 @@ async def api_me(request: Request) -> Me:
 
 @get("/api/tokens", guards=[signed_in], tags=["account"])
 async def api_tokens(request: Request, db_session: DbSession) -> list[TokenRead]:
-    """Your API tokens, newest first, revoked ones included (hashes are never shown)."""
+    """Your API tokens, newest first, revoked and expired ones included (hashes are never shown)."""
     return [TokenRead.model_validate(token) for token in await accounts.list_tokens(db_session, request.user)]
 
 
@@ -135,9 +139,9 @@ async def api_tokens(request: Request, db_session: DbSession) -> list[TokenRead]
 async def api_create_token(
     request: Request, data: Annotated[dict[str, Any], json_body(TokenCreate)], db_session: DbSession,
 ) -> Response[TokenCreated]:
-    """A new token; `token` is in this answer only. Keep it secret: it acts as you."""
+    """A new token, working for `lifetime_days` (1 to 365, default 90); `token` is in this answer only. Keep it secret: it acts as you."""
     entry = parse(TokenCreate, data)
-    token, raw = await accounts.create_token(db_session, request.user, entry.name)
+    token, raw = await accounts.create_token(db_session, request.user, entry.name, entry.lifetime_days)
     body = TokenCreated(**TokenRead.model_validate(token).model_dump(), token=raw)
     return Response(body, status_code=201, headers=NO_STORE)
 

@@ -72,6 +72,21 @@ async def enable_member(request: Request, member_id: FromPath[int], db_session: 
     return await _set_active(request, db_session, member_id, True)
 
 
+@get("/organisation/members/{member_id:int}/remove", guards=[signed_in, org_admin], **PAGE)
+async def confirm_remove(request: Request, member_id: FromPath[int], db_session: DbSession) -> Template:
+    member = await accounts.member_to_remove(db_session, request.user, member_id)
+    return render(request, "market/member_remove.html", member=member)
+
+
+@post("/organisation/members/{member_id:int}/remove", guards=[signed_in, org_admin], **PAGE)
+async def remove_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> Any:
+    try:
+        member = await accounts.remove_member(db_session, request.user, member_id)
+    except Conflict as exc:
+        return redirect(request, "/organisation", exc.detail, category="error")
+    return redirect(request, "/organisation", _("%(name)s is removed from the organisation: signed out, with every API token revoked.", name=member.name))
+
+
 @post("/organisation/members/{member_id:int}/role", guards=[signed_in, org_admin], **PAGE)
 async def change_role(request: Request, member_id: FromPath[int], data: FormBody, db_session: DbSession) -> Any:
     # A refusal (unknown role, own role, someone else's member) answers its 4xx page with the reason.
@@ -119,7 +134,14 @@ async def api_enable_member(request: Request, member_id: FromPath[int], db_sessi
     return MemberRead.model_validate(await accounts.set_member_active(db_session, request.user, member_id, active=True))
 
 
+@post("/api/organisation/members/{member_id:int}/remove", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
+async def api_remove_member(request: Request, member_id: FromPath[int], db_session: DbSession) -> MemberRead:
+    """Remove a member from your organisation: they are signed out, their tokens are revoked, and they can no longer
+    sign in; only the marketplace operators can restore the account. You cannot remove yourself."""
+    return MemberRead.model_validate(await accounts.remove_member(db_session, request.user, member_id))
+
+
 routes = [
-    organisation_page, invite, disable_member, enable_member, change_role,
-    api_organisation, api_invite, api_disable_member, api_enable_member,
+    organisation_page, invite, disable_member, enable_member, confirm_remove, remove_member, change_role,
+    api_organisation, api_invite, api_disable_member, api_enable_member, api_remove_member,
 ]

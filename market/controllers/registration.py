@@ -1,4 +1,5 @@
-"""Registering: a provider organisation, an agency user by approved domain, an invited member; password reset."""
+"""Registering: a provider organisation, an agency user by approved domain, an invited member; confirming the
+address of a self-registered account; password reset."""
 
 from __future__ import annotations
 
@@ -18,13 +19,22 @@ from market.controllers.signin import session_cookie
 from market.errors import Conflict, Invalid
 from market.i18n import _
 from market.models import User
-from market.schemas import AgencyRegistration, InvitationAcceptance, PasswordForgot, PasswordResetForm, ProviderRegistration
+from market.schemas import (
+    AgencyRegistration,
+    ConfirmationResend,
+    InvitationAcceptance,
+    PasswordForgot,
+    PasswordResetForm,
+    ProviderRegistration,
+)
 from market.web import DbSession, FormBody, form_dict, parse, redirect, render
 
 FormError = (Invalid, Conflict)
 # Page routes. The media type is set because a POST handler returns either a redirect or the form
 # again; without it a re-rendered form would be sent as JSON.
 PAGE: dict[str, Any] = {"include_in_schema": False, "media_type": MediaType.HTML}
+# Registration and the resend form answer alike whether or not the address has an account: a redirect here.
+CHECK_MAIL = "/register/check-mail"
 
 
 async def sign_in(request: Request, db_session: AsyncSession, user: User) -> Cookie:
@@ -54,15 +64,14 @@ async def register_provider(request: Request, data: FormBody, db_session: DbSess
     form = form_dict(data)
     try:
         entry = parse(ProviderRegistration, form)
-        user = await accounts.register_provider(
-            db_session, organisation_name=entry.organisation_name, registration_number=entry.registration_number,
+        await accounts.register_provider(
+            db_session, settings_of(request.app), organisation_name=entry.organisation_name, registration_number=entry.registration_number,
             contact_email=entry.contact_email, contact_phone=entry.contact_phone, is_sme=entry.is_sme,
             name=entry.name, email=entry.email, password=entry.password, ip=client_ip(request),
         )
     except FormError as exc:
         return render(request, "market/register_provider.html", exc.status_code, form=_without_passwords(form), errors=exc.errors or {"form": exc.detail})
-    cookie = await sign_in(request, db_session, user)
-    return redirect(request, "/", _("Your organisation is registered and you are signed in as its administrator."), cookies=[cookie])
+    return redirect(request, CHECK_MAIL)
 
 
 # --- agency ---------------------------------------------------------------------------------------
@@ -77,13 +86,42 @@ async def register_agency(request: Request, data: FormBody, db_session: DbSessio
     form = form_dict(data)
     try:
         entry = parse(AgencyRegistration, form)
-        user = await accounts.register_agency_user(
-            db_session, name=entry.name, email=entry.email, password=entry.password, ip=client_ip(request)
+        await accounts.register_agency_user(
+            db_session, settings_of(request.app), name=entry.name, email=entry.email, password=entry.password, ip=client_ip(request)
         )
     except FormError as exc:
         return render(request, "market/register_agency.html", exc.status_code, form=_without_passwords(form), errors=exc.errors or {"form": exc.detail})
-    cookie = await sign_in(request, db_session, user)
-    return redirect(request, "/", _("Your account is ready and you are signed in."), cookies=[cookie])
+    return redirect(request, CHECK_MAIL)
+
+
+# --- confirming the address -----------------------------------------------------------------------
+
+@get(CHECK_MAIL, **PAGE)
+async def check_mail(request: Request) -> Template:
+    return render(request, "market/check_mail.html")
+
+
+@get("/register/confirm/{token:str}", **PAGE)
+async def confirm_address(request: Request, token: FromPath[str], db_session: DbSession) -> Any:
+    """Opening the e-mailed link confirms the address; the person then signs in with their password."""
+    await accounts.confirm_address(db_session, settings_of(request.app), token, client_ip(request))
+    return redirect(request, "/login", _("Your e-mail address is confirmed. Sign in to continue."))
+
+
+@get("/register/resend", **PAGE)
+async def resend_form(request: Request) -> Template:
+    return render(request, "market/confirmation_resend.html", form={}, errors={})
+
+
+@post("/register/resend", **PAGE)
+async def resend(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    form = form_dict(data)
+    try:
+        entry = parse(ConfirmationResend, form)
+    except Invalid as exc:
+        return render(request, "market/confirmation_resend.html", exc.status_code, form=form, errors=exc.errors)
+    await accounts.resend_confirmation(db_session, settings_of(request.app), entry.email, client_ip(request))
+    return redirect(request, CHECK_MAIL)
 
 
 # --- invitation -----------------------------------------------------------------------------------
@@ -139,7 +177,7 @@ async def reset_form(request: Request, token: FromPath[str], db_session: DbSessi
 async def reset(request: Request, token: FromPath[str], data: FormBody, db_session: DbSession) -> Any:
     try:
         entry = parse(PasswordResetForm, form_dict(data))
-        await accounts.reset_password(db_session, token, entry.password, client_ip(request))
+        await accounts.reset_password(db_session, settings_of(request.app), token, entry.password, client_ip(request))
     except Invalid as exc:
         await accounts.open_password_reset(db_session, token)  # a dead link answers 404, not the form
         return render(request, "market/password_reset.html", exc.status_code, token=token, errors=exc.errors)
@@ -148,6 +186,6 @@ async def reset(request: Request, token: FromPath[str], data: FormBody, db_sessi
 
 
 routes = [
-    provider_form, register_provider, agency_form, register_agency, invitation_form, accept_invitation,
-    forgot_form, forgot, reset_form, reset,
+    provider_form, register_provider, agency_form, register_agency, check_mail, confirm_address, resend_form, resend,
+    invitation_form, accept_invitation, forgot_form, forgot, reset_form, reset,
 ]

@@ -39,6 +39,9 @@ async def login(request: Request, data: FormBody, db_session: DbSession) -> Any:
         user = await accounts.authenticate(db_session, settings, email, password, ip)
     except TooManyRequests as exc:
         return render(request, "market/login.html", status_code=429, form={"email": email}, errors={"form": exc.detail}, next=target)
+    except accounts.AddressNotConfirmed as exc:
+        await db_session.commit()  # the cleared failure count stays
+        return render(request, "market/login.html", status_code=403, form={"email": email}, errors={"form": exc.detail}, next=target, unconfirmed=True)
     if user is None:
         # Keep the counted failure although the answer is an error (errors roll the request back).
         await db_session.commit()

@@ -42,11 +42,11 @@ from committee.models import Certificate
 from contracts import documents as contract_documents, invoices, service as contracts
 from contracts.models import Contract, ContractVersion, Invoice
 from contracts.schemas import DraftInput
-from market import clock
+from market import accounts, clock
 from market import auth
 from market.auth import Principal, SystemActor
 from market.database import create_engine, utcnow
-from market.models import AgencyDomain, ApiToken, Appointment, Invitation, Organisation, PasswordReset, User
+from market.models import AgencyDomain, ApiToken, Appointment, EmailVerification, Invitation, Organisation, PasswordReset, User
 from market.security import new_token, token_hash
 from market.settings import Settings
 from tests.catalog.listed import list_service, plan
@@ -252,6 +252,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/register/provider"): R(PUBLIC, body=register_provider_body, fresh_session=True),
     ("GET", "/register/agency"): R(PUBLIC),
     ("POST", "/register/agency"): R(PUBLIC, body=register_agency_body, fresh_session=True),
+    ("GET", "/register/check-mail"): R(PUBLIC),
+    ("GET", "/register/confirm/{token:str}"): R(PUBLIC, target="email_confirmation", anywhere=PUBLIC, ok=LOGIN_REDIRECT),
+    ("GET", "/register/resend"): R(PUBLIC),
+    ("POST", "/register/resend"): R(PUBLIC, body=fixed(email="nobody@example.go.kr")),
     ("GET", "/invitations/{token:str}"): R(PUBLIC, target="invitation", anywhere=PUBLIC),
     ("POST", "/invitations/{token:str}"): R(PUBLIC, target="invitation", anywhere=PUBLIC,
                                             body=fixed(name="Invited Person", password=PASSWORD, password_confirm=PASSWORD), ok=LOGIN_REDIRECT, fresh_session=True),
@@ -278,10 +282,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/organisation/members/{member_id:int}/disable"): R(ORG_ADMINS, target="member", body=EMPTY),
     ("POST", "/organisation/members/{member_id:int}/enable"): R(ORG_ADMINS, target="disabled_member", body=EMPTY),
     ("POST", "/organisation/members/{member_id:int}/role"): R(ORG_ADMINS, target="member", body=fixed(role="admin")),
+    ("GET", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member"),
+    ("POST", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member", body=EMPTY),
     ("GET", "/api/organisation"): R(SIGNED_IN),
     ("POST", "/api/organisation/invitations"): R(ORG_ADMINS, body=invite_body),
     ("POST", "/api/organisation/members/{member_id:int}/disable"): R(ORG_ADMINS, target="member", body=EMPTY),
     ("POST", "/api/organisation/members/{member_id:int}/enable"): R(ORG_ADMINS, target="disabled_member", body=EMPTY),
+    ("POST", "/api/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member", body=EMPTY),
     # the secretariat
     ("GET", "/operator/organisations"): R(OPERATOR),
     ("POST", "/operator/organisations"): R(OPERATOR, body=organisation_body),
@@ -703,6 +710,17 @@ class Builder:
         async with self.w.sessions() as session, session.begin():
             session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="member",  # type: ignore[arg-type]
                                    token_hash=token_hash(raw), expires_at=utcnow() + timedelta(days=7)))
+        return {"token": raw}
+
+    async def email_confirmation(self, side: str, _actor: Actor) -> dict[str, Any]:
+        """A fresh self-registered user's confirmation link (opening it spends it, so one per call)."""
+        organisation = self.w.orgs["agency", side]
+        raw = new_token()
+        async with self.w.sessions() as session, session.begin():
+            user = await accounts.create_user(
+                session, None, organisation=organisation, email=f"joiner{unique()}@example.go.kr", name="Joiner", password=PASSWORD, verified=False,
+            )
+            session.add(EmailVerification(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + timedelta(hours=24)))  # type: ignore[arg-type]
         return {"token": raw}
 
     async def password_reset(self, side: str, _actor: Actor) -> dict[str, Any]:
@@ -1199,7 +1217,7 @@ async def check(w: World, builder: Builder, method: str, path: str, rule: Rule) 
 
 OWN, OTHER = "its own organisation's object", "the other organisation's object"
 # Objects that belong to one user (tokens) or are made in the caller's own organisation (members).
-PER_ACTOR = {"token", "colleague_token", "member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
+PER_ACTOR = {"email_confirmation", "token", "colleague_token", "member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
 # Cases a committee caller works on as their assigned reviewer.
 PER_REVIEWER = {"case_in_review", "reviewed_case", "case_listing"}
 

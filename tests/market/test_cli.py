@@ -122,6 +122,15 @@ async def test_user_create_with_a_weak_password_says_so(tmp_path: Path, database
     assert await count(sessions, User) == 0
 
 
+async def test_user_create_with_a_guessable_password_says_so(tmp_path: Path, database_url: str, sessions) -> None:
+    done = market(
+        tmp_path, database_url, "user", "create", "--email", "chief@secretariat.example.go.kr", "--role", "operator",
+        "--org", "Secretariat", MARKET_NEW_USER_PASSWORD="password1234",
+    )
+    assert_clean_failure(done, "guess")
+    assert await count(sessions, User) == 0
+
+
 async def test_user_create_twice_with_one_email_is_refused(tmp_path: Path, database_url: str, sessions) -> None:
     arguments = ("user", "create", "--email", "chief@secretariat.example.go.kr", "--role", "operator", "--org", "Secretariat")
     assert market(tmp_path, database_url, *arguments, MARKET_NEW_USER_PASSWORD=PASSWORD).returncode == 0

@@ -21,7 +21,7 @@ from market.models import (
     User,
 )
 from market.security import verify_password
-from tests.helpers import PASSWORD, audit_actions, business_number, count, make_organisation, make_user
+from tests.helpers import PASSWORD, audit_actions, business_number, count, mails_to, make_organisation, make_user
 
 NEW_PASSWORD = "a-much-better-passphrase"
 LINK = re.compile(r"https?://\S+/(invitations|password/reset)/(\S+)")
@@ -70,19 +70,23 @@ async def approve_domain(sessions, organisation: Organisation, domain: str) -> N
 
 # --- provider -------------------------------------------------------------------------------------
 
-async def test_provider_registration_creates_the_organisation_and_its_admin_and_signs_in(web) -> None:
+async def test_provider_registration_creates_the_organisation_and_its_admin_who_signs_in_once_the_address_is_confirmed(web) -> None:
     response = await web.submit("/register/provider", provider_form())
-    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
+    assert SESSION_COOKIE not in web.client.cookies
     async with web.sessions() as session:
         organisation = await session.scalar(sa.select(Organisation))
         user = await session.scalar(sa.select(User))
     assert organisation.kind == "provider" and organisation.name == "Hanul Cloud Co." and organisation.is_sme
     assert organisation.registration_number == accounts.normalise_business_number(business_number(4242))
     assert user.email == "kim@hanul.example.kr" and user.role == "admin" and user.organisation_id == organisation.id
-    assert verify_password(user.password_hash, NEW_PASSWORD)
-    home = await web.client.get("/")
-    assert "Provider home" in home.text and "Your organisation is registered" in home.text
-    assert await audit_actions(web.sessions) == ["organisation.create", "user.create", "user.login"]
+    assert verify_password(user.password_hash, NEW_PASSWORD) and user.email_verified_at is None
+    assert "Check your e-mail" in (await web.client.get("/register/check-mail")).text
+    confirmed = await web.confirm(user.email)
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/login"
+    assert (await web.login(user.email, NEW_PASSWORD)).status_code == 303
+    assert "Provider home" in (await web.client.get("/")).text
+    assert await audit_actions(web.sessions) == ["organisation.create", "user.create", "user.confirmation_sent", "user.confirm_email", "user.login"]
 
 
 async def test_provider_registration_with_a_wrong_check_digit_is_refused_and_writes_nothing(web) -> None:
@@ -135,13 +139,14 @@ async def test_provider_registration_with_bad_contact_details_names_both_fields(
     assert await rows(web.sessions) == (0, 0, 0, 0)
 
 
-async def test_provider_registration_with_an_address_already_registered_is_refused_and_writes_nothing(web) -> None:
+async def test_provider_registration_with_an_address_already_registered_creates_no_organisation_and_tells_the_mailbox(web) -> None:
     existing = await make_user(web.sessions, await make_organisation(web.sessions, "agency"))
-    before = await rows(web.sessions)
+    organisations, users = await count(web.sessions, Organisation), await count(web.sessions, User)
     response = await web.submit("/register/provider", provider_form(email=existing.email))
-    assert response.status_code == 409
-    assert 'href="#field-email"' in response.text and "Already registered." in response.text
-    assert await rows(web.sessions) == before
+    assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
+    assert (await count(web.sessions, Organisation), await count(web.sessions, User)) == (organisations, users)
+    [mail] = await mails_to(web.sessions, existing.email)
+    assert "already have an account" in mail["body"] and "/register/confirm/" not in mail["body"]
 
 
 async def test_provider_registration_with_a_registered_business_number_is_refused(web) -> None:
@@ -155,19 +160,21 @@ async def test_provider_registration_with_a_registered_business_number_is_refuse
 
 # --- agency ---------------------------------------------------------------------------------------
 
-async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member(web) -> None:
+async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member_once_the_address_is_confirmed(web) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Seoul City")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
         "/register/agency", {"name": "Park Buyer", "email": "park@Seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
     )
-    assert response.status_code == 303
+    assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
     async with web.sessions() as session:
         user = await session.scalar(sa.select(User).where(User.email == "park@seoul.go.kr"))
-    assert user.organisation_id == agency.id and user.role == "member"
+    assert user.organisation_id == agency.id and user.role == "member" and user.email_verified_at is None
+    assert (await web.confirm("park@seoul.go.kr")).status_code == 303
+    assert (await web.login("park@seoul.go.kr", NEW_PASSWORD)).status_code == 303
     home = await web.client.get("/")
     assert "Agency home" in home.text and "Park Buyer" in home.text
-    assert (await audit_actions(web.sessions))[-2:] == ["user.create", "user.login"]
+    assert (await audit_actions(web.sessions))[-4:] == ["user.create", "user.confirmation_sent", "user.confirm_email", "user.login"]
 
 
 async def test_agency_registration_with_an_unapproved_domain_asks_for_an_invitation_and_writes_nothing(web) -> None:
