@@ -1,7 +1,8 @@
 """The agency's and the provider's home panels: what needs attention in their contracts and invoices."""
 
-from market import clock
 from __future__ import annotations
+
+from market import clock
 
 import re
 from datetime import UTC, date, datetime, timedelta

@@ -155,7 +155,7 @@ async def test_provider_registration_with_a_registered_business_number_is_refuse
 
 # --- agency ---------------------------------------------------------------------------------------
 
-async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member(web) -> None:
+async def test_agency_user_with_an_approved_domain_joins_the_agency_as_a_buyer(web) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Seoul City")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
@@ -164,7 +164,7 @@ async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member(we
     assert response.status_code == 303
     async with web.sessions() as session:
         user = await session.scalar(sa.select(User).where(User.email == "park@seoul.go.kr"))
-    assert user.organisation_id == agency.id and user.role == "member"
+    assert user.organisation_id == agency.id and user.role == "buyer"
     home = await web.client.get("/")
     assert "Agency home" in home.text and "Park Buyer" in home.text
     assert (await audit_actions(web.sessions))[-2:] == ["user.create", "user.login"]
@@ -204,7 +204,7 @@ async def test_agency_registration_with_mismatched_passwords_is_refused(web) -> 
 
 # --- invitations ----------------------------------------------------------------------------------
 
-async def invite(web, email: str = "new.colleague@hanul.example.kr", role: str = "member") -> tuple[Organisation, str]:
+async def invite(web, email: str = "new.colleague@hanul.example.kr", role: str = "signer") -> tuple[Organisation, str]:
     provider = await make_organisation(web.sessions, "provider", name="Hanul Cloud")
     admin = await make_user(web.sessions, provider)
     async with web.sessions() as session, session.begin():
