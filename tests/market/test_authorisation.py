@@ -723,7 +723,7 @@ class Builder:
     async def invitation(self, side: str, _actor: Actor) -> dict[str, Any]:
         raw = new_token()
         async with self.w.sessions() as session, session.begin():
-            session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="member",  # type: ignore[arg-type]
+            session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="buyer",  # type: ignore[arg-type]
                                    token_hash=token_hash(raw), expires_at=utcnow() + timedelta(days=7)))
         return {"token": raw}
 
