@@ -302,7 +302,7 @@ def contract_json(view: ContractView) -> dict[str, Any]:
         "ended_on": _iso(contract.ended_on), "end_reason": contract.end_reason,
         "amount_paid_at_end": contract.amount_paid_at_end, "amount_paid": view.amount_paid,
         "created_at": _iso(contract.created_at),
-        "approval": _approval_json(view.approval),
+        "approval": _approval_json(view.approval) if view.side == Side.agency else None,  # the agency's internal rule
         "versions": [version_json(version) for version in view.versions],
         "signatures": [signature_json(signature) for signature in view.signatures],
     }
