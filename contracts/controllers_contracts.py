@@ -13,10 +13,11 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from pydantic import BaseModel
 
-from contracts import documents, pricing, service, signing
+from contracts import authority, documents, pricing, service, signing
 from contracts.models import ContractStatus
 from contracts.schemas import (
-    AmendInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput, TerminateInput,
+    AmendInput, ApprovalThresholdInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput,
+    TerminateInput,
 )
 from market import clock
 from market.app import settings_of
@@ -156,6 +157,7 @@ async def edit_page(request: Request, data: FormBody, db_session: DbSession, con
 # --- simple confirmed steps: send, withdraw, decline, revise, cancel --------------------------------
 
 STEPS: dict[str, dict[str, Any]] = {
+    "approve": {"reason": None},
     "send": {"reason": None},
     "withdraw": {"reason": "optional"},
     "decline": {"reason": "required"},
@@ -166,6 +168,9 @@ STEPS: dict[str, dict[str, Any]] = {
 
 def _step_texts(step: str) -> dict[str, str]:
     return {
+        "approve": {"title": _("Approve the draft"), "button": _("Approve"),
+                    "explanation": _("You approve this draft as a second member of the agency: it may then be sent even above the approval threshold. Your name and the time are recorded and published with the signed contract's approval milestone (your role only); any change to the draft withdraws the approval."),
+                    "done": _("The draft was approved.")},
         "send": {"title": _("Send the contract to the provider"), "button": _("Freeze and send"),
                  "explanation": _("The document is rendered and frozen now, with its SHA-256 fingerprint. After sending, any change makes a new version, and signatures never carry over."),
                  "done": _("The contract was sent to the provider for signature.")},
@@ -192,7 +197,9 @@ async def _run_step(request: Request, db_session: Any, contract_id: int, step: s
         reason = parse(ReasonInput, {"reason": form.get("reason", "")}).reason
     elif reason_kind == "optional":
         reason = parse(OptionalReasonInput, {"reason": form.get("reason", "")}).reason
-    if step == "send":
+    if step == "approve":
+        await authority.approve(db_session, actor, contract_id)
+    elif step == "send":
         await service.send(db_session, actor, _store(request), contract_id)
     elif step == "withdraw":
         await service.withdraw(db_session, actor, contract_id, reason)
@@ -372,9 +379,15 @@ async def renew_page(request: Request, data: FormBody, db_session: DbSession, co
 
 # --- budgets --------------------------------------------------------------------------------------
 
-async def _budget_page(request: Request, db_session: Any, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    rows = await service.budgets(db_session, current(request))
-    return render(request, "contracts/budget.html", status_code, budgets=rows, form=form, errors=errors)
+async def _budget_page(
+    request: Request, db_session: Any, form: dict[str, Any], errors: dict[str, str], status_code: int = 200, *,
+    threshold_form: dict[str, Any] | None = None, threshold_errors: dict[str, str] | None = None,
+) -> Template:
+    actor = current(request)
+    rows = await service.budgets(db_session, actor)
+    threshold = await authority.approval_threshold(db_session, actor.organisation_id)
+    return render(request, "contracts/budget.html", status_code, budgets=rows, form=form, errors=errors, threshold=threshold,
+                  threshold_form=threshold_form or {"threshold": "" if threshold is None else threshold}, threshold_errors=threshold_errors or {})
 
 
 @get("/contracts/budget", guards=[agency], include_in_schema=False)
@@ -391,6 +404,22 @@ async def budget_set_page(request: Request, data: FormBody, db_session: DbSessio
     except Invalid as exc:
         return await _budget_page(request, db_session, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, "/contracts/budget", _("The %(year)s budget was recorded.", year=figures.year))
+
+
+@post("/contracts/approval-threshold", guards=[agency], include_in_schema=False)
+async def threshold_set_page(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    form = form_dict(data)
+    try:
+        amount = str(form.get("threshold", "")).replace(",", "").replace("₩", "").strip()
+        entry = parse(ApprovalThresholdInput, {"amount": amount or None})
+        await authority.set_approval_threshold(db_session, current(request), entry.amount)
+    except Invalid as exc:
+        errors = {"threshold" if key == "amount" else key: message for key, message in (exc.errors or {"form": exc.detail}).items()}
+        return await _budget_page(request, db_session, {"year": clock.today().year}, {}, 422, threshold_form=form, threshold_errors=errors)
+    if entry.amount is None:
+        return redirect(request, "/contracts/budget", _("The approval threshold was removed: drafts are sent without approval."))
+    return redirect(request, "/contracts/budget", _("Drafts above ₩%(amount)s with VAT now need a second member's approval before they are sent.",
+                                                    amount=f"{entry.amount:,}"))
 
 
 # --- API ------------------------------------------------------------------------------------------
@@ -516,11 +545,38 @@ async def budget_api(request: Request, data: Body(BudgetInput), db_session: DbSe
     return _budget_json(await service.set_budget(db_session, current(request), parse(BudgetInput, data)))
 
 
+def _threshold_json(amount: int | None) -> dict[str, Any]:
+    return {"amount": amount, "currency": "KRW"}
+
+
+@get("/api/approval-threshold", guards=[agency], tags=["contracts"], summary="The agency's approval threshold")
+async def threshold_api(request: Request, db_session: DbSession) -> dict[str, Any]:
+    """`amount` in won with VAT: a draft above it is sent only once a second member approved it; null: no threshold."""
+    return _threshold_json(await authority.approval_threshold(db_session, current(request).organisation_id))
+
+
+@put("/api/approval-threshold", guards=[agency], tags=["contracts"], summary="Set the agency's approval threshold")
+async def threshold_set_api(request: Request, data: Body(ApprovalThresholdInput), db_session: DbSession) -> dict[str, Any]:
+    """Administrators only (403 otherwise). `amount` null removes the threshold."""
+    entry = parse(ApprovalThresholdInput, data)
+    return _threshold_json(await authority.set_approval_threshold(db_session, current(request), entry.amount))
+
+
+@post("/api/contracts/{contract_id:int}/approval", guards=[agency], tags=["contracts"], status_code=200, summary="Approve the draft")
+async def approve_api(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+    """A signer or administrator who neither drafted nor last changed the draft approves it (403 for a buyer, 409 for
+    its own draft or one approved already). Above the agency's approval threshold a draft is sent only once approved;
+    a change to the draft withdraws the approval."""
+    await authority.approve(db_session, current(request), contract_id)
+    return await _json(request, db_session, contract_id)
+
+
 def routes() -> list[Any]:
     return [
         contract_list, budget_page, budget_set_page, draft_form_page, draft_page, contract_page, edit_form_page, edit_page,
         document_page, pdf_page, sign_form_page, sign_page, terminate_form_page, terminate_page, amend_form_page, amend_page,
         renew_form_page, renew_page, *(handler for step in STEPS for handler in _step_routes(step)),
         list_api, draft_api, contract_api, update_api, send_api, withdraw_api, decline_api, revise_api, cancel_api, sign_api,
-        check_api, terminate_api, amend_api, renew_api, budgets_api, budget_api,
+        check_api, terminate_api, amend_api, renew_api, budgets_api, budget_api, threshold_set_page, threshold_api, threshold_set_api,
+        approve_api,
     ]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Service, ServiceStatus
-from contracts import documents, invoices, service, signing
+from contracts import authority, documents, invoices, service, signing
 from contracts.models import Contract
 from contracts.pricing import add_months
 from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
@@ -22,6 +22,9 @@ from market.models import Organisation, User
 from market.settings import Settings
 
 SEOUL, MOIS = "buyer@seoul.example.go.kr", "buyer@mois.example.go.kr"
+SEOUL_SIGNER, MOIS_SIGNER = "signer@seoul.example.go.kr", "signer@mois.example.go.kr"
+SEOUL_ADMIN, MOIS_ADMIN = "admin@seoul.example.go.kr", "admin@mois.example.go.kr"
+APPROVAL_THRESHOLD = 100_000_000  # won with VAT: drafts above it need a second member's approval before sending
 HANBIT, NURI, BARAM = "provider@hanbit-cloud.example.kr", "provider@nurisoft.example.kr", "provider@baramdata.example.kr"
 
 
@@ -51,12 +54,15 @@ def _typical_quantity(unit: str, months: int) -> int:
 async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], None] = print) -> int:
     from market.demo import DEMO_PASSWORD
 
-    people = {email: await _principal(session, email) for email in (SEOUL, MOIS, HANBIT, NURI, BARAM)}
+    emails = (SEOUL, MOIS, HANBIT, NURI, BARAM, SEOUL_SIGNER, MOIS_SIGNER, SEOUL_ADMIN, MOIS_ADMIN)
+    people = {email: await _principal(session, email) for email in emails}
     if any(person is None for person in people.values()):
         echo("contracts: demo organisations missing; skipped")
         return 0
-    seoul, mois, hanbit, nuri, baram = (people[email] for email in (SEOUL, MOIS, HANBIT, NURI, BARAM))
-    assert seoul and mois and hanbit and nuri and baram
+    seoul, mois, hanbit, nuri, baram, seoul_signer, mois_signer, seoul_admin, mois_admin = (people[email] for email in emails)
+    assert seoul and mois and hanbit and nuri and baram and seoul_signer and mois_signer and seoul_admin and mois_admin
+    # the buyer drafts and sends; the agency's signer approves (above the threshold) and signs
+    signer_of = {seoul.organisation_id: seoul_signer, mois.organisation_id: mois_signer}
     if await session.scalar(sa.select(Contract.id).where(Contract.agency_id.in_([seoul.organisation_id, mois.organisation_id])).limit(1)):
         echo("contracts: demo contracts already there")
         return 0
@@ -66,9 +72,11 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         return 0
     store = documents.store_for(settings)
     today = clock.today()
-    for agency in (seoul, mois):
+    for admin in (seoul_admin, mois_admin):
         for year in (today.year - 1, today.year, today.year + 1):
-            await service.set_budget(session, agency, BudgetInput(year=year, amount=900_000_000))
+            await service.set_budget(session, admin, BudgetInput(year=year, amount=900_000_000))
+        if await authority.approval_threshold(session, admin.organisation_id) is None:
+            await authority.set_approval_threshold(session, admin, APPROVAL_THRESHOLD)
 
     async def drafted(agency: Principal, provider: Principal, pick: int, starts_on: date, months: int, **terms: Any) -> Contract:
         service_id = services[provider.organisation_id][pick]
@@ -83,10 +91,14 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         return await service.draft(session, agency, data)
 
     async def sent(contract: Contract, agency: Principal) -> None:
+        version = await service.version_of(session, contract)
+        if version.amount_total > APPROVAL_THRESHOLD:
+            await authority.approve(session, signer_of[agency.organisation_id], contract.id)  # type: ignore[arg-type]
         await service.send(session, agency, store, contract.id)  # type: ignore[arg-type]
 
-    async def signed_by(contract: Contract, *signers: Principal, on: date) -> None:
-        for signer in signers:
+    async def signed_by(contract: Contract, *parties: Principal, on: date) -> None:
+        for party in parties:
+            signer = signer_of.get(party.organisation_id, party)
             version = await service.version_of(session, contract)
             await signing.sign(session, signer, store, contract.id, version.number, SignInput(  # type: ignore[arg-type]
                 password=DEMO_PASSWORD, confirm_read=True, signer_name=signer.name, document_sha256=version.document_sha256 or "",

@@ -131,6 +131,12 @@ class ContractVersion(SQLModel, table=True):
     pdf_sha256: str | None = Field(default=None, max_length=64)
     decline_reason: str = Field(default="", max_length=2000)
     created_by_id: int = Field(foreign_key="user_account.id")
+    edited_by_id: int | None = Field(default=None, foreign_key="user_account.id")  # the last member who changed the draft
+    # A second member's approval of the draft (above the agency's approval threshold it is needed before sending);
+    # a change to the draft withdraws it.
+    approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    approved_by_role: str | None = Field(default=None, max_length=16)  # the approver's role at the time
+    approved_at: datetime | None = utc_field(default=None, nullable=True)
     created_at: datetime = utc_field(default_factory=utcnow)
     sent_at: datetime | None = utc_field(default=None, nullable=True)
     signed_at: datetime | None = utc_field(default=None, nullable=True)  # when the second signature made it binding
@@ -166,6 +172,18 @@ class Budget(SQLModel, table=True):
     agency_id: int = Field(foreign_key="organisation.id", index=True)
     year: int
     amount: int  # KRW
+    updated_at: datetime = utc_field(default_factory=utcnow)
+
+
+class ApprovalThreshold(SQLModel, table=True):
+    """An agency's approval threshold: a draft whose total value with VAT is above it is sent only once a second
+    member (a signer or an administrator who did not draft it) has approved it. No row: no approval is needed."""
+
+    __tablename__ = "contracts_approval_threshold"
+
+    agency_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    amount: int = Field(sa_type=sa.BigInteger)  # KRW, with VAT
+    updated_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     updated_at: datetime = utc_field(default_factory=utcnow)
 
 

@@ -205,6 +205,21 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
     description = _contract_description(contract)
     if description:
         ocds_contract["description"] = description
+    if awarded.approved_at is not None:
+        # The agency's internal approval of the draft by a second member (above its approval threshold it is needed
+        # before sending): an `approval` milestone of the closed milestoneStatus `met`. The approver's role is
+        # published, not their name (as with signatures).
+        ocds_contract["milestones"] = [{
+            "id": f"approval-{awarded.number}",
+            "title": "Internal approval of the draft",
+            "type": "approval",
+            "code": "internalApproval",
+            "status": "met",
+            "dateMet": _instant(awarded.approved_at),
+            "dateModified": _instant(awarded.approved_at),
+            "description": f"Version {awarded.number} was approved before it was sent by a second member of {agency.name} "
+                           f"({awarded.approved_by_role or 'signer'}) who neither drafted nor last changed it.",
+        }]
     if amendments:
         ocds_contract["amendments"] = [{
             "id": str(version.number),

@@ -72,6 +72,13 @@ class BudgetInput(_Input):
     amount: int = Field(ge=0, le=10**15)
 
 
+class ApprovalThresholdInput(_Input):
+    """An agency's approval threshold in won with VAT: a draft above it needs a second member's approval before it is
+    sent. Null removes it."""
+
+    amount: int | None = Field(ge=0, le=10**15)
+
+
 class ReasonInput(_Input):
     reason: str = Field(min_length=1, max_length=2000)
 

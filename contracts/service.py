@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Outcome, Plan, Project, ProjectStatus, Service, ServiceStatus, ServiceVersion
-from contracts import documents, pricing, workflow
+from contracts import authority, documents, pricing, workflow
 from contracts.models import (
     CURRENCY, AmendmentReason, Budget, Contract, ContractStatus, ContractVersion, Invoice, Payment, Side, Signature,
     VersionKind, VersionState,
@@ -214,6 +214,7 @@ class ContractView:
     renewals: list[Contract] = field(default_factory=list)
     amount_paid: int = 0
     proposer: Side | None = None  # who made the current version (the agency for an original)
+    approval: authority.Approval | None = None  # where the current version stands with the agency's approval rule
 
     def signatures_on(self, version: ContractVersion) -> list[Signature]:
         return [item for item in self.signatures if item.version_id == version.id]
@@ -246,6 +247,7 @@ async def view_contract(session: AsyncSession, actor: Principal, contract_id: in
         current=current, proposer=await _proposer_side(session, current, contract),
         signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,  # type: ignore[arg-type]
         renewal_of=renewal_of, renewals=renewals, amount_paid=await amount_paid(session, contract_id),
+        approval=await authority.approval_of(session, contract, current),
     )
 
 
@@ -264,7 +266,8 @@ def version_json(version: ContractVersion) -> dict[str, Any]:
         "currency": CURRENCY, "amendment_reason": version.amendment_reason, "amendment_rationale": version.amendment_rationale,
         "lock_version": version.lock_version, "document_sha256": version.document_sha256, "pdf_sha256": version.pdf_sha256,
         "decline_reason": version.decline_reason, "created_at": _iso(version.created_at), "sent_at": _iso(version.sent_at),
-        "signed_at": _iso(version.signed_at),
+        "signed_at": _iso(version.signed_at), "approved_by_id": version.approved_by_id, "approved_by_role": version.approved_by_role,
+        "approved_at": _iso(version.approved_at),
     }
 
 
@@ -299,9 +302,17 @@ def contract_json(view: ContractView) -> dict[str, Any]:
         "ended_on": _iso(contract.ended_on), "end_reason": contract.end_reason,
         "amount_paid_at_end": contract.amount_paid_at_end, "amount_paid": view.amount_paid,
         "created_at": _iso(contract.created_at),
+        "approval": _approval_json(view.approval) if view.side == Side.agency else None,  # the agency's internal rule
         "versions": [version_json(version) for version in view.versions],
         "signatures": [signature_json(signature) for signature in view.signatures],
     }
+
+
+def _approval_json(approval: authority.Approval | None) -> dict[str, Any] | None:
+    if approval is None:
+        return None
+    return {"threshold": approval.threshold, "needed": approval.needed, "approved": approval.approved,
+            "approved_by": approval.approved_by, "approved_by_role": approval.approved_by_role, "approved_at": _iso(approval.approved_at)}
 
 
 async def amount_paid(session: AsyncSession, contract_id: int) -> int:
@@ -354,6 +365,8 @@ async def budgets(session: AsyncSession, actor: Principal) -> list[BudgetFigures
 
 async def set_budget(session: AsyncSession, actor: Principal, data: BudgetInput) -> BudgetFigures:
     _require_agency(actor)
+    if not actor.is_admin:
+        raise Forbidden(_("Only an administrator of your agency can set its budgets."))
     budget = await session.scalar(
         sa.select(Budget).where(Budget.agency_id == actor.organisation_id, Budget.year == data.year).with_for_update()
     )
@@ -463,6 +476,7 @@ async def _contract_number(session: AsyncSession, contract: Contract) -> str:
 async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, renewal_of: Contract | None = None) -> Contract:
     """A new contract in draft from a listed service's plan; the price is computed here from the stored plan."""
     _require_agency(actor)
+    authority.check_may_draft(actor)
     offer = await listed_offer(session, data.service_id)
     plan = next((item for item in offer.plans if item.id == data.plan_id), None)
     if plan is None:
@@ -500,9 +514,11 @@ async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, re
 
 
 async def update_draft(session: AsyncSession, actor: Principal, contract_id: int, data: DraftUpdate) -> Contract:
-    """Change the draft being prepared; a change made on a stale copy of the draft is refused (409)."""
+    """Change the draft being prepared; a change made on a stale copy of the draft is refused (409). A change
+    withdraws the draft's approval."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
+    authority.check_may_draft(actor)
     if contract.status != C.draft:
         raise Conflict(_("Only a draft can be changed; withdraw the sent version first."))
     version = await version_of(session, contract)
@@ -521,10 +537,13 @@ async def update_draft(session: AsyncSession, actor: Principal, contract_id: int
     await _check_budget(session, contract.agency_id, data.starts_on, price.amount_total, excluding=contract.id)
     _apply_terms(version, snapshot, data, price)
     version.lock_version += 1
+    version.edited_by_id = actor.user_id
+    approval_withdrawn = authority.withdraw_approval(version)
     contract.updated_at = utcnow()
     await session.flush()
     await audit.record(session, actor, "contract.update_draft", "contract", contract.id,
-                       {"version": version.number, "quantity": version.quantity, "amount_total": version.amount_total})
+                       {"version": version.number, "quantity": version.quantity, "amount_total": version.amount_total,
+                        **({"approval_withdrawn": True} if approval_withdrawn else {})})
     return contract
 
 
@@ -627,13 +646,16 @@ async def freeze(session: AsyncSession, store: documents.DocumentStore, contract
 
 
 async def send(session: AsyncSession, actor: Principal, store: documents.DocumentStore, contract_id: int) -> ContractVersion:
-    """Freeze the draft and send it to the provider for signature."""
+    """Freeze the draft and send it to the provider for signature; above the agency's approval threshold only once
+    a second member approved it."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
+    authority.check_may_draft(actor)
     workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.sent, _("The contract"))
     await listed_offer(session, contract.service_id)  # a service delisted since the draft cannot be contracted
     version = await version_of(session, contract)
     workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.sent, _("The version"))
+    await authority.check_approval(session, contract, version)
     await freeze(session, store, contract, version)
     contract.status = C.sent
     contract.updated_at = utcnow()
@@ -648,6 +670,7 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
     """The proposer takes a sent version back before the other side signs; a new draft copy is opened.
     The agency withdraws a sent contract; either party withdraws an amendment it proposed."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
+    authority.check_may_draft(actor)
     version = await version_of(session, contract)
     if version.kind == VersionKind.amendment:
         if side_of(actor, contract) != await _proposer_side(session, version, contract):
@@ -713,6 +736,7 @@ async def revise(session: AsyncSession, actor: Principal, contract_id: int) -> C
     """After a decline, the agency opens a new draft version (a copy of the declined one) to change and send again."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
+    authority.check_may_draft(actor)
     if contract.status != C.declined:  # (sent, draft) in the table is the agency's withdrawal, not a revision
         raise Conflict(_("Only a declined contract is revised; withdraw a sent one to change it."))
     version = await version_of(session, contract)
@@ -732,6 +756,7 @@ async def cancel(session: AsyncSession, actor: Principal, contract_id: int, reas
     """The agency abandons the contract before both signatures."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
+    authority.check_may_draft(actor)
     workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.cancelled, _("The contract"))
     version = await version_of(session, contract)
     if version.state == V.sent:
@@ -837,6 +862,7 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
     """Either party proposes an amendment to a contract in force: a new version, frozen and sent for both signatures.
     It must change something; it takes effect when both have signed, and the signed text before it stays readable."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
+    authority.check_may_draft(actor)
     if contract.status not in workflow.IN_FORCE:
         raise Conflict(_("Only a signed or active contract can be amended."))
     if contract.current_version_id != contract.signed_version_id:

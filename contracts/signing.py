@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import documents, workflow
+from contracts.authority import check_signing_authority
 from contracts.models import ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import SignInput
 from contracts.service import get_contract, side_of, version_of
@@ -54,6 +55,7 @@ async def sign(
                          n=version.number, date=version.ends_on.isoformat()))
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
+    await check_signing_authority(session, actor, contract, version)
     user = await session.get(User, actor.user_id)
     # argon2 in a worker thread (it releases the GIL): on the event loop it would stall every other request of
     # this process for its whole cost, a transaction holding the audit chain's lock among them

@@ -45,6 +45,8 @@ from market.models import (
     OrganisationKind,
     PasswordReset,
     User,
+    default_role,
+    roles_for,
 )
 from market.security import MIN_PASSWORD_LENGTH, hash_password, new_token, token_hash, verify_password
 from market.settings import LANGUAGES, Settings
@@ -195,33 +197,51 @@ async def create_organisation(
     return organisation
 
 
+def check_role(kind: str, role: str) -> None:
+    """The role must be one that members of this kind of organisation hold (agency: buyer, signer, admin;
+    provider: signer, admin; committee and operator: member, admin)."""
+    if role not in roles_for(kind):
+        raise Invalid(
+            _("Unknown role."),
+            errors={"role": _("Choose one of the offered values: %(roles)s.", roles=", ".join(roles_for(kind)))},
+        )
+
+
+def signs_with_limit(kind: str, role: str) -> bool:
+    """Agency signers and administrators sign up to a signing limit; nobody else has one."""
+    return kind == OrganisationKind.agency and role in (MemberRole.signer, MemberRole.admin)
+
+
 async def create_user(
     session: AsyncSession, actor: Principal | SystemActor | None, *, organisation: Organisation, email: str,
-    name: str, password: str, role: str = MemberRole.member, verified: bool = True,
+    name: str, password: str, role: str | None = None, signing_limit: int = 0, verified: bool = True,
 ) -> User:
-    """A user; `verified=False` (self-registration only) leaves the address to be confirmed before signing in.
+    """A new user of `organisation`; `role` defaults to the kind's first (an agency's buyer, a provider's signer).
 
-    Every other way in proves the address or is vouched for: an invitation's link went to the mailbox, and
-    operators, the CLI and the demo loader create accounts they answer for.
+    `verified=False` (self-registration only) leaves the address to be confirmed before signing in. Every other
+    way in proves the address or is vouched for: an invitation's link went to the mailbox, and operators, the
+    CLI and the demo loader create accounts they answer for.
     """
+    role = role or default_role(organisation.kind)
     email = normalise_email(email)
     if not valid_email(email):
         raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
     check_password(password, email=email, name=name)
-    if role not in MemberRole.__members__:
-        raise Invalid(_("Unknown role."), errors={"role": _("Choose one of the offered values.")})
+    check_role(organisation.kind, role)
+    if signing_limit and not signs_with_limit(organisation.kind, role):
+        raise Invalid(_("Only an agency's signers and administrators have a signing limit."), errors={"signing_limit": _("Leave it at 0.")})
     if await user_by_email(session, email):
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     user = User(
         email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=organisation.id, role=role,  # type: ignore[arg-type]
-        email_verified_at=utcnow() if verified else None,
+        signing_limit=signing_limit, email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
     await session.flush()
-    await audit.record(
-        session, actor or _self_actor(user), "user.create", "user", user.id,
-        {"email": email, "organisation_id": organisation.id, "role": role, "verified": verified},
-    )
+    summary: dict[str, object] = {"email": email, "organisation_id": organisation.id, "role": role, "verified": verified}
+    if signing_limit:
+        summary["signing_limit"] = signing_limit
+    await audit.record(session, actor or _self_actor(user), "user.create", "user", user.id, summary)
     return user
 
 
@@ -240,14 +260,15 @@ async def get_user_in_organisation(session: AsyncSession, principal: Principal, 
 
 async def create_invitation(
     session: AsyncSession, settings: Settings, actor: Principal | SystemActor, *, organisation: Organisation,
-    email: str, role: str = MemberRole.member,
+    email: str, role: str | None = None,
 ) -> Invitation:
-    """Invite someone into `organisation`; the link goes out by e-mail through the outbox."""
+    """Invite someone into `organisation` with one of its kind's roles (its first unless told); the link goes out
+    by e-mail through the outbox. A signing limit is set once they have joined."""
+    role = role or default_role(organisation.kind)
     email = normalise_email(email)
     if not valid_email(email):
         raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
-    if role not in MemberRole.__members__:
-        raise Invalid(_("Unknown role."), errors={"role": _("Choose one of the offered values.")})
+    check_role(organisation.kind, role)
     if await user_by_email(session, email):
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     raw = new_token()
@@ -407,7 +428,7 @@ async def register_provider(
 
 
 async def register_agency_user(session: AsyncSession, settings: Settings, *, name: str, email: str, password: str, ip: str) -> User | None:
-    """Join an agency as a member: only with an address at a domain an operator approved for it, and only once
+    """Join an agency as a buyer: only with an address at a domain an operator approved for it, and only once
     the address is confirmed. An address with an account already is told so by mail instead (None)."""
     email = normalise_email(email)
     if not valid_email(email):
@@ -680,7 +701,7 @@ async def organisation_overview(
     return OrganisationOverview(organisation, members, int(total or 0), invitations, can_manage_members(principal))
 
 
-async def invite_member(session: AsyncSession, settings: Settings, principal: Principal, *, email: str, role: str) -> Invitation:
+async def invite_member(session: AsyncSession, settings: Settings, principal: Principal, *, email: str, role: str | None) -> Invitation:
     _check_manager(principal)
     organisation = await session.get(Organisation, principal.organisation_id)
     assert organisation is not None  # the principal's own organisation
@@ -736,9 +757,9 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: in
 
 
 async def change_member_role(session: AsyncSession, principal: Principal, user_id: int, *, role: str) -> User:
+    """Another member's role, one of the organisation's kind. A member who no longer signs loses their signing limit."""
     _check_manager(principal)
-    if role not in MemberRole.__members__:
-        raise Invalid(_("Unknown role."), errors={"role": _("Choose one of the offered values.")})
+    check_role(principal.organisation_kind, role)
     user = await _member(session, principal, user_id)
     if user.id == principal.user_id:
         raise Conflict(_("You cannot change your own role. Ask another administrator."))
@@ -747,5 +768,33 @@ async def change_member_role(session: AsyncSession, principal: Principal, user_i
     if user.role == role:
         raise Conflict(_("%(name)s has this role already.", name=user.name))
     previous, user.role = user.role, role
-    await audit.record(session, principal, "user.role_change", "user", user.id, {"email": user.email, "from": previous, "to": role})
+    summary: dict[str, object] = {"email": user.email, "from": previous, "to": role}
+    if user.signing_limit and not signs_with_limit(principal.organisation_kind, role):
+        summary["signing_limit"] = {"from": user.signing_limit, "to": 0}
+        user.signing_limit = 0
+    await audit.record(session, principal, "user.role_change", "user", user.id, summary)
+    return user
+
+
+MAX_SIGNING_LIMIT = 10**15  # won; larger than any contract the marketplace can price
+
+
+async def set_signing_limit(session: AsyncSession, principal: Principal, user_id: int, *, amount: int) -> User:
+    """An agency administrator sets how much (total value with VAT, in won) another signer or administrator may sign."""
+    _check_manager(principal)
+    if not principal.is_kind(OrganisationKind.agency):
+        raise Forbidden(_("Signing limits are an agency's: a provider's signers and administrators sign without one."))
+    if not 0 <= amount <= MAX_SIGNING_LIMIT:
+        raise Invalid(_("Please correct: %(fields)s.", fields="signing_limit"),
+                      errors={"signing_limit": _("A whole number of won from 0 to %(n)s.", n=f"{MAX_SIGNING_LIMIT:,}")})
+    user = await _member(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Conflict(_("You cannot set your own signing limit. Ask another administrator."))
+    if not signs_with_limit(principal.organisation_kind, user.role):
+        raise Conflict(_("%(name)s is a buyer and cannot sign: make them a signer first.", name=user.name),
+                       errors={"signing_limit": _("Buyers do not sign.")})
+    if user.signing_limit == amount:
+        raise Conflict(_("%(name)s's signing limit is ₩%(amount)s already.", name=user.name, amount=f"{amount:,}"))
+    previous, user.signing_limit = user.signing_limit, amount
+    await audit.record(session, principal, "user.signing_limit", "user", user.id, {"email": user.email, "from": previous, "to": amount})
     return user

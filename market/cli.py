@@ -197,7 +197,7 @@ def user() -> None:
 @click.option("--org", "org_name", required=True, help="Organisation name; created when missing.")
 @click.option("--name", default="", help="Display name (defaults to the e-mail's local part).")
 @click.option("--registration-number", default=None, help="For a new agency (institution code) or provider (business number).")
-@click.option("--member", is_flag=True, help="Make a plain member instead of an organisation administrator.")
+@click.option("--member", is_flag=True, help="Make a member with the organisation kind's first role (an agency's buyer, a provider's signer, committee or operator member) instead of an administrator.")
 @click.password_option(envvar="MARKET_NEW_USER_PASSWORD", help="Password (asked for when not given; or $MARKET_NEW_USER_PASSWORD).")
 def create_user(email: str, kind: str, org_name: str, name: str, registration_number: str | None, member: bool, password: str) -> None:
     """Create a user (the first operator, for example) and its organisation if needed."""
@@ -217,7 +217,7 @@ def create_user(email: str, kind: str, org_name: str, name: str, registration_nu
             organisation = await accounts.create_organisation(session, actor, kind=kind, name=org_name, registration_number=registration_number)
         return await accounts.create_user(
             session, actor, organisation=organisation, email=email, name=name or email.split("@")[0],
-            password=password, role="member" if member else "admin",
+            password=password, role=None if member else "admin",
         )
 
     try:
@@ -225,7 +225,7 @@ def create_user(email: str, kind: str, org_name: str, name: str, registration_nu
     except DomainError as exc:
         details = "; ".join(f"{key}: {value}" for key, value in exc.errors.items())
         raise click.ClickException(f"{exc.detail} {details}".strip()) from exc
-    click.echo(f"Created user {created.email} ({kind}, {'member' if member else 'admin'}) in {org_name}.")
+    click.echo(f"Created user {created.email} ({kind}, {created.role}) in {org_name}.")
 
 
 @main.group()

@@ -34,12 +34,20 @@ USERS = [
     ("committee@demo.example.go.kr", "Member Park", "Digital Service Review Committee", "member"),
     ("member2@demo.example.go.kr", "Member Choi", "Digital Service Review Committee", "member"),
     ("member3@demo.example.go.kr", "Member Jung", "Digital Service Review Committee", "member"),
-    ("buyer@seoul.example.go.kr", "Buyer Kang", "Seoul Metropolitan Government", "admin"),
-    ("buyer@mois.example.go.kr", "Buyer Yoon", "Ministry of the Interior and Safety", "admin"),
+    ("admin@seoul.example.go.kr", "Admin Seo", "Seoul Metropolitan Government", "admin"),
+    ("buyer@seoul.example.go.kr", "Buyer Kang", "Seoul Metropolitan Government", "buyer"),
+    ("signer@seoul.example.go.kr", "Signer Song", "Seoul Metropolitan Government", "signer"),
+    ("admin@mois.example.go.kr", "Admin Moon", "Ministry of the Interior and Safety", "admin"),
+    ("buyer@mois.example.go.kr", "Buyer Yoon", "Ministry of the Interior and Safety", "buyer"),
+    ("signer@mois.example.go.kr", "Signer Min", "Ministry of the Interior and Safety", "signer"),
     ("provider@hanbit-cloud.example.kr", "Provider Han", "Hanbit Cloud Co., Ltd.", "admin"),
     ("provider@nurisoft.example.kr", "Provider Noh", "Nuri Soft Inc.", "admin"),
     ("provider@baramdata.example.kr", "Provider Bae", "Baram Data Co., Ltd.", "admin"),
 ]
+
+# The agencies' signers sign contracts up to this total value with VAT (their administrators set it; more than any
+# demo contract). The administrators sign nothing until another administrator gives them a limit.
+SIGNING_LIMITS = {"signer@seoul.example.go.kr": 1_000_000_000, "signer@mois.example.go.kr": 1_000_000_000}
 
 DOMAINS = [("seoul.example.go.kr", "Seoul Metropolitan Government"), ("mois.example.go.kr", "Ministry of the Interior and Safety")]
 
@@ -63,7 +71,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         if user is None:
             user = await accounts.create_user(
                 session, actor, organisation=organisations[organisation], email=email, name=name,
-                password=DEMO_PASSWORD, role=role,
+                password=DEMO_PASSWORD, role=role, signing_limit=SIGNING_LIMITS.get(email, 0),
             )
             created += 1
             if organisations[organisation].kind == "committee":

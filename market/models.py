@@ -19,9 +19,27 @@ class OrganisationKind(StrEnum):
 
 
 class MemberRole(StrEnum):
-    member = "member"
-    admin = "admin"
+    member = "member"  # committee and operator staff
+    admin = "admin"  # manages the organisation's members (an agency's also its budgets, limits and approval threshold)
+    buyer = "buyer"  # agency: searches, runs projects, drafts and sends contracts; never signs
+    signer = "signer"  # agency: signs up to their signing limit and approves drafts; provider: signs
 
+
+# The roles a member of each kind of organisation can hold; the first is what a new member gets unless told.
+ROLES_BY_KIND: dict[str, tuple[str, ...]] = {
+    OrganisationKind.agency: (MemberRole.buyer, MemberRole.signer, MemberRole.admin),
+    OrganisationKind.provider: (MemberRole.signer, MemberRole.admin),
+    OrganisationKind.committee: (MemberRole.member, MemberRole.admin),
+    OrganisationKind.operator: (MemberRole.member, MemberRole.admin),
+}
+
+
+def roles_for(kind: str) -> tuple[str, ...]:
+    return ROLES_BY_KIND.get(kind, (MemberRole.member, MemberRole.admin))
+
+
+def default_role(kind: str) -> str:
+    return roles_for(kind)[0]
 
 
 class Organisation(SQLModel, table=True):
@@ -51,6 +69,9 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     role: str = Field(default=MemberRole.member, max_length=16)
+    # An agency's signer (or administrator) signs contracts whose total value with VAT is at most this many won;
+    # set by another administrator of the agency. 0: signs nothing. Providers' members sign without a limit.
+    signing_limit: int = Field(default=0, sa_type=sa.BigInteger)
     active: bool = Field(default=True)
     language: str | None = Field(default=None, max_length=5)
     last_login_at: datetime | None = utc_field(default=None, nullable=True)

@@ -19,7 +19,8 @@ from market.i18n import _
 ID_RANGE = range(-(2**31), 2**31)
 RowId = Annotated[int, Field(ge=ID_RANGE.start, le=ID_RANGE.stop - 1)]
 
-Role = Literal["member", "admin"]
+# Which of these a member may hold depends on the organisation's kind (market.models.ROLES_BY_KIND).
+Role = Literal["member", "admin", "buyer", "signer"]
 Language = Literal["ko", "en"]
 
 
@@ -129,7 +130,20 @@ class ConfirmationResend(BaseModel):
 
 
 class RoleChange(BaseModel):
+    """Another member's new role: an agency's buyer, signer or admin; a provider's signer or admin."""
+
     role: Role
+
+
+class SigningLimitChange(BaseModel):
+    """An agency signer's or administrator's signing limit: the largest total value with VAT, in won, they may sign."""
+
+    signing_limit: int = Field(ge=0, le=10**15)
+
+    @field_validator("signing_limit", mode="before")
+    @classmethod
+    def _digits(cls, value: object) -> object:
+        return value.replace(",", "").replace("₩", "").strip() if isinstance(value, str) else value
 
 
 # --- /api input -----------------------------------------------------------------------------------
@@ -144,12 +158,13 @@ class TokenCreate(BaseModel):
 
 
 class InvitationCreate(BaseModel):
-    """Invite someone into your organisation by e-mail, as a member or an administrator."""
+    """Invite someone into your organisation by e-mail with one of its kind's roles (agency: buyer, signer or admin;
+    provider: signer or admin); without one, an agency's buyer or a provider's signer."""
 
     model_config = ConfigDict(extra="forbid")
 
     email: Email
-    role: Role = "member"
+    role: Role | None = None
 
 
 # --- read models ----------------------------------------------------------------------------------
@@ -193,6 +208,7 @@ class MemberRead(_Read):
     name: str
     email: str
     role: Role
+    signing_limit: int  # won; agency signers and administrators sign contracts up to this total value with VAT
     active: bool
     removed_at: datetime | None
     email_verified_at: datetime | None

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from market import accounts
 from market.auth import SystemActor
-from market.models import AuditEvent, Organisation, OutboxMessage, User
+from market.models import AuditEvent, Organisation, OutboxMessage, User, default_role
 
 PASSWORD = "correct-horse-battery"
 _numbers = itertools.count(1)
@@ -46,12 +46,16 @@ async def make_organisation(sessions: async_sessionmaker[AsyncSession], kind: st
 
 
 async def make_user(
-    sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", email: str | None = None, name: str = "Test User"
+    sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", email: str | None = None, name: str = "Test User",
+    signing_limit: int = 0,
 ) -> User:
+    """A user of `organisation`; `role` "member" means the kind's first role (an agency's buyer, a provider's signer)."""
     email = email or f"user{next(_numbers)}@{organisation.kind}.example.kr"
+    role = default_role(organisation.kind) if role == "member" else role
     async with sessions() as session, session.begin():
         return await accounts.create_user(
-            session, SystemActor(email="test"), organisation=organisation, email=email, name=name, password=PASSWORD, role=role
+            session, SystemActor(email="test"), organisation=organisation, email=email, name=name, password=PASSWORD, role=role,
+            signing_limit=signing_limit,
         )
 
 

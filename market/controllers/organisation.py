@@ -15,12 +15,18 @@ from market.controllers.registration import PAGE
 from market.errors import Conflict, Invalid
 from market.guards import org_admin, signed_in
 from market.i18n import _
-from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange
+from market.models import roles_for
+from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange, SigningLimitChange
 from market.web import PAGE_SIZE, DbSession, FormBody, Page, check_page, form_dict, json_body, page_number, parse, redirect, render
 
 
 def role_label(role: str) -> str:
-    return _("Administrator") if role == "admin" else _("Member")
+    return {"admin": _("Administrator"), "buyer": _("Buyer"), "signer": _("Signer")}.get(role) or _("Member")
+
+
+def role_options(kind: str) -> list[tuple[str, str]]:
+    """The roles a member of this kind of organisation can hold, with their labels."""
+    return [(role, role_label(role)) for role in roles_for(kind)]
 
 
 async def _organisation_page(
@@ -30,9 +36,11 @@ async def _organisation_page(
     number = page_number(page)
     overview = await accounts.organisation_overview(db_session, request.user, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     paging = check_page(Page(number, PAGE_SIZE, overview.member_count))
+    options = role_options(overview.organisation.kind)
     return render(
         request, "market/organisation.html", status_code, overview=overview, page=paging,
-        invite=invite or {"email": "", "role": "member"}, errors=errors or {}, role_label=role_label,
+        invite=invite or {"email": "", "role": options[0][0]}, errors=errors or {}, role_label=role_label, role_options=options,
+        signs_with_limit=accounts.signs_with_limit,
     )
 
 
@@ -48,7 +56,7 @@ async def invite(request: Request, data: FormBody, db_session: DbSession) -> Any
         entry = parse(InvitationCreate, form)
         invitation = await accounts.invite_member(db_session, settings_of(request.app), request.user, email=entry.email, role=entry.role)
     except (Invalid, Conflict) as exc:
-        invite_form = {"email": form.get("email", ""), "role": form.get("role", "member")}
+        invite_form = {"email": form.get("email", ""), "role": form.get("role", "")}
         return await _organisation_page(request, db_session, status_code=exc.status_code, invite=invite_form, errors=exc.errors or {"form": exc.detail})
     return redirect(request, "/organisation", _("An invitation was sent to %(email)s. It is valid for 7 days.", email=invitation.email))
 
@@ -93,6 +101,15 @@ async def change_role(request: Request, member_id: FromPath[int], data: FormBody
     entry = parse(RoleChange, form_dict(data))
     member = await accounts.change_member_role(db_session, request.user, member_id, role=entry.role)
     return redirect(request, "/organisation", _("%(name)s's role is now %(role)s.", name=member.name, role=role_label(member.role)))
+
+
+@post("/organisation/members/{member_id:int}/signing-limit", guards=[signed_in, org_admin], **PAGE)
+async def change_signing_limit(request: Request, member_id: FromPath[int], data: FormBody, db_session: DbSession) -> Any:
+    # A refusal (a buyer, own limit, a provider, someone else's member) answers its 4xx page with the reason.
+    entry = parse(SigningLimitChange, form_dict(data))
+    member = await accounts.set_signing_limit(db_session, request.user, member_id, amount=entry.signing_limit)
+    return redirect(request, "/organisation", _("%(name)s may now sign contracts worth up to ₩%(amount)s with VAT.",
+                                                name=member.name, amount=f"{member.signing_limit:,}"))
 
 
 # --- /api -----------------------------------------------------------------------------------------
@@ -141,7 +158,27 @@ async def api_remove_member(request: Request, member_id: FromPath[int], db_sessi
     return MemberRead.model_validate(await accounts.remove_member(db_session, request.user, member_id))
 
 
+@post("/api/organisation/members/{member_id:int}/role", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
+async def api_change_role(
+    request: Request, member_id: FromPath[int], data: Annotated[dict[str, Any], json_body(RoleChange)], db_session: DbSession,
+) -> MemberRead:
+    """Another member's role, one of your organisation kind's (agency: buyer, signer, admin; provider: signer, admin).
+    A member who becomes a buyer loses their signing limit."""
+    entry = parse(RoleChange, data)
+    return MemberRead.model_validate(await accounts.change_member_role(db_session, request.user, member_id, role=entry.role))
+
+
+@post("/api/organisation/members/{member_id:int}/signing-limit", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
+async def api_change_signing_limit(
+    request: Request, member_id: FromPath[int], data: Annotated[dict[str, Any], json_body(SigningLimitChange)], db_session: DbSession,
+) -> MemberRead:
+    """An agency administrator sets another signer's or administrator's signing limit: the largest total value
+    with VAT, in won, of a contract or amendment they may sign (0: none). Providers have no limits (403)."""
+    entry = parse(SigningLimitChange, data)
+    return MemberRead.model_validate(await accounts.set_signing_limit(db_session, request.user, member_id, amount=entry.signing_limit))
+
+
 routes = [
-    organisation_page, invite, disable_member, enable_member, confirm_remove, remove_member, change_role,
-    api_organisation, api_invite, api_disable_member, api_enable_member, api_remove_member,
+    organisation_page, invite, disable_member, enable_member, confirm_remove, remove_member, change_role, change_signing_limit,
+    api_organisation, api_invite, api_disable_member, api_enable_member, api_remove_member, api_change_role, api_change_signing_limit,
 ]

@@ -1,7 +1,8 @@
 """Contracts made through the contracts' own service functions, for any test that needs one.
 
 `contract_parties` lists a service (directly, as tests/catalog/listed.py does) and makes an agency and a
-provider with one admin user each; `draft_contract`, `sent_contract` and `signed_contract` take a contract
+provider with one admin user each (the agency's admin holds a signing limit above any contract here, as another
+administrator would give it); `draft_contract`, `sent_contract` and `signed_contract` take a contract
 as far as asked through `contracts.service` and `contracts.signing` (the agency drafts and sends, the
 provider signs, then the agency signs). A contract whose start date is today or earlier is active once
 signed; a later start leaves it `signed` until `advance_contracts` runs on that date.
@@ -35,6 +36,9 @@ def principal(user: User, organisation: Organisation) -> Principal:
     )
 
 
+SIGNING_LIMIT = 10**12  # won: the factory agency administrator's, above any contract the tests draft
+
+
 @dataclass
 class Parties:
     agency: Organisation
@@ -57,9 +61,10 @@ async def contract_parties(
     sessions: async_sessionmaker[AsyncSession], *, unit: str = "user_month", unit_price: int = 10_000, vat_included: bool = False,
     minimum_term_months: int = 0, agency: Organisation | None = None, agency_user: User | None = None,
 ) -> Parties:
-    """An agency and a provider (one admin each) and a listed service with one plan priced as given."""
+    """An agency and a provider (one admin each; the agency's may sign up to ₩1,000,000,000,000) and a listed service
+    with one plan priced as given."""
     agency = agency or await make_organisation(sessions, "agency")
-    agency_user = agency_user or await make_user(sessions, agency, name="Buyer Kim")
+    agency_user = agency_user or await make_user(sessions, agency, name="Buyer Kim", signing_limit=SIGNING_LIMIT)
     provider = await make_organisation(sessions, "provider")
     provider_user = await make_user(sessions, provider, name="Seller Park")
     listed = await list_service(sessions, provider, "Cloud Drive", plans=[

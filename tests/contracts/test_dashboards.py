@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from market import clock
+
 import re
 from datetime import UTC, date, datetime, timedelta
 

@@ -11,7 +11,7 @@ from contracts import service
 from contracts.models import Contract
 from market.models import Organisation, OutboxMessage
 from tests.committee.factories import certified_service, world
-from tests.contracts.factories import Parties, active_contract, bearer, contract_parties, draft_contract
+from tests.contracts.factories import SIGNING_LIMIT, Parties, active_contract, bearer, contract_parties, draft_contract
 from tests.helpers import make_organisation, make_user
 
 
@@ -61,7 +61,7 @@ async def test_revocation_refuses_new_drafts_keeps_signed_contracts_and_tells_th
     w = await world(sessions)
     service_id, case_id = await certified_service(w)
     agency = await make_organisation(sessions, "agency", contact_email="cloud@agency.example.go.kr")
-    buyer = await make_user(sessions, agency, name="Buyer Lee")
+    buyer = await make_user(sessions, agency, name="Buyer Lee", signing_limit=SIGNING_LIMIT)  # an administrator who also signs
     async with sessions() as session:
         plan_id = (await service.listed_offer(session, service_id)).plans[0].id
     parties = Parties(agency, buyer, w.provider, w.provider_user, service_id, plan_id)

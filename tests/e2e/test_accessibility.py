@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from tests.e2e.steps import ACCOUNTS, sign_in, switch_language
 
@@ -46,4 +46,12 @@ async def test_public_home_page_has_no_serious_accessibility_violations(page: Pa
 @pytest.mark.parametrize("role", ["operator", "chair", "agency", "provider"])
 async def test_home_page_of_each_role_has_no_serious_accessibility_violations(page: Page, role: str) -> None:
     await sign_in(page, ACCOUNTS[role][0])
+    await assert_no_serious_violations(page)
+
+
+@pytest.mark.parametrize("path", ["/organisation", "/contracts/budget"])
+async def test_an_agency_administrators_members_limits_budgets_and_threshold_have_no_serious_accessibility_violations(page: Page, path: str) -> None:
+    await sign_in(page, "admin@seoul.example.go.kr")
+    await page.goto(path)
+    await expect(page.locator("main form").first).to_be_attached()  # the administrator's forms (roles, limits; budgets, threshold)
     await assert_no_serious_violations(page)

@@ -21,7 +21,8 @@ from tests.e2e.steps import assert_accessible, flash, sign_in_as, sign_out
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 SERVICE, PLAN = "Hanbit Managed Database", "db.small"  # a listed demo service of Hanbit Cloud, billed per instance-month
-AGENCY, AGENCY_NAME = "buyer@seoul.example.go.kr", "Buyer Kang"
+AGENCY, AGENCY_NAME = "buyer@seoul.example.go.kr", "Buyer Kang"  # the buyer drafts and sends
+SIGNER, SIGNER_NAME = "signer@seoul.example.go.kr", "Signer Song"  # the agency's signer signs (buyers never do)
 PROVIDER, PROVIDER_NAME = "provider@hanbit-cloud.example.kr", "Provider Han"
 BUDGET_REFERENCE = "E2E-DB-001"
 
@@ -83,15 +84,15 @@ async def test_a_contract_is_drafted_signed_by_both_invoiced_paid_through_stripe
     assert await flash(page) == "The contract was sent to the provider for signature."
     await expect(page.locator("main")).to_contain_text("The stored document matches its fingerprint.")
 
-    # the provider signs first, then the agency
+    # the provider signs first, then the agency's signer
     await sign_in_as(page, PROVIDER)
     await sign_version(page, contract_url, PROVIDER_NAME)
     await expect(summary).not_to_contain_text("Active")
-    await sign_in_as(page, AGENCY)
-    await sign_version(page, contract_url, AGENCY_NAME)
+    await sign_in_as(page, SIGNER)
+    await sign_version(page, contract_url, SIGNER_NAME)
     await expect(summary.locator("dd").last).to_have_text("Active")
     await expect(page.locator("main table")).to_contain_text(f"provider: {PROVIDER_NAME}")
-    await expect(page.locator("main table")).to_contain_text(f"agency: {AGENCY_NAME}")
+    await expect(page.locator("main table")).to_contain_text(f"agency: {SIGNER_NAME}")
     await assert_accessible(page)
 
     # the daily sweep issues the first month's invoice; the worker creates, finalises and sends it in Stripe

@@ -1,6 +1,6 @@
 """The agency journey with the keyboard alone, in a real browser: sign in, search, filter, tick services and
 compare them, keep the search in a new project, open a listed service, draft a contract from a plan, send it
-after confirming, and sign it for the agency. Nothing is clicked or filled: Tab and Shift+Tab move, Enter and
+after confirming, and sign it for the agency as its signer. Nothing is clicked or filled: Tab and Shift+Tab move, Enter and
 Space act, arrow keys choose, typing types. Reaching each control with Tab is the proof that it can be
 reached; the skip link is the first stop and the focused element shows it is focused."""
 
@@ -20,7 +20,8 @@ from tests.e2e.steps import assert_every_stop_shows_focus, assert_focus_visible,
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-AGENCY, AGENCY_NAME = "buyer@seoul.example.go.kr", "Buyer Kang"
+AGENCY = "buyer@seoul.example.go.kr"  # the buyer drafts and sends
+SIGNER, SIGNER_NAME = "signer@seoul.example.go.kr", "Signer Song"  # the agency's signer signs (buyers never do)
 SERVICE, OTHER_SERVICE, PLAN = "Hanbit Managed Database", "한빛 관리형 쿠버네티스", "db.small"  # Hanbit's two PaaS services
 PROJECT = "Keyboard-only database 2026"
 BUDGET_REFERENCE = "KBD-DB-001"
@@ -170,6 +171,18 @@ async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
     await press_and_load(page)
     assert await flash(page) == "The contract was sent to the provider for signature."
 
+    # The buyer signs out and the agency's signer signs in, from the header's button and the sign-in form.
+    await tab_to(page, name="Sign out")
+    await press_and_load(page)
+    await page.goto("/login")
+    await tab_to(page, id="field-email")
+    await page.keyboard.type(SIGNER)
+    await tab_to(page, id="field-password")
+    await page.keyboard.type(DEMO_PASSWORD)
+    await press_and_load(page)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Agency home")
+    await page.goto(contract_path)  # the contract's address, as typed into the address bar
+
     # Sign for the agency: past the document's frame to the confirmation, the typed name and the password.
     await tab_to(page, name="Read and sign version 1")
     await press_and_load(page)
@@ -182,7 +195,7 @@ async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
     await page.keyboard.press("Space")
     await expect(page.locator("#check-confirm_read")).to_be_checked()
     await tab_to(page, id="field-signer_name")
-    await page.keyboard.type(AGENCY_NAME)
+    await page.keyboard.type(SIGNER_NAME)
     await tab_to(page, id="field-password")
     await page.keyboard.type(DEMO_PASSWORD)
     await tab_to(page, name="Sign")
@@ -191,5 +204,5 @@ async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
     assert await flash(page) == "Your signature was recorded."
     assert urlsplit(page.url).path == contract_path
     await expect(summary.locator("dd").last).to_have_text("Sent for signature")  # the provider has not signed yet
-    await expect(page.locator("main table")).to_contain_text(f"agency: {AGENCY_NAME}")
+    await expect(page.locator("main table")).to_contain_text(f"agency: {SIGNER_NAME}")
     await expect(page.get_by_role("link", name="Read and sign version 1")).to_have_count(0)

@@ -19,7 +19,7 @@ still sign in, so that no operation is silently exercised signed out.
 
 Bounds: `EXAMPLES` * 2 examples per operation and role (about 2,400 requests per database), no shrinking (a
 failure is reported with the request that caused it, as a curl command) and derandomized generation, so CI
-sends the same requests every run. That costs about 50 s of CPU per database; the six roles each start from
+sends the same requests every run. That costs about 50 s of CPU per database; the seven roles each start from
 a fresh copy of the demo data. A failing operation does not stop the others: the test reports every failing
 operation of the role together.
 """
@@ -63,6 +63,7 @@ ENDS_ACCESS = (
 ROLES: dict[str, str | None] = {
     "anonymous": None,
     "agency": "buyer@seoul.example.go.kr",
+    "agency admin": "admin@seoul.example.go.kr",  # budgets, the approval threshold, roles and signing limits
     "provider": "provider@hanbit-cloud.example.kr",
     "committee member": "committee@demo.example.go.kr",
     "committee chair": "chair@demo.example.go.kr",

@@ -55,14 +55,26 @@ from tests.committee.factories import PASSING, submitted_service
 from tests.contracts.factories import sign_as
 from tests.helpers import PASSWORD, business_number, make_organisation, make_user
 
-ROLES = ("anonymous", "agency_member", "agency_admin", "provider_member", "provider_admin", "committee_member", "committee_chair", "operator")
-KIND_OF = {"agency_member": "agency", "agency_admin": "agency", "provider_member": "provider", "provider_admin": "provider",
+ROLES = ("anonymous", "agency_buyer", "agency_signer", "agency_admin", "provider_signer", "provider_admin", "committee_member", "committee_chair",
+         "operator")
+KIND_OF = {"agency_buyer": "agency", "agency_signer": "agency", "agency_admin": "agency", "provider_signer": "provider", "provider_admin": "provider",
            "committee_member": "committee", "committee_chair": "committee", "operator": "operator"}
+# Each matrix role's role in its organisation; the agency's signer and administrator may sign any contract built here.
+ROLE_IN_ORGANISATION = {"agency_buyer": "buyer", "agency_signer": "signer", "agency_admin": "admin", "provider_signer": "signer",
+                        "provider_admin": "admin", "committee_member": "member", "committee_chair": "admin", "operator": "admin"}
+SIGNING_LIMITS = {"agency_signer": 10**12, "agency_admin": 10**12}
 PUBLIC = frozenset(ROLES)
 SIGNED_IN = PUBLIC - {"anonymous"}
-AGENCY = frozenset({"agency_member", "agency_admin"})
-PROVIDER = frozenset({"provider_member", "provider_admin"})
+AGENCY = frozenset({"agency_buyer", "agency_signer", "agency_admin"})
+PROVIDER = frozenset({"provider_signer", "provider_admin"})
 PARTY = AGENCY | PROVIDER
+# Within an agency: buyers and administrators draft, change and send; signers and administrators sign (within their
+# limits) and approve; administrators set budgets, the approval threshold and signing limits.
+DRAFTERS = frozenset({"agency_buyer", "agency_admin"})
+APPROVERS = frozenset({"agency_signer", "agency_admin"})
+AGENCY_ADMIN = frozenset({"agency_admin"})
+SIGNERS = APPROVERS | PROVIDER
+AMENDERS = DRAFTERS | PROVIDER
 COMMITTEE = frozenset({"committee_member", "committee_chair"})
 CHAIR = frozenset({"committee_chair"})
 OPERATOR = frozenset({"operator"})
@@ -124,7 +136,7 @@ def token_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 
 def invite_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
-    return {"email": f"invitee{unique()}@example.go.kr", "role": "member"}
+    return {"email": f"invitee{unique()}@example.go.kr", "role": "signer"}  # a role of agencies and providers alike
 
 
 def organisation_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +296,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/organisation/members/{member_id:int}/role"): R(ORG_ADMINS, target="member", body=fixed(role="admin")),
     ("GET", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member"),
     ("POST", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member", body=EMPTY),
+    # signing limits are an agency's: its administrators set its signers'
+    ("POST", "/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit="5,000,000")),
+    ("POST", "/api/organisation/members/{member_id:int}/role"): R(ORG_ADMINS, target="member", body=fixed(role="admin")),
+    ("POST", "/api/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit=5_000_000)),
     ("GET", "/api/organisation"): R(SIGNED_IN),
     ("POST", "/api/organisation/invitations"): R(ORG_ADMINS, body=invite_body),
     ("POST", "/api/organisation/members/{member_id:int}/disable"): R(ORG_ADMINS, target="member", body=EMPTY),
@@ -453,50 +469,56 @@ RULES: dict[tuple[str, str], Rule] = {
     # contracts: the two parties' (the agency drafts; either side signs, amends, terminates)
     ("GET", "/contracts"): R(PARTY),
     ("GET", "/contracts/budget"): R(AGENCY),
-    ("POST", "/contracts/budget"): R(AGENCY, body=lambda _w, _a, _t: {"year": str(2030 + unique() % 60), "amount": "1,000,000"}),
+    ("POST", "/contracts/budget"): R(AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": str(2030 + unique() % 60), "amount": "1,000,000"}),
     ("GET", "/contracts/new"): R(AGENCY, target="offer_form", anywhere=AGENCY),
-    ("POST", "/contracts/new"): R(AGENCY, target="offer", anywhere=AGENCY, body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()}),
+    ("POST", "/contracts/approval-threshold"): R(AGENCY_ADMIN, body=fixed(threshold="100,000,000")),
+    ("POST", "/contracts/new"): R(DRAFTERS, target="offer", anywhere=DRAFTERS, body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()}),
     ("GET", "/contracts/{contract_id:int}"): R(PARTY, target="draft_contract"),
     ("GET", "/contracts/{contract_id:int}/edit"): R(AGENCY, target="draft_contract"),
-    ("POST", "/contracts/{contract_id:int}/edit"): R(AGENCY, target="draft_contract", body=contract_update_form),
+    ("POST", "/contracts/{contract_id:int}/edit"): R(DRAFTERS, target="draft_contract", body=contract_update_form),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/document"): R(PARTY, target="sent_contract"),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/document.pdf"): R(PARTY, target="sent_contract"),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(PARTY, target="sent_contract"),
-    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(PARTY, target="sent_contract", body=sign_form),
+    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(SIGNERS, target="sent_contract", body=sign_form),
     ("GET", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract"),
     ("POST", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract",
                                                          body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(2026, 12, 1)))),
     ("GET", "/contracts/{contract_id:int}/amend"): R(PARTY, target="active_contract"),
-    ("POST", "/contracts/{contract_id:int}/amend"): R(PARTY, target="active_contract",
+    ("POST", "/contracts/{contract_id:int}/amend"): R(AMENDERS, target="active_contract",
                                                      body=fixed(confirm="yes", amendment_reason="volume_change", rationale="More users", quantity="12")),
     ("GET", "/contracts/{contract_id:int}/renew"): R(AGENCY, target="active_contract"),
-    ("POST", "/contracts/{contract_id:int}/renew"): R(AGENCY, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity="5")),
+    ("POST", "/contracts/{contract_id:int}/renew"): R(DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity="5")),
     ("GET", "/contracts/{contract_id:int}/send"): R(PARTY, target="draft_contract"),
-    ("POST", "/contracts/{contract_id:int}/send"): R(AGENCY, target="draft_contract", body=fixed(confirm="yes")),
+    ("POST", "/contracts/{contract_id:int}/send"): R(DRAFTERS, target="draft_contract", body=fixed(confirm="yes")),
+    ("GET", "/contracts/{contract_id:int}/approve"): R(PARTY, target="draft_contract"),
+    ("POST", "/contracts/{contract_id:int}/approve"): R(APPROVERS, target="draft_contract", body=fixed(confirm="yes")),
     ("GET", "/contracts/{contract_id:int}/withdraw"): R(PARTY, target="sent_contract"),
-    ("POST", "/contracts/{contract_id:int}/withdraw"): R(AGENCY, target="sent_contract", body=fixed(confirm="yes", reason="Wrong quantity")),
+    ("POST", "/contracts/{contract_id:int}/withdraw"): R(DRAFTERS, target="sent_contract", body=fixed(confirm="yes", reason="Wrong quantity")),
     ("GET", "/contracts/{contract_id:int}/decline"): R(PARTY, target="sent_contract"),
     ("POST", "/contracts/{contract_id:int}/decline"): R(PROVIDER, target="sent_contract", body=fixed(confirm="yes", reason="Wrong price")),
     ("GET", "/contracts/{contract_id:int}/revise"): R(PARTY, target="declined_contract"),
-    ("POST", "/contracts/{contract_id:int}/revise"): R(AGENCY, target="declined_contract", body=fixed(confirm="yes")),
+    ("POST", "/contracts/{contract_id:int}/revise"): R(DRAFTERS, target="declined_contract", body=fixed(confirm="yes")),
     ("GET", "/contracts/{contract_id:int}/cancel"): R(PARTY, target="draft_contract"),
-    ("POST", "/contracts/{contract_id:int}/cancel"): R(AGENCY, target="draft_contract", body=fixed(confirm="yes", reason="Not needed")),
-    ("POST", "/api/contracts"): R(AGENCY, target="offer", anywhere=AGENCY, body=contract_draft_json),
+    ("POST", "/contracts/{contract_id:int}/cancel"): R(DRAFTERS, target="draft_contract", body=fixed(confirm="yes", reason="Not needed")),
+    ("POST", "/api/contracts"): R(DRAFTERS, target="offer", anywhere=DRAFTERS, body=contract_draft_json),
     ("GET", "/api/contracts"): R(PARTY),
     ("GET", "/api/contracts/{contract_id:int}"): R(PARTY, target="draft_contract"),
-    ("PUT", "/api/contracts/{contract_id:int}/draft"): R(AGENCY, target="draft_contract", body=contract_update_json),
-    ("POST", "/api/contracts/{contract_id:int}/send"): R(AGENCY, target="draft_contract", body=EMPTY),
-    ("POST", "/api/contracts/{contract_id:int}/withdraw"): R(AGENCY, target="sent_contract", body=fixed(reason="Wrong quantity")),
+    ("PUT", "/api/contracts/{contract_id:int}/draft"): R(DRAFTERS, target="draft_contract", body=contract_update_json),
+    ("POST", "/api/contracts/{contract_id:int}/send"): R(DRAFTERS, target="draft_contract", body=EMPTY),
+    ("POST", "/api/contracts/{contract_id:int}/approval"): R(APPROVERS, target="draft_contract", body=EMPTY),
+    ("POST", "/api/contracts/{contract_id:int}/withdraw"): R(DRAFTERS, target="sent_contract", body=fixed(reason="Wrong quantity")),
     ("POST", "/api/contracts/{contract_id:int}/decline"): R(PROVIDER, target="sent_contract", body=fixed(reason="Wrong price")),
-    ("POST", "/api/contracts/{contract_id:int}/revise"): R(AGENCY, target="declined_contract", body=EMPTY),
-    ("POST", "/api/contracts/{contract_id:int}/cancel"): R(AGENCY, target="draft_contract", body=fixed(reason="Not needed")),
-    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signatures"): R(PARTY, target="sent_contract", body=sign_body),
+    ("POST", "/api/contracts/{contract_id:int}/revise"): R(DRAFTERS, target="declined_contract", body=EMPTY),
+    ("POST", "/api/contracts/{contract_id:int}/cancel"): R(DRAFTERS, target="draft_contract", body=fixed(reason="Not needed")),
+    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signatures"): R(SIGNERS, target="sent_contract", body=sign_body),
     ("GET", "/api/contracts/{contract_id:int}/versions/{number:int}/check"): R(PARTY, target="sent_contract"),
     ("POST", "/api/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on="2026-12-01")),
-    ("POST", "/api/contracts/{contract_id:int}/amendments"): R(PARTY, target="active_contract", body=amend_json),
-    ("POST", "/api/contracts/{contract_id:int}/renewals"): R(AGENCY, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity=5)),
-    ("PUT", "/api/budgets"): R(AGENCY, body=lambda _w, _a, _t: {"year": 2030 + unique() % 60, "amount": 1_000_000}),
+    ("POST", "/api/contracts/{contract_id:int}/amendments"): R(AMENDERS, target="active_contract", body=amend_json),
+    ("POST", "/api/contracts/{contract_id:int}/renewals"): R(DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity=5)),
+    ("PUT", "/api/budgets"): R(AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": 2030 + unique() % 60, "amount": 1_000_000}),
     ("GET", "/api/budgets"): R(AGENCY),
+    ("GET", "/api/approval-threshold"): R(AGENCY),
+    ("PUT", "/api/approval-threshold"): R(AGENCY_ADMIN, body=fixed(amount=100_000_000)),
     # invoices: both parties read theirs; the provider (or the secretariat) records payments; the secretariat voids
     ("GET", "/invoices"): R(PARTY | OPERATOR),
     ("GET", "/invoices/export.csv"): R(PARTY | OPERATOR),
@@ -554,7 +576,7 @@ ALSO: list[tuple[str, str, Rule]] = [
     ("POST", "/contracts/new", R(NONE, target="unlisted_offer", body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()})),
     ("GET", "/contracts/new", R(NONE, target="unlisted_offer_form")),
     # a contract names its agency's own awarded project, never another agency's
-    ("POST", "/api/contracts", R(AGENCY, target="awarded_project", body=lambda _w, _a, t: {**draft_body(t), "project_id": t["project_id"]})),
+    ("POST", "/api/contracts", R(DRAFTERS, target="awarded_project", body=lambda _w, _a, t: {**draft_body(t), "project_id": t["project_id"]})),
     # the register holds signed contracts only
     ("GET", "/contracts/register/{number:str}", R(NONE, target="unsigned_contract")),
     ("GET", "/api/ocds/records/{ocid:str}", R(NONE, target="unsigned_contract")),
@@ -628,8 +650,8 @@ class World:
         """A user of `role` in the organisation of that role on `side`, signed in by cookie and token."""
         kind = KIND_OF[role]
         organisation = self.orgs[kind, side]
-        user = await make_user(self.sessions, organisation, role="admin" if role.endswith(("admin", "chair")) or kind == "operator" else "member",
-                               name=f"{role} {side} {unique()}")
+        user = await make_user(self.sessions, organisation, role=ROLE_IN_ORGANISATION[role], name=f"{role} {side} {unique()}",
+                               signing_limit=SIGNING_LIMITS.get(role, 0))
         raw = new_token("mkt_")
         async with self.sessions() as session, session.begin():
             if kind == "committee" and appoint:
@@ -708,7 +730,7 @@ class Builder:
     async def invitation(self, side: str, _actor: Actor) -> dict[str, Any]:
         raw = new_token()
         async with self.w.sessions() as session, session.begin():
-            session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="member",  # type: ignore[arg-type]
+            session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="buyer",  # type: ignore[arg-type]
                                    token_hash=token_hash(raw), expires_at=utcnow() + timedelta(days=7)))
         return {"token": raw}
 
@@ -767,6 +789,13 @@ class Builder:
         if not active:
             async with self.w.sessions() as session, session.begin():
                 await session.execute(sa.update(User).where(User.id == user.id).values(active=False))
+        return {"member_id": user.id}
+
+    async def signer_member(self, side: str, actor: Actor) -> dict[str, Any]:
+        """A signer in the caller's organisation (or the other one of its kind): an agency's signs within a limit."""
+        kind = KIND_OF.get(actor.role, "agency")
+        kind = kind if kind in ("agency", "provider") else "agency"
+        user = await make_user(self.w.sessions, self.w.orgs[kind, side], role="signer")
         return {"member_id": user.id}
 
     async def disabled_member(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -975,7 +1004,7 @@ class Builder:
         reference = f"SECRET-{side}-{unique()}"
         values = {**draft_body(await self.offer(side, actor)), "budget_reference": reference, **terms}
         async with self.w.sessions() as session, session.begin():
-            contract = await contracts.draft(session, self.w.principal("agency_admin", side), DraftInput(**values))
+            contract = await contracts.draft(session, self.w.principal("agency_buyer", side), DraftInput(**values))
             version = await session.get(ContractVersion, contract.current_version_id)
             return {**await self.offer(side, actor), "contract_id": contract.id, "lock_version": version.lock_version, "number": version.number,  # type: ignore[union-attr]
                     "marker": reference}
@@ -983,7 +1012,7 @@ class Builder:
     async def sent_contract(self, side: str, actor: Actor, **terms: Any) -> dict[str, Any]:
         made = await self.draft_contract(side, actor, **terms)
         async with self.w.sessions() as session, session.begin():
-            version = await contracts.send(session, self.w.principal("agency_admin", side), contract_documents.store_for(self.w.settings), made["contract_id"])
+            version = await contracts.send(session, self.w.principal("agency_buyer", side), contract_documents.store_for(self.w.settings), made["contract_id"])
             return {**made, "number": version.number, "sha256": version.document_sha256}
 
     async def declined_contract(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -994,7 +1023,7 @@ class Builder:
 
     async def active_contract(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.sent_contract(side, actor, starts_on="2026-01-01", ends_on="2026-12-31")
-        for role in ("provider_admin", "agency_admin"):
+        for role in ("provider_signer", "agency_signer"):
             await sign_as(self.w.sessions, self.w.settings, self.w.principal(role, side), made["contract_id"], today=date(2026, 1, 1))
         async with self.w.sessions() as session:
             contract = await session.get(Contract, made["contract_id"])
@@ -1217,7 +1246,7 @@ async def check(w: World, builder: Builder, method: str, path: str, rule: Rule) 
 
 OWN, OTHER = "its own organisation's object", "the other organisation's object"
 # Objects that belong to one user (tokens) or are made in the caller's own organisation (members).
-PER_ACTOR = {"email_confirmation", "token", "colleague_token", "member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
+PER_ACTOR = {"email_confirmation", "token", "colleague_token", "member", "signer_member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
 # Cases a committee caller works on as their assigned reviewer.
 PER_REVIEWER = {"case_in_review", "reviewed_case", "case_listing"}
 

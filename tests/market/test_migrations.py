@@ -199,3 +199,48 @@ def test_db_current_exits_non_zero_while_behind_and_zero_after_upgrade(tmp_path:
     current = _market(tmp_path, "db", "current")
     assert current.returncode == 0, current.stdout + current.stderr
     assert "up to date" in current.stdout
+
+
+# --- 0008: roles by kind of organisation ---------------------------------------------------------------------
+
+def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run the statements in one transaction; the rows of the last."""
+    async def run() -> list[tuple[object, ...]]:
+        engine = create_engine(url, pooled=False)
+        try:
+            async with engine.begin() as connection:
+                result = None
+                for statement in statements:
+                    result = await connection.execute(sa.text(statement))
+                return [tuple(row) for row in result.all()] if result is not None and result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _assert_roles_migrate_by_kind(url: str) -> None:
+    schema.upgrade(url, "0006_search_speed")
+    now = "'2026-06-15 01:00:00+00:00'"
+    organisation = ("INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
+                    "VALUES ({id}, '{kind}', '{kind} {id}', '', '', '', '', false, true, " + now + ")")
+    user = ("INSERT INTO user_account (id, email, name, password_hash, organisation_id, role, active, password_changed_at, created_at) "
+            "VALUES ({id}, 'u{id}@example.kr', 'U{id}', 'x', {org}, '{role}', true, " + now + ", " + now + ")")
+    _execute(url, *(organisation.format(id=n, kind=kind) for n, kind in ((1, "agency"), (2, "provider"), (3, "committee"))),
+             *(user.format(id=n, org=org, role=role) for n, org, role in
+               ((1, 1, "member"), (2, 1, "admin"), (3, 2, "member"), (4, 2, "admin"), (5, 3, "member"), (6, 3, "admin"))),
+             "INSERT INTO invitation (organisation_id, email, role, token_hash, expires_at, created_at) "
+             f"VALUES (1, 'new@example.kr', 'member', 'h', {now}, {now})")
+    schema.upgrade(url)
+    users = _execute(url, "SELECT id, role, signing_limit FROM user_account ORDER BY id")
+    assert users == [(1, "buyer", 0), (2, "admin", 0), (3, "signer", 0), (4, "admin", 0), (5, "member", 0), (6, "admin", 0)]
+    assert _execute(url, "SELECT role FROM invitation") == [("buyer",)]
+
+
+def test_sqlite_upgrade_makes_agency_members_buyers_and_provider_members_signers(sqlite_empty: str) -> None:
+    _assert_roles_migrate_by_kind(sqlite_empty)
+
+
+@needs_postgres
+def test_postgres_upgrade_makes_agency_members_buyers_and_provider_members_signers(postgres_empty: str) -> None:
+    _assert_roles_migrate_by_kind(postgres_empty)

@@ -113,7 +113,7 @@ async def test_inviting_an_address_that_has_an_account_is_refused(web) -> None:
     existing = await make_user(web.sessions, await make_organisation(web.sessions, "agency"))
     await web.login_as("provider")
     before = await writes(web)
-    response = await web.submit("/organisation/invitations", {"email": existing.email, "role": "member"}, form_page="/organisation")
+    response = await web.submit("/organisation/invitations", {"email": existing.email, "role": "signer"}, form_page="/organisation")
     assert response.status_code == 409 and 'href="#field-email"' in response.text
     assert await writes(web) == before
 
@@ -188,12 +188,12 @@ async def test_an_admin_cannot_change_their_own_role_or_set_an_unknown_one(web) 
     member = await make_user(web.sessions, organisation, role="member")
     admin = await web.login_as("agency", organisation=organisation)
     before = await writes(web)
-    own = await web.submit(f"/organisation/members/{admin.id}/role", {"role": "member"}, form_page="/organisation")
+    own = await web.submit(f"/organisation/members/{admin.id}/role", {"role": "buyer"}, form_page="/organisation")
     unknown = await web.submit(f"/organisation/members/{member.id}/role", {"role": "owner"}, form_page="/organisation")
     assert own.status_code == 409 and unknown.status_code == 422, (own.status_code, unknown.status_code)
     assert "role" in unknown.text
     assert (await member_row(web, admin.id)).role == "admin"
-    assert (await member_row(web, member.id)).role == "member"
+    assert (await member_row(web, member.id)).role == "buyer"
     assert await writes(web) == before
 
 
@@ -206,7 +206,7 @@ async def test_another_organisations_member_answers_404_and_nothing_changes(web)
         response = await web.submit(f"/organisation/members/{stranger.id}/{action}", data, form_page="/organisation")
         assert response.status_code == 404, action
     saved = await member_row(web, stranger.id)
-    assert saved.active and saved.role == "member"
+    assert saved.active and saved.role == "signer"
     assert stranger.email not in (await web.client.get("/organisation")).text
     assert await writes(web) == before
 
@@ -248,7 +248,7 @@ async def test_api_invitation_sends_the_link_by_email_only(web) -> None:
     _, _, raw = await admin_token(web)
     response = await web.client.post("/api/organisation/invitations", json={"email": "new@provider.example.kr"}, headers=bearer(raw))
     assert response.status_code == 201
-    assert response.json()["email"] == "new@provider.example.kr" and response.json()["role"] == "member"
+    assert response.json()["email"] == "new@provider.example.kr" and response.json()["role"] == "signer"  # a provider's first role
     assert "token" not in response.text
     assert await count(web.sessions, OutboxMessage) == 1
     listed = (await web.client.get("/api/organisation", headers=bearer(raw))).json()

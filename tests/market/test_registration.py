@@ -160,7 +160,7 @@ async def test_provider_registration_with_a_registered_business_number_is_refuse
 
 # --- agency ---------------------------------------------------------------------------------------
 
-async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member_once_the_address_is_confirmed(web) -> None:
+async def test_agency_user_with_an_approved_domain_joins_the_agency_as_a_buyer_once_the_address_is_confirmed(web) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Seoul City")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
@@ -169,7 +169,7 @@ async def test_agency_user_with_an_approved_domain_joins_the_agency_as_member_on
     assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
     async with web.sessions() as session:
         user = await session.scalar(sa.select(User).where(User.email == "park@seoul.go.kr"))
-    assert user.organisation_id == agency.id and user.role == "member" and user.email_verified_at is None
+    assert user.organisation_id == agency.id and user.role == "buyer" and user.email_verified_at is None
     assert (await web.confirm("park@seoul.go.kr")).status_code == 303
     assert (await web.login("park@seoul.go.kr", NEW_PASSWORD)).status_code == 303
     home = await web.client.get("/")
@@ -211,7 +211,7 @@ async def test_agency_registration_with_mismatched_passwords_is_refused(web) -> 
 
 # --- invitations ----------------------------------------------------------------------------------
 
-async def invite(web, email: str = "new.colleague@hanul.example.kr", role: str = "member") -> tuple[Organisation, str]:
+async def invite(web, email: str = "new.colleague@hanul.example.kr", role: str = "signer") -> tuple[Organisation, str]:
     provider = await make_organisation(web.sessions, "provider", name="Hanul Cloud")
     admin = await make_user(web.sessions, provider)
     async with web.sessions() as session, session.begin():
