@@ -8,7 +8,7 @@ administrator signs only within a limit another administrator gives them). No ag
 until its administrator sets one.
 
 Revision ID: 0008_authority
-Revises: 0006_search_speed
+Revises: 0007_accounts_trust
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from alembic import op
 import market.database
 
 revision: str = "0008_authority"
-down_revision: str | None = "0006_search_speed"
+down_revision: str | None = "0007_accounts_trust"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
