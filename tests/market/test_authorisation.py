@@ -767,7 +767,9 @@ class Builder:
     async def member_listing(self, side: str, actor: Actor) -> dict[str, Any]:
         """A member of the caller's organisation (or of the other one of its kind), by its e-mail address."""
         kind = KIND_OF.get(actor.role, "agency")
-        member = await make_user(self.w.sessions, self.w.orgs[kind, side], role="member", email=f"member{unique()}.{side.lower()}@{kind}.example.kr")
+        # named to sort first, so the organisation's first page of members shows it however many the other rules made
+        member = await make_user(self.w.sessions, self.w.orgs[kind, side], role="member", email=f"member{unique()}.{side.lower()}@{kind}.example.kr",
+                                 name=f"Aaron {unique()}")
         return {"secret": member.email}
 
     async def tie_listing(self, side: str, actor: Actor) -> dict[str, Any]:
