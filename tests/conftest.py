@@ -104,7 +104,7 @@ def _empty_sqlite(path: str) -> None:
 # The day the tests live on: dates written in the tests stay in the future or the past they mean, whatever
 # the date when they run. Processes the tests start inherit the moved clock; the browser tests' server, started
 # once for the run, keeps the real one, and their dates are counted from `clock.today()` (so may any test marked
-`real_clock`).
+# `real_clock`).
 TEST_DAY = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 10:00 in Seoul, a Monday
 
 
