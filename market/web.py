@@ -108,8 +108,20 @@ def _settings(request: Request) -> Any:
     return settings_of(request.app)
 
 
+def cookie(request: Request, name: str, value: str, max_age: int | None = None) -> Cookie:
+    """One of our cookies: HttpOnly, SameSite=Lax, path /; over https Secure and named `__Host-...` (`Settings.cookie`)."""
+    settings = _settings(request)
+    return Cookie(
+        key=settings.cookie(name), value=value, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies, max_age=max_age,
+    )
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(_settings(request).cookie(name))
+
+
 def _read_flash(request: Request) -> list[dict[str, str]]:
-    raw = request.cookies.get(FLASH_COOKIE)
+    raw = read_cookie(request, FLASH_COOKIE)
     if not raw or "." not in raw:
         return []
     value, signature = raw.rsplit(".", 1)
@@ -124,7 +136,7 @@ def _read_flash(request: Request) -> list[dict[str, str]]:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Template:
     """Render a page; flash messages left by the previous redirect are shown once."""
     messages = _read_flash(request)
-    cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="lax")] if messages else []
+    cookies = [cookie(request, FLASH_COOKIE, "", max_age=0)] if messages else []
     return Template(
         template, context={"flashes": messages, **context}, status_code=status_code, cookies=cookies, media_type=MediaType.HTML
     )
@@ -136,7 +148,7 @@ def redirect(request: Request, path: str, message: str | None = None, category: 
     if message:
         value = base64.urlsafe_b64encode(json.dumps([{"category": category, "text": message}]).encode()).decode()
         signed = f"{value}.{sign(_settings(request).secret_key, value)}"
-        all_cookies.append(Cookie(key=FLASH_COOKIE, value=signed, path="/", httponly=True, samesite="lax", secure=_settings(request).secure_cookies))
+        all_cookies.append(cookie(request, FLASH_COOKIE, signed))
     return Redirect(path, status_code=303, cookies=all_cookies)
 
 

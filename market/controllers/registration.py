@@ -19,7 +19,7 @@ from market.errors import Conflict, Invalid
 from market.i18n import _
 from market.models import User
 from market.schemas import AgencyRegistration, InvitationAcceptance, PasswordForgot, PasswordResetForm, ProviderRegistration
-from market.web import DbSession, FormBody, form_dict, parse, redirect, render
+from market.web import DbSession, FormBody, form_dict, parse, read_cookie, redirect, render
 
 FormError = (Invalid, Conflict)
 # Page routes. The media type is set because a POST handler returns either a redirect or the form
@@ -30,7 +30,7 @@ PAGE: dict[str, Any] = {"include_in_schema": False, "media_type": MediaType.HTML
 async def sign_in(request: Request, db_session: AsyncSession, user: User) -> Cookie:
     """Start a fresh login session for `user` in this browser (the previous one, if any, ends)."""
     ip = client_ip(request)
-    await end_session(db_session, request.cookies.get(SESSION_COOKIE))
+    await end_session(db_session, read_cookie(request, SESSION_COOKIE))
     raw = await start_session(db_session, user, ip, request.headers.get("user-agent", ""))
     actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
     await audit.record(db_session, actor, "user.login", "user", user.id)
