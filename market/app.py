@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -49,7 +48,7 @@ from market.headers import security_headers
 from market.schemas import ID_RANGE
 from market.settings import Settings, configure
 from market.templating import TEMPLATES_DIR, build_engine
-from market.web import API_ERRORS, PROBLEM_JSON
+from market.web import API_ERRORS, CONTROL_CHARACTERS, PROBLEM_JSON
 
 log = logging.getLogger("market")
 
@@ -240,13 +239,10 @@ async def refuse_ids_out_of_range(request: Request) -> None:
             raise NotFound(_explanation(404))
 
 
-# Control characters (NUL among them) have no place in a query or a path: the databases refuse some of them.
-# Tab, line feed and carriage return pass: text areas send them.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 async def refuse_control_characters(request: Request) -> None:
-    """Every query parameter and text in the path, before it reaches a handler (and a database): 422 naming it."""
+    """Every query parameter and text in the path, before it reaches a handler (and a database): 422 naming it.
+    Control characters (NUL among them) have no place there; the databases refuse some of them. Bodies are checked
+    by `web.parse`."""
     values = [(name, value) for name, value in request.query_params.multi_items()]
     values += [(name, value) for name, value in request.path_params.items() if isinstance(value, str)]
     bad = {name: i18n._("Remove the control characters from this text.") for name, value in values if CONTROL_CHARACTERS.search(value)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from litestar.types import Message, Scope
 
+from market.auth import SESSION_COOKIE
 from market.settings import Settings
 
 CONTENT_SECURITY_POLICY = (
@@ -42,13 +43,29 @@ async def security_headers(message: Message, scope: Scope) -> None:
     add(b"content-security-policy", CONTENT_SECURITY_POLICY)
     add(b"x-content-type-options", "nosniff")
     add(b"referrer-policy", REFERRER_POLICY)
-    if scope.get("user") is not None:  # signed in (a session on pages, a token on the API)
+    if _signed_in(scope, settings):
         headers = [(name, value) for name, value in headers if name.lower() not in (b"cache-control", b"expires")]
         headers.append((b"cache-control", b"no-store"))
     if settings.secure_cookies:
         add(b"strict-transport-security", STRICT_TRANSPORT_SECURITY)
         headers = [(name, _secure(value) if name.lower() == b"set-cookie" else value) for name, value in headers]
     message["headers"] = headers  # type: ignore[typeddict-item]
+
+
+def _signed_in(scope: Scope, settings: Settings) -> bool:
+    """A signed-in user asks (a session on pages, a token on the API); also before authentication ran (an unknown
+    address), when the request carries a session cookie or a token. Static files are the same for everyone."""
+    if scope.get("user") is not None:
+        return True
+    if scope.get("path", "").startswith("/static/"):
+        return False
+    session_cookie = settings.cookie(SESSION_COOKIE).encode() + b"="
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return True
+        if name == b"cookie" and any(part.strip().startswith(session_cookie) for part in value.split(b";")):
+            return True
+    return False
 
 
 def _secure(set_cookie: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict, TypeVar
 
@@ -159,8 +160,22 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return default
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, line feed and carriage return pass
+
+
+def _control_characters(value: Any, path: str = "") -> list[str]:
+    """The dotted paths of text values holding a control character (NUL among them: PostgreSQL cannot store it)."""
+    if isinstance(value, str):
+        return [path or "form"] if CONTROL_CHARACTERS.search(value) else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    return [found for key, item in items for found in _control_characters(item, f"{path}.{key}" if path else str(key))]
+
+
 def parse(model: type[Form], data: dict[str, Any]) -> Form:
     """Validate form or JSON input; every problem becomes a field message in one `Invalid`."""
+    if bad := _control_characters(data):
+        errors = {field: _("Remove the control characters from this text.") for field in bad}
+        raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(errors)), errors=errors)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
