@@ -214,10 +214,22 @@ def _explanation(status: int) -> str:
     return explanations.get(status) or _phrase(status)
 
 
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the database refused (SQLSTATE class 22: out of range, a NUL in text), however the driver words it."""
+    if isinstance(exc, DataError):
+        return True
+    cause = exc.orig
+    while cause is not None:
+        if str(getattr(cause, "sqlstate", "") or "").startswith("22"):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _database_error(request: Request, exc: DBAPIError) -> Response:
     if exc.connection_invalidated or isinstance(exc, OperationalError):
         return on_database_unavailable(request, exc)
-    if isinstance(exc, DataError):
+    if _is_data_error(exc):
         # A value the service's own checks let through and the database cannot hold (a number beyond its column).
         _ensure_language(request.scope)
         log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)

@@ -61,3 +61,8 @@ async def test_a_nul_in_a_form_field_is_refused_without_a_half_written_row(web) 
     async with web.sessions() as session:
         stored = (await session.get(User, user.id)).name
     assert "\x00" not in stored
+
+
+async def test_a_nul_in_the_sign_in_form_is_a_wrong_sign_in_not_a_server_error(web) -> None:
+    response = await web.login("someone\x00@example.kr", "password\x00")
+    assert response.status_code in (401, 422), response.text[:300]
