@@ -119,7 +119,7 @@ def bare_server(body: bytes, headers: list[tuple[str, str]], workers: int) -> Se
     (folder / "headers.json").write_text(json.dumps(headers))
     return Server("", workers, command=[
         str(UVICORN), "bench.bare:app", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers),
-        "--proxy-headers", "--log-level", "warning", "--no-access-log",
+        "--no-proxy-headers", "--log-level", "warning", "--no-access-log",
     ], env={"BENCH_BARE_DIR": str(folder), "PYTHONPATH": str(ROOT)})
 
 

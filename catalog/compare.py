@@ -8,8 +8,6 @@ shown separately.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from catalog.facets import (
 from catalog.listings import version_content
 from catalog.models import ListedService, Project, ProjectStatus, ServiceVersion, SnapshotItem
 from market.auth import Principal
+from market.csv_export import CsvWriter
 from market.errors import Invalid, NotFound
 from market.guards import ensure_owner
 from market.i18n import _
@@ -370,10 +369,7 @@ def _rows(columns: list[Column]) -> list[Row]:
 
 def to_csv(comparison: Comparison) -> str:
     """The table as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Korean): attributes, then costs."""
-    from catalog.exports import cell
-
-    buffer = io.StringIO()
-    writer = _SafeWriter(csv.writer(buffer), cell)
+    writer = CsvWriter()
     writer.writerow([_("Attribute"), *[column.name for column in comparison.columns], _("Differs")])
     writer.writerow([_("Service page"), *[column.url for column in comparison.columns], ""])
     for row in comparison.rows:
@@ -391,12 +387,4 @@ def to_csv(comparison: Comparison) -> str:
                 if cost.monthly and cost.total else [""] * 6
             writer.writerow([column.name, cost.plan, cost.unit_label, cost.unit_price if cost.unit_price is not None else "",
                              cost.billed_months, *money, " ".join(cost.notes)])
-    return "\ufeff" + buffer.getvalue()
-
-
-class _SafeWriter:
-    def __init__(self, writer: Any, cell: Any) -> None:
-        self.writer, self.cell = writer, cell
-
-    def writerow(self, row: list[Any]) -> None:
-        self.writer.writerow([self.cell(value) for value in row])
+    return writer.text()

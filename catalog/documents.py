@@ -38,7 +38,7 @@ from catalog.models import Document, ServiceVersion
 from catalog.storage import Storage
 from market import audit
 from market.auth import Principal
-from market.errors import Invalid, NotFound
+from market.errors import Invalid, NotFound, Refused
 from market.i18n import _
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -346,7 +346,7 @@ async def download(
     version = await session.get(ServiceVersion, document.version_id)
     service = await listings.get_service(session, version.service_id)  # type: ignore[union-attr]
     if not await listings.may_see_version(session, viewer, service, version):  # type: ignore[arg-type]
-        raise NotFound(_("No such document."))
+        raise Refused(_("No such document.")) if viewer is not None else NotFound(_("No such document."))
     listings.check_not_gone(viewer, service, zone)
     try:
         data = await storage.get(document.storage_key)

@@ -3,7 +3,6 @@ when the search ended and what it asked for, then one row per service as the sna
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import unicodedata
@@ -16,6 +15,7 @@ from openpyxl.styles import Font
 
 from catalog.facets import unit_label
 from catalog.models import Project, SnapshotItem
+from market.csv_export import csv_text, safe_cell
 from market.i18n import _
 
 FORMATS = {
@@ -50,11 +50,7 @@ def filename(project: Project, zone: ZoneInfo, extension: str) -> str:
     return f"{ended}-{slug(project.name) or f'project-{project.id}'}-results.{extension}"
 
 
-def cell(value: object) -> object:
-    """Text a spreadsheet would run as a formula (=, +, -, @) is written with a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+cell = safe_cell  # the spreadsheet (xlsx) is guarded like the CSV
 
 
 def rows(project: Project, items: list[SnapshotItem], zone: ZoneInfo) -> list[list[object]]:
@@ -82,10 +78,7 @@ def rows(project: Project, items: list[SnapshotItem], zone: ZoneInfo) -> list[li
 def export(project: Project, items: list[SnapshotItem], zone: ZoneInfo, fmt: str) -> Export:
     table = rows(project, items, zone)
     if fmt == "csv":
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(table)
-        # A byte-order mark so that spreadsheet programs read Korean as UTF-8.
-        content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        content = csv_text(table).encode("utf-8")
     else:
         content = _xlsx(table)
     return Export(filename(project, zone, fmt), FORMATS[fmt], content)

@@ -33,7 +33,7 @@ from catalog.storage import Storage
 from market import audit, hooks
 from market.auth import Principal
 from market.database import utcnow
-from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Refused
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
@@ -525,8 +525,8 @@ async def _visible_service(
     """The service and the versions the viewer may see; 404 when none (a draft of another organisation), 410 when gone."""
     service = await get_service(session, service_id)
     visible = await _visible_versions(session, viewer, service)
-    if not visible:
-        raise NotFound(_("No such service."))
+    if not visible:  # another organisation's draft: a signed-in caller's try is a security event
+        raise Refused(_("No such service.")) if viewer is not None else NotFound(_("No such service."))
     check_not_gone(viewer, service, zone)
     return service, visible
 

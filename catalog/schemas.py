@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from catalog.models import Category, DeploymentModel
 from market.errors import Invalid
 from market.i18n import _
+from market.schemas import INTEGER_MAX
 from market.web import parse
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -195,7 +196,8 @@ def whole_number(low: int, high: int) -> Any:
     return Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(within)]
 
 
-UnitPrice = whole_number(0, 10**12)
+MAX_UNIT_PRICE = INTEGER_MAX  # won; the plan's price column is an INTEGER
+UnitPrice = whole_number(0, MAX_UNIT_PRICE)
 Months = whole_number(0, 120)
 TrialDays = whole_number(0, 365)
 ResponseMinutes = whole_number(1, 10_080)  # up to a week

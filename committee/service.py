@@ -6,8 +6,6 @@ Functions that depend on the date take `now` (UTC); callers pass the real clock,
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,8 +24,9 @@ from market import clock
 from market import audit, hooks, outbox
 from market.audit import Actor
 from market.auth import Principal, SystemActor
+from market.csv_export import CsvWriter
 from market.database import lock, utcnow
-from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
 
@@ -205,8 +204,10 @@ async def declare_tie(
 
 async def end_tie(session: AsyncSession, principal: Principal, tie_id: int, ends_on: date) -> Tie:
     tie = await session.get(Tie, tie_id)
-    if tie is None or tie.member_id != principal.user_id:
+    if tie is None:
         raise NotFound(_("No such tie."))
+    if tie.member_id != principal.user_id:
+        raise Refused(_("No such tie."))
     if ends_on < tie.starts_on:
         raise Invalid(_("The tie could not be ended."), errors={"ends_on": _("The end date is before the start date.")})
     tie.ends_on = ends_on
@@ -316,7 +317,7 @@ async def open_case_for(session: AsyncSession, principal: Principal, case_id: in
     role = await role_of(session, principal, now)
     if principal.is_kind("provider"):
         if case.provider_id != principal.organisation_id:
-            raise NotFound(_("No such case."))
+            raise Refused(_("No such case."))
         return case, role
     if principal.is_kind("committee") and not role.member:
         raise Forbidden(_("Your term on the committee is not current, so you have no access to cases."))
@@ -997,7 +998,7 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
         raise Forbidden(_("Only the provider applies to renew its certificate."))
     certificate = await certificate_by_number(session, number)
     if certificate.provider_id != principal.organisation_id:
-        raise NotFound(_("No certificate has the number %(number)s.", number=number))
+        raise Refused(_("No certificate has the number %(number)s.", number=number))
     if certificate.status != CertificateStatus.valid or certificate.valid_to < clock.today(at=now):
         raise Conflict(_("Only a valid certificate can be renewed, before it expires."))
     owner = await port.service(session, certificate.service_id)
@@ -1233,15 +1234,14 @@ async def minutes(session: AsyncSession, principal: Principal, meeting_id: int) 
 
 
 def minutes_csv(record: dict[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter()
     writer.writerow(["session", record["title"], record["held_on"], record["status"]])
     writer.writerow(["attendees", "; ".join(a["name"] for a in record["attendees"]), "quorum", record["quorum"]])
     writer.writerow(["case", "kind", "provider", "service", "version", "computed outcome", "outcome", "confirmation", "reason", "certificate"])
     for item in record["items"]:
         writer.writerow([item["case_id"], item["kind"], item["provider_name"], item["service_name"], item["version_number"],
                          item["computed_outcome"], item["outcome"], item["confirmation"], item["reason"], item["certificate"]])
-    return buffer.getvalue()
+    return writer.text(byte_order_mark=False)
 
 
 async def provider_options(session: AsyncSession) -> list[tuple[int, str]]:

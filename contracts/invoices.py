@@ -3,8 +3,6 @@ hand (bank transfer) or arriving from Stripe; who may see and change which invoi
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from contracts.models import Contract, ContractStatus, ContractVersion, Invoice,
 from market import clock
 from market import audit, hooks, outbox
 from market.auth import Principal, SystemActor
+from market.csv_export import CsvWriter
 from market.database import lock, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.guards import ensure_owner
@@ -237,26 +236,19 @@ CSV_HEADER = (
 )
 
 
-def _cell(value: Any) -> str:
-    """A cell as text; a leading formula character is quoted so a spreadsheet never runs it."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 async def invoices_csv(session: AsyncSession, principal: Principal, *, status: str = "", today: date | None = None) -> str:
     where = [*_visible_to(principal), *_status_where(status, today or clock.today())]
     rows = (await session.execute(_row_query().where(*where).order_by(Invoice.due_on.desc(), Invoice.id.desc()))).all()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter()
     writer.writerow(CSV_HEADER)
     for raw in rows:
         row = _to_row(*raw)
-        writer.writerow([_cell(value) for value in (
+        writer.writerow(("" if value is None else str(value) for value in (
             row.number, row.contract_number, row.agency_name, row.provider_name, row.period, row.period_start, row.period_end,
             row.amount_net, row.amount_vat, row.amount_total, row.amount_paid, row.currency, row.issued_on, row.due_on,
             row.status, row.payment_mode, row.paid_at.isoformat() if row.paid_at else "",
-        )])
-    return "\ufeff" + buffer.getvalue()  # a byte-order mark, so spreadsheet programs read Korean names
+        )))
+    return writer.text()
 
 
 async def _visible_invoice(session: AsyncSession, principal: Principal, invoice_id: int) -> Invoice:

@@ -6,8 +6,6 @@ the signatures' addresses or anything from before signature.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -26,6 +24,7 @@ from catalog.models import Category, ServiceVersion
 from contracts.models import Contract, ContractStatus, ContractVersion, Route, VersionKind
 from contracts.service import amendment_reason_labels, amount_paid
 from contracts.workflow import PUBLIC, contract_status_label
+from market.csv_export import CsvWriter
 from market.errors import NotFound
 from market.i18n import _
 from market.models import Organisation
@@ -262,27 +261,19 @@ def row_json(row: RegisterRow) -> dict[str, Any]:
 
 # --- CSV -------------------------------------------------------------------------------------------------
 
-def _cell(value: object) -> object:
-    """Text a spreadsheet would run as a formula is written with a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def csv_text(rows: list[RegisterRow], zone: ZoneInfo) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter()
     writer.writerow([
         _("Number"), _("Status"), _("Agency"), _("Provider"), _("Service"), _("Category"), _("Plan"), _("Route"),
         _("Value before VAT (KRW)"), _("VAT (KRW)"), _("Value with VAT (KRW)"), _("Starts on"), _("Ends on"), _("Signed on"), _("Ended on"),
     ])
     for row in rows:
-        writer.writerow([_cell(value) for value in (
+        writer.writerow((
             row.number, row.status_label, row.agency_name, row.provider_name, row.service_name, row.category_label, row.plan_name,
             row.route_label, row.amount_net, row.amount_vat, row.amount_total, row.starts_on.isoformat(), row.ends_on.isoformat(),
             row.signed_at.astimezone(zone).date().isoformat() if row.signed_at else "", row.ended_on.isoformat() if row.ended_on else "",
-        )])
-    return buffer.getvalue()
+        ))
+    return writer.text(byte_order_mark=False)
 
 
 # --- one contract ---------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.models import AmendmentReason
 from market.i18n import _
-from market.schemas import RowId
+from catalog.schemas import MAX_UNIT_PRICE
+from market.schemas import INTEGER_MAX, RowId
 
 BillingPeriodName = Literal["monthly", "quarterly", "once"]
 RouteName = Literal["direct", "central"]
@@ -69,7 +70,7 @@ class BudgetInput(_Input):
     """An agency's budget for cloud services in one calendar year, in won."""
 
     year: int = Field(ge=2000, le=2100)
-    amount: int = Field(ge=0, le=10**15)
+    amount: int = Field(ge=0, le=INTEGER_MAX)  # won, in an INTEGER column
 
 
 class ApprovalThresholdInput(_Input):
@@ -116,7 +117,7 @@ class AmendInput(_Input):
     rationale: str = Field(min_length=1, max_length=4000)
     quantity: int | None = Field(default=None, ge=1, le=MAX_QUANTITY)
     ends_on: date | None = None
-    unit_price: int | None = Field(default=None, ge=0)
+    unit_price: int | None = Field(default=None, ge=0, le=MAX_UNIT_PRICE)  # as a plan's price is capped
     vat_rate_bp: int | None = Field(default=None, ge=0, le=5000)
     special_terms: str | None = Field(default=None, max_length=4000)
 

@@ -28,9 +28,10 @@ from market import clock
 from market import audit, hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow
-from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import N_, _
 from market.models import Organisation
+from market.schemas import INTEGER_MAX
 from market.web import PAGE_SIZE, Page, check_page
 
 C, V = ContractStatus, VersionState
@@ -60,8 +61,10 @@ def side_of(actor: Principal, contract: Contract) -> Side | None:
 async def get_contract(session: AsyncSession, actor: Principal, contract_id: int, *, for_update: bool = False) -> Contract:
     """The contract if the actor's organisation is one of its parties; 404 otherwise, so its existence stays private."""
     contract = await session.get(Contract, contract_id)
-    if contract is None or side_of(actor, contract) is None:
+    if contract is None:
         raise NotFound(_("No such contract."))
+    if side_of(actor, contract) is None:
+        raise Refused(_("No such contract."))
     if for_update:
         contract = await session.get(Contract, contract_id, with_for_update=True, populate_existing=True)
     return contract  # type: ignore[return-value]
@@ -436,12 +439,17 @@ def _plan_snapshot(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _priced(plan: dict[str, Any], terms: TermsInput | ContractVersion, vat_rate_bp: int) -> pricing.Price:
-    return pricing.price(
+def _priced(plan: dict[str, Any], terms: TermsInput | ContractVersion, vat_rate_bp: int, field: str = "quantity") -> pricing.Price:
+    """The price of these terms; a total beyond what the amount columns hold (`INTEGER_MAX`) is refused on `field`."""
+    price = pricing.price(
         unit=plan["unit"], unit_price=int(plan["unit_price"]), vat_included=bool(plan["vat_included"]),
         quantity=terms.quantity, starts_on=terms.starts_on, ends_on=terms.ends_on, billing_period=terms.billing_period,
         vat_rate_bp=vat_rate_bp,
     )
+    if max(price.amount_net, price.amount_vat, price.amount_total) > INTEGER_MAX:
+        raise invalid(field, _("The total, ₩%(total)s with VAT, is too large: a contract may be worth at most ₩%(most)s.",
+                               total=f"{price.amount_total:,}", most=f"{INTEGER_MAX:,}"))
+    return price
 
 
 def _check_terms(plan: dict[str, Any], terms: TermsInput, price: pricing.Price) -> None:
@@ -462,8 +470,10 @@ def _apply_terms(version: ContractVersion, plan: dict[str, Any], terms: TermsInp
 
 async def _project_award(session: AsyncSession, actor: Principal, project_id: int, service_id: int) -> Project:
     project = await session.get(Project, project_id)
-    if project is None or project.agency_id != actor.organisation_id:
+    if project is None:
         raise NotFound(_("No such project."))
+    if project.agency_id != actor.organisation_id:
+        raise Refused(_("No such project."))
     if project.status != ProjectStatus.ended or project.outcome != Outcome.awarded or project.outcome_service_id != service_id:
         raise invalid("project_id", _("This project was not awarded to this service."))
     return project
@@ -885,7 +895,7 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
     if data.special_terms is not None:
         version.special_terms = data.special_terms
     version.plan = plan
-    price = _priced(plan, version, version.vat_rate_bp)
+    price = _priced(plan, version, version.vat_rate_bp, "unit_price" if data.unit_price is not None else "quantity")
     version.periods, version.amount_net, version.amount_vat, version.amount_total = price.periods, price.amount_net, price.amount_vat, price.amount_total
     compared = ("plan", "quantity", "ends_on", "vat_rate_bp", "special_terms")
     if all(getattr(version, key) == getattr(signed, key) for key in compared):

@@ -30,7 +30,7 @@ from market.auth import (
     revoke_all_tokens,
 )
 from market.database import utcnow
-from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused, TooManyRequests
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import (
@@ -144,19 +144,34 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def authenticate(session: AsyncSession, settings: Settings, email: str, password: str, ip: str) -> User | None:
-    """None for a wrong address or password alike; failures are counted for throttling."""
+    """None for a wrong address or password alike; failures are counted for throttling. Each failure and each
+    refusal by the throttle is a security event (`security.login_failed`, `security.locked_out`) naming the account
+    when it exists (an unknown address is not written down: it may be a mistyped password) and the address.
+    The caller commits them although it answers an error."""
     key = normalise_email(email)[:254]
-    await check_login_allowed(session, settings, key, ip)
+    try:
+        await check_login_allowed(session, settings, key, ip)
+    except TooManyRequests:
+        user = await user_by_email(session, key)
+        await audit.record(session, _attempt_by(user, ip), "security.locked_out", "user", user.id if user else "", {"account_known": user is not None})
+        raise
     user = await user_by_email(session, key)
     organisation = await session.get(Organisation, user.organisation_id) if user else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active or organisation is None or not organisation.active:
         await record_login_failure(session, key, ip)
+        await audit.record(session, _attempt_by(user, ip), "security.login_failed", "user", user.id if user else "", {"account_known": user is not None})
         return None
     await clear_login_failures(session, key)
     if user.email_verified_at is None:
         raise AddressNotConfirmed(_("Confirm your e-mail address first: open the link we sent to it when you registered."))
     return user
+
+
+def _attempt_by(user: User | None, ip: str) -> SystemActor:
+    if user is None:
+        return SystemActor(email="", ip=ip)
+    return SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
 
 
 async def create_organisation(
@@ -251,8 +266,10 @@ def _self_actor(user: User) -> SystemActor:
 
 async def get_user_in_organisation(session: AsyncSession, principal: Principal, user_id: int) -> User:
     user = await session.get(User, user_id)
-    if user is None or (user.organisation_id != principal.organisation_id and not principal.is_kind("operator")):
+    if user is None:
         raise NotFound(_("No such user."))
+    if user.organisation_id != principal.organisation_id and not principal.is_kind("operator"):
+        raise Refused(_("No such user."))
     return user
 
 
@@ -636,8 +653,10 @@ async def list_tokens(session: AsyncSession, principal: Principal) -> list[ApiTo
 async def get_own_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:
     """Only the principal's own tokens; any other id answers 404."""
     token = await session.get(ApiToken, token_id)
-    if token is None or token.user_id != principal.user_id:
+    if token is None:
         raise NotFound(_("No such token."))
+    if token.user_id != principal.user_id:
+        raise Refused(_("No such token."))
     return token
 
 

@@ -35,18 +35,20 @@ from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from market import i18n, outbox, schema
-from market.auth import AuthenticationMiddleware
+from market import audit, i18n, outbox, schema
+from market.auth import AuthenticationMiddleware, SystemActor, client_ip
 from market.database import WriteWhileReading, create_engine, reading
-from market.errors import DomainError, NotAuthenticated, NotFound
+from market.errors import DomainError, Invalid, NotAuthenticated, NotFound, Refused
+from market.forwarded import ForwardedMiddleware, client_address
+from market.headers import security_headers
 from market.schemas import ID_RANGE
 from market.settings import Settings, configure
 from market.templating import TEMPLATES_DIR, build_engine
-from market.web import API_ERRORS, PROBLEM_JSON
+from market.web import API_ERRORS, CONTROL_CHARACTERS, PROBLEM_JSON
 
 log = logging.getLogger("market")
 
@@ -124,6 +126,8 @@ def _to_login(request: Request) -> Response:
 
 def on_domain_error(request: Request, exc: DomainError) -> Response:
     _ensure_language(request.scope)
+    if isinstance(exc, Refused):
+        _note_refusal(request.scope, "security.refused", exc.status_code)
     if isinstance(exc, NotAuthenticated) and not wants_json(request):
         return _to_login(request)
     title = i18n._(exc.title)
@@ -145,10 +149,21 @@ def on_http_error(request: Request, exc: HTTPException) -> Response:
         errors = {str(item.get("key") or item.get("source") or "body"): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
     detail = exc.detail
     if status == 403 and "CSRF" in detail:
+        _note_refusal(request.scope, "security.csrf_refused", status)
         detail = i18n._("The form had expired or was sent from elsewhere. Reload the page and try again.")
     elif detail == _phrase(status):  # the framework's bare status phrase: say what it means instead
         detail = _explanation(status)
     return problem_response(request, status, _title(status), detail, errors, headers)
+
+
+def _note_refusal(scope: Scope, action: str, status: int) -> None:
+    """A security event for this refused request, written once its transaction has ended (`commit_before_answering`):
+    the caller (when signed in) and address, the route's pattern and its numeric ids (never a path's secret token)."""
+    user = scope.get("user")
+    actor = user if user is not None else SystemActor(email="", ip=client_address(scope))
+    route = f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path', '')}"
+    ids = {name: value for name, value in (scope.get("path_params") or {}).items() if isinstance(value, int)}
+    audit.note_security_event(scope, actor, action, "route", route, {"status": status, **({"ids": ids} if ids else {})})
 
 
 def on_database_unavailable(request: Request, exc: Exception) -> Response:
@@ -199,9 +214,26 @@ def _explanation(status: int) -> str:
     return explanations.get(status) or _phrase(status)
 
 
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the database refused (SQLSTATE class 22: out of range, a NUL in text), however the driver words it."""
+    if isinstance(exc, DataError):
+        return True
+    cause = exc.orig
+    while cause is not None:
+        if str(getattr(cause, "sqlstate", "") or "").startswith("22"):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _database_error(request: Request, exc: DBAPIError) -> Response:
     if exc.connection_invalidated or isinstance(exc, OperationalError):
         return on_database_unavailable(request, exc)
+    if _is_data_error(exc):
+        # A value the service's own checks let through and the database cannot hold (a number beyond its column).
+        _ensure_language(request.scope)
+        log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_response(request, 422, _title(422), i18n._("A value is too large or holds characters that cannot be stored."))
     if isinstance(exc, IntegrityError):
         # A constraint caught what the service's own check could not see: a change made at the same moment.
         _ensure_language(request.scope)
@@ -217,6 +249,23 @@ async def refuse_ids_out_of_range(request: Request) -> None:
     for value in request.path_params.values():
         if isinstance(value, int) and value not in ID_RANGE:
             raise NotFound(_explanation(404))
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """Every query parameter and text in the path, before it reaches a handler (and a database): 422 naming it.
+    Control characters (NUL among them) have no place there; the databases refuse some of them. Bodies are checked
+    by `web.parse`."""
+    values = [(name, value) for name, value in request.query_params.multi_items()]
+    values += [(name, value) for name, value in request.path_params.items() if isinstance(value, str)]
+    bad = {name: i18n._("Remove the control characters from this text.") for name, value in values if CONTROL_CHARACTERS.search(value)}
+    if bad:
+        raise Invalid(i18n._("Please correct: %(fields)s.", fields=", ".join(bad)), errors=bad)
+
+
+async def check_request(request: Request) -> None:
+    """The app's `before_request`: the checks every route's input passes first."""
+    await refuse_ids_out_of_range(request)
+    await refuse_control_characters(request)
 
 
 # --- language -----------------------------------------------------------------------------------
@@ -236,7 +285,7 @@ def _choose_language(scope: Scope) -> None:
     user = scope.get("user")
     settings: Settings = scope["litestar_app"].state["settings"]
     language = i18n.choose_language(
-        cookies.get(i18n.LANGUAGE_COOKIE), getattr(user, "language", None), headers.get("accept-language"), settings.default_language,
+        cookies.get(settings.cookie(i18n.LANGUAGE_COOKIE)), getattr(user, "language", None), headers.get("accept-language"), settings.default_language,
     )
     i18n.current_language.set(language)
     scope[LANGUAGE_CHOSEN] = language  # type: ignore[literal-required]
@@ -336,7 +385,7 @@ def _api_caller(request: Request) -> str:
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return "token:" + hashlib.sha256(authorization[7:].strip().encode()).hexdigest()[:32]
-    return "address:" + (request.client.host if request.client else "unknown")
+    return "address:" + (client_ip(request) or "unknown")
 
 
 async def _is_api(request: Request) -> bool:
@@ -377,25 +426,35 @@ async def commit_before_answering(message: Message, scope: Scope, session_scope_
     `ReadingMiddleware`, which runs the request again as a write."""
     session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key)
     try:
-        if session is not None and message["type"] == "http.response.start":
-            if 200 <= message["status"] < 400:
-                try:
-                    await session.commit()
-                except Exception as exc:  # whatever failed, the change is not saved: say so
-                    with contextlib.suppress(Exception):
-                        await session.rollback()
-                    if not _caused_by(exc, WriteWhileReading):
-                        log.error("commit failed on %s %s: %s", scope.get("method"), scope.get("path"), exc)
-                        _answer_unavailable(message, scope)
-            else:
-                await session.rollback()
+        await _answer_with_session(message, scope, session)
     finally:
         if session is not None and message["type"] in SESSION_TERMINUS_ASGI_EVENTS:
             with contextlib.suppress(Exception):
                 await session.close()
             delete_aa_scope_state(scope, session_scope_key)
+    if message["type"] == "http.response.start" and audit.PENDING_SECURITY_EVENTS in scope:
+        # the request's own transaction has ended (rolled back, as its answer is an error): now in one of their own
+        try:
+            await audit.write_noted_security_events(scope, sessions_of(scope["litestar_app"]))
+        except Exception as exc:  # the refusal is answered all the same; the log says what was not recorded
+            log.error("security event not recorded on %s %s: %s", scope.get("method"), scope.get("path"), exc)
     if message["type"] == "http.response.body" and scope.get(COMMIT_FAILED):  # type: ignore[misc]
         message["body"], message["more_body"] = scope[COMMIT_FAILED], False  # type: ignore[literal-required, typeddict-unknown-key]
+
+
+async def _answer_with_session(message: Message, scope: Scope, session: AsyncSession | None) -> None:
+    if session is not None and message["type"] == "http.response.start":
+        if 200 <= message["status"] < 400:
+            try:
+                await session.commit()
+            except Exception as exc:  # whatever failed, the change is not saved: say so
+                with contextlib.suppress(Exception):
+                    await session.rollback()
+                if not _caused_by(exc, WriteWhileReading):
+                    log.error("commit failed on %s %s: %s", scope.get("method"), scope.get("path"), exc)
+                    _answer_unavailable(message, scope)
+        else:
+            await session.rollback()
 
 
 def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
@@ -475,12 +534,15 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
         template_config=TemplateConfig(instance=build_engine(settings)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
+            cookie_name=settings.cookie("csrftoken"),
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
             exclude=["/api", "/webhooks", "/healthz"],
         ),
+        before_send=[security_headers],
         middleware=[
-            limit.middleware,  # first: a caller over the limit costs no database work
+            ForwardedMiddleware,  # first: the client address everything after counts under
+            limit.middleware,  # a caller over the limit costs no database work
             ReadingMiddleware,  # authentication's queries belong to the request's transaction
             DefineMiddleware(AuthenticationMiddleware, exclude=["/static", "/healthz", "/schema"]),
             LanguageMiddleware,
@@ -499,7 +561,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             components=Components(security_schemes={"token": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"token": []}],
         ),
-        before_request=refuse_ids_out_of_range,
+        before_request=check_request,
         request_max_body_size=20 * 1024 * 1024,
         debug=False,
     )

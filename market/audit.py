@@ -12,10 +12,11 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market.database import lock, utcnow
+from market.database import lock, utcnow, writing
 from market.models import AuditEvent, Organisation
 
 GENESIS = "0" * 64
+SECURITY = "security."  # the prefix of security events: failed sign-ins, lock-outs, refusals
 AUDIT_LOCK = 7_201_001  # advisory lock key that keeps the chain single on PostgreSQL
 
 
@@ -83,6 +84,47 @@ async def record(
     return event
 
 
+async def record_security_event(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor | None,
+    action: str,
+    object_type: str,
+    object_id: object = "",
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Append a security event (`security.*`) in its own short transaction: the request that caused it is answered
+    with an error, which rolls its own transaction back. Called once that transaction has ended (see
+    `note_security_event`), so on SQLite it does not wait for a lock its own request holds."""
+    assert action.startswith(SECURITY), action
+    with writing():
+        async with sessions() as session, session.begin():
+            await record(session, actor, action, object_type, object_id, summary)
+
+
+@dataclass(frozen=True)
+class SecurityEvent:
+    actor: Actor | None
+    action: str
+    object_type: str
+    object_id: str
+    summary: dict[str, Any]
+
+
+PENDING_SECURITY_EVENTS = "market_security_events"  # scope key: events to write once the request's transaction ended
+
+
+def note_security_event(
+    scope: Any, actor: Actor | None, action: str, object_type: str, object_id: object = "", summary: dict[str, Any] | None = None,
+) -> None:
+    """Keep a security event for the request's error answer; `write_noted_security_events` writes it after rollback."""
+    scope.setdefault(PENDING_SECURITY_EVENTS, []).append(SecurityEvent(actor, action, object_type, str(object_id), summary or {}))
+
+
+async def write_noted_security_events(scope: Any, sessions: async_sessionmaker[AsyncSession]) -> None:
+    for event in scope.pop(PENDING_SECURITY_EVENTS, []):
+        await record_security_event(sessions, event.actor, event.action, event.object_type, event.object_id, event.summary)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -129,6 +171,7 @@ class AuditFilter:
     action: str = ""
     object_type: str = ""
     object_id: str = ""
+    security_only: bool = False
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = []
@@ -146,6 +189,8 @@ class AuditFilter:
             clauses.append(AuditEvent.object_type == self.object_type.strip())
         if self.object_id:
             clauses.append(AuditEvent.object_id == self.object_id.strip())
+        if self.security_only:
+            clauses.append(AuditEvent.action.startswith(SECURITY))
         return clauses
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from market.database import utcnow
 from market.errors import TooManyRequests
+from market.forwarded import client_address
 from market.i18n import _
 from market.models import ApiToken, LoginFailure, LoginSession, Organisation, User
 from market.security import new_token, token_hash
@@ -56,7 +57,8 @@ class SystemActor:
 
 
 def client_ip(connection: ASGIConnection) -> str:
-    return connection.client.host if connection.client else ""
+    """The client's address as `market.forwarded` decides it (a trusted proxy's word, else the socket's peer)."""
+    return client_address(connection.scope)
 
 
 def _principal(user: User, organisation: Organisation, ip: str, via_token: bool) -> Principal:
@@ -179,7 +181,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         ip = client_ip(connection)
         is_api = connection.scope["path"].startswith("/api")
         header = connection.headers.get("authorization", "")
-        raw_cookie = connection.cookies.get(SESSION_COOKIE)
+        raw_cookie = connection.cookies.get(settings.cookie(SESSION_COOKIE))
         if is_api and not header.lower().startswith("bearer "):
             return AuthenticationResult(user=None, auth=None)
         if not is_api and not raw_cookie:

@@ -111,7 +111,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
     asyncio.run(check())  # refuse here, in words, rather than in a failing server process
     click.echo(f"Serving on http://{host}:{port} (database: {_where(settings)})")
-    uvicorn.run("market.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True, log_level="info")
+    # proxy_headers off: the app decides the client address itself, from MARKET_TRUSTED_PROXIES (market.forwarded)
+    uvicorn.run("market.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=False, log_level="info")
 
 
 @main.group()

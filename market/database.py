@@ -52,6 +52,17 @@ def reading() -> Iterator[ReadAttempt]:
         _reading.reset(token)
 
 
+@contextmanager
+def writing() -> Iterator[None]:
+    """Transactions begun inside are for writing, even within `reading` (a security event written in its own
+    transaction while a read request answers)."""
+    token = _reading.set(None)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
 def utcnow() -> datetime:
     """The current instant from the marketplace's one clock (`market.clock`)."""
     return clock.now()

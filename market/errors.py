@@ -34,6 +34,11 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class Refused(NotFound):
+    """Another organisation's object: answered 404 like a missing one (its existence is not disclosed), and
+    written to the audit trail as `security.refused` with the caller and address."""
+
+
 class Conflict(DomainError):
     status_code = 409
     title = "Conflict"

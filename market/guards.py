@@ -8,7 +8,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from market.auth import Principal
-from market.errors import Forbidden, NotAuthenticated, NotFound
+from market.errors import Forbidden, NotAuthenticated, NotFound, Refused
 from market.i18n import _
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
@@ -46,9 +46,11 @@ operator = kind("operator")
 def ensure_owner(principal: Principal, owner_organisation_id: int | None, *, operators_may: bool = False) -> None:
     """Object-level check: the row must belong to the principal's organisation.
 
-    Another organisation's object answers 404, so its existence is not disclosed.
+    Another organisation's object answers 404, so its existence is not disclosed, and leaves a security event.
     """
     if operators_may and principal.is_kind("operator"):
         return
-    if owner_organisation_id is None or owner_organisation_id != principal.organisation_id:
+    if owner_organisation_id is None:
         raise NotFound(_("No such object."))
+    if owner_organisation_id != principal.organisation_id:
+        raise Refused(_("No such object."))

@@ -44,6 +44,17 @@ def _stripped(value: str) -> str:
 
 
 BlankIsNone = BeforeValidator(_blank_is_none)
+
+
+def _ticked(value: Any) -> Any:
+    """A checkbox or query flag: absent or blank is no; on, true, yes and 1 are yes."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"", "0", "false", "no", "off"}:
+            return False
+        if text in {"1", "true", "yes", "on"}:
+            return True
+    return value
 Present = BeforeValidator(_present)
 RequiredText = AfterValidator(_required)
 OrganisationName = Annotated[str, StringConstraints(max_length=200), RequiredText]
@@ -119,6 +130,7 @@ class AuditQuery(_Input):
     action: ActionFilter = ""
     object_type: ObjectTypeFilter = ""
     object_id: ObjectIdFilter = ""
+    security: Annotated[bool, BeforeValidator(_ticked)] = False  # security events only (`security.*`)
     page: Annotated[int | None, BlankIsNone] = None
 
 

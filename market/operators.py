@@ -491,6 +491,7 @@ def audit_filter(query: AuditQuery, zone: ZoneInfo) -> audit.AuditFilter:
         action=query.action or "",
         object_type=query.object_type or "",
         object_id=query.object_id or "",
+        security_only=query.security,
     )
 
 

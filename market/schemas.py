@@ -18,6 +18,9 @@ from market.i18n import _
 # query, where SQLite and asyncpg refuse to bind it.
 ID_RANGE = range(-(2**31), 2**31)
 RowId = Annotated[int, Field(ge=ID_RANGE.start, le=ID_RANGE.stop - 1)]
+# The largest number an INTEGER column holds on both databases (amounts in won, prices): a value beyond it
+# must be refused with a message before it reaches the database.
+INTEGER_MAX = ID_RANGE.stop - 1
 
 # Which of these a member may hold depends on the organisation's kind (market.models.ROLES_BY_KIND).
 Role = Literal["member", "admin", "buyer", "signer"]

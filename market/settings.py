@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import secrets
@@ -45,6 +46,9 @@ class Settings:
     # How long this process may answer a search from its memory; a change made through another process is seen
     # within it, one made through this process at once. 0 turns the cache off.
     search_cache_seconds: float = 5.0
+    # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or CIDR networks);
+    # none by default: the socket's peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -57,6 +61,10 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+    def cookie(self, name: str) -> str:
+        """A cookie's name: with the `__Host-` prefix over https, so the browser keeps it to this host, Secure, path /."""
+        return f"__Host-{name}" if self.secure_cookies else name
 
     @property
     def zone(self) -> ZoneInfo:
@@ -119,6 +127,7 @@ class Settings:
             ocid_prefix=get("OCID_PREFIX", cls.ocid_prefix),
             invoice_due_days=number("INVOICE_DUE_DAYS", cls.invoice_due_days),
             search_cache_seconds=seconds("SEARCH_CACHE_SECONDS", cls.search_cache_seconds),
+            trusted_proxies=tuple(entry.strip() for entry in get("TRUSTED_PROXIES", "").split(",") if entry.strip()),
         )
         return settings.checked()
 
@@ -149,6 +158,13 @@ class Settings:
             raise SettingsError("MARKET_REDIS_URL must start with redis://, rediss:// or unix://")
         if not math.isfinite(self.search_cache_seconds) or self.search_cache_seconds < 0:
             raise SettingsError(f"MARKET_SEARCH_CACHE_SECONDS must be a number of seconds, 0 or more, not {self.search_cache_seconds!r}")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"MARKET_TRUSTED_PROXIES must list IP addresses or networks separated by commas (10.0.0.5, 10.1.0.0/16), not {entry!r}"
+                ) from None
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError("MARKET_SECRET_KEY must be at least 32 characters long")

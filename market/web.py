@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict, TypeVar
 
@@ -108,8 +109,20 @@ def _settings(request: Request) -> Any:
     return settings_of(request.app)
 
 
+def cookie(request: Request, name: str, value: str, max_age: int | None = None) -> Cookie:
+    """One of our cookies: HttpOnly, SameSite=Lax, path /; over https Secure and named `__Host-...` (`Settings.cookie`)."""
+    settings = _settings(request)
+    return Cookie(
+        key=settings.cookie(name), value=value, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies, max_age=max_age,
+    )
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(_settings(request).cookie(name))
+
+
 def _read_flash(request: Request) -> list[dict[str, str]]:
-    raw = request.cookies.get(FLASH_COOKIE)
+    raw = read_cookie(request, FLASH_COOKIE)
     if not raw or "." not in raw:
         return []
     value, signature = raw.rsplit(".", 1)
@@ -124,7 +137,7 @@ def _read_flash(request: Request) -> list[dict[str, str]]:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Template:
     """Render a page; flash messages left by the previous redirect are shown once."""
     messages = _read_flash(request)
-    cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="lax")] if messages else []
+    cookies = [cookie(request, FLASH_COOKIE, "", max_age=0)] if messages else []
     return Template(
         template, context={"flashes": messages, **context}, status_code=status_code, cookies=cookies, media_type=MediaType.HTML
     )
@@ -136,7 +149,7 @@ def redirect(request: Request, path: str, message: str | None = None, category: 
     if message:
         value = base64.urlsafe_b64encode(json.dumps([{"category": category, "text": message}]).encode()).decode()
         signed = f"{value}.{sign(_settings(request).secret_key, value)}"
-        all_cookies.append(Cookie(key=FLASH_COOKIE, value=signed, path="/", httponly=True, samesite="lax", secure=_settings(request).secure_cookies))
+        all_cookies.append(cookie(request, FLASH_COOKIE, signed))
     return Redirect(path, status_code=303, cookies=all_cookies)
 
 
@@ -147,8 +160,22 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return default
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, line feed and carriage return pass
+
+
+def _control_characters(value: Any, path: str = "") -> list[str]:
+    """The dotted paths of text values holding a control character (NUL among them: PostgreSQL cannot store it)."""
+    if isinstance(value, str):
+        return [path or "form"] if CONTROL_CHARACTERS.search(value) else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    return [found for key, item in items for found in _control_characters(item, f"{path}.{key}" if path else str(key))]
+
+
 def parse(model: type[Form], data: dict[str, Any]) -> Form:
     """Validate form or JSON input; every problem becomes a field message in one `Invalid`."""
+    if bad := _control_characters(data):
+        errors = {field: _("Remove the control characters from this text.") for field in bad}
+        raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(errors)), errors=errors)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.datastructures import Cookie
 from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +28,7 @@ from market.schemas import (
     TokenForm,
     TokenRead,
 )
-from market.web import DbSession, FormBody, form_dict, json_body, parse, redirect, render
+from market.web import DbSession, FormBody, cookie, form_dict, json_body, parse, read_cookie, redirect, render
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -61,8 +60,8 @@ async def update_profile(request: Request, data: FormBody, db_session: DbSession
     except Invalid as exc:
         return await _account_page(request, db_session, exc.status_code, form=form, errors=exc.errors)
     # The language switch's cookie outranks the saved choice: align it so the change shows at once.
-    cookie = Cookie(key=i18n.LANGUAGE_COOKIE, value=user.language, max_age=365 * 24 * 3600, path="/", samesite="lax", httponly=True)
-    return redirect(request, "/account", _("Your profile is saved."), cookies=[cookie])
+    chosen = cookie(request, i18n.LANGUAGE_COOKIE, user.language, max_age=365 * 24 * 3600)
+    return redirect(request, "/account", _("Your profile is saved."), cookies=[chosen])
 
 
 @post("/account/password", guards=[signed_in], **PAGE)
@@ -75,7 +74,7 @@ async def change_password(request: Request, data: FormBody, db_session: DbSessio
     except Invalid as exc:
         return await _account_page(request, db_session, exc.status_code, errors=exc.errors)
     # Every session ended, this browser's too: it gets a fresh one.
-    await end_session(db_session, request.cookies.get(SESSION_COOKIE))
+    await end_session(db_session, read_cookie(request, SESSION_COOKIE))
     raw = await start_session(db_session, user, client_ip(request), request.headers.get("user-agent", ""))
     message = _("Your password is changed. You were signed out everywhere else.")
     return redirect(request, "/account", message, cookies=[session_cookie(request, raw)])

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.response import Template
 
 from market import hooks, i18n, schema
-from market.web import DbSession, FormBody, form_dict, redirect, render, safe_next
+from market.web import DbSession, FormBody, cookie, form_dict, redirect, render, safe_next
 
 @get("/", include_in_schema=False)
 async def home(request: Request, db_session: DbSession) -> Template:
@@ -26,8 +25,8 @@ async def switch_language(request: Request, data: FormBody) -> Any:
     language = form.get("language")
     if language not in i18n.LANGUAGE_NAMES:
         language = i18n.current_language.get()
-    cookie = Cookie(key=i18n.LANGUAGE_COOKIE, value=language, max_age=365 * 24 * 3600, path="/", samesite="lax", httponly=True)
-    return redirect(request, safe_next(form.get("next")), cookies=[cookie])
+    chosen = cookie(request, i18n.LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600)
+    return redirect(request, safe_next(form.get("next")), cookies=[chosen])
 
 
 @get("/healthz", exclude_from_auth=True, tags=["health"])

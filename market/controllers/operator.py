@@ -3,8 +3,6 @@ committee appointments and the audit log. Every route is for operators only."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,6 +14,7 @@ from litestar.response import Stream, Template
 from market import clock
 from market import audit, operators
 from market.app import sessions_of, settings_of
+from market.csv_export import CsvWriter
 from market.errors import Conflict, Invalid
 from market.guards import operator
 from market.i18n import _
@@ -280,9 +279,13 @@ async def end_appointment(request: Request, db_session: DbSession, appointment_i
 async def audit_page(
     request: Request, db_session: DbSession, since: FromQuery[str | None] = None, until: FromQuery[str | None] = None,
     organisation_id: FromQuery[str | None] = None, actor: FromQuery[str | None] = None, action: FromQuery[str | None] = None,
-    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None, page: FromQuery[str | None] = None,
+    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None, security: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
 ) -> Template:
-    raw = _query(since=since, until=until, organisation_id=organisation_id, actor=actor, action=action, object_type=object_type, object_id=object_id)
+    raw = _query(
+        since=since, until=until, organisation_id=organisation_id, actor=actor, action=action, object_type=object_type, object_id=object_id,
+        security=security,
+    )
     settings = settings_of(request.app)
     try:
         query = parse(AuditQuery, {**raw, **_query(page=page)})
@@ -297,51 +300,38 @@ async def audit_page(
 
 
 CSV_COLUMNS = ("seq", "time", "actor_email", "actor_id", "organisation_id", "organisation", "action", "object_type", "object_id", "summary", "ip", "hash")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 64 * 1024
-
-
-def _cell(value: object) -> object:
-    """Text that a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 async def _csv_lines(request: Request, filters: audit.AuditFilter) -> AsyncIterator[bytes]:
     """UTF-8 with a byte order mark, so spreadsheet programs read Korean text correctly."""
     zone = settings_of(request.app).zone
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def taken() -> bytes:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text.encode()
-
+    writer = CsvWriter()
     writer.writerow(CSV_COLUMNS)
-    yield "\ufeff".encode() + taken()
+    yield writer.text().encode()
     async for event, organisation_name in audit.stream(sessions_of(request.app), filters):
-        writer.writerow([_cell(value) for value in (
+        writer.writerow((
             event.seq, event.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), event.actor_email, event.actor_id or "",
             event.organisation_id or "", organisation_name, event.action, event.object_type, event.object_id,
             event.summary, event.ip, event.hash,
-        )])
-        if buffer.tell() > CSV_CHUNK:
-            yield taken()
-    if buffer.tell():
-        yield taken()
+        ))
+        if writer.size > CSV_CHUNK:
+            yield writer.take().encode()
+    if writer.size:
+        yield writer.take().encode()
 
 
 @get("/operator/audit.csv", **PAGE)
 async def audit_csv(
     request: Request, since: FromQuery[str | None] = None, until: FromQuery[str | None] = None,
     organisation_id: FromQuery[str | None] = None, actor: FromQuery[str | None] = None, action: FromQuery[str | None] = None,
-    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None,
+    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None, security: FromQuery[str | None] = None,
 ) -> Stream:
     settings = settings_of(request.app)
-    raw = _query(since=since, until=until, organisation_id=organisation_id, actor=actor, action=action, object_type=object_type, object_id=object_id)
+    raw = _query(
+        since=since, until=until, organisation_id=organisation_id, actor=actor, action=action, object_type=object_type, object_id=object_id,
+        security=security,
+    )
     filters = operators.audit_filter(parse(AuditQuery, raw), settings.zone)
     filename = f"audit-{clock.today(settings.zone).isoformat()}.csv"
     return Stream(
@@ -441,13 +431,15 @@ async def api_end_appointment(request: Request, db_session: DbSession, appointme
 async def api_audit_events(
     request: Request, db_session: DbSession, since: FromQuery[str | None] = None, until: FromQuery[str | None] = None,
     organisation_id: FromQuery[str | None] = None, actor: FromQuery[str | None] = None, action: FromQuery[str | None] = None,
-    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None, page: FromQuery[str | None] = None,
+    object_type: FromQuery[str | None] = None, object_id: FromQuery[str | None] = None, security: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
 ) -> AuditEventList:
     """Audit events, newest first, 50 a page. `since`/`until` are local days (YYYY-MM-DD), both included;
-    `action` matches a prefix (e.g. `organisation.`); `actor` is an e-mail address."""
+    `action` matches a prefix (e.g. `organisation.`); `actor` is an e-mail address; `security=true` keeps only security
+    events (`security.*`: failed sign-ins, lock-outs, refused forms and refusals on another organisation's object)."""
     query = parse(AuditQuery, _query(
         since=since, until=until, organisation_id=organisation_id, actor=actor, action=action,
-        object_type=object_type, object_id=object_id, page=page,
+        object_type=object_type, object_id=object_id, security=security, page=page,
     ))
     return await operators.search_audit(db_session, query, settings_of(request.app).zone)
 

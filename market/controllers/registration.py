@@ -27,7 +27,7 @@ from market.schemas import (
     PasswordResetForm,
     ProviderRegistration,
 )
-from market.web import DbSession, FormBody, form_dict, parse, redirect, render
+from market.web import DbSession, FormBody, form_dict, parse, read_cookie, redirect, render
 
 FormError = (Invalid, Conflict)
 # Page routes. The media type is set because a POST handler returns either a redirect or the form
@@ -40,7 +40,7 @@ CHECK_MAIL = "/register/check-mail"
 async def sign_in(request: Request, db_session: AsyncSession, user: User) -> Cookie:
     """Start a fresh login session for `user` in this browser (the previous one, if any, ends)."""
     ip = client_ip(request)
-    await end_session(db_session, request.cookies.get(SESSION_COOKIE))
+    await end_session(db_session, read_cookie(request, SESSION_COOKIE))
     raw = await start_session(db_session, user, ip, request.headers.get("user-agent", ""))
     actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
     await audit.record(db_session, actor, "user.login", "user", user.id)

@@ -146,16 +146,17 @@ async def test_session_cookie_is_secure_httponly_and_lax_when_the_base_url_is_ht
         web = Browserless(client, sessions)
         user = await make_user(sessions, await make_organisation(sessions, "agency"))
         form = await client.get("/login")
-        csrf = _set_cookie(form.headers.get_list("set-cookie"), "csrftoken")
+        csrf = _set_cookie(form.headers.get_list("set-cookie"), "__Host-csrftoken")
         assert "secure" in {part.strip().lower() for part in csrf.split(";")}
         client.cookies.clear()
         response = await web.login(user.email)
         assert response.status_code == 303
-        header = _set_cookie(response.headers.get_list("set-cookie"), SESSION_COOKIE)
+        header = _set_cookie(response.headers.get_list("set-cookie"), "__Host-" + SESSION_COOKIE)
         attributes = {part.strip().lower() for part in header.split(";")}
         assert "secure" in attributes
         assert "httponly" in attributes
         assert "samesite=lax" in attributes
+        assert "path=/" in attributes and not any(part.startswith("domain=") for part in attributes)
 
 
 async def test_session_cookie_is_not_marked_secure_on_plain_http(web) -> None:
