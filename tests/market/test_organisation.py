@@ -19,10 +19,15 @@ async def member_row(web, user_id: int) -> User:
 
 
 async def writes(web) -> tuple[int, int, int, int]:
+    """What a change would leave; a refusal's own security event is counted apart (`refusals`)."""
     return (
-        await count(web.sessions, AuditEvent), await count(web.sessions, Invitation),
+        await count(web.sessions, AuditEvent, ~AuditEvent.action.startswith("security.")), await count(web.sessions, Invitation),
         await count(web.sessions, OutboxMessage), await count(web.sessions, LoginSession),
     )
+
+
+async def refusals(web) -> int:
+    return await count(web.sessions, AuditEvent, AuditEvent.action == "security.refused")
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -209,6 +214,7 @@ async def test_another_organisations_member_answers_404_and_nothing_changes(web)
     assert saved.active and saved.role == "signer"
     assert stranger.email not in (await web.client.get("/organisation")).text
     assert await writes(web) == before
+    assert await refusals(web) == 3  # each refusal on another organisation's member is written down
 
 
 async def test_members_are_paged_twenty_at_a_time(web) -> None:
@@ -305,3 +311,4 @@ async def test_api_another_organisations_member_answers_404(web) -> None:
         assert response.status_code == 404, action
     assert (await member_row(web, stranger.id)).active
     assert await writes(web) == before
+    assert await refusals(web) == 2
