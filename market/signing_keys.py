@@ -90,7 +90,7 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
     """The user's unexpired, unused nonce, now used; a second taker (even at the same moment) is refused."""
     row = await session.scalar(sa.select(SigningNonce).where(SigningNonce.nonce == nonce[:64]))
     if row is None or row.user_id != user_id or row.purpose != purpose:
-        raise Invalid(_("This signing request is unknown; ask for a new one."), errors={"nonce": _("Unknown signing request.")})
+        raise NotFound(_("This signing request is unknown; ask for a new one."))
     now = utcnow()
     if row.used_at is not None:
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))

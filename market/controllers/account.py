@@ -121,7 +121,7 @@ async def revoke_token(request: Request, token_id: FromPath[int], db_session: Db
 async def passkey_options(request: Request, db_session: DbSession) -> Response[dict[str, Any]]:
     """The account page's script asks what to pass to `navigator.credentials.create` (JSON)."""
     answer = await signing_keys.passkey_options(db_session, settings_of(request.app), request.user)
-    return Response(answer, status_code=201, headers=NO_STORE)
+    return Response(answer, status_code=201, media_type="application/json", headers=NO_STORE)
 
 
 @post("/account/passkeys", guards=[signed_in], **PAGE)

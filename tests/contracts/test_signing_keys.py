@@ -388,12 +388,12 @@ async def test_the_nonce_is_taken_once_even_by_two_takers(sessions):
     async with sessions() as session, session.begin():
         taken = await signing_keys.take_nonce(session, parties.agency_user.id, signing_keys.SIGN, row.nonce)
         assert taken.payload == f"payload {row.nonce}"
-    from market.errors import Conflict, Invalid
+    from market.errors import Conflict, NotFound
 
     async with sessions() as session, session.begin():
         with pytest.raises(Conflict):
             await signing_keys.take_nonce(session, parties.agency_user.id, signing_keys.SIGN, row.nonce)
     async with sessions() as session, session.begin():
-        with pytest.raises(Invalid):  # another user's nonce is unknown to this one
+        with pytest.raises(NotFound):  # another user's nonce is unknown to this one
             await signing_keys.take_nonce(session, parties.provider_user.id, signing_keys.SIGN, row.nonce)
     assert await count(sessions, SigningNonce, SigningNonce.used_at.is_not(None)) == 1
