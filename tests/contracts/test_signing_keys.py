@@ -10,7 +10,7 @@ import base64
 import json
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from market import clock, signing_keys
 from market.models import AuditEvent, LoginFailure, Organisation, SigningKey, SigningNonce
 from tests.contracts.factories import bearer, contract_parties, sent_contract
 from tests.helpers import PASSWORD, audit_actions, count
-from tests.softauthn import SoftAuthenticator, b64url, from_b64url
+from tests.processes import MARKET
+from tests.softauthn import SoftAuthenticator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -397,3 +398,26 @@ async def test_the_nonce_is_taken_once_even_by_two_takers(sessions):
         with pytest.raises(NotFound):  # another user's nonce is unknown to this one
             await signing_keys.take_nonce(session, parties.provider_user.id, signing_keys.SIGN, row.nonce)
     assert await count(sessions, SigningNonce, SigningNonce.used_at.is_not(None)) == 1
+
+
+async def test_market_contracts_verify_signature_checks_a_bundle_with_no_database(client, sessions, settings, tmp_path):
+    parties = await contract_parties(sessions)
+    contract_id = await sent_contract(sessions, settings, parties)
+    version = await _version(sessions, contract_id)
+    headers = await bearer(sessions, parties.agency_user)
+    private, pem = ed25519_key()
+    key = (await client.post("/api/signing-keys", headers=headers, json={"name": "System", "public_key": pem})).json()
+    request = await signing_request(client, headers, contract_id)
+    await client.post(f"/api/contracts/{contract_id}/versions/1/signatures", headers=headers,
+                      json=ed25519_body(request, private, key["id"], "Buyer Kim", version.document_sha256))
+    bundle = await _evidence(client, headers, contract_id)
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(bundle))
+    bad.write_text(json.dumps({**bundle, "document_sha256": "0" * 64}))
+    # no database reachable, no data folder: the command needs neither
+    environment = {"PATH": "/usr/bin:/bin", "MARKET_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none", "MARKET_DATA_DIR": str(tmp_path / "absent")}
+    verified = subprocess.run([str(MARKET), "contracts", "verify-signature", str(good)], env=environment, capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
+    refused = subprocess.run([str(MARKET), "contracts", "verify-signature", str(bad)], env=environment, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "DOES NOT VERIFY" in refused.stdout and "document_sha256" in refused.stdout
+    assert not (tmp_path / "absent").exists()
