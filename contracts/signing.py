@@ -200,7 +200,7 @@ async def _proof(
             answer = signing_keys.credential_json(data.credential)
             key = await signing_keys.usable_key(session, actor.user_id, kind=SigningKeyKind.passkey, credential_id=str(answer.get("id", ""))[:1400])
             key.sign_count = signing_keys.verify_assertion(settings, key, answer, challenge_of(row.payload))
-            response = answer.get("response") or {}
+            response = answer.get("response") if isinstance(answer.get("response"), dict) else {}
             evidence = {
                 "authenticator_data": str(response.get("authenticatorData", "")), "client_data_json": str(response.get("clientDataJSON", "")),
                 "signature": str(response.get("signature", "")), "rp_id": signing_keys.rp_id(settings), "origin": signing_keys.origin(settings),

@@ -55,6 +55,8 @@ REGISTER, SIGN = "passkey-register", "contract-sign"
 ES256, EDDSA, RS256 = -7, -8, -257
 ALGORITHMS = [COSEAlgorithmIdentifier(ES256), COSEAlgorithmIdentifier(EDDSA), COSEAlgorithmIdentifier(RS256)]
 RP_NAME = "Cloud Service Marketplace"
+# What a malformed answer from a browser (or a hostile client) raises while it is parsed and checked.
+MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError)
 MAX_CREDENTIAL_BYTES = 1000  # a passkey's whole registration or assertion, base64url and JSON, stays far below
 
 
@@ -194,7 +196,7 @@ async def register_passkey(
             expected_origin=origin(settings), supported_pub_key_algs=ALGORITHMS,
         )
         algorithm = int(decode_credential_public_key(verified.credential_public_key).alg)
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+    except MALFORMED as exc:
         raise Invalid(_("The passkey could not be registered: %(reason)s", reason=str(exc)[:200]),
                       errors={"credential": _("The passkey's answer does not verify.")}) from None
     credential_id = b64url(verified.credential_id)
@@ -281,7 +283,7 @@ def verify_assertion(settings: Settings, key: SigningKey, answer: dict[str, Any]
             credential=answer, expected_challenge=challenge, expected_rp_id=rp_id(settings), expected_origin=origin(settings),
             credential_public_key=from_b64url(key.public_key), credential_current_sign_count=key.sign_count,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+    except MALFORMED as exc:
         raise Invalid(_("The passkey's signature does not verify: %(reason)s", reason=str(exc)[:200]),
                       errors={"credential": _("The passkey's signature does not verify.")}) from None
     return verified.new_sign_count
