@@ -13,7 +13,10 @@ connections, on contracts of its own; its audit events join the same chain, whic
 Signing checks the signer's password again (argon2id at the library's parameters: 64 MiB, 3 passes, 4 lanes)
 by design; that alone costs more CPU than the rest of the request. The figures are measured twice: with the
 accounts' real hashes, and with hashes made at argon2's lightest parameters (`light`), which shows what the
-rest of the path costs. Target: at least 800 signatures per second, p95 under 50 ms.
+rest of the path costs. A third run (`passkey`) signs with passkeys instead of the password: each client
+registers a software authenticator's passkey (tests/softauthn.py) first, then per signature asks for a signing
+request (`POST .../signing-requests`) and posts the authenticator's answer (`method: "webauthn"`); its latency
+covers both requests. Target: at least 800 signatures per second, p95 under 50 ms.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("signing")
     group.add_argument("--contracts", type=int, default=1500, help="contracts generated for each signing run (default 1500)")
     group.add_argument("--signing-seconds", type=int, default=20, help="how long the clients sign (default 20; they stop sooner when all is signed)")
-    group.add_argument("--signing-hash", default="real,light", help="the accounts' password hashes: real, light or both (default real,light)")
+    group.add_argument("--signing-hash", default="real,light,passkey",
+                       help="the runs: the accounts' password hashes real or light, and passkey (signing with passkeys; default real,light,passkey)")
     group.add_argument("--clients", type=int, default=16, help="signing clients, and the floor's connections (default 16)")
 
 
@@ -69,9 +73,31 @@ class Prepared:
     floor_contracts: list[tuple[int, int, str, int, int]]
 
 
+BENCH_ORIGIN = "https://market.bench.example"  # MARKET_BASE_URL of the passkey run's server: the passkeys' origin
+
+
 def _hasher(kind: str) -> PasswordHasher:
-    # "light": argon2's lightest parameters, to show the path without the password's deliberate cost
+    # "light": argon2's lightest parameters, to show the path without the password's deliberate cost (and "passkey",
+    # whose accounts never use their password)
     return PasswordHasher() if kind == "real" else PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+async def register_passkeys(url: str, prepared: Prepared) -> dict[str, Any]:
+    """A software authenticator's passkey for every client, registered through the API (before the clock runs)."""
+    from tests.softauthn import SoftAuthenticator
+
+    authenticators: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for party in prepared.parties:
+            for _user_id, _name, token in party.users:
+                headers = {"Authorization": f"Bearer {token}"}
+                options = (await client.post("/api/passkeys/options", headers=headers)).json()
+                authenticator = SoftAuthenticator()
+                answer = await client.post("/api/passkeys", headers=headers, json={
+                    "name": "bench", "nonce": options["nonce"], "credential": authenticator.register(options["publicKey"], BENCH_ORIGIN)})
+                answer.raise_for_status()
+                authenticators[token] = authenticator
+    return authenticators
 
 
 async def prepare(database_url: str, seed: int, contracts: int, floor_contracts: int, hash_kind: str, run_label: str) -> Prepared:
@@ -168,7 +194,7 @@ def _work_lists(prepared: Prepared, seed: int) -> list[tuple[str, str, list[tupl
     return lists
 
 
-async def sign_over_http(url: str, prepared: Prepared, seed: int, seconds: float) -> dict[str, Any]:
+async def sign_over_http(url: str, prepared: Prepared, seed: int, seconds: float, passkeys: dict[str, Any] | None = None) -> dict[str, Any]:
     lists = _work_lists(prepared, seed)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -184,10 +210,17 @@ async def sign_over_http(url: str, prepared: Prepared, seed: int, seconds: float
                 if time.perf_counter() >= deadline:
                     return
                 before = time.perf_counter()
-                response = await client.post(
-                    f"/api/contracts/{contract_id}/versions/1/signatures", headers=headers,
-                    json={"password": PASSWORD, "confirm_read": True, "signer_name": name, "document_sha256": sha256},
-                )
+                body: dict[str, Any] = {"password": PASSWORD, "confirm_read": True, "signer_name": name, "document_sha256": sha256}
+                if passkeys is not None:
+                    request = await client.post(f"/api/contracts/{contract_id}/versions/1/signing-requests", headers=headers)
+                    if request.status_code != 201:
+                        statuses[request.status_code] += 1
+                        continue
+                    asked = request.json()
+                    credential = passkeys[token].assert_(asked["challenge"], BENCH_ORIGIN, asked["publicKey"]["rpId"])
+                    body = {"method": "webauthn", "nonce": asked["nonce"], "credential": credential, "confirm_read": True,
+                            "signer_name": name, "document_sha256": sha256}
+                response = await client.post(f"/api/contracts/{contract_id}/versions/1/signatures", headers=headers, json=body)
                 elapsed = (time.perf_counter() - before) * 1000
                 statuses[response.status_code] += 1
                 if response.status_code == 201:
@@ -382,20 +415,21 @@ def run(args: argparse.Namespace) -> Path:
         label = f"{started.strftime('%H%M%S')}{kind[0]}"
         prepared = asyncio.run(prepare(database_url, args.seed, args.contracts, args.contracts, kind, label))
         entry: dict[str, Any] = {"hash": kind, "argon2_verify_ms": argon2_verify_ms(kind)}
-        server = Server(database_url, args.workers)
+        server = Server(database_url, args.workers, env={"MARKET_BASE_URL": BENCH_ORIGIN})
         try:
             server.wait()
+            passkeys = asyncio.run(register_passkeys(server.url, prepared)) if kind == "passkey" else None
             before = server.cpu_seconds()
             with Profile(args.profile, server, f"signing-{kind}", args.signing_seconds):
-                entry["http"] = asyncio.run(sign_over_http(server.url, prepared, args.seed, args.signing_seconds))
+                entry["http"] = asyncio.run(sign_over_http(server.url, prepared, args.seed, args.signing_seconds, passkeys))
             answered = sum(entry["http"]["statuses"].values())
             entry["http"]["server_cpu_ms_per_request"] = round((server.cpu_seconds() - before) * 1000 / max(answered, 1), 1)
         finally:
             server.stop()
-        print(f"  signing ({kind} hashes) http  : {entry['http']['signatures_per_second']:7.1f}/s p95 {entry['http']['p95_ms']:7.1f} ms, "
+        print(f"  signing ({kind}) http  : {entry['http']['signatures_per_second']:7.1f}/s p95 {entry['http']['p95_ms']:7.1f} ms, "
               f"server CPU {entry['http']['server_cpu_ms_per_request']} ms a request", flush=True)
         entry["driver"] = asyncio.run(sign_through_driver(database_url, prepared, args.seed, args.signing_seconds, args.clients))
-        print(f"  signing ({kind} hashes) driver: {entry['driver']['signatures_per_second']:7.1f}/s p95 {entry['driver']['p95_ms']:7.1f} ms", flush=True)
+        print(f"  signing ({kind}) driver: {entry['driver']['signatures_per_second']:7.1f}/s p95 {entry['driver']['p95_ms']:7.1f} ms", flush=True)
         entry["checks"] = asyncio.run(check_contracts(database_url, prepared))
         entry["checks"]["won_twice_by_one_side"] = entry["http"]["won_twice_by_one_side"]
         entry["ratio_to_driver"] = round(entry["http"]["signatures_per_second"] / max(entry["driver"]["signatures_per_second"], 0.1), 4)
@@ -414,7 +448,7 @@ def table(report: dict[str, Any]) -> str:
         for mode, label in (("http", "HTTP, 2 workers"), ("driver", "same transaction, asyncpg")):
             row = entry[mode]
             other = {k: v for k, v in row.get("statuses", {}).items() if k != "201"}
-            lines.append(f"{entry['hash'] + ' hash, ' + label:30} {row['signatures_per_second']:7.1f} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
+            lines.append(f"{entry['hash'] + ', ' + label:30} {row['signatures_per_second']:7.1f} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
                          f"{row['p99_ms']:8.1f} {row['signatures']:>7}  {other if other else ''}")
         checks = entry["checks"]
         verdict = "met" if entry["target_met"] else "MISSED"

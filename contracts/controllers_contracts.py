@@ -13,13 +13,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from pydantic import BaseModel
 
-from contracts import authority, documents, pricing, service, signing
+from contracts import authority, documents, evidence, pricing, service, signing
 from contracts.models import ContractStatus
 from contracts.schemas import (
     AmendInput, ApprovalThresholdInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput,
     TerminateInput,
 )
 from market import clock
+from market import signing_keys
 from market.app import settings_of
 from market.auth import client_ip
 from market.errors import Invalid, NotFound
@@ -81,6 +82,7 @@ async def _detail(request: Request, db_session: Any, contract_id: int, status_co
         if version.document_key and version.document_sha256:
             checks[version.id] = await documents.check(_store(request), version.document_key, version.document_sha256)
     return render(request, "contracts/detail.html", status_code, view=view, contract=view.contract, checks=checks,
+                  verdicts=evidence.verdicts(view.contract, view.versions, view.signatures),
                   reason_labels=service.amendment_reason_labels(), state_labels=service.version_state_labels(), **context)
 
 
@@ -277,8 +279,10 @@ async def _sign_form(request: Request, db_session: Any, contract_id: int, number
     if version is None or version.document_key is None:
         raise NotFound(_("No such version of this contract."))
     check = await documents.check(_store(request), version.document_key, version.document_sha256 or "")
+    passkeys = [key for key in await signing_keys.list_keys(db_session, current(request).user_id) if key.kind == "passkey"]
     return render(request, "contracts/sign.html", status_code, view=view, contract=view.contract, version=version, check=check,
-                  form=form, errors=errors)
+                  form=form, errors=errors, passkeys=passkeys,
+                  password_allowed=await signing.password_allowed(db_session, current(request).organisation_id))
 
 
 @get("/contracts/{contract_id:int}/versions/{number:int}/sign", guards=[party], include_in_schema=False)
@@ -286,20 +290,45 @@ async def sign_form_page(request: Request, db_session: DbSession, contract_id: F
     return await _sign_form(request, db_session, contract_id, number, {}, {})
 
 
-def _signing_context(request: Request) -> dict[str, str]:
-    return {"address": client_ip(request), "user_agent": request.headers.get("user-agent", "")}
+def _signing_context(request: Request) -> dict[str, Any]:
+    return {"settings": settings_of(request.app), "address": client_ip(request), "user_agent": request.headers.get("user-agent", "")}
+
+
+SIGN_FORM_FIELDS = ("method", "password", "confirm_read", "signer_name", "document_sha256", "nonce", "credential")
 
 
 @post("/contracts/{contract_id:int}/versions/{number:int}/sign", guards=[party], include_in_schema=False)
 async def sign_page(request: Request, data: FormBody, db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> Any:
     form = form_dict(data)
     try:
+        values = {key: form[key] for key in SIGN_FORM_FIELDS if form.get(key) not in (None, "")}
         await signing.sign(db_session, current(request), _store(request), contract_id, number,
-                           parse(SignInput, {**form, "confirm_read": form.get("confirm_read") or False}), **_signing_context(request))
+                           parse(SignInput, {**values, "confirm_read": form.get("confirm_read") or False}), **_signing_context(request))
     except Invalid as exc:
-        form.pop("password", None)
+        if isinstance(exc, signing.SigningRefused):
+            await db_session.commit()  # keep the failure's record although the answer is an error
+        for key in ("password", "nonce", "credential"):
+            form.pop(key, None)
         return await _sign_form(request, db_session, contract_id, number, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{contract_id}", _("Your signature was recorded."))
+
+
+@post("/contracts/{contract_id:int}/versions/{number:int}/signing-request", guards=[party], include_in_schema=False, status_code=201)
+async def signing_request_page(request: Request, db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> Response[dict[str, Any]]:
+    """The sign page's script asks for the payload its passkey signs (JSON)."""
+    answer = await signing.signing_request(db_session, current(request), settings_of(request.app), contract_id, number)
+    return Response(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+def _evidence_download(answer: dict[str, Any]) -> Response[dict[str, Any]]:
+    name = f"{answer['contract_number']}-v{answer['version']}-{answer['side']}-signature.json"
+    return Response(answer, media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
+
+
+@get("/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json", guards=[party], include_in_schema=False)
+async def evidence_page(request: Request, db_session: DbSession, contract_id: FromPath[int], signature_id: FromPath[int]) -> Response[dict[str, Any]]:
+    return _evidence_download(await evidence.signature_bundle(db_session, current(request), contract_id, signature_id))
 
 
 # --- terminate, amend, renew ----------------------------------------------------------------------
@@ -495,9 +524,36 @@ async def cancel_api(request: Request, data: Body(ReasonInput), db_session: DbSe
 @post("/api/contracts/{contract_id:int}/versions/{number:int}/signatures", guards=[party], tags=["contracts"], status_code=201,
       summary="Sign a sent version")
 async def sign_api(request: Request, data: Body(SignInput), db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> dict[str, Any]:
-    """Once per side: a second signature of the same side answers 409, as does a superseded version."""
-    await signing.sign(db_session, current(request), _store(request), contract_id, number, parse(SignInput, data), **_signing_context(request))
+    """Once per side: a second signature of the same side answers 409, as does a superseded version.
+
+    With `method` `ed25519`, first ask for a signing request (`POST .../signing-requests`), sign its `payload`'s
+    bytes with the private key of a signing key registered on your account, and send `nonce`, `key_id` and
+    `signature` (base64). A nonce signs once and expires after five minutes. `password` works only where your
+    organisation allows it; wrong passwords count towards the sign-in limit (then 429)."""
+    try:
+        await signing.sign(db_session, current(request), _store(request), contract_id, number, parse(SignInput, data), **_signing_context(request))
+    except signing.SigningRefused:
+        await db_session.commit()  # keep the failure's record although the answer is an error
+        raise
     return await _json(request, db_session, contract_id)
+
+
+@post("/api/contracts/{contract_id:int}/versions/{number:int}/signing-requests", guards=[party], tags=["contracts"], status_code=201,
+      summary="Ask for a payload to sign")
+async def signing_request_api(request: Request, db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> Response[dict[str, Any]]:
+    """`payload` is the exact text to sign (compact sorted JSON of the contract, version, side, document SHA-256 and
+    `nonce`); an Ed25519 key signs its UTF-8 bytes, a passkey signs `challenge` (base64url of its SHA-256) with the
+    `publicKey` options. Valid once, for five minutes."""
+    answer = await signing.signing_request(db_session, current(request), settings_of(request.app), contract_id, number)
+    return Response(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@get("/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json", guards=[party], tags=["contracts"],
+     summary="A signature's evidence bundle")
+async def evidence_api(request: Request, db_session: DbSession, contract_id: FromPath[int], signature_id: FromPath[int]) -> Response[dict[str, Any]]:
+    """Check it with `market contracts verify-signature BUNDLE` or `python contracts/verify_signature.py BUNDLE`, with
+    no database and no network."""
+    return _evidence_download(await evidence.signature_bundle(db_session, current(request), contract_id, signature_id))
 
 
 @get("/api/contracts/{contract_id:int}/versions/{number:int}/check", guards=[party], tags=["contracts"], summary="Check a stored document against its hash")
@@ -574,9 +630,10 @@ async def approve_api(request: Request, db_session: DbSession, contract_id: From
 def routes() -> list[Any]:
     return [
         contract_list, budget_page, budget_set_page, draft_form_page, draft_page, contract_page, edit_form_page, edit_page,
-        document_page, pdf_page, sign_form_page, sign_page, terminate_form_page, terminate_page, amend_form_page, amend_page,
+        document_page, pdf_page, sign_form_page, sign_page, signing_request_page, evidence_page, terminate_form_page, terminate_page, amend_form_page, amend_page,
         renew_form_page, renew_page, *(handler for step in STEPS for handler in _step_routes(step)),
         list_api, draft_api, contract_api, update_api, send_api, withdraw_api, decline_api, revise_api, cancel_api, sign_api,
+        signing_request_api, evidence_api,
         check_api, terminate_api, amend_api, renew_api, budgets_api, budget_api, threshold_set_page, threshold_api, threshold_set_api,
         approve_api,
     ]

@@ -160,6 +160,13 @@ class Signature(SQLModel, table=True):
     address: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=500)
     signed_at: datetime = utc_field(default_factory=utcnow)
+    # The proof: "password" (re-entered; proves nothing afterwards), "webauthn" (a passkey) or "ed25519" (an API
+    # signing key). For the last two, `payload` is the canonical text that was signed and `evidence` what checks it
+    # (credential id, public key, algorithm, signature; for a passkey also authenticator data and client data).
+    method: str = Field(default="password", max_length=16, sa_column_kwargs={"server_default": "password"})
+    signing_key_id: int | None = Field(default=None, foreign_key="signing_key.id")
+    payload: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    evidence: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class Budget(SQLModel, table=True):

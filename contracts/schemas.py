@@ -88,14 +88,29 @@ class OptionalReasonInput(_Input):
     reason: str = Field(default="", max_length=2000)
 
 
-class SignInput(_Input):
-    """The signer's password again, the confirmation that they read the document, their typed name, and the
-    fingerprint of the document they were shown (a document that changed since is refused)."""
+SigningMethod = Literal["password", "webauthn", "ed25519"]
 
-    password: str = Field(min_length=1, max_length=200)
+
+class SignInput(_Input):
+    """The confirmation that the signer read the document, their typed name, the fingerprint of the document they
+    were shown (a document that changed since is refused), and the proof, by `method`:
+
+    - `webauthn`: a passkey's answer (`credential`, as `navigator.credentials.get` gives it) to the challenge of a
+      signing request (`nonce`);
+    - `ed25519`: the signature (`signature`, base64) of the signing request's `payload` bytes by the registered
+      signing key `key_id`, with the request's `nonce`;
+    - `password` (where the organisation allows it): the signer's password again.
+    """
+
+    method: SigningMethod = "password"
+    password: str = Field(default="", max_length=200)
     confirm_read: bool = False
     signer_name: str = Field(min_length=1, max_length=200)
     document_sha256: str = Field(min_length=64, max_length=64)
+    nonce: str = Field(default="", max_length=64)
+    credential: dict[str, Any] | str | None = None
+    key_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    signature: str = Field(default="", max_length=200)
 
     @field_validator("confirm_read")
     @classmethod
@@ -103,6 +118,16 @@ class SignInput(_Input):
         if not value:
             raise ValueError(_("Confirm that you have read the document."))
         return value
+
+    @field_validator("key_id", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    def missing_proof(self) -> list[str]:
+        """The fields the chosen method needs that are empty."""
+        needed = {"password": ("password",), "webauthn": ("nonce", "credential"), "ed25519": ("nonce", "key_id", "signature")}[self.method]
+        return [name for name in needed if getattr(self, name) in (None, "")]
 
 
 class TerminateInput(_Input):

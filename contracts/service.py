@@ -276,10 +276,10 @@ def version_json(version: ContractVersion) -> dict[str, Any]:
 
 def signature_json(signature: Signature) -> dict[str, Any]:
     return {
-        "version_id": signature.version_id, "side": signature.side, "user_id": signature.user_id,
+        "id": signature.id, "version_id": signature.version_id, "side": signature.side, "user_id": signature.user_id,
         "organisation_id": signature.organisation_id, "signer_name": signature.signer_name,
         "signer_role": signature.signer_role, "document_sha256": signature.document_sha256,
-        "signed_at": _iso(signature.signed_at),
+        "signed_at": _iso(signature.signed_at), "method": signature.method, "signing_key_id": signature.signing_key_id,
     }
 
 

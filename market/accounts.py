@@ -817,3 +817,15 @@ async def set_signing_limit(session: AsyncSession, principal: Principal, user_id
     previous, user.signing_limit = user.signing_limit, amount
     await audit.record(session, principal, "user.signing_limit", "user", user.id, {"email": user.email, "from": previous, "to": amount})
     return user
+
+
+async def set_password_signing(session: AsyncSession, principal: Principal, *, allowed: bool) -> Organisation:
+    """An administrator decides whether the organisation's members may sign contracts by re-entering their
+    password; when not, only a passkey or a registered signing key signs."""
+    _check_manager(principal)
+    organisation = await session.get(Organisation, principal.organisation_id)
+    assert organisation is not None  # the principal's own organisation
+    if organisation.password_signing != allowed:
+        organisation.password_signing = allowed
+        await audit.record(session, principal, "organisation.signing_policy", "organisation", organisation.id, {"password_signing": allowed})
+    return organisation

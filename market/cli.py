@@ -303,7 +303,7 @@ def committee_sweep() -> None:
 
 @main.group()
 def contracts() -> None:
-    """The contracts' periodic work."""
+    """The contracts' periodic work, and checking a signature's evidence."""
 
 
 @contracts.command("sweep")
@@ -325,6 +325,25 @@ def contracts_sweep(on: str | None) -> None:
 
     report = _with_session(settings, work)
     click.echo("\n".join(report.lines()))
+
+
+@contracts.command("verify-signature")
+@click.argument("bundle", type=click.File("rb"))
+@click.option("--document", type=click.File("rb"), default=None, help="The signed document, to check it is the one the signature names.")
+def contracts_verify_signature(bundle: Any, document: Any) -> None:
+    """Check a signature's evidence bundle (the contract page's "Evidence (JSON)"), with no database and no network.
+    Exits 0 when it verifies, 1 when it does not, 2 for a password signature (no cryptographic proof)."""
+    import json
+
+    from contracts import verify_signature
+
+    try:
+        data = json.load(bundle)
+    except ValueError as exc:
+        raise click.ClickException(f"{bundle.name} is not JSON: {exc}") from exc
+    verdict = verify_signature.verify(data, document.read() if document else None)
+    click.echo(verdict.summary())
+    sys.exit(verify_signature.exit_code(verdict))
 
 
 @main.group()

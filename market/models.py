@@ -57,6 +57,8 @@ class Organisation(SQLModel, table=True):
     website: str = Field(default="", max_length=300)
     is_sme: bool = Field(default=False)
     active: bool = Field(default=True)
+    # May members sign contracts by re-entering their password? Otherwise only with a passkey or a signing key.
+    password_signing: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     created_at: datetime = utc_field(default_factory=utcnow)
 
 
@@ -110,6 +112,46 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = utc_field(default=None, nullable=True)
     revoked_at: datetime | None = utc_field(default=None, nullable=True)
     expires_at: datetime = utc_field(default_factory=lambda: utcnow() + TOKEN_LIFETIME_DEFAULT)
+
+
+class SigningKeyKind(StrEnum):
+    passkey = "passkey"  # a WebAuthn credential of the user's authenticator (browser, phone, security key)
+    ed25519 = "ed25519"  # a program's public key, for signing through the API
+
+
+class SigningKey(SQLModel, table=True):
+    """A key a user signs contracts with. Removing one keeps the row (signatures name it) but refuses its use."""
+
+    __tablename__ = "signing_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=80)
+    # passkey: the WebAuthn credential id; ed25519: SHA-256 of the raw public key (both base64url)
+    credential_id: str = Field(max_length=1400, index=True)
+    # passkey: the COSE key as registered; ed25519: the 32 raw bytes (both base64url)
+    public_key: str = Field(sa_type=sa.Text)
+    algorithm: int  # COSE: -7 ES256, -8 EdDSA, -257 RS256
+    sign_count: int = Field(default=0)
+    created_at: datetime = utc_field(default_factory=utcnow)
+    last_used_at: datetime | None = utc_field(default=None, nullable=True)
+    removed_at: datetime | None = utc_field(default=None, nullable=True)
+
+
+class SigningNonce(SQLModel, table=True):
+    """A single-use challenge: for registering a passkey, or the nonce inside a contract's signing payload."""
+
+    __tablename__ = "signing_nonce"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=24)
+    payload: str = Field(default="", sa_type=sa.Text)  # what is to be signed (empty for a registration)
+    expires_at: datetime = utc_field()
+    used_at: datetime | None = utc_field(default=None, nullable=True)
+    created_at: datetime = utc_field(default_factory=utcnow)
 
 
 class LoginFailure(SQLModel, table=True):

@@ -8,7 +8,7 @@ hashes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
@@ -160,6 +160,34 @@ class TokenCreate(BaseModel):
     lifetime_days: int = Field(default=90, description="Days the token works, from 1 to 365.")
 
 
+class SigningKeyCreate(BaseModel):
+    """An Ed25519 public key (PEM, or the 32 raw bytes in base64) that a program signs contracts with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    public_key: str = Field(min_length=1, max_length=2000)
+
+
+class PasskeyCreate(BaseModel):
+    """A passkey: a name, the `nonce` of `POST /api/passkeys/options`, and what `navigator.credentials.create` answered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    nonce: str = Field(min_length=1, max_length=64)
+    credential: dict[str, Any] | str
+
+
+class SigningPolicy(BaseModel):
+    """Whether the organisation's members may sign contracts by re-entering their password (otherwise only with a
+    passkey or a signing key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password_signing: bool
+
+
 class InvitationCreate(BaseModel):
     """Invite someone into your organisation by e-mail with one of its kind's roles (agency: buyer, signer or admin;
     provider: signer or admin); without one, an agency's buyer or a provider's signer."""
@@ -206,6 +234,17 @@ class TokenCreated(TokenRead):
     token: str  # the only time the raw token is ever returned
 
 
+class SigningKeyRead(_Read):
+    id: int
+    kind: str  # passkey or ed25519
+    name: str
+    credential_id: str
+    algorithm: int
+    created_at: datetime
+    last_used_at: datetime | None
+    removed_at: datetime | None
+
+
 class MemberRead(_Read):
     id: int
     name: str
@@ -234,6 +273,7 @@ class OrganisationRead(_Read):
     contact_email: str
     contact_phone: str
     is_sme: bool
+    password_signing: bool
     members: list[MemberRead]
     invitations: list[InvitationRead]
     can_manage_members: bool

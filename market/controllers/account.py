@@ -9,7 +9,8 @@ from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from market import accounts, i18n
+from market import accounts, i18n, signing_keys
+from market.app import settings_of
 from market.auth import SESSION_COOKIE, Principal, client_ip, end_session, start_session
 from market.controllers.registration import PAGE
 from market.controllers.signin import session_cookie
@@ -21,8 +22,11 @@ from market.models import TOKEN_LIFETIME_DEFAULT
 from market.schemas import (
     Me,
     OrganisationBrief,
+    PasskeyCreate,
     PasswordChange,
     ProfileUpdate,
+    SigningKeyCreate,
+    SigningKeyRead,
     TokenCreate,
     TokenCreated,
     TokenForm,
@@ -38,11 +42,14 @@ async def _account_page(
     errors: dict[str, str] | None = None,
 ) -> Template:
     user, tokens = await accounts.account_overview(db_session, request.user)
+    keys = await signing_keys.list_keys(db_session, request.user.user_id)
     profile = {"name": user.name, "language": user.language or i18n.current_language.get()}
     return render(
         request, "market/account.html", status_code, account=user, profile={**profile, **(form or {})},
         tokens=tokens, errors=errors or {}, token_name=(form or {}).get("token_name", ""),
         lifetime_days=(form or {}).get("lifetime_days", TOKEN_LIFETIME_DEFAULT.days), now=utcnow(),
+        passkeys=[key for key in keys if key.kind == "passkey"], signing_keys=[key for key in keys if key.kind == "ed25519"],
+        key_form={name: (form or {}).get(name, "") for name in ("passkey_name", "key_name", "public_key")},
     )
 
 
@@ -111,6 +118,56 @@ async def revoke_token(request: Request, token_id: FromPath[int], db_session: Db
     return redirect(request, "/account", _("The token “%(name)s” is revoked.", name=token.name))
 
 
+# --- passkeys and signing keys -------------------------------------------------------------------------
+
+@post("/account/passkeys/options", guards=[signed_in], status_code=201, **PAGE)
+async def passkey_options(request: Request, db_session: DbSession) -> Response[dict[str, Any]]:
+    """The account page's script asks what to pass to `navigator.credentials.create` (JSON)."""
+    answer = await signing_keys.passkey_options(db_session, settings_of(request.app), request.user)
+    return Response(answer, status_code=201, media_type="application/json", headers=NO_STORE)
+
+
+@post("/account/passkeys", guards=[signed_in], **PAGE)
+async def register_passkey(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    form = form_dict(data)
+    try:
+        key = await signing_keys.register_passkey(
+            db_session, settings_of(request.app), request.user, name=str(form.get("passkey_name", "")), nonce=str(form.get("nonce", "")),
+            credential=form.get("credential", ""),
+        )
+    except (Invalid, Conflict) as exc:
+        errors = {"passkey_name" if key == "name" else key: message for key, message in (exc.errors or {"credential": exc.detail}).items()}
+        return await _account_page(request, db_session, exc.status_code, form={"passkey_name": form.get("passkey_name", "")}, errors=errors)
+    return redirect(request, "/account", _("The passkey “%(name)s” is registered; you can sign contracts with it.", name=key.name))
+
+
+@post("/account/signing-keys", guards=[signed_in], **PAGE)
+async def register_signing_key(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    form = form_dict(data)
+    try:
+        key = await signing_keys.register_ed25519(db_session, request.user, name=str(form.get("key_name", "")), public_key=str(form.get("public_key", "")))
+    except (Invalid, Conflict) as exc:
+        errors = {"key_name" if key == "name" else key: message for key, message in (exc.errors or {"public_key": exc.detail}).items()}
+        kept = {name: form.get(name, "") for name in ("key_name", "public_key")}
+        return await _account_page(request, db_session, exc.status_code, form=kept, errors=errors)
+    return redirect(request, "/account", _("The signing key “%(name)s” is registered.", name=key.name))
+
+
+@get("/account/signing-keys/{key_id:int}/remove", guards=[signed_in], **PAGE)
+async def confirm_remove_key(request: Request, key_id: FromPath[int], db_session: DbSession) -> Template:
+    key = await signing_keys.own_key(db_session, request.user, key_id)
+    return render(request, "market/signing_key_remove.html", key=key)
+
+
+@post("/account/signing-keys/{key_id:int}/remove", guards=[signed_in], **PAGE)
+async def remove_key(request: Request, key_id: FromPath[int], db_session: DbSession) -> Any:
+    try:
+        key = await signing_keys.remove_key(db_session, request.user, key_id)
+    except Conflict as exc:
+        return redirect(request, "/account", exc.detail, category="error")
+    return redirect(request, "/account", _("“%(name)s” is removed: it can no longer sign.", name=key.name))
+
+
 # --- /api -----------------------------------------------------------------------------------------
 
 def _me(principal: Principal) -> Me:
@@ -151,7 +208,47 @@ async def api_revoke_token(request: Request, token_id: FromPath[int], db_session
     await accounts.revoke_token(db_session, request.user, token_id)
 
 
+@get("/api/signing-keys", guards=[signed_in], tags=["account"])
+async def api_signing_keys(request: Request, db_session: DbSession) -> list[SigningKeyRead]:
+    """Your passkeys and Ed25519 signing keys, newest first, removed ones included."""
+    keys = await signing_keys.list_keys(db_session, request.user.user_id, include_removed=True)
+    return [SigningKeyRead.model_validate(key) for key in keys]
+
+
+@post("/api/signing-keys", guards=[signed_in], tags=["account"], status_code=201)
+async def api_register_signing_key(
+    request: Request, data: Annotated[dict[str, Any], json_body(SigningKeyCreate)], db_session: DbSession,
+) -> SigningKeyRead:
+    """Register an Ed25519 public key (PEM, or the 32 raw bytes in base64); a program holding its private key signs
+    contracts through the API (`POST /api/contracts/{id}/versions/{n}/signing-requests`, then `.../signatures`)."""
+    entry = parse(SigningKeyCreate, data)
+    return SigningKeyRead.model_validate(await signing_keys.register_ed25519(db_session, request.user, name=entry.name, public_key=entry.public_key))
+
+
+@delete("/api/signing-keys/{key_id:int}", guards=[signed_in], tags=["account"])
+async def api_remove_signing_key(request: Request, key_id: FromPath[int], db_session: DbSession) -> None:
+    """Remove one of your passkeys or signing keys; it can no longer sign (signatures it made stay verifiable)."""
+    await signing_keys.remove_key(db_session, request.user, key_id)
+
+
+@post("/api/passkeys/options", guards=[signed_in], tags=["account"], status_code=201)
+async def api_passkey_options(request: Request, db_session: DbSession) -> Response[dict[str, Any]]:
+    """What to pass to `navigator.credentials.create` (`publicKey`) and the `nonce` that registration answers (valid five minutes)."""
+    return Response(await signing_keys.passkey_options(db_session, settings_of(request.app), request.user), status_code=201, headers=NO_STORE)
+
+
+@post("/api/passkeys", guards=[signed_in], tags=["account"], status_code=201)
+async def api_register_passkey(request: Request, data: Annotated[dict[str, Any], json_body(PasskeyCreate)], db_session: DbSession) -> SigningKeyRead:
+    """Register a passkey: its name, the options' `nonce`, and the authenticator's answer (`credential`)."""
+    entry = parse(PasskeyCreate, data)
+    key = await signing_keys.register_passkey(db_session, settings_of(request.app), request.user, name=entry.name, nonce=entry.nonce,
+                                              credential=entry.credential)
+    return SigningKeyRead.model_validate(key)
+
+
 routes = [
     account_page, update_profile, change_password, create_token, confirm_revoke, revoke_token,
+    passkey_options, register_passkey, register_signing_key, confirm_remove_key, remove_key,
     api_me, api_tokens, api_create_token, api_revoke_token,
+    api_signing_keys, api_register_signing_key, api_remove_signing_key, api_passkey_options, api_register_passkey,
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, get, post, put
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from market.errors import Conflict, Invalid
 from market.guards import org_admin, signed_in
 from market.i18n import _
 from market.models import roles_for
-from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange, SigningLimitChange
+from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange, SigningLimitChange, SigningPolicy
 from market.web import PAGE_SIZE, DbSession, FormBody, Page, check_page, form_dict, json_body, page_number, parse, redirect, render
 
 
@@ -112,6 +112,15 @@ async def change_signing_limit(request: Request, member_id: FromPath[int], data:
                                                 name=member.name, amount=f"{member.signing_limit:,}"))
 
 
+@post("/organisation/signing-policy", guards=[signed_in, org_admin], **PAGE)
+async def signing_policy(request: Request, data: FormBody, db_session: DbSession) -> Any:
+    allowed = form_dict(data).get("password_signing") == "yes"
+    await accounts.set_password_signing(db_session, request.user, allowed=allowed)
+    message = (_("Members may sign contracts with their password again, as well as with a passkey or a signing key.") if allowed
+               else _("Members now sign contracts only with a passkey or a signing key."))
+    return redirect(request, "/organisation", message)
+
+
 # --- /api -----------------------------------------------------------------------------------------
 
 @get("/api/organisation", guards=[signed_in], tags=["organisation"])
@@ -122,7 +131,7 @@ async def api_organisation(request: Request, db_session: DbSession) -> Organisat
     return OrganisationRead(
         id=organisation.id, kind=organisation.kind, name=organisation.name,  # type: ignore[arg-type]
         registration_number=organisation.registration_number, contact_email=organisation.contact_email,
-        contact_phone=organisation.contact_phone, is_sme=organisation.is_sme,
+        contact_phone=organisation.contact_phone, is_sme=organisation.is_sme, password_signing=organisation.password_signing,
         members=[MemberRead.model_validate(member) for member in overview.members],
         invitations=[InvitationRead.model_validate(invitation) for invitation in overview.invitations],
         can_manage_members=overview.can_manage_members,
@@ -178,7 +187,18 @@ async def api_change_signing_limit(
     return MemberRead.model_validate(await accounts.set_signing_limit(db_session, request.user, member_id, amount=entry.signing_limit))
 
 
+@put("/api/organisation/signing-policy", guards=[signed_in, org_admin], tags=["organisation"])
+async def api_signing_policy(request: Request, data: Annotated[dict[str, Any], json_body(SigningPolicy)], db_session: DbSession) -> SigningPolicy:
+    """Whether members may still sign contracts by re-entering their password (`password_signing`, default true);
+    false leaves passkeys and signing keys only. Administrators of agencies and providers."""
+    entry = parse(SigningPolicy, data)
+    organisation = await accounts.set_password_signing(db_session, request.user, allowed=entry.password_signing)
+    return SigningPolicy(password_signing=organisation.password_signing)
+
+
 routes = [
     organisation_page, invite, disable_member, enable_member, confirm_remove, remove_member, change_role, change_signing_limit,
+    signing_policy,
     api_organisation, api_invite, api_disable_member, api_enable_member, api_remove_member, api_change_role, api_change_signing_limit,
+    api_signing_policy,
 ]

@@ -114,7 +114,7 @@ async def sign_as(
         await signing.sign(
             session, who, documents.store_for(settings), contract_id, version.number,  # type: ignore[union-attr]
             SignInput(password=PASSWORD, confirm_read=True, signer_name=who.name, document_sha256=version.document_sha256),  # type: ignore[union-attr, arg-type]
-            address="127.0.0.1", user_agent="tests", today=today,
+            settings=settings, address="127.0.0.1", user_agent="tests", today=today,
         )
 
 

@@ -45,7 +45,7 @@ def stripe_standin() -> Iterator[StripeStandIn]:
 def server_env(tmp_path_factory: pytest.TempPathFactory, stripe_standin: StripeStandIn) -> dict[str, str]:
     """The environment `market serve` runs with: its database, data directory, address and Stripe settings."""
     data_dir = tmp_path_factory.mktemp("e2e")
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://localhost:{free_port()}"  # a host name: browsers refuse an IP address as a passkey's relying party
     env = {key: value for key, value in os.environ.items() if not key.startswith("MARKET_")}
     env.update(
         MARKET_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'market.db'}",

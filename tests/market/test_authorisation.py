@@ -21,6 +21,7 @@ never another organisation's, registers and searches that never show unsigned or
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,10 +43,9 @@ from catalog.storage import LocalStorage
 from committee import service as committee
 from committee.models import Certificate
 from contracts import documents as contract_documents, invoices, service as contracts
-from contracts.models import Contract, ContractVersion, Invoice
+from contracts.models import Contract, ContractVersion, Invoice, Signature
 from contracts.schemas import DraftInput
-from market import accounts, clock
-from market import auth
+from market import accounts, auth, clock, signing_keys
 from market.auth import Principal, SystemActor
 from market.database import create_engine, utcnow
 from market.models import AgencyDomain, ApiToken, Appointment, EmailVerification, Invitation, Organisation, PasswordReset, User
@@ -54,6 +56,7 @@ from tests.catalog.listing_factories import PDF, complete_form, complete_json
 from tests.committee.factories import PASSING, submitted_service
 from tests.contracts.factories import sign_as
 from tests.helpers import PASSWORD, business_number, make_organisation, make_user
+from tests.softauthn import SoftAuthenticator
 
 ROLES = ("anonymous", "agency_buyer", "agency_signer", "agency_admin", "provider_signer", "provider_admin", "committee_member", "committee_chair",
          "operator")
@@ -241,6 +244,27 @@ def sign_form(w: World, a: Actor, t: dict[str, Any]) -> dict[str, Any]:
     return {**sign_body(w, a, t), "confirm_read": "yes"}
 
 
+def public_key_pem() -> str:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def signing_key_form(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
+    return {"key_name": f"matrix key {unique()}", "public_key": public_key_pem()}
+
+
+def signing_key_json(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
+    return {"name": f"matrix key {unique()}", "public_key": public_key_pem()}
+
+
+def passkey_form(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
+    return {"passkey_name": f"matrix passkey {unique()}", "nonce": t["nonce"], "credential": json.dumps(t["credential"])}
+
+
+def passkey_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
+    return {"name": f"matrix passkey {unique()}", "nonce": t["nonce"], "credential": t["credential"]}
+
+
 def amend_json(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
     return {"amendment_reason": "volume_change", "rationale": "More users", "quantity": 12}
 
@@ -284,6 +308,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/account/tokens"): R(SIGNED_IN, body=lambda _w, _a, _t: {"token_name": f"matrix {unique()}"}),
     ("GET", "/account/tokens/{token_id:int}/revoke"): R(SIGNED_IN, target="token"),
     ("POST", "/account/tokens/{token_id:int}/revoke"): R(SIGNED_IN, target="token", body=EMPTY),
+    ("POST", "/account/passkeys/options"): R(SIGNED_IN, body=EMPTY),
+    ("POST", "/account/passkeys"): R(SIGNED_IN, target="passkey_registration", body=passkey_form),
+    ("POST", "/account/signing-keys"): R(SIGNED_IN, body=signing_key_form),
+    ("GET", "/account/signing-keys/{key_id:int}/remove"): R(SIGNED_IN, target="signing_key"),
+    ("POST", "/account/signing-keys/{key_id:int}/remove"): R(SIGNED_IN, target="signing_key", body=EMPTY),
+    ("GET", "/api/signing-keys"): R(SIGNED_IN),
+    ("POST", "/api/signing-keys"): R(SIGNED_IN, body=signing_key_json),
+    ("DELETE", "/api/signing-keys/{key_id:int}"): R(SIGNED_IN, target="signing_key", body=EMPTY),
+    ("POST", "/api/passkeys/options"): R(SIGNED_IN, body=EMPTY),
+    ("POST", "/api/passkeys"): R(SIGNED_IN, target="passkey_registration", body=passkey_json),
     ("GET", "/api/me"): R(SIGNED_IN),
     ("GET", "/api/tokens"): R(SIGNED_IN),
     ("POST", "/api/tokens"): R(SIGNED_IN, body=token_body),
@@ -300,6 +334,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit="5,000,000")),
     ("POST", "/api/organisation/members/{member_id:int}/role"): R(ORG_ADMINS, target="member", body=fixed(role="admin")),
     ("POST", "/api/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit=5_000_000)),
+    ("POST", "/organisation/signing-policy"): R(ORG_ADMINS, body=fixed(password_signing="yes")),
+    ("PUT", "/api/organisation/signing-policy"): R(ORG_ADMINS, body=fixed(password_signing=True)),
     ("GET", "/api/organisation"): R(SIGNED_IN),
     ("POST", "/api/organisation/invitations"): R(ORG_ADMINS, body=invite_body),
     ("POST", "/api/organisation/members/{member_id:int}/disable"): R(ORG_ADMINS, target="member", body=EMPTY),
@@ -480,6 +516,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/document.pdf"): R(PARTY, target="sent_contract"),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(PARTY, target="sent_contract"),
     ("POST", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(SIGNERS, target="sent_contract", body=sign_form),
+    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/signing-request"): R(SIGNERS, target="sent_contract", body=EMPTY),
+    ("GET", "/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json"): R(PARTY, target="signature"),
     ("GET", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract"),
     ("POST", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract",
                                                          body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(2026, 12, 1)))),
@@ -512,6 +550,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/contracts/{contract_id:int}/cancel"): R(DRAFTERS, target="draft_contract", body=fixed(reason="Not needed")),
     ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signatures"): R(SIGNERS, target="sent_contract", body=sign_body),
     ("GET", "/api/contracts/{contract_id:int}/versions/{number:int}/check"): R(PARTY, target="sent_contract"),
+    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signing-requests"): R(SIGNERS, target="sent_contract", body=EMPTY),
+    ("GET", "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json"): R(PARTY, target="signature"),
     ("POST", "/api/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on="2026-12-01")),
     ("POST", "/api/contracts/{contract_id:int}/amendments"): R(AMENDERS, target="active_contract", body=amend_json),
     ("POST", "/api/contracts/{contract_id:int}/renewals"): R(DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity=5)),
@@ -586,6 +626,14 @@ ALSO: list[tuple[str, str, Rule]] = [
     ("GET", "/account/tokens/{token_id:int}/revoke", R(NONE, target="colleague_token")),
     ("POST", "/account/tokens/{token_id:int}/revoke", R(NONE, target="colleague_token", body=EMPTY)),
     ("DELETE", "/api/tokens/{token_id:int}", R(NONE, target="colleague_token", body=EMPTY)),
+    # a signing key is its user's own, not a colleague's; so is a passkey's registration
+    ("GET", "/account/signing-keys/{key_id:int}/remove", R(NONE, target="colleague_signing_key")),
+    ("POST", "/account/signing-keys/{key_id:int}/remove", R(NONE, target="colleague_signing_key", body=EMPTY)),
+    ("DELETE", "/api/signing-keys/{key_id:int}", R(NONE, target="colleague_signing_key", body=EMPTY)),
+    ("POST", "/api/passkeys", R(NONE, target="colleague_passkey_registration", body=passkey_json)),
+    # a signature's evidence is shown on its own contract only
+    *[("GET", path, R(NONE, target="signature_elsewhere")) for path in (
+        "/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json", "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json")],
     # lists show the caller's own organisation's objects (their `secret`), never another's
     *[("GET", path, R(PARTY, target="contract_listing", listing=True)) for path in ("/contracts", "/api/contracts")],
     *[("GET", path, R(PARTY, target="invoice_listing", anywhere=OPERATOR, listing=True)) for path in ("/invoices", "/invoices/export.csv", "/api/invoices")],
@@ -790,6 +838,32 @@ class Builder:
             session.add(token)
             await session.flush()
             return {"token_id": token.id, "marker": token.name}
+
+    async def signing_key(self, side: str, actor: Actor, *, user: User | None = None) -> dict[str, Any]:
+        """The caller's own signing key, or one of another user (of the same role elsewhere where there is one)."""
+        if user is None:
+            user = actor.user if side == "A" and actor.user is not None else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+        async with self.w.sessions() as session, session.begin():
+            owner = principal_of(user, await session.get(Organisation, user.organisation_id))  # type: ignore[arg-type]
+            key = await signing_keys.register_ed25519(session, owner, name=f"secret-key-{unique()}", public_key=public_key_pem())
+            return {"key_id": key.id, "marker": key.name}
+
+    async def colleague_signing_key(self, side: str, actor: Actor) -> dict[str, Any]:
+        kind = KIND_OF.get(actor.role, "agency")
+        return await self.signing_key(side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member"))
+
+    async def passkey_registration(self, side: str, actor: Actor, *, user: User | None = None) -> dict[str, Any]:
+        """A nonce issued to the caller (or to another user) and a passkey's answer to it."""
+        if user is None:
+            user = actor.user if side == "A" and actor.user is not None else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+        async with self.w.sessions() as session, session.begin():
+            owner = principal_of(user, await session.get(Organisation, user.organisation_id))  # type: ignore[arg-type]
+            options = await signing_keys.passkey_options(session, self.w.settings, owner)
+        return {"nonce": options["nonce"], "credential": SoftAuthenticator().register(options["publicKey"], signing_keys.origin(self.w.settings))}
+
+    async def colleague_passkey_registration(self, side: str, actor: Actor) -> dict[str, Any]:
+        kind = KIND_OF.get(actor.role, "agency")
+        return await self.passkey_registration(side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member"))
 
     async def member(self, side: str, actor: Actor, *, active: bool = True) -> dict[str, Any]:
         kind = KIND_OF.get(actor.role, "agency")
@@ -1037,6 +1111,17 @@ class Builder:
             contract = await session.get(Contract, made["contract_id"])
         return {**made, "number": contract.number, "ocid": f"{self.w.settings.ocid_prefix}-{contract.number}"}  # type: ignore[union-attr]
 
+    async def signature(self, side: str, actor: Actor) -> dict[str, Any]:
+        made = await self.active_contract(side, actor)
+        async with self.w.sessions() as session:
+            signature_id = await session.scalar(sa.select(Signature.id).where(Signature.contract_id == made["contract_id"]).order_by(Signature.id))
+        return {**made, "signature_id": signature_id}
+
+    async def signature_elsewhere(self, side: str, actor: Actor) -> dict[str, Any]:
+        """A signature of side A's contract asked for under another contract of side A."""
+        other = await self.sent_contract("A", actor)
+        return {**await self.signature(side, actor), "contract_id": other["contract_id"]}
+
     async def unlisted_offer(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.submitted_service(side, actor)
         async with self.w.sessions() as session:
@@ -1254,7 +1339,8 @@ async def check(w: World, builder: Builder, method: str, path: str, rule: Rule) 
 
 OWN, OTHER = "its own organisation's object", "the other organisation's object"
 # Objects that belong to one user (tokens) or are made in the caller's own organisation (members).
-PER_ACTOR = {"email_confirmation", "token", "colleague_token", "member", "signer_member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
+PER_ACTOR = {"email_confirmation", "token", "colleague_token", "signing_key", "colleague_signing_key", "passkey_registration", "colleague_passkey_registration", "member",
+             "signer_member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
 # Cases a committee caller works on as their assigned reviewer.
 PER_REVIEWER = {"case_in_review", "reviewed_case", "case_listing"}
 
