@@ -116,7 +116,7 @@ class Plan(SQLModel, table=True):
     position: int = Field(default=0)
     name: str = Field(max_length=120)
     unit: str = Field(max_length=32)  # user_month, vcpu_hour, gb_month, project, ...
-    unit_price: int | None = Field(default=None, nullable=True)  # KRW, whole won; blank only while a draft
+    unit_price: int | None = Field(default=None, nullable=True, sa_type=sa.BigInteger)  # KRW, whole won; blank only while a draft
     vat_included: bool = Field(default=False)
     minimum_term_months: int = Field(default=0)
     free_trial_days: int = Field(default=0)
@@ -171,7 +171,7 @@ class ListedService(SQLModel, table=True):
     csap_grade: str = Field(default="", max_length=8, index=True)
     data_country: str = Field(default="", max_length=2, index=True)
     sla_availability_bp: int = Field(default=0, index=True)
-    min_price: int = Field(default=0, index=True)
+    min_price: int = Field(default=0, index=True, sa_type=sa.BigInteger)  # KRW
     min_price_unit: str = Field(default="", max_length=32)
     free_trial: bool = Field(default=False, index=True)
     is_sme: bool = Field(default=False, index=True)

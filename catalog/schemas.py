@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from catalog.models import Category, DeploymentModel
 from market.errors import Invalid
 from market.i18n import _
-from market.schemas import INTEGER_MAX
+from market.schemas import MONEY_MAX
 from market.web import parse
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -113,7 +113,7 @@ def _whole_number(value: Any) -> Any:
         return int(value)
     if isinstance(value, str):
         cleaned = re.sub(r"[,_\s]", "", value)
-        if not re.fullmatch(r"-?\d{1,15}", cleaned):
+        if not re.fullmatch(r"-?\d{1,18}", cleaned):
             raise ValueError(_("Enter a whole number."))
         return int(cleaned)
     return value
@@ -196,7 +196,7 @@ def whole_number(low: int, high: int) -> Any:
     return Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(within)]
 
 
-MAX_UNIT_PRICE = INTEGER_MAX  # won; the plan's price column is an INTEGER
+MAX_UNIT_PRICE = MONEY_MAX  # won
 UnitPrice = whole_number(0, MAX_UNIT_PRICE)
 Months = whole_number(0, 120)
 TrialDays = whole_number(0, 365)

@@ -258,7 +258,7 @@ def parse_criteria(raw: Mapping[str, Any]) -> Criteria:
 
     price_max: int | None = None
     if price := last("price_max").replace(",", ""):
-        if re.fullmatch(r"\d{1,12}", price):
+        if re.fullmatch(r"\d{1,15}", price):  # at most MONEY_MAX's fifteen digits
             price_max = int(price)
         else:
             errors["price_max"] = _("Enter a whole number of won.")

@@ -25,12 +25,13 @@ from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid
 from market.i18n import _
 from market.models import MemberRole, User
+from market.schemas import MONEY_MAX
 
 # The roles that draft, change, send, withdraw, revise, cancel and renew an agency's contracts, and propose its amendments.
 DRAFTING_ROLES = frozenset({MemberRole.buyer, MemberRole.admin})
 # The roles that sign (an agency's within their limit) and approve an agency's drafts.
 SIGNING_ROLES = frozenset({MemberRole.signer, MemberRole.admin})
-MAX_THRESHOLD = 10**15
+MAX_THRESHOLD = MONEY_MAX
 
 
 def _won(amount: int) -> str:

@@ -24,6 +24,7 @@ from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
+from market.schemas import MONEY_MAX
 from market.settings import Settings
 from market.web import PAGE_SIZE, Page, check_page
 
@@ -309,7 +310,7 @@ class PaymentInput(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    amount: int = Field(ge=1, le=10**13)
+    amount: int = Field(ge=1, le=MONEY_MAX)
     paid_on: date
     reference: str = Field(default="", max_length=200)
 

@@ -90,7 +90,7 @@ class Contract(SQLModel, table=True):
     signed_version_id: int | None = Field(default=None)
     ended_on: date | None = Field(default=None)  # completion or termination's effective date
     end_reason: str = Field(default="", max_length=2000)  # termination, decline or cancellation reason
-    amount_paid_at_end: int | None = Field(default=None)
+    amount_paid_at_end: int | None = Field(default=None, sa_type=sa.BigInteger)  # KRW
     created_by_id: int = Field(foreign_key="user_account.id")
     created_at: datetime = utc_field(default_factory=utcnow)
     updated_at: datetime = utc_field(default_factory=utcnow, index=True)
@@ -119,9 +119,9 @@ class ContractVersion(SQLModel, table=True):
     special_terms: str = Field(default="", max_length=4000)
     vat_rate_bp: int = Field(default=1000)  # basis points: 1000 is 10 %
     periods: int  # billing periods over the term
-    amount_net: int  # KRW, before VAT
-    amount_vat: int
-    amount_total: int
+    amount_net: int = Field(sa_type=sa.BigInteger)  # KRW, before VAT
+    amount_vat: int = Field(sa_type=sa.BigInteger)
+    amount_total: int = Field(sa_type=sa.BigInteger)
     amendment_reason: str | None = Field(default=None, max_length=32)
     amendment_rationale: str = Field(default="", max_length=4000)
     lock_version: int = Field(default=1)  # optimistic lock for edits of a draft
@@ -178,7 +178,7 @@ class Budget(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     agency_id: int = Field(foreign_key="organisation.id", index=True)
     year: int
-    amount: int  # KRW
+    amount: int = Field(sa_type=sa.BigInteger)  # KRW
     updated_at: datetime = utc_field(default_factory=utcnow)
 
 
@@ -209,9 +209,9 @@ class Invoice(SQLModel, table=True):
     period: int  # 1, 2, ...
     period_start: date
     period_end: date
-    amount_net: int
-    amount_vat: int
-    amount_total: int
+    amount_net: int = Field(sa_type=sa.BigInteger)  # KRW
+    amount_vat: int = Field(sa_type=sa.BigInteger)
+    amount_total: int = Field(sa_type=sa.BigInteger)
     currency: str = Field(default=CURRENCY, max_length=3)
     issued_on: date
     due_on: date
@@ -229,7 +229,7 @@ class Payment(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="contracts_invoice.id", index=True)
-    amount: int
+    amount: int = Field(sa_type=sa.BigInteger)  # KRW
     paid_on: date
     method: str = Field(max_length=16)  # bank_transfer or stripe
     reference: str = Field(default="", max_length=200)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from contracts.models import AmendmentReason
 from market.i18n import _
 from catalog.schemas import MAX_UNIT_PRICE
-from market.schemas import INTEGER_MAX, RowId
+from market.schemas import MONEY_MAX, RowId
 
 BillingPeriodName = Literal["monthly", "quarterly", "once"]
 RouteName = Literal["direct", "central"]
@@ -70,14 +70,14 @@ class BudgetInput(_Input):
     """An agency's budget for cloud services in one calendar year, in won."""
 
     year: int = Field(ge=2000, le=2100)
-    amount: int = Field(ge=0, le=INTEGER_MAX)  # won, in an INTEGER column
+    amount: int = Field(ge=0, le=MONEY_MAX)  # won
 
 
 class ApprovalThresholdInput(_Input):
     """An agency's approval threshold in won with VAT: a draft above it needs a second member's approval before it is
     sent. Null removes it."""
 
-    amount: int | None = Field(ge=0, le=10**15)
+    amount: int | None = Field(ge=0, le=MONEY_MAX)
 
 
 class ReasonInput(_Input):

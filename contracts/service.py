@@ -31,7 +31,7 @@ from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import N_, _
 from market.models import Organisation
-from market.schemas import INTEGER_MAX
+from market.schemas import MONEY_MAX
 from market.web import PAGE_SIZE, Page, check_page
 
 C, V = ContractStatus, VersionState
@@ -440,15 +440,15 @@ def _plan_snapshot(plan: Plan) -> dict[str, Any]:
 
 
 def _priced(plan: dict[str, Any], terms: TermsInput | ContractVersion, vat_rate_bp: int, field: str = "quantity") -> pricing.Price:
-    """The price of these terms; a total beyond what the amount columns hold (`INTEGER_MAX`) is refused on `field`."""
+    """The price of these terms; a total beyond the largest amount of money taken (`MONEY_MAX`) is refused on `field`."""
     price = pricing.price(
         unit=plan["unit"], unit_price=int(plan["unit_price"]), vat_included=bool(plan["vat_included"]),
         quantity=terms.quantity, starts_on=terms.starts_on, ends_on=terms.ends_on, billing_period=terms.billing_period,
         vat_rate_bp=vat_rate_bp,
     )
-    if max(price.amount_net, price.amount_vat, price.amount_total) > INTEGER_MAX:
+    if max(price.amount_net, price.amount_vat, price.amount_total) > MONEY_MAX:
         raise invalid(field, _("The total, ₩%(total)s with VAT, is too large: a contract may be worth at most ₩%(most)s.",
-                               total=f"{price.amount_total:,}", most=f"{INTEGER_MAX:,}"))
+                               total=f"{price.amount_total:,}", most=f"{MONEY_MAX:,}"))
     return price
 
 

@@ -48,6 +48,7 @@ from market.models import (
     default_role,
     roles_for,
 )
+from market.schemas import MONEY_MAX
 from market.security import MIN_PASSWORD_LENGTH, hash_password, new_token, token_hash, verify_password
 from market.settings import LANGUAGES, Settings
 
@@ -795,7 +796,7 @@ async def change_member_role(session: AsyncSession, principal: Principal, user_i
     return user
 
 
-MAX_SIGNING_LIMIT = 10**15  # won; larger than any contract the marketplace can price
+MAX_SIGNING_LIMIT = MONEY_MAX  # won; as much as any contract the marketplace can price
 
 
 async def set_signing_limit(session: AsyncSession, principal: Principal, user_id: int, *, amount: int) -> User:

@@ -18,9 +18,13 @@ from market.i18n import _
 # query, where SQLite and asyncpg refuse to bind it.
 ID_RANGE = range(-(2**31), 2**31)
 RowId = Annotated[int, Field(ge=ID_RANGE.start, le=ID_RANGE.stop - 1)]
-# The largest number an INTEGER column holds on both databases (amounts in won, prices): a value beyond it
-# must be refused with a message before it reaches the database.
+# The largest number an INTEGER column holds on both databases (ids, quantities): a value beyond it must be
+# refused with a message before it reaches the database.
 INTEGER_MAX = ID_RANGE.stop - 1
+# The largest amount of money, in won (KRW has no minor unit), the marketplace takes or computes: plan and unit
+# prices, contract totals, budgets, payments, signing limits and approval thresholds. Money columns are BIGINT;
+# this is far inside them, and inside JavaScript's safe integers, so a JSON number carries it exactly.
+MONEY_MAX = 10**15 - 1
 
 # Which of these a member may hold depends on the organisation's kind (market.models.ROLES_BY_KIND).
 Role = Literal["member", "admin", "buyer", "signer"]
@@ -141,7 +145,7 @@ class RoleChange(BaseModel):
 class SigningLimitChange(BaseModel):
     """An agency signer's or administrator's signing limit: the largest total value with VAT, in won, they may sign."""
 
-    signing_limit: int = Field(ge=0, le=10**15)
+    signing_limit: int = Field(ge=0, le=MONEY_MAX)
 
     @field_validator("signing_limit", mode="before")
     @classmethod

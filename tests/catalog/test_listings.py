@@ -16,6 +16,7 @@ from catalog.models import ListedService, Plan, Service, ServiceStatus, ServiceV
 from market.auth import SystemActor
 from market.errors import Conflict
 from market.models import Organisation
+from market.schemas import MONEY_MAX
 from tests.catalog.listing_factories import (  # noqa: F401  (catalog_alone is a fixture)
     catalog_alone,
     complete_form,
@@ -150,6 +151,20 @@ async def test_a_price_that_is_not_a_whole_number_is_refused_and_changes_nothing
     assert (version.name, version.lock_version) == ("Priced", 1)
     assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [1000]
     assert "service.save" not in await audit_actions(web.sessions)
+
+
+async def test_a_plan_price_beyond_32_bits_is_kept_whole_and_one_beyond_the_money_limit_is_refused(web) -> None:
+    await web.login_as("provider")
+    service_id = await _create_draft(web, **{"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": "3,000,000,000"})
+    version = await _version(web.sessions, service_id)
+    assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [3_000_000_000]
+    response = await _save(web, service_id, {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX + 1)})
+    assert response.status_code == 422
+    assert f"Enter a whole number from 0 to {MONEY_MAX:,}." in response.text
+    assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [3_000_000_000]
+    saved = await _save(web, service_id, {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX)})
+    assert saved.status_code == 303
+    assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [MONEY_MAX]
 
 
 async def test_wrong_values_in_a_draft_are_refused_with_a_message_each(web) -> None:

@@ -13,6 +13,7 @@ from catalog import listings, search
 from catalog.models import ListedService, Service, ServiceStatus, ServiceVersion
 from market.auth import SystemActor
 from market.models import Organisation
+from market.schemas import MONEY_MAX
 from tests.catalog.listed import CSAP_HIGH, ISO27001, list_service, plan
 from tests.helpers import count, make_organisation
 
@@ -218,6 +219,19 @@ async def test_sorting_by_price_name_and_newest(client: Client) -> None:
     assert await found(client, sort="price") == ["E iaas hybrid", "A saas public", "B saas private", "C iaas public", "D paas public"]
     assert await found(client, sort="name") == ["A saas public", "B saas private", "C iaas public", "D paas public", "E iaas hybrid"]
     assert await found(client, sort="newest") == ["E iaas hybrid", "D paas public", "C iaas public", "B saas private", "A saas public"]
+
+
+async def test_prices_beyond_32_bits_are_listed_filtered_and_sorted_exactly(client: Client, sessions: Sessions, provider: Organisation) -> None:
+    """Plan and listed prices are BIGINT (on PostgreSQL the narrow search table's too): ₩3,000,000,000 is kept whole."""
+    await list_service(sessions, provider, "Sovereign region", plans=[plan(unit="project", unit_price=3_000_000_000)])
+    await list_service(sessions, provider, "Mail hosting", plans=[plan(unit_price=5_000)])
+    assert await found(client, sort="price") == ["Mail hosting", "Sovereign region"]
+    assert await found(client, price_max="2999999999") == ["Mail hosting"]
+    assert sorted(await found(client, price_max="3,000,000,000")) == ["Mail hosting", "Sovereign region"]
+    assert sorted(await found(client, price_max=str(MONEY_MAX))) == ["Mail hosting", "Sovereign region"]
+    assert (await client.get("/api/search", params={"price_max": str(MONEY_MAX + 1)})).status_code == 422
+    results = (await client.get("/api/search", params={"q": "Sovereign"})).json()["results"]
+    assert [item["min_price"] for item in results] == [3_000_000_000]
 
 
 async def test_bad_filter_values_are_named_and_answer_422(client: Client) -> None:

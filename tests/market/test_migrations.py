@@ -244,3 +244,30 @@ def test_sqlite_upgrade_makes_agency_members_buyers_and_provider_members_signers
 @needs_postgres
 def test_postgres_upgrade_makes_agency_members_buyers_and_provider_members_signers(postgres_empty: str) -> None:
     _assert_roles_migrate_by_kind(postgres_empty)
+
+
+# --- 0010: money in BIGINT columns ---------------------------------------------------------------------------
+
+def _assert_money_widens_keeping_amounts(url: str) -> None:
+    schema.upgrade(url, "0008_authority")
+    now = "'2026-06-15 01:00:00+00:00'"
+    _execute(url, "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
+                  f"VALUES (1, 'agency', 'Agency', '', '', '', '', false, true, {now})",
+             f"INSERT INTO contracts_budget (agency_id, year, amount, updated_at) VALUES (1, 2027, 2147483647, {now})")
+    schema.upgrade(url)
+    assert _execute(url, "SELECT amount FROM contracts_budget") == [(2_147_483_647,)]
+    assert _execute(url, "UPDATE contracts_budget SET amount = 5000000000", "SELECT amount FROM contracts_budget") == [(5_000_000_000,)]
+
+
+def test_sqlite_money_columns_widen_keeping_amounts_and_the_full_text_triggers(sqlite_empty: str) -> None:
+    _assert_money_widens_keeping_amounts(sqlite_empty)
+    triggers = _execute(sqlite_empty, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'catalog_listed_service' ORDER BY name")
+    assert triggers == [("catalog_search_after_delete",), ("catalog_search_after_insert",), ("catalog_search_after_update",)]
+
+
+@needs_postgres
+def test_postgres_money_columns_widen_keeping_amounts_and_the_search_table_price(postgres_empty: str) -> None:
+    _assert_money_widens_keeping_amounts(postgres_empty)
+    price = _execute(postgres_empty, "SELECT data_type FROM information_schema.columns "
+                                     "WHERE table_name = 'catalog_search_rows' AND column_name = 'min_price'")
+    assert price == [("bigint",)]
