@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from contracts import documents
 from contracts.models import Contract, ContractVersion, Signature
+from market import clock
 from market import hooks
 from tests.contracts.factories import bearer, contract_parties, sent_contract, signed_contract
 from tests.helpers import PASSWORD, audit_actions, count
@@ -217,7 +218,7 @@ async def test_two_app_processes_signing_at_the_same_moment_make_one_signature(s
     version = await _version(sessions, contract_id)
     headers = [await bearer(sessions, parties.provider_user), await bearer(sessions, parties.provider_user)]
     market = Path(sys.executable).with_name("market")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MARKET_")}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MARKET_") or key == clock.OFFSET_VARIABLE}
     env.update(MARKET_DATABASE_URL=settings.database_url, MARKET_DATA_DIR=str(settings.data_dir), MARKET_WORKER="off",
                MARKET_SECRET_KEY=settings.secret_key, MARKET_LOG_LEVEL="WARNING")
     processes, urls = [], []

@@ -249,7 +249,7 @@ def test_postgres_upgrade_makes_agency_members_buyers_and_provider_members_signe
 # --- 0010: money in BIGINT columns ---------------------------------------------------------------------------
 
 def _assert_money_widens_keeping_amounts(url: str) -> None:
-    schema.upgrade(url, "0008_authority")
+    schema.upgrade(url, "0009_signing_keys")
     now = "'2026-06-15 01:00:00+00:00'"
     _execute(url, "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
                   f"VALUES (1, 'agency', 'Agency', '', '', '', '', false, true, {now})",

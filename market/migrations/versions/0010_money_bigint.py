@@ -13,7 +13,7 @@ in step; they are dropped first and made again, unchanged, afterwards (the copy 
 Downgrading fails on PostgreSQL if an amount beyond ₩2,147,483,647 is stored.
 
 Revision ID: 0010_money_bigint
-Revises: 0008_authority
+Revises: 0009_signing_keys
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_money_bigint"
-down_revision: str | None = "0008_authority"
+down_revision: str | None = "0009_signing_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
