@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -24,7 +23,7 @@ from market import clock, i18n, schema, security
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
-from tests.helpers import Browserless
+from tests.helpers import TEST_DAY, Browserless
 
 # Under pytest-xdist each worker has its own PostgreSQL database beside the given one (market_test_gw0 ...).
 _GIVEN_POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
@@ -105,7 +104,6 @@ def _empty_sqlite(path: str) -> None:
 # the date when they run. Processes the tests start inherit the moved clock; the browser tests' server, started
 # once for the run, keeps the real one, and their dates are counted from `clock.today()` (so may any test marked
 # `real_clock`).
-TEST_DAY = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 10:00 in Seoul, a Monday
 
 
 @pytest.fixture(autouse=True)

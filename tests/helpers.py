@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,6 +22,11 @@ from market.models import AuditEvent, Organisation, OutboxMessage, User, default
 PASSWORD = "correct-horse-battery"
 _numbers = itertools.count(1)
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+# The day the tests live on (tests/conftest.py moves the clock there for every test, and `tests.processes.cli_env`
+# for every process a test starts).
+TEST_DAY = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 10:00 in Seoul, a Monday
 
 
 def business_number(seed: int) -> str:

@@ -8,10 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+
+from market import clock
+from tests.helpers import TEST_DAY
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKET = Path(sys.executable).with_name("market")
@@ -27,6 +31,8 @@ def free_port() -> int:
 def cli_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
     """This process's environment with the database, data folder and any `MARKET_*` setting given by name."""
     env = {**os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(data_dir), "MARKET_LOG_LEVEL": "WARNING"}
+    # on the tests' day, also when started outside a test (a module's servers): the clock's moved offset, or the day's
+    env.setdefault(clock.OFFSET_VARIABLE, str((TEST_DAY - datetime.now(UTC)).total_seconds()))
     env.update({f"MARKET_{name.upper()}": value for name, value in settings.items()})
     return env
 

@@ -32,7 +32,7 @@ async def make_user(sessions: async_sessionmaker[AsyncSession], organisation: Or
         _password_hash.append(hash_password(PASSWORD))
     async with sessions() as session, session.begin():
         user = User(email=f"user{next(_names)}@{organisation.kind}.example.kr", name=name, password_hash=_password_hash[0],
-                    organisation_id=organisation.id, role=role)  # type: ignore[arg-type]
+                    organisation_id=organisation.id, role=role, email_verified_at=utcnow())  # type: ignore[arg-type]
         session.add(user)
     return user
 
