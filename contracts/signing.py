@@ -48,7 +48,7 @@ from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
 from market.models import Organisation, SigningKey, SigningKeyKind, User
 from market.security import verify_password
-from market.settings import Settings
+from market.settings import Settings, configured
 
 C, V = ContractStatus, VersionState
 
@@ -130,7 +130,7 @@ async def sign(
     session: AsyncSession, actor: Principal, store: documents.DocumentStore, contract_id: int, version_number: int,
     data: SignInput, *, settings: Settings | None = None, address: str = "", user_agent: str = "", today: date | None = None,
 ) -> Signature:
-    settings = settings or Settings()
+    settings = settings or configured()  # the process's settings (demo loader, tests): its base URL is the relying party
     today = today or clock.today()
     contract, version, side = await _signable(session, actor, contract_id, version_number, today, for_update=True)
 
