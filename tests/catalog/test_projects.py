@@ -87,7 +87,7 @@ async def test_an_agency_saves_the_search_into_a_named_project(web: Browserless,
 @pytest.mark.usefixtures("mail", "buyer")
 async def test_a_count_past_the_search_cap_says_at_least(web: Browserless, monkeypatch: pytest.MonkeyPatch) -> None:
     project_id = await save(web, "q=mail")
-    monkeypatch.setattr("catalog.search.TOTAL_CAP", 1)  # two services match: more than the search counts
+    monkeypatch.setattr("catalog.search.results.TOTAL_CAP", 1)  # two services match: more than the search counts
     page = await web.client.get(f"/projects/{project_id}")
     assert "It finds 1+ services now." in page.text
     monkeypatch.setattr("catalog.projects.SNAPSHOT_LIMIT", 0)

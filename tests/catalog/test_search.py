@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import listings, search
 from catalog.models import ListedService, Service, ServiceStatus, ServiceVersion
+from catalog.search import postgres, results
 from market.auth import SystemActor
 from market.models import Organisation
 from market.schemas import MONEY_MAX
@@ -265,8 +266,8 @@ async def test_a_total_beyond_the_cap_is_shown_as_at_least_and_paging_stops_ther
 ) -> None:
     for number in range(5):
         await list_service(sessions, provider, f"Archive {number}", summary="Records")
-    monkeypatch.setattr(search, "TOTAL_CAP", 3)
-    monkeypatch.setattr(search, "FACET_SAMPLE", 4)
+    monkeypatch.setattr(results, "TOTAL_CAP", 3)
+    monkeypatch.setattr(postgres, "FACET_SAMPLE", 4)
     body = (await client.get("/api/search", params={"q": "archive"})).json()
     assert (body["total"], body["total_capped"], body["page_count"]) == (3, True, 1)
     page = await client.get("/services", params={"q": "archive"})
@@ -276,8 +277,8 @@ async def test_a_total_beyond_the_cap_is_shown_as_at_least_and_paging_stops_ther
         assert facet(body, "sme")["1"] <= 5
         assert f'({facet(body, "sme")["1"]}+)' in page.text and "means at least that many" in page.text
     assert (await client.get("/api/search", params={"q": "archive", "page": "2"})).status_code == 404
-    monkeypatch.setattr(search, "TOTAL_CAP", 5)
-    monkeypatch.setattr(search, "FACET_SAMPLE", 10)
+    monkeypatch.setattr(results, "TOTAL_CAP", 5)
+    monkeypatch.setattr(postgres, "FACET_SAMPLE", 10)
     body = (await client.get("/api/search", params={"q": "archive"})).json()
     assert (body["total"], body["total_capped"], body["facets_exact"]) == (5, False, True)
     assert facet(body, "sme")["1"] == 5
@@ -303,10 +304,10 @@ async def test_capping_the_total_never_changes_the_pages(
 
     queries = [("kubernetes", {}), ("kubernetes backups", {}), ("kubernetes", {"sort": "name"}), ('"managed kubernetes"', {})]
     expected = [await pages(q, **criteria) for q, criteria in queries]
-    monkeypatch.setattr(search, "TOTAL_CAP", 3)
-    monkeypatch.setattr(search, "FACET_SAMPLE", 1)
-    monkeypatch.setattr(search, "RANK_PREFIX", 1)  # 4 x (offset + size): 8 and 16 services ranked first
-    monkeypatch.setattr(search, "RANK_FEW", 1)
+    monkeypatch.setattr(results, "TOTAL_CAP", 3)
+    monkeypatch.setattr(postgres, "FACET_SAMPLE", 1)
+    monkeypatch.setattr(postgres, "RANK_PREFIX", 1)  # 4 x (offset + size): 8 and 16 services ranked first
+    monkeypatch.setattr(postgres, "RANK_FEW", 1)
     for (q, criteria), pages_before in zip(queries, expected, strict=True):
         assert await pages(q, **criteria) == pages_before, q
 

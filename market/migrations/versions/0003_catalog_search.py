@@ -7,7 +7,7 @@ PostgreSQL: a weighted tsvector column (name A, summary B, body and provider C) 
 and a pg_trgm GIN index over the same text for Korean and partial words.
 
 These objects are not described by the models; market/migrations/env.py tells autogenerate to
-leave them alone (`include_name`). catalog/search.py queries them by name and repeats the trigram
+leave them alone (`include_name`). catalog/search/ (sqlite.py, postgres.py) queries them by name and repeats the trigram
 index's expression exactly: keep both in step.
 
 Revision ID: 0003_catalog_search

@@ -10,7 +10,7 @@ service ever held, trigram-indexed, so that a Korean or partial word becomes the
 trigger keeps both in step with `catalog_listed_service`.
 
 SQLite is unchanged (FTS5 answers there). Like 0003's objects, these are not described by the models:
-market/migrations/env.py leaves tables named catalog_search_* alone, and catalog/search.py queries them by
+market/migrations/env.py leaves tables named catalog_search_* alone, and catalog/search/postgres.py queries them by
 name.
 
 Revision ID: 0006_search_speed
@@ -53,7 +53,7 @@ CREATE TABLE catalog_search_rows (
 )
 """
 
-# Every word with Hangul in it that a listed service ever held, trigram-indexed: catalog/search.py turns a Korean
+# Every word with Hangul in it that a listed service ever held, trigram-indexed: catalog/search/postgres.py turns a Korean
 # or partial word into the words containing it, then finds those in `words` like English words.
 POSTGRES_VOCABULARY = (
     "CREATE TABLE catalog_search_vocabulary (lexeme text PRIMARY KEY)",
@@ -61,7 +61,7 @@ POSTGRES_VOCABULARY = (
 )
 HANGUL_LEXEME = "lexeme ~ '[\\u1100-\\u11ff\\u3130-\\u318f\\uac00-\\ud7a3]'"
 
-# The distinct lexemes of a tsvector as 64-bit hashes; catalog/search.py hashes the query's words with it too.
+# The distinct lexemes of a tsvector as 64-bit hashes; catalog/search/postgres.py hashes the query's words with it too.
 POSTGRES_HASHES = """
 CREATE FUNCTION catalog_search_hashes(document tsvector, seed bigint) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -104,7 +104,7 @@ POSTGRES_TRIGGER = (
     "FOR EACH ROW EXECUTE FUNCTION catalog_search_rows_sync()"
 )
 
-# Also used by bench/ to rebuild them after a bulk load. The orders match catalog/search.py's sorts, so a
+# Also used by bench/ to rebuild them after a bulk load. The orders match catalog/search/postgres.py's sorts, so a
 # page of a search matching most of the catalogue is read in index order and stops after twenty rows.
 POSTGRES_INDEXES = {
     "ix_catalog_search_rows_words": "CREATE INDEX ix_catalog_search_rows_words ON catalog_search_rows USING gin (words)",
