@@ -38,8 +38,8 @@ def _project_page(request: Request, view: projects.ProjectView, status_code: int
 
 @get("/projects", guards=[agency], include_in_schema=False)
 async def project_list(request: Request, db_session: DbSession, page: FromQuery[int | None] = None) -> Template:
-    rows, paging = await projects.list_projects(db_session, current(request), page_number(page))
-    return render(request, "catalog/projects.html", projects=rows, page=paging, outcome_labels=projects.outcome_labels())
+    views, paging = await projects.list_projects(db_session, current(request), page_number(page))
+    return render(request, "catalog/projects.html", views=views, page=paging, outcome_labels=projects.outcome_labels())
 
 
 @post("/projects/save-search", guards=[agency], include_in_schema=False)
@@ -123,10 +123,10 @@ async def export_page(request: Request, db_session: DbSession, project_id: FromP
 
 @get("/api/projects", guards=[agency], tags=["projects"], summary="The agency's procurement projects")
 async def project_list_api(request: Request, db_session: DbSession, page: FromQuery[int | None] = None) -> dict[str, Any]:
-    rows, paging = await projects.list_projects(db_session, current(request), page_number(page))
+    views, paging = await projects.list_projects(db_session, current(request), page_number(page))
     return {
         "total": paging.total, "page": paging.number, "page_count": paging.count,
-        "results": [projects.to_json(projects.ProjectView(row, projects.criteria_of(row), [], None)) for row in rows],
+        "results": [projects.to_json(view) for view in views],
     }
 
 

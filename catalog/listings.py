@@ -40,7 +40,6 @@ from market.models import Organisation
 from market.web import PAGE_SIZE, Page, check_page
 
 DEFAULT_ZONE = ZoneInfo("Asia/Seoul")
-EVER_LISTED = (VersionState.listed, VersionState.superseded)
 
 
 class StaleEdit(Conflict):
@@ -220,10 +219,10 @@ async def submit(session: AsyncSession, actor: Principal, service_id: int, lock_
         raise Invalid(
             _("The service cannot be submitted yet: %(n)s answers are missing or wrong.", n=len(errors)), errors=errors
         )
-    workflow.check_version(version.state, VersionState.submitted)
+    workflow.VERSION.check(version.state, VersionState.submitted)
     first = service.listed_version_id is None
     if service.status == ServiceStatus.draft:
-        workflow.check_service(service.status, ServiceStatus.submitted)
+        workflow.SERVICE.check(service.status, ServiceStatus.submitted)
         _set_status(service, ServiceStatus.submitted)
     version.state = VersionState.submitted
     version.submitted_at = utcnow()
@@ -241,7 +240,7 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
     """A new draft copied from the listed version (or the last one), plans and documents included."""
     service = await _owned(session, actor, service_id)
     if service.status not in workflow.REVISABLE_SERVICE:
-        raise Conflict(_("A service that is %(status)s cannot be revised.", status=workflow.status_label(service.status).lower()))
+        raise Conflict(_("A service that is %(status)s cannot be revised.", status=workflow.SERVICE.label(service.status).lower()))
     if service.open_version_id is not None:
         open_number = await session.scalar(sa.select(ServiceVersion.number).where(ServiceVersion.id == service.open_version_id))
         raise Conflict(_("This service already has an open draft or submission (version %(n)s); only one at a time.", n=open_number))
@@ -272,7 +271,7 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
 async def withdraw(session: AsyncSession, actor: Principal, service_id: int, reason: str) -> Service:
     """The provider takes a listed (or suspended) service off the catalogue for good; its page then answers 410."""
     service = await _owned(session, actor, service_id)
-    workflow.check_service(service.status, ServiceStatus.withdrawn)
+    workflow.SERVICE.check(service.status, ServiceStatus.withdrawn)
     _set_status(service, ServiceStatus.withdrawn, reason.strip())
     await session.flush()
     await refresh_listing(session, service)
@@ -293,13 +292,13 @@ async def _submission(session: AsyncSession, service_id: int) -> tuple[Service, 
 async def list_version(session: AsyncSession, actor: audit.Actor | None, service_id: int) -> ServiceVersion:
     """The submitted version becomes the one buyers see; the version listed before it is superseded and kept."""
     service, version = await _submission(session, service_id)
-    workflow.check_version(version.state, VersionState.listed)
+    workflow.VERSION.check(version.state, VersionState.listed)
     status = workflow.status_when_version_listed(service.status)
     now = utcnow()
     previous = None
     if service.listed_version_id is not None:
         previous = await _version(session, service.listed_version_id, for_update=True)
-        workflow.check_version(previous.state, VersionState.superseded)
+        workflow.VERSION.check(previous.state, VersionState.superseded)
         previous.state = VersionState.superseded
     version.state = VersionState.listed
     version.listed_at = now
@@ -320,11 +319,11 @@ async def list_version(session: AsyncSession, actor: audit.Actor | None, service
 async def refuse_revision(session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = "") -> ServiceVersion:
     """The committee refuses the submission: kept as refused; a listed version stays listed, unchanged."""
     service, version = await _submission(session, service_id)
-    workflow.check_version(version.state, VersionState.refused)
+    workflow.VERSION.check(version.state, VersionState.refused)
     version.state = VersionState.refused
     service.open_version_id = None
     if service.status == ServiceStatus.submitted:
-        workflow.check_service(service.status, ServiceStatus.draft)
+        workflow.SERVICE.check(service.status, ServiceStatus.draft)
         _set_status(service, ServiceStatus.draft, reason)
     await session.flush()
     await audit.record(session, actor, "service.refuse", "service", service.id, {"version": version.number, "reason": reason})
@@ -334,11 +333,11 @@ async def refuse_revision(session: AsyncSession, actor: audit.Actor | None, serv
 async def return_to_provider(session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = "") -> ServiceVersion:
     """The submission goes back to its provider as a draft to change and submit again."""
     service, version = await _submission(session, service_id)
-    workflow.check_version(version.state, VersionState.draft)
+    workflow.VERSION.check(version.state, VersionState.draft)
     version.state = VersionState.draft
     version.lock_version += 1
     if service.status == ServiceStatus.submitted:
-        workflow.check_service(service.status, ServiceStatus.draft)
+        workflow.SERVICE.check(service.status, ServiceStatus.draft)
         _set_status(service, ServiceStatus.draft, reason)
     await _remember(session, actor, version)
     await audit.record(session, actor, "service.return", "service", service.id, {"version": version.number, "reason": reason})
@@ -350,7 +349,7 @@ async def change_status(
 ) -> Service:
     """Suspend, reinstate, expire or revoke a listing; it leaves (or returns to) search at once."""
     service = await get_service(session, service_id, for_update=True)
-    name = workflow.check_service(service.status, status)
+    name = workflow.SERVICE.check(service.status, status)
     if status == ServiceStatus.listed and service.listed_version_id is None:
         raise Conflict(_("This service has no listed version to show."))
     _set_status(service, status, reason.strip(), until)
@@ -463,12 +462,44 @@ class ServiceView:
 
     @property
     def status_label(self) -> str:
-        return workflow.status_label(self.service.status)
+        return workflow.SERVICE.label(self.service.status)
+
+    @property
+    def shows_unlisted_version(self) -> bool:
+        """The version shown is not the one buyers see."""
+        return self.version.summary.state != VersionState.listed
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.service.status == ServiceStatus.suspended
+
+    @property
+    def is_gone(self) -> bool:
+        """The service left the catalogue for good (only its provider still sees the page)."""
+        return self.service.status in workflow.GONE
+
+    @property
+    def can_edit_draft(self) -> bool:
+        return self.open_version is not None and self.open_version.state == VersionState.draft
+
+    @property
+    def can_revise(self) -> bool:
+        """A revision may be started: none is open and the service's status allows one."""
+        return self.open_version is None and self.service.status in workflow.REVISABLE_SERVICE
+
+    @property
+    def can_withdraw(self) -> bool:
+        return workflow.SERVICE.allows(self.service.status, ServiceStatus.withdrawn)
+
+    @property
+    def can_be_ordered(self) -> bool:
+        """Agencies may draft a contract from its plans."""
+        return self.service.status == ServiceStatus.listed
 
 
 def _summary(version: ServiceVersion) -> VersionSummary:
     return VersionSummary(
-        id=version.id, number=version.number, state=version.state, state_label=workflow.state_label(version.state),  # type: ignore[arg-type]
+        id=version.id, number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),  # type: ignore[arg-type]
         created_at=version.created_at, updated_at=version.updated_at, submitted_at=version.submitted_at,
         listed_at=version.listed_at,
     )
@@ -485,9 +516,9 @@ def _is_reviewer(viewer: Principal | None) -> bool:
 def _visible_unless_submitted(viewer: Principal | None, service: Service, version: ServiceVersion) -> bool | None:
     """The owner sees every version; everyone sees what was ever listed; None: a submission a reviewer asks for,
     which the committee decides (`hooks.submission_check`: not a member with a tie to the provider)."""
-    if is_owner(viewer, service) or version.state in EVER_LISTED:
+    if is_owner(viewer, service) or version.state in workflow.EVER_LISTED:
         return True
-    if version.state not in (VersionState.submitted, VersionState.refused) or not _is_reviewer(viewer):
+    if version.state not in workflow.REVIEWERS_ONLY or not _is_reviewer(viewer):
         return False
     return None
 
@@ -501,7 +532,7 @@ def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | 
     if service.status not in workflow.GONE or is_owner(viewer, service):
         return
     when = service.status_changed_at.astimezone(zone or DEFAULT_ZONE).date().isoformat()
-    status = workflow.status_label(service.status).lower()
+    status = workflow.SERVICE.label(service.status).lower()
     detail = _("This service was %(status)s on %(date)s.", status=status, date=when)
     if service.status_reason:
         detail += " " + _("Reason: %(reason)s", reason=service.status_reason)
@@ -616,7 +647,7 @@ async def editing(session: AsyncSession, actor: Principal, service_id: int) -> E
     ensure_owner(actor, service.provider_id)
     if service.open_version_id is None:
         blocked = "" if service.status in workflow.REVISABLE_SERVICE else _(
-            "A service that is %(status)s cannot be changed.", status=workflow.status_label(service.status).lower()
+            "A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower()
         )
         return Editing(service, None, blocked)
     version = await _version(session, service.open_version_id)
@@ -624,7 +655,7 @@ async def editing(session: AsyncSession, actor: Principal, service_id: int) -> E
     if version.state != VersionState.draft:
         blocked = _("Version %(n)s is with the committee; it cannot be changed until they decide.", n=version.number)
     elif service.status not in workflow.EDITABLE_SERVICE:
-        blocked = _("A service that is %(status)s cannot be changed.", status=workflow.status_label(service.status).lower())
+        blocked = _("A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower())
     return Editing(service, await _version_view(session, version), blocked)
 
 
@@ -644,7 +675,7 @@ class DashboardRow:
     status_label: str
     listed_number: int | None
     open_number: int | None
-    open_state: str
+    open_is_draft: bool  # the open version is a draft the provider may edit
     open_state_label: str
     updated_at: datetime
     certificate_valid_to: str  # filled once the committee issues certificates
@@ -672,10 +703,10 @@ async def provider_dashboard(session: AsyncSession, actor: Principal, page_numbe
         named = open_version or listed
         rows.append(DashboardRow(
             id=service.id, name=(named.name if named else "") or _("(untitled service)"), status=service.status,  # type: ignore[arg-type]
-            status_label=workflow.status_label(service.status), listed_number=listed.number if listed else None,
+            status_label=workflow.SERVICE.label(service.status), listed_number=listed.number if listed else None,
             open_number=open_version.number if open_version else None,
-            open_state=open_version.state if open_version else "",
-            open_state_label=workflow.state_label(open_version.state) if open_version else "",
+            open_is_draft=open_version is not None and open_version.state == VersionState.draft,
+            open_state_label=workflow.VERSION.label(open_version.state) if open_version else "",
             updated_at=max((v.updated_at for v in (listed, open_version) if v), default=service.created_at),
             certificate_valid_to="",
         ))

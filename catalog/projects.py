@@ -91,7 +91,8 @@ async def get_project(session: AsyncSession, actor: Principal, project_id: int, 
     return project  # type: ignore[return-value]
 
 
-async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[Project], Page]:
+async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[ProjectView], Page]:
+    """The agency's projects, last changed first, without their snapshots or what their searches find now."""
     _require_agency(actor)
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(Project.agency_id == actor.organisation_id)) or 0)
     current = check_page(Page(number=page, size=PAGE_SIZE, total=total))
@@ -99,7 +100,7 @@ async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) 
         sa.select(Project).where(Project.agency_id == actor.organisation_id)
         .order_by(Project.updated_at.desc(), Project.id.desc()).limit(PAGE_SIZE).offset(current.offset)
     )).all()
-    return list(rows), current
+    return [ProjectView(row, criteria_of(row), [], None) for row in rows], current
 
 
 async def active_projects(session: AsyncSession, actor: Principal) -> list[Project]:

@@ -51,34 +51,32 @@ VERSION = Workflow(
 
 # A service in these states may have a draft opened, edited and submitted by its provider.
 EDITABLE_SERVICE = SERVICE.named({S.draft, S.listed, S.suspended})
-# A revision can be started from these, when no other draft or submission is open.
-REVISABLE_SERVICE = SERVICE.named({S.draft, S.listed, S.suspended})
+# A revision can be started from these (the states a draft may be edited in), when no other draft or submission
+# is open.
+REVISABLE_SERVICE = EDITABLE_SERVICE
 # A service that has left the catalogue for good: its page answers 410 Gone.
 GONE = SERVICE.named({S.withdrawn, S.expired, S.revoked})
 # The service is (still) offered to buyers, though perhaps not in search (suspended).
 ON_OFFER = SERVICE.named({S.listed, S.suspended})
 
-# The names the rest of the package has always used.
-SERVICE_TRANSITIONS = SERVICE.transitions
-VERSION_TRANSITIONS = VERSION.transitions
-status_label = SERVICE.label
-state_label = VERSION.label
-check_service = SERVICE.check
-check_version = VERSION.check
+# Versions buyers saw (the listed one and those it replaced): everyone may read them.
+EVER_LISTED = VERSION.named({V.listed, V.superseded})
+# Versions the committee has or had in hand and did not list: besides the owner, only reviewers may read them.
+REVIEWERS_ONLY = VERSION.named({V.submitted, V.refused})
 
 
 def status_when_version_listed(current: str) -> str:
     """A first listing makes the service listed; a revision listed while suspended leaves it suspended."""
     if current == S.submitted:
-        check_service(current, S.listed)
+        SERVICE.check(current, S.listed)
         return S.listed
     if current in ON_OFFER:
         return current
-    raise Conflict(_("A service that is %(current)s cannot have a version listed.", current=status_label(current).lower()))
+    raise Conflict(_("A service that is %(current)s cannot have a version listed.", current=SERVICE.label(current).lower()))
 
 
 def check_editable(status: str) -> None:
     if status not in EDITABLE_SERVICE:
         if status == S.submitted:
             raise Conflict(_("The service is with the committee; it cannot be changed until they decide."))
-        raise Conflict(_("A service that is %(current)s cannot be changed.", current=status_label(status).lower()))
+        raise Conflict(_("A service that is %(current)s cannot be changed.", current=SERVICE.label(status).lower()))

@@ -23,8 +23,8 @@ Table = dict[tuple[str, str], str]
 
 # Each table with the states it ranges over, where its life starts, and the function that applies it.
 MACHINES: dict[str, tuple[Table, list[str], str, Callable[[str, str], str]]] = {
-    "catalog service": (catalog_workflow.SERVICE_TRANSITIONS, list(ServiceStatus), ServiceStatus.draft, catalog_workflow.check_service),
-    "catalog version": (catalog_workflow.VERSION_TRANSITIONS, list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.check_version),
+    "catalog service": (catalog_workflow.SERVICE.transitions, list(ServiceStatus), ServiceStatus.draft, catalog_workflow.SERVICE.check),
+    "catalog version": (catalog_workflow.VERSION.transitions, list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.VERSION.check),
     "contract": (contract_workflow.CONTRACT_TRANSITIONS, list(ContractStatus), ContractStatus.draft,
                  lambda current, target: contract_workflow.check(contract_workflow.CONTRACT_TRANSITIONS, current, target, "The contract")),
     "contract version": (contract_workflow.VERSION_TRANSITIONS, list(VersionState), VersionState.draft,
