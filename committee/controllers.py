@@ -18,9 +18,9 @@ from market.guards import signed_in
 from market.i18n import _
 from market.web import ApiInput, DbSession, FormBody, Page, check_page, form_dict, page_number, parse, redirect, render
 
-PAGE = {"include_in_schema": False, "guards": [signed_in]}
-API = {"guards": [signed_in], "tags": ["committee"]}
-PUBLIC_API = {"tags": ["certificates"]}
+PAGE: dict[str, Any] = {"include_in_schema": False, "guards": [signed_in]}
+API: dict[str, Any] = {"guards": [signed_in], "tags": ["committee"]}
+PUBLIC_API: dict[str, Any] = {"tags": ["certificates"]}
 
 
 # --- pages: members ---------------------------------------------------------------------------------

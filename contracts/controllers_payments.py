@@ -17,8 +17,8 @@ from market.guards import signed_in
 from market.i18n import _
 from market.web import DbSession, FormBody, form_dict, json_body, page_number, parse, redirect, render
 
-PAGE = {"include_in_schema": False, "guards": [signed_in]}
-API = {"guards": [signed_in], "tags": ["invoices"]}
+PAGE: dict[str, Any] = {"include_in_schema": False, "guards": [signed_in]}
+API: dict[str, Any] = {"guards": [signed_in], "tags": ["invoices"]}
 
 def _today(request: Request) -> Any:
     from market.app import settings_of

@@ -18,8 +18,8 @@ from market.errors import Invalid
 from market.i18n import _
 from market.web import DbSession, page_number, parse, render
 
-PAGE = {"include_in_schema": False}
-OCDS_API = {"tags": ["ocds"]}
+PAGE: dict[str, Any] = {"include_in_schema": False}
+OCDS_API: dict[str, Any] = {"tags": ["ocds"]}
 
 
 def _settings(request: Request) -> Any:

@@ -21,10 +21,16 @@ AUDIT_LOCK = 7_201_001  # advisory lock key that keeps the chain single on Postg
 
 
 class Actor(Protocol):
-    user_id: int | None
-    email: str
-    organisation_id: int | None
-    ip: str
+    """Whoever made a change: a signed-in user (`Principal`) or the system (`SystemActor`); read-only."""
+
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def organisation_id(self) -> int | None: ...
+    @property
+    def ip(self) -> str: ...
 
 
 def canonical(event: AuditEvent) -> str:

@@ -39,8 +39,8 @@ from market.operator_schemas import (
 from market.web import DbSession, FormBody, form_dict, json_body, parse, redirect, render
 
 GUARDS = [operator]
-PAGE = {"guards": GUARDS, "include_in_schema": False}
-API = {"guards": GUARDS, "tags": ["operator"]}
+PAGE: dict[str, Any] = {"guards": GUARDS, "include_in_schema": False}
+API: dict[str, Any] = {"guards": GUARDS, "tags": ["operator"]}
 FORM_ERRORS = (Invalid, Conflict)  # input the operator can correct: the form comes back with the messages
 
 
