@@ -38,6 +38,7 @@ from catalog.facets import (
 )
 from catalog.models import ListedService
 from market.errors import Invalid
+from market.formatting import number
 from market.i18n import _
 from market.web import PAGE_SIZE, Page, check_page
 
@@ -328,7 +329,7 @@ def describe(criteria: Criteria) -> str:
     if criteria.sla_bp is not None:
         parts.append(_("SLA availability at least %(v)s", v=percent(criteria.sla_bp)))
     if criteria.price_max is not None:
-        parts.append(_("lowest unit price at most ₩%(v)s", v=f"{criteria.price_max:,}"))
+        parts.append(_("lowest unit price at most ₩%(v)s", v=number(criteria.price_max)))
     if criteria.free_trial:
         parts.append(_("with a free trial"))
     if criteria.sme:
@@ -543,7 +544,7 @@ def _facet_specs() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
         ("sla", _("SLA availability"), "at_least",
          [(percent(bp).removesuffix(" %"), _("at least %(v)s", v=percent(bp))) for bp in SLA_THRESHOLDS_BP]),
         ("price_max", _("Lowest unit price"), "at_most",
-         [(str(price), _("at most ₩%(v)s", v=f"{price:,}")) for price in PRICE_THRESHOLDS]),
+         [(str(price), _("at most ₩%(v)s", v=number(price))) for price in PRICE_THRESHOLDS]),
         ("free_trial", _("Free trial"), "flag", [("1", _("Offers a free trial"))]),
         ("sme", _("Provider"), "flag", [("1", _("Provider is an SME"))]),
     ]
