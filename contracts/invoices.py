@@ -352,7 +352,7 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"), errors={"paid_on": _("The payment date cannot be in the future.")})
     if data.paid_on < invoice.period_start - timedelta(days=366):
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"),
-                      errors={"paid_on": _("The payment date is long before the billing period began (%(date)s).", date=invoice.period_start.isoformat())})
+                      errors={"paid_on": _("The payment date is long before the billing period began (%(date)s).", date=formatting.day(invoice.period_start))})
     paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
     outstanding = invoice.amount_total - paid
     if data.amount > outstanding:
