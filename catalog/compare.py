@@ -25,6 +25,7 @@ from catalog.models import ListedService, Project, ProjectStatus, ServiceVersion
 from market.auth import Principal
 from market.csv_export import CsvWriter
 from market.errors import Invalid, NotFound
+from market.formatting import day, money, number
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
@@ -74,7 +75,7 @@ def parse_request(raw: Mapping[str, Any]) -> Request:
             return default
         text = found[-1].replace(",", "")
         if not re.fullmatch(r"\d{1,9}", text) or not 1 <= int(text) <= high:
-            errors[name] = _("Enter a whole number from 1 to %(high)s.", high=f"{high:,}")
+            errors[name] = _("Enter a whole number from 1 to %(high)s.", high=number(high))
             return default
         return int(text)
 
@@ -310,7 +311,7 @@ def _certification(item: Mapping[str, Any]) -> str:
 def _plan(plan: Mapping[str, Any]) -> str:
     price = plan.get("unit_price")
     parts = [
-        f"{plan.get('name') or ''}: " + (f"₩{price:,} {unit_label(plan.get('unit') or '')}" if price is not None else _("no price")),
+        f"{plan.get('name') or ''}: " + (f"{money(price)} {unit_label(plan.get('unit') or '')}" if price is not None else _("no price")),
         _("VAT included") if plan.get("vat_included") else _("VAT excluded"),
     ]
     if plan.get("minimum_term_months"):
@@ -325,7 +326,7 @@ def _lowest(plans: list[Mapping[str, Any]]) -> str:
     if not priced:
         return ""
     cheapest = min(priced, key=lambda plan: plan["unit_price"])
-    return f"₩{cheapest['unit_price']:,} {unit_label(cheapest.get('unit') or '')}"
+    return f"{money(cheapest['unit_price'])} {unit_label(cheapest.get('unit') or '')}"
 
 
 def attributes() -> list[tuple[str, str, Any]]:
@@ -357,7 +358,7 @@ def attributes() -> list[tuple[str, str, Any]]:
         ("data_deletion_terms", _("Data deletion"), lambda c: c.get("data_deletion_terms") or ""),
         ("plans", _("Plans"), lambda c: " | ".join(_plan(plan) for plan in c.get("plans") or [])),
         ("lowest_price", _("Lowest price"), lambda c: _lowest(c.get("plans") or [])),
-        ("listed_at", _("Listed since"), lambda c: c["listed_at"].date().isoformat() if c.get("listed_at") else ""),
+        ("listed_at", _("Listed since"), lambda c: day(c.get("listed_at"))),
     ]
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog import schemas
+from market.formatting import money
 from market.i18n import _, ngettext
 
 
@@ -36,10 +37,6 @@ def plan_field_labels() -> dict[str, str]:
         "name": _("name"), "unit": _("unit"), "unit_price": _("unit price"), "vat_included": _("VAT included"),
         "minimum_term_months": _("minimum term"), "free_trial_days": _("free trial"),
     }
-
-
-def won(amount: int | None) -> str:
-    return "" if amount is None else f"₩{amount:,}"
 
 
 def percentage(bp: int | None) -> str:
@@ -88,7 +85,7 @@ def show_plan(field: str, value: Any) -> str:
     if field == "unit":
         return schemas.unit_labels().get(value, value or "")
     if field == "unit_price":
-        return won(value)
+        return money(value)
     if field == "vat_included":
         return _("Yes") if value else _("No")
     if field == "minimum_term_months":

@@ -24,6 +24,7 @@ from market import audit
 from market.auth import Principal
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.formatting import day
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
@@ -271,7 +272,7 @@ async def record_outcome(session: AsyncSession, actor: Principal, project_id: in
         raise Conflict(_("End the search before recording the outcome."))
     if project.outcome:
         raise Conflict(_("The outcome was already recorded on %(date)s and cannot be changed.",
-                         date=project.outcome_at.date().isoformat() if project.outcome_at else ""))
+                         date=day(project.outcome_at)))
     service_id = None
     if data.outcome == Outcome.awarded:
         in_snapshot = await session.scalar(sa.select(SnapshotItem.id).where(

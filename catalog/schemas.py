@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from catalog.models import Category, DeploymentModel
 from market.errors import Invalid
+from market.formatting import number
 from market.i18n import _
 from market.schemas import MONEY_MAX
 from market.web import parse
@@ -190,7 +191,7 @@ def whole_number(low: int, high: int) -> Any:
 
     def within(value: int | None) -> int | None:
         if value is not None and not low <= value <= high:
-            raise ValueError(_("Enter a whole number from %(low)s to %(high)s.", low=f"{low:,}", high=f"{high:,}"))
+            raise ValueError(_("Enter a whole number from %(low)s to %(high)s.", low=number(low), high=number(high)))
         return value
 
     return Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(within)]

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from committee.service import certificate_of_service, valid_certificates_of
 from market import hooks
+from market.formatting import day
 from market.i18n import _
 
 
@@ -22,7 +23,7 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
 async def certificate_marks(session: AsyncSession, service_ids: list[int]) -> dict[int, hooks.Mark]:
     return {
         certificate.service_id: hooks.Mark(
-            "certificate", _("Certified: %(number)s, valid to %(date)s", number=certificate.number, date=certificate.valid_to.isoformat()),
+            "certificate", _("Certified: %(number)s, valid to %(date)s", number=certificate.number, date=day(certificate.valid_to)),
             f"/certificates/{certificate.number}",
             {"number": certificate.number, "valid_to": certificate.valid_to.isoformat()},
         )

@@ -23,6 +23,7 @@ from market import audit
 from market.auth import Principal
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid
+from market.formatting import money, number
 from market.i18n import _
 from market.models import MemberRole, User
 from market.schemas import MONEY_MAX
@@ -32,10 +33,6 @@ DRAFTING_ROLES = frozenset({MemberRole.buyer, MemberRole.admin})
 # The roles that sign (an agency's within their limit) and approve an agency's drafts.
 SIGNING_ROLES = frozenset({MemberRole.signer, MemberRole.admin})
 MAX_THRESHOLD = MONEY_MAX
-
-
-def _won(amount: int) -> str:
-    return f"₩{amount:,}"
 
 
 def _names(users: list[User]) -> str:
@@ -84,7 +81,7 @@ async def check_signing_authority(session: AsyncSession, actor: Principal, contr
     if version.amount_total > limit:
         raise Conflict(_(
             "Version %(n)s is worth %(amount)s with VAT over its term, more than your signing limit of %(limit)s. %(who)s",
-            n=version.number, amount=_won(version.amount_total), limit=_won(limit),
+            n=version.number, amount=money(version.amount_total), limit=money(limit),
             who=await _who_can(session, contract, version, actor),
         ))
 
@@ -104,7 +101,7 @@ async def set_approval_threshold(session: AsyncSession, actor: Principal, amount
         raise Forbidden(_("Only an administrator of your agency can set the approval threshold."))
     if amount is not None and not 0 <= amount <= MAX_THRESHOLD:
         raise Invalid(_("Please correct: %(fields)s.", fields="amount"),
-                      errors={"amount": _("A whole number of won from 0 to %(n)s.", n=f"{MAX_THRESHOLD:,}")})
+                      errors={"amount": _("A whole number of won from 0 to %(n)s.", n=number(MAX_THRESHOLD))})
     row = await session.get(ApprovalThreshold, actor.organisation_id, with_for_update=True)
     previous = row.amount if row is not None else None
     if amount is None:
@@ -160,7 +157,7 @@ async def check_approval(session: AsyncSession, contract: Contract, version: Con
         raise Conflict(_(
             "Contract %(number)s is worth %(amount)s with VAT, above your agency's approval threshold of %(threshold)s: "
             "a second member (a signer or an administrator who did not draft or change it) must approve the draft before it is sent.",
-            number=contract.number, amount=_won(version.amount_total), threshold=_won(threshold or 0),
+            number=contract.number, amount=money(version.amount_total), threshold=money(threshold or 0),
         ))
 
 

@@ -24,6 +24,7 @@ from market import signing_keys
 from market.app import settings_of
 from market.auth import client_ip
 from market.errors import Invalid, NotFound
+from market.formatting import number
 from market.guards import current, kind
 from market.i18n import _
 from market.web import DbSession, FormBody, form_dict, json_body, page_number, parse, redirect, render
@@ -448,7 +449,7 @@ async def threshold_set_page(request: Request, data: FormBody, db_session: DbSes
     if entry.amount is None:
         return redirect(request, "/contracts/budget", _("The approval threshold was removed: drafts are sent without approval."))
     return redirect(request, "/contracts/budget", _("Drafts above ₩%(amount)s with VAT now need a second member's approval before they are sent.",
-                                                    amount=f"{entry.amount:,}"))
+                                                    amount=number(entry.amount)))
 
 
 # --- API ------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from market import i18n
 from market.settings import Settings
-from market.templating import TEMPLATES_DIR
+from market.templating import TEMPLATES_DIR, install_formatting
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 DOCUMENT_TEMPLATE = "contracts/document.html"
@@ -72,7 +72,7 @@ def _environment() -> Environment:
         extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
     )
     environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters["won"] = lambda amount: "" if amount is None else f"₩{amount:,}"
+    install_formatting(environment)  # amounts and days read as on every page
     environment.globals["current_language"] = i18n.current_language.get
     return environment
 

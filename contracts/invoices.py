@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from contracts import pricing, workflow
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment
 from market import clock
-from market import audit, hooks, outbox
+from market import audit, formatting, hooks, outbox
 from market.auth import Principal, SystemActor
 from market.csv_export import CsvWriter
 from market.database import lock, utcnow
@@ -352,12 +352,12 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"), errors={"paid_on": _("The payment date cannot be in the future.")})
     if data.paid_on < invoice.period_start - timedelta(days=366):
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"),
-                      errors={"paid_on": _("The payment date is long before the billing period began (%(date)s).", date=invoice.period_start.isoformat())})
+                      errors={"paid_on": _("The payment date is long before the billing period began (%(date)s).", date=formatting.day(invoice.period_start))})
     paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
     outstanding = invoice.amount_total - paid
     if data.amount > outstanding:
         raise Invalid(_("Please correct: %(fields)s.", fields="amount"),
-                      errors={"amount": _("At most ₩%(outstanding)s is outstanding on this invoice.", outstanding=f"{outstanding:,}")})
+                      errors={"amount": _("At most ₩%(outstanding)s is outstanding on this invoice.", outstanding=formatting.number(outstanding))})
     payment = Payment(invoice_id=invoice.id, amount=data.amount, paid_on=data.paid_on, method=BANK_TRANSFER,  # type: ignore[arg-type]
                       reference=data.reference, recorded_by_id=principal.user_id)
     session.add(payment)
@@ -387,7 +387,7 @@ async def void_invoice(session: AsyncSession, principal: Principal, invoice_id: 
     paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
     workflow.check(workflow.INVOICE_TRANSITIONS, invoice.status, InvoiceStatus.void, _("The invoice"))
     if paid:
-        raise Conflict(_("Invoice %(number)s already has payments of ₩%(paid)s; it cannot be voided.", number=invoice.number, paid=f"{paid:,}"))
+        raise Conflict(_("Invoice %(number)s already has payments of ₩%(paid)s; it cannot be voided.", number=invoice.number, paid=formatting.number(paid)))
     invoice.status, invoice.updated_at = InvoiceStatus.void, utcnow()
     await audit.record(session, principal, "contracts.invoice_voided", "invoice", invoice.id, {"number": invoice.number, "reason": data.reason})
     return invoice

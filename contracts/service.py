@@ -29,6 +29,7 @@ from market import audit, hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from market.formatting import day, money
 from market.i18n import N_, _
 from market.models import Organisation
 from market.schemas import MONEY_MAX
@@ -625,12 +626,12 @@ def _pdf_sections(context: dict[str, Any]) -> list[tuple[str, list[str]]]:
     sections = [
         (_("Parties"), [_("Agency: %(name)s (%(number)s)", name=agency.name, number=agency.registration_number or ""),
                         _("Provider: %(name)s (%(number)s)", name=provider.name, number=provider.registration_number or "")]),
-        (_("Service and plan"), [f"{service.name} — {plan['name']} ({plan['unit']}, ₩{plan['unit_price']:,})",
+        (_("Service and plan"), [f"{service.name} — {plan['name']} ({plan['unit']}, {money(plan['unit_price'])})",
                                  _("Quantity: %(n)s", n=version.quantity),
-                                 _("Term: %(start)s to %(end)s", start=version.starts_on.isoformat(), end=version.ends_on.isoformat())]),
+                                 _("Term: %(start)s to %(end)s", start=day(version.starts_on), end=day(version.ends_on))]),
         (_("Service level"), [_("Availability: %(sla)s", sla=sla), service.support_hours, service.service_credits]),
         (_("Exit terms"), [service.data_export_format, service.data_return_terms, service.data_deletion_terms]),
-        (_("Price schedule"), [f"{first.isoformat()} – {last.isoformat()}: ₩{net:,} + VAT ₩{vat:,} = ₩{total:,}"
+        (_("Price schedule"), [f"{day(first)} – {day(last)}: {money(net)} + VAT {money(vat)} = {money(total)}"
                                for first, last, net, vat, total in context["schedule"]]
          + [_("Total: ₩%(net)s + VAT ₩%(vat)s = ₩%(total)s", net=f"{version.amount_net:,}", vat=f"{version.amount_vat:,}", total=f"{version.amount_total:,}")]),
         (_("Standard terms"), context["standard_terms"]),

@@ -45,6 +45,7 @@ from market import audit, clock, hooks, signing_keys
 from market.auth import Principal, check_login_allowed, record_login_failure
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.formatting import day
 from market.i18n import _
 from market.models import Organisation, SigningKey, SigningKeyKind, User
 from market.security import verify_password
@@ -94,7 +95,7 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
         raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=version.state))
     if version.ends_on < today:  # binding it now would start and end the contract in the same moment
         raise Conflict(_("The term of version %(n)s ended on %(date)s: it can no longer be signed. The agency can withdraw it and send it again with new dates.",
-                         n=version.number, date=version.ends_on.isoformat()))
+                         n=version.number, date=day(version.ends_on)))
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
     await check_signing_authority(session, actor, contract, version)

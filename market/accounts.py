@@ -31,6 +31,7 @@ from market.auth import (
 )
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused, TooManyRequests
+from market.formatting import number
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import (
@@ -806,7 +807,7 @@ async def set_signing_limit(session: AsyncSession, principal: Principal, user_id
         raise Forbidden(_("Signing limits are an agency's: a provider's signers and administrators sign without one."))
     if not 0 <= amount <= MAX_SIGNING_LIMIT:
         raise Invalid(_("Please correct: %(fields)s.", fields="signing_limit"),
-                      errors={"signing_limit": _("A whole number of won from 0 to %(n)s.", n=f"{MAX_SIGNING_LIMIT:,}")})
+                      errors={"signing_limit": _("A whole number of won from 0 to %(n)s.", n=number(MAX_SIGNING_LIMIT))})
     user = await _member(session, principal, user_id)
     if user.id == principal.user_id:
         raise Conflict(_("You cannot set your own signing limit. Ask another administrator."))
@@ -814,7 +815,7 @@ async def set_signing_limit(session: AsyncSession, principal: Principal, user_id
         raise Conflict(_("%(name)s is a buyer and cannot sign: make them a signer first.", name=user.name),
                        errors={"signing_limit": _("Buyers do not sign.")})
     if user.signing_limit == amount:
-        raise Conflict(_("%(name)s's signing limit is ₩%(amount)s already.", name=user.name, amount=f"{amount:,}"))
+        raise Conflict(_("%(name)s's signing limit is ₩%(amount)s already.", name=user.name, amount=number(amount)))
     previous, user.signing_limit = user.signing_limit, amount
     await audit.record(session, principal, "user.signing_limit", "user", user.id, {"email": user.email, "from": previous, "to": amount})
     return user

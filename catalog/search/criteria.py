@@ -14,6 +14,7 @@ from catalog.facets import (
     deployment_label, grade_label, percent,
 )
 from market.errors import Invalid
+from market.formatting import number
 from market.i18n import _
 
 SORTS = ("relevance", "price", "name", "newest")
@@ -292,7 +293,7 @@ def describe(criteria: Criteria) -> str:
     if criteria.sla_bp is not None:
         parts.append(_("SLA availability at least %(v)s", v=percent(criteria.sla_bp)))
     if criteria.price_max is not None:
-        parts.append(_("lowest unit price at most ₩%(v)s", v=f"{criteria.price_max:,}"))
+        parts.append(_("lowest unit price at most ₩%(v)s", v=number(criteria.price_max)))
     if criteria.free_trial:
         parts.append(_("with a free trial"))
     if criteria.sme:

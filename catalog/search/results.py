@@ -20,6 +20,7 @@ from catalog.facets import (
 )
 from catalog.models import ListedService
 from catalog.search.criteria import STOPWORDS, WORD, Criteria, Keywords
+from market.formatting import number
 from market.i18n import _
 from market.web import Page
 
@@ -57,7 +58,7 @@ def _facet_specs() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
         ("sla", _("SLA availability"), "at_least",
          [(percent(bp).removesuffix(" %"), _("at least %(v)s", v=percent(bp))) for bp in SLA_THRESHOLDS_BP]),
         ("price_max", _("Lowest unit price"), "at_most",
-         [(str(price), _("at most ₩%(v)s", v=f"{price:,}")) for price in PRICE_THRESHOLDS]),
+         [(str(price), _("at most ₩%(v)s", v=number(price))) for price in PRICE_THRESHOLDS]),
         ("free_trial", _("Free trial"), "flag", [("1", _("Offers a free trial"))]),
         ("sme", _("Provider"), "flag", [("1", _("Provider is an SME"))]),
     ]

@@ -13,6 +13,7 @@ from market import accounts
 from market.app import settings_of
 from market.controllers.registration import PAGE
 from market.errors import Conflict, Invalid
+from market.formatting import number
 from market.guards import org_admin, signed_in
 from market.i18n import _
 from market.models import roles_for
@@ -109,7 +110,7 @@ async def change_signing_limit(request: Request, member_id: FromPath[int], data:
     entry = parse(SigningLimitChange, form_dict(data))
     member = await accounts.set_signing_limit(db_session, request.user, member_id, amount=entry.signing_limit)
     return redirect(request, "/organisation", _("%(name)s may now sign contracts worth up to ₩%(amount)s with VAT.",
-                                                name=member.name, amount=f"{member.signing_limit:,}"))
+                                                name=member.name, amount=number(member.signing_limit)))
 
 
 @post("/organisation/signing-policy", guards=[signed_in, org_admin], **PAGE)
