@@ -32,9 +32,6 @@ class CaseState(StrEnum):
     refused = "refused"  # a revision refused
 
 
-OPEN_STATES = (CaseState.intake, CaseState.incomplete, CaseState.assignment, CaseState.review)
-
-
 class TieKind(StrEnum):
     employment = "employment"
     shareholding = "shareholding"

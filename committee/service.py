@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import ServiceStatus, VersionState
+from catalog import ServiceStatus, VersionState
 from committee import catalog_port as port
 from committee import rules
+from committee.workflow import BEFORE_DECISION, CASE, CERTIFICATE, DECIDED, LIVE, OPEN, SESSION_OUTCOMES
 from committee.models import (
-    OPEN_STATES, Assignment, Bar, Case, CaseEvent, CaseKind, CaseState, Certificate, CertificateStatus,
+    Assignment, Bar, Case, CaseEvent, CaseKind, CaseState, Certificate, CertificateStatus,
     CriteriaSet, Decision, Meeting, Reminder, Review, ReviewStatus, Tie, TieKind,
 )
 from market import clock
@@ -226,10 +227,12 @@ async def _event(session: AsyncSession, case: Case, actor: Actor | None, action:
 
 
 def _move(case: Case, state: str, now: datetime) -> str:
+    """Change the case's state along the table (409 otherwise); the previous state, for its history."""
+    CASE.check(case.state, state)
     previous = case.state
     case.state = state
     case.state_changed_at = now
-    if state not in OPEN_STATES:
+    if state in DECIDED:
         case.closed_at = now
     return previous
 
@@ -241,7 +244,7 @@ async def active_bar(session: AsyncSession, provider_id: int, on: date) -> Bar |
 
 
 async def open_case_of(session: AsyncSession, service_id: int) -> Case | None:
-    return await session.scalar(sa.select(Case).where(Case.service_id == service_id, Case.state.in_(OPEN_STATES)).limit(1))
+    return await session.scalar(sa.select(Case).where(Case.service_id == service_id, Case.state.in_(OPEN)).limit(1))
 
 
 async def receive_submission(
@@ -338,7 +341,7 @@ async def may_see_reviews(session: AsyncSession, role: Role, case: Case) -> bool
     """Members see others' reviews only once their own is submitted; everyone else only after the decision."""
     if role.principal.is_kind("provider"):
         return False
-    decided = case.state not in OPEN_STATES
+    decided = case.state not in OPEN
     own = await session.scalar(sa.select(Review.id).where(
         Review.case_id == case.id, Review.member_id == role.principal.user_id, Review.status == ReviewStatus.submitted))
     if own is not None:
@@ -360,7 +363,7 @@ async def case_summary(session: AsyncSession, case: Case, now: datetime | None =
         "version_number": version.number, "service_name": version.name, "provider_id": case.provider_id,
         "provider_name": await port.provider_name(session, case.provider_id), "opened_at": case.opened_at,
         "state_changed_at": case.state_changed_at, "age_days": age,
-        "overdue": case.state in OPEN_STATES and age > rules_set.review_period_days, "message": case.message,
+        "overdue": case.state in OPEN and age > rules_set.review_period_days, "message": case.message,
         "resubmissions": case.resubmissions, "criteria_set_version": rules_set.version,
     }
 
@@ -374,7 +377,7 @@ async def queue(session: AsyncSession, principal: Principal, *, state: str | Non
             raise Invalid(_("No such state."), errors={"state": _("Choose one of the offered values.")})
         query = query.where(Case.state == state)
     else:
-        query = query.where(Case.state.in_(OPEN_STATES))
+        query = query.where(Case.state.in_(OPEN))
     rows = [await case_summary(session, case, now) for case in (await session.scalars(query)).all()]
     return [row for row in rows if row["overdue"]] if overdue_only else rows
 
@@ -501,8 +504,6 @@ async def mark_complete(session: AsyncSession, principal: Principal, case_id: in
     now = now or utcnow()
     await require_operator(session, principal)
     case = await case_row(session, case_id, for_update=True)
-    if case.state != CaseState.intake:
-        raise Conflict(_("Only a case waiting for the completeness check can be marked complete (this one is %(state)s).", state=case.state))
     previous = _move(case, CaseState.assignment, now)
     case.message = ""
     await _event(session, case, principal, "complete", previous)
@@ -517,8 +518,6 @@ async def mark_incomplete(session: AsyncSession, principal: Principal, case_id: 
     if not message:
         raise Invalid(_("Say what the provider must supply."), errors={"message": _("Say what the provider must supply.")})
     case = await case_row(session, case_id, for_update=True)
-    if case.state != CaseState.intake:
-        raise Conflict(_("Only a case waiting for the completeness check can be returned as incomplete (this one is %(state)s).", state=case.state))
     previous = _move(case, CaseState.incomplete, now)
     case.message = message[:4000]
     if case.kind != CaseKind.renewal:
@@ -547,7 +546,7 @@ async def eligible_members(session: AsyncSession, case: Case, now: datetime | No
     assigned = {a.member_id for a in await active_assignments(session, case.id)}
     open_counts = dict((await session.execute(
         sa.select(Assignment.member_id, sa.func.count()).join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.released_at.is_(None), Case.state.in_(OPEN_STATES)).group_by(Assignment.member_id)
+        .where(Assignment.released_at.is_(None), Case.state.in_(OPEN)).group_by(Assignment.member_id)
     )).all())
     rows = []
     for member in members:
@@ -563,8 +562,8 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
     now = now or utcnow()
     await require_chair(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
-    if case.state not in (CaseState.assignment, CaseState.review):
-        raise Conflict(_("Members can be assigned only to a complete case before its decision (this one is %(state)s).", state=case.state))
+    if case.state not in BEFORE_DECISION:
+        raise Conflict(_("Members can be assigned only to a complete case before its decision (this one is %(state)s).", state=CASE.label(case.state).lower()))
     if not member_ids:
         raise Invalid(_("Choose at least one member."), errors={"member_ids": _("Choose at least one member.")})
     on = clock.today(at=now)
@@ -648,7 +647,7 @@ async def submit_review(
     if assigned is None:
         raise Forbidden(_("You are not assigned to this case."))
     if case.state != CaseState.review:
-        raise Conflict(_("This case is not under review any more (it is %(state)s).", state=case.state))
+        raise Conflict(_("This case is not under review any more (it is %(state)s).", state=CASE.label(case.state).lower()))
     if await session.scalar(sa.select(Review.id).where(Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted)):
         raise Conflict(_("You have already submitted your review of this case; a submitted review is final."))
     comment = (comment or "").strip()
@@ -760,8 +759,7 @@ async def return_for_revision(session: AsyncSession, principal: Principal, case_
     if not message:
         raise Invalid(_("Say what the provider must revise."), errors={"message": _("Say what the provider must revise.")})
     case = await case_row(session, case_id, for_update=True)
-    if case.state not in (CaseState.assignment, CaseState.review):
-        raise Conflict(_("Only a case before its decision can be returned for revision (this one is %(state)s).", state=case.state))
+    CASE.check(case.state, CaseState.returned)  # before the decision is written
     decision = Decision(
         case_id=case.id, outcome=CaseState.returned, computed_outcome="", rule={"name": "returned-by-chair"},  # type: ignore[arg-type]
         inputs={}, result={"outcome": CaseState.returned}, reason=message[:4000], decided_by_id=principal.user_id, decided_at=now,
@@ -812,8 +810,8 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
     session.add(certificate)
     if case.kind == CaseKind.renewal and case.renews_certificate_id:
         old = await session.get(Certificate, case.renews_certificate_id)
-        if old is not None and old.status in (CertificateStatus.valid, CertificateStatus.suspended, CertificateStatus.expired):
-            old.status, old.status_reason, old.status_changed_at = CertificateStatus.renewed, certificate.number, now
+        if old is not None and CERTIFICATE.allows(old.status, CertificateStatus.renewed):
+            _change_certificate(old, CertificateStatus.renewed, certificate.number, now, old.suspended_until)
     await session.flush()
     await audit.record(session, actor, "committee.certificate_issued", "certificate", certificate.id, {"number": certificate.number, "case_id": case.id})
     if version.state != VersionState.listed:
@@ -855,7 +853,7 @@ async def register(session: AsyncSession, *, offset: int = 0, limit: int = 20, s
 async def certificates_by_expiry(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[Certificate]:
     await require_staff(session, principal, now)
     return list((await session.scalars(
-        sa.select(Certificate).where(Certificate.status.in_([CertificateStatus.valid, CertificateStatus.suspended])).order_by(Certificate.valid_to, Certificate.id)
+        sa.select(Certificate).where(Certificate.status.in_(LIVE)).order_by(Certificate.valid_to, Certificate.id)
     )).all())
 
 
@@ -911,6 +909,13 @@ async def _restore_standing_of_service(session: AsyncSession, service_id: int, n
         await apply_standing(session, certificate, now)
 
 
+def _change_certificate(certificate: Certificate, status: str, reason: str, now: datetime, suspended_until: date | None = None) -> None:
+    """Change the certificate's status along the table (409 otherwise), with the reason shown beside it."""
+    CERTIFICATE.check(certificate.status, status)
+    certificate.status, certificate.status_reason, certificate.status_changed_at = status, reason, now
+    certificate.suspended_until = suspended_until
+
+
 async def _certificate_for_update(session: AsyncSession, number: str) -> Certificate:
     certificate = await certificate_by_number(session, number)
     await lock(session, CASE_LOCK_BASE - certificate.id)  # type: ignore[operator]
@@ -932,9 +937,7 @@ async def suspend(session: AsyncSession, principal: Principal, number: str, *, r
     certificate = await _certificate_for_update(session, number)
     if certificate.status == CertificateStatus.suspended:
         raise Conflict(_("The certificate is already suspended until %(date)s.", date=certificate.suspended_until.isoformat() if certificate.suspended_until else ""))
-    if certificate.status != CertificateStatus.valid:
-        raise Conflict(_("Only a valid certificate can be suspended (this one is %(status)s).", status=certificate.status))
-    certificate.status, certificate.status_reason, certificate.suspended_until, certificate.status_changed_at = CertificateStatus.suspended, reason[:2000], until, now
+    _change_certificate(certificate, CertificateStatus.suspended, reason[:2000], now, until)
     await audit.record(session, principal, "committee.certificate_suspended", "certificate", certificate.id, {"number": certificate.number, "until": until.isoformat(), "reason": reason[:200]})
     await apply_standing(session, certificate, now, principal)
     return certificate
@@ -947,9 +950,7 @@ async def revoke(session: AsyncSession, principal: Principal, number: str, *, re
     if not reason:
         raise Invalid(_("The certificate could not be revoked."), errors={"reason": _("Give the reason for the revocation.")})
     certificate = await _certificate_for_update(session, number)
-    if certificate.status not in (CertificateStatus.valid, CertificateStatus.suspended):
-        raise Conflict(_("Only a valid or suspended certificate can be revoked (this one is %(status)s).", status=certificate.status))
-    certificate.status, certificate.status_reason, certificate.suspended_until, certificate.status_changed_at = CertificateStatus.revoked, reason[:2000], None, now
+    _change_certificate(certificate, CertificateStatus.revoked, reason[:2000], now)
     await audit.record(session, principal, "committee.certificate_revoked", "certificate", certificate.id, {"number": certificate.number, "reason": reason[:200]})
     await apply_standing(session, certificate, now, principal)
     return certificate
@@ -983,7 +984,7 @@ async def bars(session: AsyncSession, principal: Principal) -> list[Bar]:
 
 
 async def _live_certificates(session: AsyncSession, provider_id: int | None = None) -> list[Certificate]:
-    query = sa.select(Certificate).where(Certificate.status.in_([CertificateStatus.valid, CertificateStatus.suspended])).order_by(Certificate.id)
+    query = sa.select(Certificate).where(Certificate.status.in_(LIVE)).order_by(Certificate.id)
     if provider_id is not None:
         query = query.where(Certificate.provider_id == provider_id)
     return list((await session.scalars(query)).all())
@@ -1012,7 +1013,7 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
 
 async def _renewal_pending(session: AsyncSession, certificate: Certificate) -> bool:
     return bool(await session.scalar(sa.select(Case.id).where(
-        Case.renews_certificate_id == certificate.id, Case.state.in_(OPEN_STATES))))
+        Case.renews_certificate_id == certificate.id, Case.state.in_(OPEN))))
 
 
 # --- the sweep -------------------------------------------------------------------------------------
@@ -1034,12 +1035,11 @@ async def sweep(session: AsyncSession, settings: Any = None, now: datetime | Non
     base_url = getattr(settings, "base_url", "")
     for certificate in await _live_certificates(session):
         if certificate.status == CertificateStatus.suspended and certificate.suspended_until and certificate.suspended_until < on:
-            certificate.status, certificate.status_reason, certificate.suspended_until, certificate.status_changed_at = CertificateStatus.valid, "", None, now
+            _change_certificate(certificate, CertificateStatus.valid, "", now)
             await audit.record(session, SYSTEM, "committee.suspension_ended", "certificate", certificate.id, {"number": certificate.number})
             report.resumed += 1
         if certificate.valid_to < on and not await _renewal_pending(session, certificate):
-            certificate.status, certificate.status_changed_at = CertificateStatus.expired, now
-            certificate.status_reason = _("Expired on %(date)s.", date=certificate.valid_to.isoformat())
+            _change_certificate(certificate, CertificateStatus.expired, _("Expired on %(date)s.", date=certificate.valid_to.isoformat()), now, certificate.suspended_until)
             await audit.record(session, SYSTEM, "committee.certificate_expired", "certificate", certificate.id, {"number": certificate.number})
             report.expired += 1
         elif certificate.valid_to >= on:
@@ -1172,15 +1172,16 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
         if decision.outcome == CaseState.rejected and case.kind == CaseKind.listing:
             await port.refuse(session, principal, case.service_id, decision.reason)
         return decision
-    if override not in (CaseState.certified, CaseState.rejected):
+    if override not in SESSION_OUTCOMES:
         raise Invalid(_("Choose one of the offered outcomes."), errors={"override": _("Choose one of the offered values.")})
     if not reason.strip():
         raise Invalid(_("An override needs a written reason."), errors={"reason": _("An override needs a written reason.")})
     if decision.outcome == CaseState.certified:
         certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case.id))
         if certificate is not None:
-            certificate.status, certificate.status_reason, certificate.status_changed_at = CertificateStatus.revoked, reason.strip()[:2000], now
+            _change_certificate(certificate, CertificateStatus.revoked, reason.strip()[:2000], now, certificate.suspended_until)
             await apply_standing(session, certificate, now, principal)
+    CASE.check(case.state, override)
     decision.confirmation, decision.confirmed_at, decision.override_reason = "overridden", now, reason.strip()[:4000]
     decision.outcome, decision.reason = override, reason.strip()[:4000] if override == CaseState.rejected else ""
     previous = _move(case, override, now)
