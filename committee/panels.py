@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from committee.service import certificate_of_service, valid_certificates_of
+from committee.certificates import certificate_of_service, valid_certificates_of
 from market import hooks
 from market.i18n import _
 
