@@ -35,6 +35,8 @@ from market.i18n import _
 from market.models import Appointment, Organisation, User
 
 
+# --- a case's history and state -------------------------------------------------------------------
+
 async def add_event(session: AsyncSession, case: Case, actor: Actor | None, action: str, from_state: str, message: str = "", visible: bool = True) -> None:
     session.add(CaseEvent(
         case_id=case.id, actor_id=getattr(actor, "user_id", None), action=action, from_state=from_state,  # type: ignore[arg-type]
@@ -53,6 +55,8 @@ def move(case: Case, state: str, now: datetime) -> str:
         case.closed_at = now
     return previous
 
+
+# --- opening cases: the catalogue's submissions and renewal applications --------------------------
 
 async def open_case_of(session: AsyncSession, service_id: int) -> Case | None:
     return await session.scalar(sa.select(Case).where(Case.service_id == service_id, Case.state.in_(OPEN)).limit(1))
@@ -119,6 +123,8 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
     await session.flush()
     return case
 
+
+# --- reading cases --------------------------------------------------------------------------------
 
 async def case_row(session: AsyncSession, case_id: int, *, for_update: bool = False) -> Case:
     if for_update:
@@ -201,7 +207,7 @@ async def queue(session: AsyncSession, principal: Principal, *, state: str | Non
     await require_staff(session, principal, now)
     query = sa.select(Case).order_by(Case.opened_at, Case.id)
     if state:
-        if state not in CaseState.__members__:
+        if state not in CASE.states:
             raise Invalid(_("No such state."), errors={"state": _("Choose one of the offered values.")})
         query = query.where(Case.state == state)
     else:
@@ -249,6 +255,13 @@ def review_json(review: Review, *, with_member: bool = True) -> dict[str, Any]:
     if with_member:
         data["member_id"] = review.member_id
     return data
+
+
+def differences(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
+    """What changed since the previously listed version, for the reviewer."""
+    if old is None:
+        return []
+    return [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in catalog.version_changes(old, new)]
 
 
 async def case_detail(session: AsyncSession, principal: Principal, case_id: int, now: datetime | None = None) -> dict[str, Any]:
@@ -310,6 +323,8 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     return data
 
 
+# --- intake ---------------------------------------------------------------------------------------
+
 async def mark_complete(session: AsyncSession, principal: Principal, case_id: int, now: datetime | None = None) -> Case:
     now = now or utcnow()
     await require_operator(session, principal)
@@ -342,6 +357,8 @@ async def notify_provider(session: AsyncSession, case: Case, subject: str, body:
     for email in await provider_emails(session, case.provider_id):
         await outbox.send_email(session, email, subject, body, f"committee-{key}-{email}")
 
+
+# --- assignment -----------------------------------------------------------------------------------
 
 async def eligible_members(session: AsyncSession, case: Case, now: datetime | None = None) -> list[dict[str, Any]]:
     """Members with a current term, no tie to the provider and not yet assigned; fewest open cases first."""
@@ -436,10 +453,3 @@ async def release(session: AsyncSession, principal: Principal, case_id: int, mem
     await session.flush()
     await add_event(session, case, principal, "released", case.state, str(member_id), visible=False)
     await audit.record(session, principal, "committee.member_released", "case", case.id, {"member_id": member_id})
-
-
-def differences(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
-    """What changed since the previously listed version, for the reviewer."""
-    if old is None:
-        return []
-    return [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in catalog.version_changes(old, new)]

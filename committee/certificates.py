@@ -32,6 +32,8 @@ from market.models import Organisation
 SYSTEM = SystemActor(email="committee")
 
 
+# --- issuing and reading certificates -------------------------------------------------------------
+
 def certificate_json(certificate: Certificate) -> dict[str, Any]:
     return {
         "number": certificate.number, "service_id": certificate.service_id, "version_id": certificate.version_id,
@@ -123,6 +125,20 @@ async def provider_certificates(session: AsyncSession, principal: Principal) -> 
     )).all())
 
 
+# --- the listing's standing -----------------------------------------------------------------------
+
+def csap_valid_to(details: dict[str, Any]) -> date | None:
+    """The latest end of validity among the version's CSAP certifications, or None if it records none."""
+    ends = []
+    for certification in details.get("certifications") or []:
+        if str(certification.get("scheme", "")).upper() == "CSAP" and certification.get("valid_to"):
+            try:
+                ends.append(date.fromisoformat(str(certification["valid_to"])))
+            except ValueError:
+                continue
+    return max(ends) if ends else None
+
+
 async def standing(session: AsyncSession, certificate: Certificate, now: datetime) -> tuple[str, str]:
     """What the certificate's listing should be now, and why: the first thing that stands in the way wins."""
     on = clock.today(at=now)
@@ -167,6 +183,8 @@ async def restore_standing_of_service(session: AsyncSession, service_id: int, no
         await apply_standing(session, certificate, now)
 
 
+# --- changes of status: suspension and revocation --------------------------------------------------
+
 def change_certificate(certificate: Certificate, status: str, reason: str, now: datetime, suspended_until: date | None = None) -> None:
     """Change the certificate's status along the table (409 otherwise), with the reason shown beside it."""
     CERTIFICATE.check(certificate.status, status)
@@ -176,7 +194,7 @@ def change_certificate(certificate: Certificate, status: str, reason: str, now: 
 
 async def _certificate_for_update(session: AsyncSession, number: str) -> Certificate:
     certificate = await certificate_by_number(session, number)
-    await lock(session, locks.certificate(certificate.id))  # type: ignore[operator]
+    await lock(session, locks.certificate(certificate.id))  # type: ignore[arg-type]
     await session.refresh(certificate)
     return certificate
 
@@ -214,6 +232,8 @@ async def revoke(session: AsyncSession, principal: Principal, number: str, *, re
     return certificate
 
 
+# --- provider bars --------------------------------------------------------------------------------
+
 async def active_bar(session: AsyncSession, provider_id: int, on: date) -> Bar | None:
     return await session.scalar(
         sa.select(Bar).where(Bar.provider_id == provider_id, Bar.starts_on <= on, Bar.ends_on >= on).order_by(Bar.ends_on.desc()).limit(1)
@@ -237,7 +257,7 @@ async def bar_provider(session: AsyncSession, principal: Principal, *, provider_
     session.add(bar)
     await session.flush()
     await audit.record(session, principal, "committee.provider_barred", "bar", bar.id, {"provider_id": provider_id, "ends_on": ends_on.isoformat()})
-    for certificate in await live_certificates(session, provider_id):
+    for certificate in await _live_certificates(session, provider_id):
         await apply_standing(session, certificate, now, principal)
     return bar
 
@@ -247,14 +267,16 @@ async def bars(session: AsyncSession, principal: Principal) -> list[Bar]:
     return list((await session.scalars(sa.select(Bar).order_by(Bar.ends_on.desc(), Bar.id.desc()))).all())
 
 
-async def live_certificates(session: AsyncSession, provider_id: int | None = None) -> list[Certificate]:
+# --- the sweep: expiry, reminders, the end of suspensions -----------------------------------------
+
+async def _live_certificates(session: AsyncSession, provider_id: int | None = None) -> list[Certificate]:
     query = sa.select(Certificate).where(Certificate.status.in_(LIVE)).order_by(Certificate.id)
     if provider_id is not None:
         query = query.where(Certificate.provider_id == provider_id)
     return list((await session.scalars(query)).all())
 
 
-async def renewal_pending(session: AsyncSession, certificate: Certificate) -> bool:
+async def _renewal_pending(session: AsyncSession, certificate: Certificate) -> bool:
     return bool(await session.scalar(sa.select(Case.id).where(
         Case.renews_certificate_id == certificate.id, Case.state.in_(OPEN))))
 
@@ -274,12 +296,12 @@ async def sweep(session: AsyncSession, settings: Any = None, now: datetime | Non
     on = clock.today(at=now)
     report = SweepReport()
     base_url = getattr(settings, "base_url", "")
-    for certificate in await live_certificates(session):
+    for certificate in await _live_certificates(session):
         if certificate.status == CertificateStatus.suspended and certificate.suspended_until and certificate.suspended_until < on:
             change_certificate(certificate, CertificateStatus.valid, "", now)
             await audit.record(session, SYSTEM, "committee.suspension_ended", "certificate", certificate.id, {"number": certificate.number})
             report.resumed += 1
-        if certificate.valid_to < on and not await renewal_pending(session, certificate):
+        if certificate.valid_to < on and not await _renewal_pending(session, certificate):
             change_certificate(certificate, CertificateStatus.expired, _("Expired on %(date)s.", date=certificate.valid_to.isoformat()), now, certificate.suspended_until)
             await audit.record(session, SYSTEM, "committee.certificate_expired", "certificate", certificate.id, {"number": certificate.number})
             report.expired += 1
@@ -328,17 +350,5 @@ async def reminders_for_provider(session: AsyncSession, principal: Principal, no
     for certificate in await provider_certificates(session, principal):
         if certificate.status == CertificateStatus.valid and 0 <= (certificate.valid_to - on).days <= max(rules.REMINDER_DAYS):
             rows.append({"number": certificate.number, "service_name": certificate.service_name, "valid_to": certificate.valid_to.isoformat(),
-                         "days_left": (certificate.valid_to - on).days, "renewal_pending": await renewal_pending(session, certificate)})
+                         "days_left": (certificate.valid_to - on).days, "renewal_pending": await _renewal_pending(session, certificate)})
     return rows
-
-
-def csap_valid_to(details: dict[str, Any]) -> date | None:
-    """The latest end of validity among the version's CSAP certifications, or None if it records none."""
-    ends = []
-    for certification in details.get("certifications") or []:
-        if str(certification.get("scheme", "")).upper() == "CSAP" and certification.get("valid_to"):
-            try:
-                ends.append(date.fromisoformat(str(certification["valid_to"])))
-            except ValueError:
-                continue
-    return max(ends) if ends else None

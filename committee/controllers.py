@@ -9,8 +9,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from committee import cases, certificates, meetings, members, providers, reviews, schemas
+from committee import cases, certificates, meetings, members, providers, reviews, schemas, views
 from committee.models import CaseState, CertificateStatus
+from committee.workflow import CASE, CERTIFICATE
 from market.errors import Invalid
 from market.guards import signed_in
 from market.i18n import _
@@ -27,16 +28,17 @@ PUBLIC_API = {"tags": ["certificates"]}
 async def my_cases_page(request: Request, db_session: DbSession) -> Template:
     role = await members.role_of(db_session, request.user)
     rows = await cases.my_cases(db_session, request.user)
-    return render(request, "committee/my_cases.html", cases=rows, role=role)
+    return render(request, "committee/my_cases.html", cases=[views.case_row(row) for row in rows], role=role)
 
 
 async def _case_page(request: Request, db_session: DbSession, case_id: int, status_code: int = 200, errors: dict[str, str] | None = None, form: dict[str, Any] | None = None) -> Template:
     detail = await cases.case_detail(db_session, request.user, case_id)
+    page = views.case_page(detail)
     eligible: list[dict[str, Any]] = []
-    if detail["role"]["chair"] and detail["state"] in (CaseState.assignment, CaseState.review):
+    if page["can_assign"]:
         eligible = await cases.eligible_members(db_session, await cases.case_row(db_session, case_id))
     template = "committee/provider_case.html" if request.user.is_kind("provider") else "committee/case.html"
-    return render(request, template, status_code=status_code, case=detail, eligible=eligible, errors=errors or {}, form=form or {})
+    return render(request, template, status_code=status_code, case=page, eligible=eligible, errors=errors or {}, form=form or {})
 
 
 @get("/committee/cases/{case_id:int}", **PAGE)
@@ -73,7 +75,7 @@ async def review_withdraw(request: Request, db_session: DbSession, case_id: From
 
 @get("/committee/reviews", **PAGE)
 async def my_reviews_page(request: Request, db_session: DbSession) -> Template:
-    return render(request, "committee/my_reviews.html", reviews=await reviews.my_reviews(db_session, request.user))
+    return render(request, "committee/my_reviews.html", reviews=[views.review_row(row) for row in await reviews.my_reviews(db_session, request.user)])
 
 
 async def _ties_page(request: Request, db_session: DbSession, status_code: int = 200, errors: dict[str, str] | None = None, form: dict[str, Any] | None = None) -> Template:
@@ -117,7 +119,8 @@ async def tie_end(request: Request, db_session: DbSession, tie_id: FromPath[int]
 @get("/committee/queue", **PAGE)
 async def queue_page(request: Request, db_session: DbSession, case_state: Annotated[str | None, QueryParameter(name="state")] = None, overdue: FromQuery[bool] = False) -> Template:
     rows = await cases.queue(db_session, request.user, state=case_state or None, overdue_only=overdue)
-    return render(request, "committee/queue.html", cases=rows, state=case_state or "", overdue=overdue, states=[s.value for s in CaseState])
+    return render(request, "committee/queue.html", cases=[views.case_row(row) for row in rows], state=case_state or "", overdue=overdue,
+                  states=[(s.value, CASE.label(s)) for s in CaseState])
 
 
 @post("/committee/cases/{case_id:int}/complete", **PAGE)
@@ -187,7 +190,7 @@ async def meeting_create(request: Request, db_session: DbSession, data: FormBody
 async def _meeting_page(request: Request, db_session: DbSession, meeting_id: int, status_code: int = 200, errors: dict[str, str] | None = None) -> Template:
     role = await members.require_staff(db_session, request.user)
     record = await meetings.minutes(db_session, request.user, meeting_id)
-    return render(request, "committee/session.html", status_code=status_code, meeting=record, role=role, errors=errors or {})
+    return render(request, "committee/session.html", status_code=status_code, meeting=views.meeting_page(record), role=role, errors=errors or {})
 
 
 @get("/committee/sessions/{meeting_id:int}", **PAGE)
@@ -244,7 +247,7 @@ async def meeting_csv(request: Request, db_session: DbSession, meeting_id: FromP
 async def _certificates_page(request: Request, db_session: DbSession, status_code: int = 200, errors: dict[str, str] | None = None, form: dict[str, Any] | None = None) -> Template:
     role = await members.require_staff(db_session, request.user)
     rows = await certificates.certificates_by_expiry(db_session, request.user)
-    return render(request, "committee/certificates.html", status_code=status_code, certificates=rows, role=role, errors=errors or {}, form=form or {})
+    return render(request, "committee/certificates.html", status_code=status_code, certificates=views.certificate_rows(rows), role=role, errors=errors or {}, form=form or {})
 
 
 @get("/committee/certificates", **PAGE)
@@ -330,13 +333,13 @@ async def criteria_publish(request: Request, db_session: DbSession, data: FormBo
 
 @get("/provider/cases", **PAGE)
 async def provider_cases_page(request: Request, db_session: DbSession) -> Template:
-    return render(request, "committee/provider_cases.html", cases=await cases.provider_cases(db_session, request.user),
+    return render(request, "committee/provider_cases.html", cases=[views.provider_case_row(row) for row in await cases.provider_cases(db_session, request.user)],
                   reminders=await certificates.reminders_for_provider(db_session, request.user))
 
 
 @get("/provider/certificates", **PAGE)
 async def provider_certificates_page(request: Request, db_session: DbSession) -> Template:
-    return render(request, "committee/provider_certificates.html", certificates=await certificates.provider_certificates(db_session, request.user),
+    return render(request, "committee/provider_certificates.html", certificates=views.certificate_rows(await certificates.provider_certificates(db_session, request.user)),
                   reminders=await certificates.reminders_for_provider(db_session, request.user))
 
 
@@ -355,13 +358,14 @@ async def register_page(request: Request, db_session: DbSession, page: FromQuery
     current = page_number(page)
     rows, total = await certificates.register(db_session, offset=(current - 1) * 20, limit=20)
     paging = check_page(Page(current, 20, total))
-    return render(request, "committee/register.html", certificates=rows, page=paging, total=total)
+    return render(request, "committee/register.html", certificates=views.certificate_rows(rows), page=paging, total=total)
 
 
 @get("/certificates/{number:str}", include_in_schema=False)
 async def verification_page(request: Request, db_session: DbSession, number: FromPath[str]) -> Template:
     certificate = await certificates.certificate_by_number(db_session, number)
-    return render(request, "committee/verification.html", certificate=certificates.certificate_json(certificate), valid=certificate.status == CertificateStatus.valid)
+    return render(request, "committee/verification.html", certificate=certificates.certificate_json(certificate),
+                  valid=certificate.status == CertificateStatus.valid, status_label=CERTIFICATE.label(certificate.status))
 
 
 # --- API -----------------------------------------------------------------------------------------------

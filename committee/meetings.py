@@ -15,7 +15,7 @@ from committee import locks
 from committee.cases import add_event, case_row, case_summary, move
 from committee.certificates import apply_standing, change_certificate, issue_certificate
 from committee.members import names_of, require_chair, require_staff
-from committee.models import Case, CaseKind, CaseState, Certificate, CertificateStatus, Decision, Meeting
+from committee.models import Case, CaseKind, CaseState, Certificate, CertificateStatus, Confirmation, Decision, Meeting, MeetingStatus
 from committee.workflow import CASE, SESSION_OUTCOMES
 from market import audit
 from market.auth import Principal
@@ -59,7 +59,7 @@ async def _open_meeting(session: AsyncSession, principal: Principal, meeting_id:
     await lock(session, locks.meeting(meeting_id))
     meeting = await meeting_row(session, meeting_id)
     await session.refresh(meeting)
-    if meeting.status != "open":
+    if meeting.status != MeetingStatus.open:
         raise Conflict(_("The session is closed; its record cannot change."))
     return meeting
 
@@ -78,7 +78,7 @@ async def record_attendance(session: AsyncSession, principal: Principal, meeting
 async def add_to_meeting(session: AsyncSession, principal: Principal, meeting_id: int, case_id: int) -> Decision:
     meeting = await _open_meeting(session, principal, meeting_id)
     decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case_id))
-    if decision is None or decision.confirmation == "not_needed":
+    if decision is None or decision.confirmation == Confirmation.not_needed:
         raise Conflict(_("Only a case the rule decided can be put before a session."))
     if decision.session_id is not None:
         raise Conflict(_("This decision is already before a session."))
@@ -97,10 +97,10 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
     decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case_id, Decision.session_id == meeting.id))
     if decision is None:
         raise NotFound(_("This case is not before this session."))
-    if decision.confirmation != "pending":
+    if decision.confirmation != Confirmation.pending:
         raise Conflict(_("This decision is already %(state)s.", state=decision.confirmation))
     if override is None or override == decision.outcome:
-        decision.confirmation, decision.confirmed_at = "confirmed", now
+        decision.confirmation, decision.confirmed_at = Confirmation.confirmed, now
         await audit.record(session, principal, "committee.decision_confirmed", "case", case.id, {"session_id": meeting.id})
         if decision.outcome == CaseState.rejected and case.kind == CaseKind.listing:
             await catalog.refuse_revision(session, principal, case.service_id, decision.reason)
@@ -115,7 +115,7 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
             change_certificate(certificate, CertificateStatus.revoked, reason.strip()[:2000], now, certificate.suspended_until)
             await apply_standing(session, certificate, now, principal)
     CASE.check(case.state, override)
-    decision.confirmation, decision.confirmed_at, decision.override_reason = "overridden", now, reason.strip()[:4000]
+    decision.confirmation, decision.confirmed_at, decision.override_reason = Confirmation.overridden, now, reason.strip()[:4000]
     decision.outcome, decision.reason = override, reason.strip()[:4000] if override == CaseState.rejected else ""
     previous = move(case, override, now)
     await add_event(session, case, principal, "overridden", previous, reason.strip())
@@ -128,10 +128,10 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
 async def close_meeting(session: AsyncSession, principal: Principal, meeting_id: int, now: datetime | None = None) -> Meeting:
     now = now or utcnow()
     meeting = await _open_meeting(session, principal, meeting_id)
-    pending = await session.scalar(sa.select(sa.func.count()).where(Decision.session_id == meeting.id, Decision.confirmation == "pending"))
+    pending = await session.scalar(sa.select(sa.func.count()).where(Decision.session_id == meeting.id, Decision.confirmation == Confirmation.pending))
     if pending:
         raise Conflict(_("Confirm or override every decision before closing the session (%(n)s left).", n=pending))
-    meeting.status, meeting.closed_at = "closed", now
+    meeting.status, meeting.closed_at = MeetingStatus.closed, now
     await audit.record(session, principal, "committee.session_closed", "session", meeting.id)
     return meeting
 
@@ -151,10 +151,10 @@ async def minutes(session: AsyncSession, principal: Principal, meeting_id: int) 
             "version_number": summary["version_number"], "computed_outcome": decision.computed_outcome, "outcome": decision.outcome,
             "confirmation": decision.confirmation, "reason": decision.override_reason or decision.reason, "certificate": certificate or "",
         })
-    ready = [] if meeting.status != "open" else [
+    ready = [] if meeting.status != MeetingStatus.open else [
         await case_summary(session, case) for case in (await session.scalars(
             sa.select(Case).join(Decision, Decision.case_id == Case.id)
-            .where(Decision.session_id.is_(None), Decision.confirmation == "pending").order_by(Case.id))).all()
+            .where(Decision.session_id.is_(None), Decision.confirmation == Confirmation.pending).order_by(Case.id))).all()
     ]
     members = (await session.execute(
         sa.select(User.id, User.name).join(Organisation, Organisation.id == User.organisation_id).where(Organisation.kind == "committee").order_by(User.name)

@@ -22,6 +22,8 @@ from market.models import Appointment, Organisation, User
 TIE_COOLING_OFF = timedelta(days=3 * 365)  # a tie that ended less than three years ago still conflicts
 
 
+# --- who may do what ------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Role:
     """What the principal is to the committee right now."""
@@ -85,6 +87,8 @@ async def require_operator(session: AsyncSession, principal: Principal) -> Role:
     return role
 
 
+# --- criteria sets --------------------------------------------------------------------------------
+
 async def current_criteria_set(session: AsyncSession) -> CriteriaSet:
     """The newest version; the default set is created the first time one is needed."""
     found = await session.scalar(sa.select(CriteriaSet).order_by(CriteriaSet.version.desc()).limit(1))
@@ -136,6 +140,8 @@ async def publish_criteria_set(
     await audit.record(session, principal, "committee.criteria_published", "criteria_set", created.id, {"version": created.version})
     return created
 
+
+# --- ties and conflicts ---------------------------------------------------------------------------
 
 def tie_conflicts(tie: Tie, on: date) -> bool:
     return tie.starts_on <= on and (tie.ends_on is None or tie.ends_on >= on - TIE_COOLING_OFF)

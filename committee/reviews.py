@@ -18,7 +18,7 @@ from committee.cases import (
 )
 from committee.certificates import issue_certificate, restore_standing_of_service
 from committee.members import conflicted, criteria_set, require_chair, require_member
-from committee.models import Assignment, Case, CaseKind, CaseState, Decision, Review, ReviewStatus
+from committee.models import Assignment, Case, CaseKind, CaseState, Confirmation, Decision, Review, ReviewStatus
 from committee.workflow import CASE
 from market import audit, clock
 from market.audit import Actor
@@ -27,6 +27,8 @@ from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
 
+
+# --- reviews --------------------------------------------------------------------------------------
 
 async def submit_review(
     session: AsyncSession, principal: Principal, case_id: int, *, answers: dict[str, Any] | None = None,
@@ -97,6 +99,8 @@ async def my_reviews(session: AsyncSession, principal: Principal, now: datetime 
     return rows
 
 
+# --- decisions ------------------------------------------------------------------------------------
+
 async def _decide_when_complete(session: AsyncSession, case: Case, now: datetime) -> Decision | None:
     """Runs the rule when every assigned member has submitted. The caller holds the case lock."""
     assignments = await active_assignments(session, case.id)
@@ -111,7 +115,7 @@ async def _decide_when_complete(session: AsyncSession, case: Case, now: datetime
         decision = Decision(
             case_id=case.id, outcome=outcome, computed_outcome=outcome, decided_at=now,  # type: ignore[arg-type]
             rule={"name": "light-review-by-one-member"}, inputs={"reviews": [{"review_id": review.id, "approve": review.approve}]},
-            result={"outcome": outcome}, reason=review.comment if not review.approve else "", confirmation="not_needed",
+            result={"outcome": outcome}, reason=review.comment if not review.approve else "", confirmation=Confirmation.not_needed,
         )
     else:
         rules_set = await criteria_set(session, case.criteria_set_id)
@@ -167,7 +171,7 @@ async def return_for_revision(session: AsyncSession, principal: Principal, case_
     decision = Decision(
         case_id=case.id, outcome=CaseState.returned, computed_outcome="", rule={"name": "returned-by-chair"},  # type: ignore[arg-type]
         inputs={}, result={"outcome": CaseState.returned}, reason=message[:4000], decided_by_id=principal.user_id, decided_at=now,
-        confirmation="not_needed",
+        confirmation=Confirmation.not_needed,
     )
     session.add(decision)
     await session.flush()

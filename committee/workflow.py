@@ -64,10 +64,9 @@ DECIDED = CASE.named(CASE.states - OPEN)
 BEFORE_DECISION = CASE.named({C.assignment, C.review})
 # With the provider: the case's message says what to supply or revise.
 WITH_PROVIDER = CASE.named({C.incomplete, C.returned})
-# The outcomes a session may choose between for a listing or a renewal.
+# The outcomes a session may choose between for a listing or a renewal, and those of a revision's light review.
 SESSION_OUTCOMES = CASE.named({C.certified, C.rejected})
-# Outcomes that put the submitted version on the catalogue.
-LISTS_VERSION = CASE.named({C.certified, C.approved})
+REVISION_OUTCOMES = CASE.named({C.approved, C.refused})
 
 # A certificate that still stands behind a listing: the sweep and a bar look at these.
 LIVE = CERTIFICATE.named({Z.valid, Z.suspended})

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from catalog.models import ListedService, Service
 from committee import cases, certificates
 from committee.models import Case, Certificate, CertificateStatus, Reminder
+from committee.workflow import CERTIFICATE
 from market import clock
 from market.errors import Conflict
 from market.models import OutboxMessage
@@ -212,7 +213,7 @@ async def test_the_provider_sees_expiring_certificates_on_its_pages(sessions, we
     await web.login(w.provider_user.email)
     page = await web.client.get("/provider/certificates")
     assert page.status_code == 200 and "expires on" in page.text and certificate.number in page.text
-    assert CertificateStatus.valid in page.text
+    assert CERTIFICATE.label(CertificateStatus.valid) in page.text  # the status, by its name
 
 
 async def test_the_service_page_shows_its_certificate_with_validity(sessions, client):
