@@ -183,7 +183,7 @@ async def restore_standing_of_service(session: AsyncSession, service_id: int, no
         await apply_standing(session, certificate, now)
 
 
-# --- changes of status: suspension and revocation --------------------------------------------------
+# --- changes of status: suspension and revocation -------------------------------------------------
 
 def change_certificate(certificate: Certificate, status: str, reason: str, now: datetime, suspended_until: date | None = None) -> None:
     """Change the certificate's status along the table (409 otherwise), with the reason shown beside it."""
