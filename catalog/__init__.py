@@ -24,6 +24,17 @@ from catalog.listings import (
 )
 from catalog.models import ServiceStatus, VersionState
 
+# read by the committee
+from catalog.submissions import (
+    SubmittedService,
+    SubmittedVersion,
+    add_demo_submission,
+    previous_listed_version_id,
+    submission_details,
+    submitted_service,
+    submitted_version,
+)
+
 __all__ = [
     "Change",
     "ServiceStatus",
@@ -43,4 +54,12 @@ __all__ = [
     "version_changes",
     "version_content",
     "view_service",
+    # read by the committee
+    "SubmittedService",
+    "SubmittedVersion",
+    "add_demo_submission",
+    "previous_listed_version_id",
+    "submission_details",
+    "submitted_service",
+    "submitted_version",
 ]

@@ -9,11 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
-from committee import service as committee
+import catalog
+from committee import cases, meetings, members, reviews
 from committee.models import Case, Meeting
 from market import clock
-from market import hooks
 from market.auth import Principal
 from market.database import utcnow
 from market.models import Organisation, User
@@ -63,29 +62,22 @@ async def _people(session: AsyncSession, emails: list[str]) -> list[Principal] |
 
 
 async def _submit(session: AsyncSession, provider: Organisation, name: str, summary: str, category: str, actor: Principal) -> Case:
-    service = Service(provider_id=provider.id, status=ServiceStatus.submitted)  # type: ignore[arg-type]
-    session.add(service)
-    await session.flush()
     valid_to = (clock.today() + timedelta(days=700)).isoformat()
-    version = ServiceVersion(
-        service_id=service.id, number=1, state=VersionState.submitted, name=name, summary=summary,  # type: ignore[arg-type]
-        description=f"{summary}. 24/7 monitoring, encryption at rest and in transit, data kept in Korea.",
-        category=category, deployment_model="public", features=["Encryption", "Monitoring", "Backups"],
-        benefits=["Contract without a tender", "Data stays in Korea"], data_country="KR", data_region="Seoul",
-        certifications=[{"scheme": "CSAP", "name": "", "csap_type": "SaaS-standard" if category == "saas" else "IaaS", "grade": "medium",
+    fields = {
+        "name": name, "summary": summary,
+        "description": f"{summary}. 24/7 monitoring, encryption at rest and in transit, data kept in Korea.",
+        "category": category, "deployment_model": "public", "features": ["Encryption", "Monitoring", "Backups"],
+        "benefits": ["Contract without a tender", "Data stays in Korea"], "data_country": "KR", "data_region": "Seoul",
+        "certifications": [{"scheme": "CSAP", "name": "", "csap_type": "SaaS-standard" if category == "saas" else "IaaS", "grade": "medium",
                          "valid_from": "2025-01-01", "valid_to": valid_to}],
-        sla_availability_bp=9995, support_hours="24/7", support_channels=["phone", "email"], response_time_minutes=30,
-        service_credits="10% of the monthly fee per hour of downtime", onboarding_terms="Onboarding within 5 working days",
-        data_export_format="CSV, JSON", data_return_terms="Returned within 30 days", data_deletion_terms="Deleted within 30 days, with a certificate",
-        submitted_at=utcnow(), created_by_id=actor.user_id,
-    )
-    session.add(version)
-    await session.flush()
-    session.add(Plan(version_id=version.id, name="Standard", unit="user_month", unit_price=15000, vat_included=False, minimum_term_months=12, free_trial_days=30))  # type: ignore[arg-type]
-    service.open_version_id = version.id
-    await session.flush()
-    await hooks.emit("service.submitted", session, service_id=service.id, version_id=version.id, actor=actor)
-    case = await session.scalar(sa.select(Case).where(Case.service_id == service.id))
+        "sla_availability_bp": 9995, "support_hours": "24/7", "support_channels": ["phone", "email"], "response_time_minutes": 30,
+        "service_credits": "10% of the monthly fee per hour of downtime", "onboarding_terms": "Onboarding within 5 working days",
+        "data_export_format": "CSV, JSON", "data_return_terms": "Returned within 30 days", "data_deletion_terms": "Deleted within 30 days, with a certificate",
+        "submitted_at": utcnow(),
+    }
+    plans = [{"name": "Standard", "unit": "user_month", "unit_price": 15000, "vat_included": False, "minimum_term_months": 12, "free_trial_days": 30}]
+    service_id = await catalog.add_demo_submission(session, actor, provider.id, fields, plans)  # type: ignore[arg-type]
+    case = await session.scalar(sa.select(Case).where(Case.service_id == service_id))
     assert case is not None
     return case
 
@@ -106,7 +98,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     created = 0
     baram = providers.get("Baram Data Co., Ltd.")
     if baram is not None:  # Member Choi advised Baram Data: never assigned to its cases
-        await committee.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=clock.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
+        await members.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=clock.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
         created += 1
     decided: list[int] = []
     for provider_name, name, summary, category, fate in SERVICES:
@@ -121,32 +113,32 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         if fate == "intake":
             continue
         if fate == "incomplete":
-            await committee.mark_incomplete(session, operator, case.id, "Attach the CSAP certificate and the exit plan.")  # type: ignore[arg-type]
+            await cases.mark_incomplete(session, operator, case.id, "Attach the CSAP certificate and the exit plan.")  # type: ignore[arg-type]
             continue
-        await committee.mark_complete(session, operator, case.id)  # type: ignore[arg-type]
+        await cases.mark_complete(session, operator, case.id)  # type: ignore[arg-type]
         if fate == "assignment":
             continue
-        eligible = [row["id"] for row in await committee.eligible_members(session, case)]
+        eligible = [row["id"] for row in await cases.eligible_members(session, case)]
         reviewers = [p for p in (park, jung, chair, choi) if p.user_id in eligible][:3]
-        await committee.assign(session, chair, case.id, [p.user_id for p in reviewers])
+        await cases.assign(session, chair, case.id, [p.user_id for p in reviewers])
         if fate == "returned":
-            await committee.return_for_revision(session, chair, case.id, "Give the support staff numbers and a tested exit plan.")
+            await reviews.return_for_revision(session, chair, case.id, "Give the support staff numbers and a tested exit plan.")
             continue
         if fate == "review":
-            await committee.submit_review(session, reviewers[0], case.id, answers=PASS)
+            await reviews.submit_review(session, reviewers[0], case.id, answers=PASS)
             continue
         for index, reviewer in enumerate(reviewers):
             answers = _fail("security", "The CSAP certificate covers the IaaS only, not this SaaS.") if fate == "rejected" and index < 2 else PASS
-            await committee.submit_review(session, reviewer, case.id, answers=answers)
+            await reviews.submit_review(session, reviewer, case.id, answers=answers)
             created += 1
         decided.append(case.id)
     if decided:
-        meeting = await committee.create_meeting(session, chair, held_on=clock.today(), title="Regular session", quorum=3)
-        await committee.record_attendance(session, chair, meeting.id, [chair.user_id, park.user_id, choi.user_id, jung.user_id])  # type: ignore[arg-type]
+        meeting = await meetings.create_meeting(session, chair, held_on=clock.today(), title="Regular session", quorum=3)
+        await meetings.record_attendance(session, chair, meeting.id, [chair.user_id, park.user_id, choi.user_id, jung.user_id])  # type: ignore[arg-type]
         for case_id in decided:
-            await committee.add_to_meeting(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
-            await committee.confirm_decision(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
-        await committee.close_meeting(session, chair, meeting.id)  # type: ignore[arg-type]
+            await meetings.add_to_meeting(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
+            await meetings.confirm_decision(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
+        await meetings.close_meeting(session, chair, meeting.id)  # type: ignore[arg-type]
         created += 1
     echo(f"committee: {len(SERVICES)} review cases, {len(decided)} decided, a closed session")
     return created

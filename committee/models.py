@@ -32,9 +32,6 @@ class CaseState(StrEnum):
     refused = "refused"  # a revision refused
 
 
-OPEN_STATES = (CaseState.intake, CaseState.incomplete, CaseState.assignment, CaseState.review)
-
-
 class TieKind(StrEnum):
     employment = "employment"
     shareholding = "shareholding"
@@ -136,6 +133,20 @@ class ReviewStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
+class MeetingStatus(StrEnum):
+    open = "open"
+    closed = "closed"  # its record cannot change
+
+
+class Confirmation(StrEnum):
+    """How a session dealt with a case's decision."""
+
+    pending = "pending"  # decided by the rule, waiting for a session
+    confirmed = "confirmed"
+    overridden = "overridden"
+    not_needed = "not_needed"  # a revision's light review, or returned by the chair
+
+
 class Review(SQLModel, table=True):
     """One member's independent, final review of a case; withdrawn reviews are kept."""
 
@@ -166,7 +177,7 @@ class Meeting(SQLModel, table=True):
     title: str = Field(max_length=200)
     quorum: int = Field(default=3)
     attendees: list[int] = Field(default_factory=list, sa_type=sa.JSON)
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=MeetingStatus.open, max_length=16)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = utc_field(default_factory=utcnow)
     closed_at: datetime | None = utc_field(default=None, nullable=True)
@@ -188,7 +199,7 @@ class Decision(SQLModel, table=True):
     decided_by_id: int | None = Field(default=None, foreign_key="user_account.id")  # none: the rule
     decided_at: datetime = utc_field(default_factory=utcnow)
     session_id: int | None = Field(default=None, foreign_key="committee_session.id", index=True)
-    confirmation: str = Field(default="pending", max_length=16)  # pending, confirmed, overridden
+    confirmation: str = Field(default=Confirmation.pending, max_length=16)
     override_reason: str = Field(default="", max_length=4000)
     confirmed_at: datetime | None = utc_field(default=None, nullable=True)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from committee.service import certificate_of_service, valid_certificates_of
+from committee.certificates import certificate_of_service, valid_certificates_of
+from committee.workflow import CERTIFICATE
 from market import hooks
 from market.formatting import day
 from market.i18n import _
@@ -16,7 +17,7 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
     certificate = await certificate_of_service(session, service_id)
     if certificate is None:
         return None
-    return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate})
+    return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate, "status_label": CERTIFICATE.label(certificate.status)})
 
 
 @hooks.service_marks

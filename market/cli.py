@@ -290,9 +290,9 @@ def committee_sweep() -> None:
     settings = _settings()
 
     async def work(session: AsyncSession) -> Any:
-        from committee import service
+        from committee import certificates
 
-        return await service.sweep(session, settings)
+        return await certificates.sweep(session, settings)
 
     report = _with_session(settings, work)
     click.echo(

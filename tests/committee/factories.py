@@ -10,11 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 import committee  # noqa: F401  (registers the submission subscribers)
+from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 from committee.models import Assignment, Case
-from market import clock
-from market import hooks
+from market import clock, hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow
 from market.models import ApiToken, Appointment, Organisation, User
@@ -151,21 +150,21 @@ async def submitted_service(
 
 async def case_in_review(w: World, *, members: list[User] | None = None, **kwargs: Any) -> tuple[int, int]:
     """A submitted service whose case is complete and has members assigned; returns (service id, case id)."""
-    from committee import service as committee
+    from committee import cases
 
     service_id, _version_id, case_id = await submitted_service(w.sessions, w.provider, **kwargs)
     assert case_id is not None
     async with w.sessions() as session, session.begin():
-        await committee.mark_complete(session, w.as_(w.operator), case_id)
-        await committee.assign(session, w.as_(w.chair), case_id, [m.id for m in (members or w.members[:3])])  # type: ignore[misc]
+        await cases.mark_complete(session, w.as_(w.operator), case_id)
+        await cases.assign(session, w.as_(w.chair), case_id, [m.id for m in (members or w.members[:3])])  # type: ignore[misc]
     return service_id, case_id
 
 
 async def review(w: World, member: User, case_id: int, answers: dict[str, Any] | None = None, now: datetime | None = None) -> None:
-    from committee import service as committee
+    from committee import reviews
 
     async with w.sessions() as session, session.begin():
-        await committee.submit_review(session, w.as_(member), case_id, answers=answers or PASSING, now=now)
+        await reviews.submit_review(session, w.as_(member), case_id, answers=answers or PASSING, now=now)
 
 
 async def certified_service(w: World, **kwargs: Any) -> tuple[int, int]:

@@ -7,12 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 from catalog.models import ListedService, Service
-from committee import service as committee
+from committee import cases, certificates
 from committee.models import Case, Certificate, CertificateStatus, Reminder
+from committee.workflow import CERTIFICATE
 from market import clock
 from market.errors import Conflict
 from market.models import OutboxMessage
-from tests.committee.factories import certified_service, review, submitted_service, world
+from tests.committee.factories import (
+    certified_service,
+    review,
+    submitted_service,
+    world,
+)
 from tests.helpers import count
 
 
@@ -33,7 +39,7 @@ def at(day: date) -> datetime:
 
 async def _sweep(sessions, day: date):
     async with sessions() as session, session.begin():
-        return await committee.sweep(session, None, now=at(day))
+        return await certificates.sweep(session, None, now=at(day))
 
 
 async def test_anyone_verifies_a_certificate_by_its_number(sessions, client):
@@ -136,8 +142,8 @@ async def test_a_renewal_keeps_the_certificate_valid_until_it_is_decided(session
     assert (await _certificate(sessions, case_id)).status == "valid"
     assert await _status(sessions, service_id) == ("listed", True)
     async with sessions() as session, session.begin():
-        await committee.mark_complete(session, w.as_(w.operator), renewal_id)
-        await committee.assign(session, w.as_(w.chair), renewal_id, [m.id for m in w.members[:3]])
+        await cases.mark_complete(session, w.as_(w.operator), renewal_id)
+        await cases.assign(session, w.as_(w.chair), renewal_id, [m.id for m in w.members[:3]])
     for member in w.members[:3]:
         await review(w, member, renewal_id)
     renewed = await _certificate(sessions, renewal_id)
@@ -207,7 +213,7 @@ async def test_the_provider_sees_expiring_certificates_on_its_pages(sessions, we
     await web.login(w.provider_user.email)
     page = await web.client.get("/provider/certificates")
     assert page.status_code == 200 and "expires on" in page.text and certificate.number in page.text
-    assert CertificateStatus.valid in page.text
+    assert CERTIFICATE.label(CertificateStatus.valid) in page.text  # the status, by its name
 
 
 async def test_the_service_page_shows_its_certificate_with_validity(sessions, client):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from catalog.models import Service, ServiceVersion
-from committee import service as committee
+from committee import cases
 from committee.models import Case, CaseEvent
 from market.database import utcnow
 from tests.committee.factories import submitted_service, world
@@ -71,12 +71,12 @@ async def test_a_resubmission_returns_the_case_to_the_queue_keeping_its_history(
     w = await world(sessions)
     service_id, version_id, case_id = await submitted_service(sessions, w.provider)
     async with sessions() as session, session.begin():
-        await committee.mark_incomplete(session, w.as_(w.operator), case_id, "Add the exit plan.")
+        await cases.mark_incomplete(session, w.as_(w.operator), case_id, "Add the exit plan.")
     async with sessions() as session, session.begin():  # the provider fixed the draft and submitted again
         version = await session.get(ServiceVersion, version_id)
         version.state = "submitted"
         (await session.get(Service, service_id)).status = "submitted"
-        await committee.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=w.as_(w.provider_user))
+        await cases.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=w.as_(w.provider_user))
     async with sessions() as session:
         case = await session.get(Case, case_id)
         actions = (await session.scalars(sa.select(CaseEvent.action).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))).all()
@@ -90,7 +90,7 @@ async def test_a_second_submission_while_a_case_is_open_is_refused(sessions):
     service_id, version_id, _case_id = await submitted_service(sessions, w.provider)
     async with sessions() as session, session.begin():
         try:
-            await committee.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=None)
+            await cases.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=None)
         except Exception as exc:  # noqa: BLE001 - the type is checked below
             refused = exc
     assert type(refused).__name__ == "Conflict"

@@ -6,23 +6,32 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from committee import service as committee
-from committee.models import Assignment, Tie
+from committee import cases, members
+from committee.models import Assignment, Review, Tie
 from market import clock
-from tests.committee.factories import PASSING, appoint, assigned_ids, case_in_review, make_user, submitted_service, token_for, world
+from tests.committee.factories import (
+    PASSING,
+    appoint,
+    assigned_ids,
+    case_in_review,
+    make_user,
+    submitted_service,
+    token_for,
+    world,
+)
 from tests.helpers import count
 
 
 async def _complete_case(w, **kwargs):
     _s, _v, case_id = await submitted_service(w.sessions, w.provider, **kwargs)
     async with w.sessions() as session, session.begin():
-        await committee.mark_complete(session, w.as_(w.operator), case_id)
+        await cases.mark_complete(session, w.as_(w.operator), case_id)
     return case_id
 
 
 async def _declare_tie(w, member, provider_id=None):
     async with w.sessions() as session, session.begin():
-        await committee.declare_tie(session, w.as_(member), provider_id=provider_id or w.provider.id, kind="employment",
+        await members.declare_tie(session, w.as_(member), provider_id=provider_id or w.provider.id, kind="employment",
                                     starts_on=clock.today() - timedelta(days=400))
 
 
@@ -67,7 +76,7 @@ async def test_a_member_who_declares_a_tie_after_assignment_can_neither_see_nor_
     assert seen.status_code == 403 and "tie" in seen.json()["detail"]
     reviewed = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING})
     assert reviewed.status_code == 403
-    assert await count(sessions, committee.Review) == 0
+    assert await count(sessions, Review) == 0
 
 
 async def test_a_conflicted_member_is_refused_the_case_page_and_the_review_form(sessions, web):
@@ -79,17 +88,17 @@ async def test_a_conflicted_member_is_refused_the_case_page_and_the_review_form(
     assert page.status_code == 403 and "declared a tie" in page.text
     response = await web.submit(f"/committee/cases/{case_id}/review", {"management.passed": "pass"}, form_page="/committee/ties")
     assert response.status_code == 403
-    assert await count(sessions, committee.Review) == 0
+    assert await count(sessions, Review) == 0
 
 
 async def test_a_tie_that_ended_long_ago_no_longer_conflicts(sessions):
     w = await world(sessions)
     case_id = await _complete_case(w)
     async with sessions() as session, session.begin():
-        await committee.declare_tie(session, w.as_(w.members[0]), provider_id=w.provider.id, kind="advisory",
+        await members.declare_tie(session, w.as_(w.members[0]), provider_id=w.provider.id, kind="advisory",
                                     starts_on=date(2010, 1, 1), ends_on=date(2015, 1, 1))
     async with sessions() as session, session.begin():
-        await committee.assign(session, w.as_(w.chair), case_id, [w.members[0].id])
+        await cases.assign(session, w.as_(w.chair), case_id, [w.members[0].id])
     assert await assigned_ids(sessions, case_id) == [w.members[0].id]
 
 
@@ -97,7 +106,7 @@ async def test_automatic_assignment_takes_eligible_members_with_the_fewest_open_
     w = await world(sessions, members=5)
     busy_case = await _complete_case(w)
     async with sessions() as session, session.begin():
-        await committee.assign(session, w.as_(w.chair), busy_case, [w.members[0].id, w.members[1].id])
+        await cases.assign(session, w.as_(w.chair), busy_case, [w.members[0].id, w.members[1].id])
     await _declare_tie(w, w.members[2])
     case_id = await _complete_case(w)
     response = await client.post(f"/api/committee/cases/{case_id}/auto-assign", headers=w.bearer(w.chair))

@@ -38,17 +38,30 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from catalog import documents as catalog_documents, listings, projects, schemas as catalog_schemas
+from catalog import documents as catalog_documents
+from catalog import listings, projects
+from catalog import schemas as catalog_schemas
 from catalog.storage import LocalStorage
-from committee import service as committee
+from committee import cases, meetings, members, reviews
 from committee.models import Certificate
-from contracts import documents as contract_documents, invoices, service as contracts
+from contracts import documents as contract_documents
+from contracts import invoices
+from contracts import service as contracts
 from contracts.models import Contract, ContractVersion, Invoice, Signature
 from contracts.schemas import DraftInput
 from market import accounts, auth, clock, signing_keys
 from market.auth import Principal, SystemActor
 from market.database import create_engine, utcnow
-from market.models import AgencyDomain, ApiToken, Appointment, EmailVerification, Invitation, Organisation, PasswordReset, User
+from market.models import (
+    AgencyDomain,
+    ApiToken,
+    Appointment,
+    EmailVerification,
+    Invitation,
+    Organisation,
+    PasswordReset,
+    User,
+)
 from market.security import new_token, token_hash
 from market.settings import Settings
 from tests.catalog.listed import list_service, plan
@@ -996,7 +1009,7 @@ class Builder:
     async def complete_case(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.new_case(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await committee.mark_complete(session, self.w.principal("operator", "A"), made["case_id"])
+            await cases.mark_complete(session, self.w.principal("operator", "A"), made["case_id"])
         return made
 
     def reviewer(self, side: str, actor: Actor) -> User:
@@ -1009,13 +1022,13 @@ class Builder:
     async def case_in_review(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.complete_case(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await committee.assign(session, self.w.principal("committee_chair", "A"), made["case_id"], [u.id for u in self.assigned(side, actor)])  # type: ignore[misc]
+            await cases.assign(session, self.w.principal("committee_chair", "A"), made["case_id"], [u.id for u in self.assigned(side, actor)])  # type: ignore[misc]
         return {**made, "member_id": self.reviewer(side, actor).id}
 
     async def reviewed_case(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.case_in_review(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await committee.submit_review(session, principal_of(self.reviewer(side, actor), self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
+            await reviews.submit_review(session, principal_of(self.reviewer(side, actor), self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
         return made
 
     async def case_with_review(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1024,7 +1037,7 @@ class Builder:
         comment = f"Secret review comment {unique()}"
         answers = {code: {**answer, "comment": comment} for code, answer in PASSING.items()}
         async with self.w.sessions() as session, session.begin():
-            await committee.submit_review(session, principal_of(self.w.reviewers[0], self.w.orgs["committee", "A"]), made["case_id"], answers=answers)
+            await reviews.submit_review(session, principal_of(self.w.reviewers[0], self.w.orgs["committee", "A"]), made["case_id"], answers=answers)
         return {**made, "hidden": comment}
 
     async def case_listing(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1035,20 +1048,20 @@ class Builder:
         made = await self.case_in_review(side, actor)
         for user in self.assigned(side, actor):
             async with self.w.sessions() as session, session.begin():
-                await committee.submit_review(session, principal_of(user, self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
+                await reviews.submit_review(session, principal_of(user, self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
         return made
 
     async def tie(self, side: str, actor: Actor) -> dict[str, Any]:
         """The caller's own tie (a committee member's), or another member's; its start date is its own."""
         owner = actor.principal if side == "A" and actor.role in COMMITTEE else self.w.principal("committee_member", side)
         async with self.w.sessions() as session, session.begin():
-            tie = await committee.declare_tie(session, owner, provider_id=self.w.orgs["provider", "tied"].id,  # type: ignore[arg-type]
+            tie = await members.declare_tie(session, owner, provider_id=self.w.orgs["provider", "tied"].id,  # type: ignore[arg-type]
                                               kind="employment", starts_on=date(1990, 1, 1) + timedelta(days=unique()), note=f"Secret tie {unique()}")
             return {"tie_id": tie.id, "marker": tie.note, "starts_on": tie.starts_on.isoformat()}
 
     async def meeting(self, side: str, _actor: Actor) -> dict[str, Any]:
         async with self.w.sessions() as session, session.begin():
-            meeting = await committee.create_meeting(session, self.w.principal("committee_chair", "A"), held_on=clock.today(), title=f"Session {side} {unique()}", quorum=1)
+            meeting = await meetings.create_meeting(session, self.w.principal("committee_chair", "A"), held_on=clock.today(), title=f"Session {side} {unique()}", quorum=1)
             return {"meeting_id": meeting.id, "marker": meeting.title}
 
     async def meeting_and_decision(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1059,8 +1072,8 @@ class Builder:
         made = await self.meeting_and_decision(side, actor)
         chair = self.w.principal("committee_chair", "A")
         async with self.w.sessions() as session, session.begin():
-            await committee.record_attendance(session, chair, made["meeting_id"], [self.w.users["committee_member", "A"].id])  # type: ignore[list-item]
-            await committee.add_to_meeting(session, chair, made["meeting_id"], made["case_id"])
+            await meetings.record_attendance(session, chair, made["meeting_id"], [self.w.users["committee_member", "A"].id])  # type: ignore[list-item]
+            await meetings.add_to_meeting(session, chair, made["meeting_id"], made["case_id"])
         return made
 
     async def certificate(self, side: str, actor: Actor) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from committee.service import minutes_csv
+from committee.meetings import minutes_csv
 from market.csv_export import CsvWriter, csv_text, safe_cell
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,6 +15,8 @@ from catalog import workflow as catalog_workflow
 from catalog.models import ServiceStatus
 from catalog.models import VersionState as ServiceVersionState
 from committee import rules
+from committee import workflow as committee_workflow
+from committee.models import CaseState, CertificateStatus
 from contracts import workflow as contract_workflow
 from contracts.models import ContractStatus, InvoiceStatus, VersionState
 from market.errors import Conflict
@@ -31,6 +33,9 @@ MACHINES: dict[str, tuple[Table, list[str], str, Callable[[str, str], str]]] = {
                          lambda current, target: contract_workflow.check(contract_workflow.VERSION_TRANSITIONS, current, target, "The version")),
     "invoice": (contract_workflow.INVOICE_TRANSITIONS, list(InvoiceStatus), InvoiceStatus.open,
                 lambda current, target: contract_workflow.check(contract_workflow.INVOICE_TRANSITIONS, current, target, "The invoice")),
+    "committee case": (dict(committee_workflow.CASE.transitions), list(CaseState), CaseState.intake, committee_workflow.CASE.check),
+    "committee certificate": (dict(committee_workflow.CERTIFICATE.transitions), list(CertificateStatus), CertificateStatus.valid,
+                              committee_workflow.CERTIFICATE.check),
 }
 TERMINAL = {
     "catalog service": {ServiceStatus.withdrawn, ServiceStatus.expired, ServiceStatus.revoked},
@@ -38,6 +43,8 @@ TERMINAL = {
     "contract": {ContractStatus.completed, ContractStatus.terminated, ContractStatus.cancelled},
     "contract version": {VersionState.declined, VersionState.withdrawn, VersionState.superseded},
     "invoice": {InvoiceStatus.paid, InvoiceStatus.void},
+    "committee case": {CaseState.returned, CaseState.approved, CaseState.refused},
+    "committee certificate": {CertificateStatus.revoked, CertificateStatus.renewed},
 }
 
 
@@ -118,6 +125,20 @@ def test_tables_name_only_known_states_and_terminal_states_have_no_way_out(name:
 def test_no_table_has_a_step_to_the_same_state() -> None:
     for name, (table, *_rest) in MACHINES.items():
         assert not [pair for pair in table if pair[0] == pair[1]], name
+
+
+def test_the_committee_named_sets_split_the_case_states() -> None:
+    """A case is open or decided, never both; a decided case moves only by a session's override of its outcome."""
+    case = committee_workflow.CASE
+    assert committee_workflow.OPEN | committee_workflow.DECIDED == case.states
+    assert not committee_workflow.OPEN & committee_workflow.DECIDED
+    for (source, _target), name in case.transitions.items():
+        assert (source in committee_workflow.DECIDED) == (name == "override")
+        assert source in committee_workflow.OPEN or source in committee_workflow.SESSION_OUTCOMES
+    # Only a live certificate can be suspended or revoked.
+    certificate = committee_workflow.CERTIFICATE
+    for status in certificate.states:
+        assert certificate.allows(status, CertificateStatus.revoked) == (status in committee_workflow.LIVE)
 
 
 # --- the committee's decision rule ------------------------------------------------------------------
