@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.documents import documents_of
-from catalog.listings import EVER_LISTED, version_content
+from catalog.listings import version_content
+from catalog.workflow import EVER_LISTED
 from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 from catalog.workflow import ON_OFFER
 from market import hooks

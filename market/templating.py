@@ -56,9 +56,6 @@ def install_formatting(environment: Environment, zone: ZoneInfo | None = None) -
         return formatting.moment(value, pattern, zone)
 
     environment.filters.update(money=formatting.money, number=formatting.number, date=date, datetime=datetime)
-    # The committee's templates still say the old names (they are being edited elsewhere); the same filters under them,
-    # until those templates say `money`, `date` and `datetime` too.
-    environment.filters.update(won=formatting.money, iso_date=date, local_time=datetime)
 
 
 def build_engine(settings: Settings) -> JinjaTemplateEngine:
