@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.models import ApprovalThreshold, Contract, ContractStatus, ContractVersion, Side, VersionState
+from contracts.workflow import CONTRACT
 from market import audit
 from market.auth import Principal
 from market.database import utcnow
@@ -175,7 +176,7 @@ async def approve(session: AsyncSession, actor: Principal, contract_id: int) -> 
         raise Forbidden(_("Drafts are approved by your agency's signers and administrators."))
     version = await version_of(session, contract)
     if contract.status != ContractStatus.draft or version.state != VersionState.draft:
-        raise Conflict(_("Only a draft is approved; this contract is %(status)s.", status=contract.status))
+        raise Conflict(_("Only a draft is approved; this contract is %(status)s.", status=CONTRACT.label(contract.status).lower()))
     if version.approved_at is not None:
         approver = await session.get(User, version.approved_by_id) if version.approved_by_id else None
         raise Conflict(_("This draft was approved already by %(name)s.", name=approver.name if approver else "?"))

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from contracts import authority, documents, evidence, pricing, service, signing
 from contracts.models import ContractStatus
+from contracts.workflow import CONTRACT, VERSION
 from contracts.schemas import (
     AmendInput, ApprovalThresholdInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput,
     TerminateInput,
@@ -37,9 +38,7 @@ def _store(request: Request) -> documents.DocumentStore:
 
 
 def _status_options() -> list[tuple[str, str]]:
-    from contracts.workflow import contract_status_label
-
-    return [("", _("All"))] + [(status.value, contract_status_label(status)) for status in ContractStatus]
+    return [("", _("All"))] + [(status.value, CONTRACT.label(status)) for status in ContractStatus]
 
 
 def _sort_options() -> list[tuple[str, str]]:
@@ -83,7 +82,7 @@ async def _detail(request: Request, db_session: Any, contract_id: int, status_co
             checks[version.id] = await documents.check(_store(request), version.document_key, version.document_sha256)
     return render(request, "contracts/detail.html", status_code, view=view, contract=view.contract, checks=checks,
                   verdicts=evidence.verdicts(view.contract, view.versions, view.signatures),
-                  reason_labels=service.amendment_reason_labels(), state_labels=service.version_state_labels(), **context)
+                  reason_labels=service.amendment_reason_labels(), state_label=VERSION.label, **context)
 
 
 @get("/contracts/{contract_id:int}", guards=[party], include_in_schema=False)

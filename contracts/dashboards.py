@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from catalog.models import ServiceVersion  # read by id: the contracted service's name (not exported by catalog)
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
 from contracts.service import budget_figures
-from contracts.workflow import IN_FORCE, contract_status_label, invoice_status_label
+from contracts.workflow import AWAITING_SIGNATURES, CONTRACT, IN_FORCE, INVOICE, PAYABLE
 from market import clock
 from market import hooks
 from market.models import Organisation
@@ -22,10 +22,7 @@ from market.models import Organisation
 HORIZON_DAYS = 90
 LIST_LIMIT = 10
 
-STATUS_ORDER = [
-    ContractStatus.draft, ContractStatus.sent, ContractStatus.declined, ContractStatus.signed, ContractStatus.active,
-    ContractStatus.completed, ContractStatus.terminated, ContractStatus.cancelled,
-]
+STATUS_ORDER = list(CONTRACT.labels)  # the order of a contract's life
 
 
 def contract_path(contract_id: int) -> str:
@@ -51,11 +48,11 @@ class ContractLine:
 
     @property
     def status_label(self) -> str:
-        return contract_status_label(self.status)
+        return CONTRACT.label(self.status)
 
     @property
     def renewal_status_label(self) -> str:
-        return contract_status_label(self.renewal_status) if self.renewal_status else ""
+        return CONTRACT.label(self.renewal_status) if self.renewal_status else ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,11 @@ class InvoiceLine:
 
     @property
     def status_label(self) -> str:
-        return invoice_status_label(self.status)
+        return INVOICE.label(self.status)
+
+    @property
+    def paid(self) -> bool:
+        return self.status == InvoiceStatus.paid
 
     @property
     def contract_path(self) -> str:
@@ -109,7 +110,7 @@ async def counts_by_status(session: AsyncSession, column: Any, organisation_id: 
     rows = dict((await session.execute(
         sa.select(Contract.status, sa.func.count()).where(column == organisation_id).group_by(Contract.status)
     )).all())
-    return [(status, contract_status_label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
+    return [(status, CONTRACT.label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
 
 
 async def _invoice_lines(session: AsyncSession, side: Side, organisation_id: int, *where: Any, on: date, order: Any, limit: int) -> list[InvoiceLine]:
@@ -179,12 +180,12 @@ async def agency_dashboard(session: AsyncSession, agency_id: int, on: date) -> d
         .where(Invoice.agency_id == agency_id, Payment.paid_on >= date(on.year, 1, 1), Payment.paid_on <= date(on.year, 12, 31))
     ) or 0)
     due = await _invoice_lines(
-        session, Side.agency, agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]),
+        session, Side.agency, agency_id, Invoice.status.in_(sorted(PAYABLE)),
         on=on, order=(Invoice.due_on, Invoice.id), limit=LIST_LIMIT,
     )
     due_total = int(await session.scalar(
         sa.select(sa.func.count()).select_from(Invoice)
-        .where(Invoice.agency_id == agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]))
+        .where(Invoice.agency_id == agency_id, Invoice.status.in_(sorted(PAYABLE)))
     ) or 0)
     return {
         "today": on, "horizon_days": HORIZON_DAYS, "to_sign": await waiting_for(session, Side.agency, agency_id),
@@ -206,7 +207,7 @@ async def waiting_for(session: AsyncSession, side: Side, organisation_id: int) -
         _contract_lines_query(side, pending, Contract.current_version_id)
         .where(
             own == organisation_id, pending.state == VersionState.sent, ~signed_by_side,
-            Contract.status.in_([ContractStatus.sent, *sorted(IN_FORCE)]),
+            Contract.status.in_(sorted(AWAITING_SIGNATURES)),
         )
         .order_by(Contract.updated_at, Contract.id)
     )).all())

@@ -27,7 +27,7 @@ import committee
 from catalog.facets import category_label, unit_label
 from catalog.models import ServiceVersion  # read by id: the service as contracted (not exported by catalog)
 from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Release, Route, VersionKind
-from contracts.workflow import PUBLIC
+from contracts.workflow import CLOSED, PUBLIC
 from market import hooks, i18n
 from market.audit import AUDIT_LOCK
 from market.database import lock, utcnow
@@ -146,7 +146,7 @@ def _items(version: ContractVersion, service: ServiceVersion | None) -> list[dic
 def _contract_status(contract: Contract) -> str:
     # Signed by both sides binds both, even before the start date: "active" in the closed contractStatus codelist;
     # "terminated" covers both a completion and an early end ("has now come to a close").
-    return "terminated" if contract.status in (ContractStatus.completed, ContractStatus.terminated) else "active"
+    return "terminated" if contract.status in CLOSED else "active"
 
 
 def _contract_description(contract: Contract) -> str | None:
@@ -317,7 +317,7 @@ async def backfill(session: AsyncSession) -> int:
     )).all()
     written = 0
     for contract_id, status in missing:
-        ended = ["contractTermination"] if status in (ContractStatus.completed, ContractStatus.terminated) else []
+        ended = ["contractTermination"] if status in CLOSED else []
         written += await write_release(session, contract_id, "contract.signed", "contract", ["award", "contract", *ended]) is not None
     return written
 

@@ -23,7 +23,7 @@ from catalog.facets import category_label, unit_label
 from catalog.models import Category, ServiceVersion
 from contracts.models import Contract, ContractStatus, ContractVersion, Route, VersionKind
 from contracts.service import amendment_reason_labels, amount_paid
-from contracts.workflow import PUBLIC, contract_status_label
+from contracts.workflow import CONTRACT, PUBLIC
 from market.csv_export import CsvWriter
 from market.errors import NotFound
 from market.i18n import _
@@ -37,7 +37,7 @@ def route_label(route: str) -> str:
 
 
 def status_options() -> list[tuple[str, str]]:
-    return [("", _("Any status"))] + [(s, contract_status_label(s)) for s in (ContractStatus.signed, ContractStatus.active, ContractStatus.completed, ContractStatus.terminated)]
+    return [("", _("Any status"))] + [(s, CONTRACT.label(s)) for s in CONTRACT.labels if s in PUBLIC]
 
 
 def route_options() -> list[tuple[str, str]]:
@@ -62,12 +62,19 @@ class RegisterQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     q: str = Field(default="", max_length=200)
-    status: Literal["", "signed", "active", "completed", "terminated"] = ""
+    status: str = ""
     route: Literal["", "direct", "central"] = ""
     category: str = ""
     agency: int | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
     sort: Literal["newest", "oldest", "value_desc", "value_asc", "ends", "agency", "provider"] = "newest"
+
+    @field_validator("status")
+    @classmethod
+    def _public_status(cls, value: str) -> str:
+        if value and value not in PUBLIC:
+            raise ValueError(_("Choose one of the offered values."))
+        return value
 
     @field_validator("category")
     @classmethod
@@ -111,7 +118,7 @@ class RegisterRow:
 
     @property
     def status_label(self) -> str:
-        return contract_status_label(self.status)
+        return CONTRACT.label(self.status)
 
     @property
     def route_label(self) -> str:

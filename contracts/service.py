@@ -130,7 +130,7 @@ class ContractRow:
 
     @property
     def status_label(self) -> str:
-        return workflow.contract_status_label(self.status)
+        return workflow.CONTRACT.label(self.status)
 
 
 def _names() -> tuple[Any, Any, Any]:
@@ -226,14 +226,67 @@ class ContractView:
         return any(item.side == side for item in self.signatures_on(version))
 
     @property
+    def pending_amendment(self) -> ContractVersion | None:
+        if self.current.kind == VersionKind.amendment and self.current.state in workflow.PENDING_VERSION:
+            return self.current
+        return None
+
+    # What the page offers this side, from the contract's and the current version's states (the guards and the
+    # role checks of each step still decide).
+
+    @property
+    def may_change_draft(self) -> bool:
+        return self.side == Side.agency and self.contract.status == C.draft
+
+    @property
+    def may_approve(self) -> bool:
+        return self.may_change_draft and self.approval is not None and not self.approval.approved
+
+    @property
+    def awaits_approval(self) -> bool:
+        """The draft is above the approval threshold and nobody approved it yet."""
+        return self.approval is not None and self.approval.needed and self.current.state == V.draft
+
+    @property
     def may_sign(self) -> bool:
         return self.current.state == V.sent and not self.has_signed(self.current, self.side)
 
     @property
-    def pending_amendment(self) -> ContractVersion | None:
-        if self.current.kind == VersionKind.amendment and self.current.state in (V.draft, V.sent):
-            return self.current
-        return None
+    def may_decline(self) -> bool:
+        return self.current.state == V.sent and self.side != self.proposer and not self.has_signed(self.current, self.side)
+
+    @property
+    def may_withdraw(self) -> bool:
+        return self.current.state == V.sent and self.side == self.proposer
+
+    @property
+    def may_revise(self) -> bool:
+        return self.side == Side.agency and self.contract.status == C.declined
+
+    @property
+    def may_cancel(self) -> bool:
+        return self.side == Side.agency and self.contract.status in workflow.BEFORE_SIGNATURE
+
+    @property
+    def may_amend(self) -> bool:
+        return self.contract.status in workflow.IN_FORCE and self.pending_amendment is None
+
+    @property
+    def may_terminate(self) -> bool:
+        return self.contract.status in workflow.IN_FORCE
+
+    @property
+    def may_renew(self) -> bool:
+        return self.side == Side.agency and self.contract.status in workflow.RENEWABLE
+
+    @property
+    def end_reason(self) -> str:
+        """Why the contract was declined, terminated or cancelled; blank otherwise."""
+        return self.contract.end_reason if self.contract.status in workflow.ENDED_WITH_REASON else ""
+
+    @property
+    def terminated(self) -> bool:
+        return self.contract.status == C.terminated
 
 
 async def view_contract(session: AsyncSession, actor: Principal, contract_id: int) -> ContractView:
@@ -612,13 +665,6 @@ def route_labels() -> dict[str, str]:
     return {"direct": _("Direct award by the agency"), "central": _("Catalogue contract through the central procurement agency")}
 
 
-def version_state_labels() -> dict[str, str]:
-    return {
-        V.draft: _("Draft"), V.sent: _("Sent for signature"), V.signed: _("Signed by both parties"), V.declined: _("Declined"),
-        V.withdrawn: _("Withdrawn"), V.superseded: _("Superseded"),
-    }
-
-
 def _pdf_sections(context: dict[str, Any]) -> list[tuple[str, list[str]]]:
     version, agency, provider, service, plan = (context[key] for key in ("version", "agency", "provider", "service", "plan"))
     sla = f"{service.sla_availability_bp / 100:.2f} %" if service.sla_availability_bp else "—"
@@ -661,10 +707,10 @@ async def send(session: AsyncSession, actor: Principal, store: documents.Documen
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
     authority.check_may_draft(actor)
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.sent, _("The contract"))
+    workflow.CONTRACT.check(contract.status, C.sent)
     await listed_offer(session, contract.service_id)  # a service delisted since the draft cannot be contracted
     version = await version_of(session, contract)
-    workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.sent, _("The version"))
+    workflow.VERSION.check(version.state, V.sent)
     await authority.check_approval(session, contract, version)
     await freeze(session, store, contract, version)
     contract.status = C.sent
@@ -687,7 +733,7 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
             raise Forbidden(_("Only the party that proposed the amendment can withdraw it."))
     else:
         _require(actor, contract, Side.agency)
-    workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.withdrawn, _("The version"))
+    workflow.VERSION.check(version.state, V.withdrawn)
     other = Side.provider if side_of(actor, contract) == Side.agency else Side.agency
     if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == other)):
         raise Conflict(_("The other party has already signed this version; it can no longer be withdrawn."))
@@ -695,7 +741,7 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
     if version.kind == VersionKind.amendment:
         contract.current_version_id = contract.signed_version_id
     else:
-        workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.draft, _("The contract"))
+        workflow.CONTRACT.check(contract.status, C.draft)
         fresh = _new_version_from(version, actor, await _next_number(session, contract.id))
         session.add(fresh)
         await session.flush()
@@ -725,7 +771,7 @@ async def decline(session: AsyncSession, actor: Principal, contract_id: int, rea
             raise Forbidden(_("The party that proposed the amendment withdraws it rather than declining it."))
     else:
         _require(actor, contract, Side.provider)
-    workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.declined, _("The version"))
+    workflow.VERSION.check(version.state, V.declined)
     if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
         raise Conflict(_("You have already signed this version."))
     version.state = V.declined
@@ -733,7 +779,7 @@ async def decline(session: AsyncSession, actor: Principal, contract_id: int, rea
     if version.kind == VersionKind.amendment:
         contract.current_version_id = contract.signed_version_id
     else:
-        workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.declined, _("The contract"))
+        workflow.CONTRACT.check(contract.status, C.declined)
         contract.status = C.declined
         contract.end_reason = reason
     contract.updated_at = utcnow()
@@ -767,7 +813,7 @@ async def cancel(session: AsyncSession, actor: Principal, contract_id: int, reas
     contract = await get_contract(session, actor, contract_id, for_update=True)
     _require(actor, contract, Side.agency)
     authority.check_may_draft(actor)
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.cancelled, _("The contract"))
+    workflow.CONTRACT.check(contract.status, C.cancelled)
     version = await version_of(session, contract)
     if version.state == V.sent:
         version.state = V.withdrawn
@@ -786,7 +832,7 @@ async def cancel(session: AsyncSession, actor: Principal, contract_id: int, reas
 # --- after signature ------------------------------------------------------------------------------
 
 async def start(session: AsyncSession, actor: Any, contract: Contract) -> None:
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.active, _("The contract"))
+    workflow.CONTRACT.check(contract.status, C.active)
     contract.status = C.active
     contract.updated_at = utcnow()
     await session.flush()
@@ -795,7 +841,7 @@ async def start(session: AsyncSession, actor: Any, contract: Contract) -> None:
 
 
 async def complete(session: AsyncSession, actor: Any, contract: Contract, ended_on: date) -> None:
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.completed, _("The contract"))
+    workflow.CONTRACT.check(contract.status, C.completed)
     await _close_pending(session, contract)
     contract.status = C.completed
     contract.ended_on = ended_on
@@ -808,7 +854,7 @@ async def complete(session: AsyncSession, actor: Any, contract: Contract, ended_
 async def _close_pending(session: AsyncSession, contract: Contract) -> None:
     """A contract that ends takes no more amendments: one waiting for signatures is withdrawn."""
     pending = await session.scalar(sa.select(ContractVersion).where(
-        ContractVersion.contract_id == contract.id, ContractVersion.state.in_([V.draft, V.sent]),
+        ContractVersion.contract_id == contract.id, ContractVersion.state.in_(sorted(workflow.PENDING_VERSION)),
     ))
     if pending is not None:
         pending.state = V.withdrawn if pending.state == V.sent else V.superseded
@@ -840,7 +886,7 @@ async def terminate(session: AsyncSession, actor: Principal, contract_id: int, d
     The amount paid so far is taken from the recorded payments."""
     today = today or clock.today()
     contract = await get_contract(session, actor, contract_id, for_update=True)
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, C.terminated, _("The contract"))
+    workflow.CONTRACT.check(contract.status, C.terminated)
     terms = await version_of(session, contract, version_id=contract.signed_version_id)
     if data.effective_on < today:
         raise invalid("effective_on", _("The effective date cannot be in the past."))
@@ -921,7 +967,7 @@ async def renew(session: AsyncSession, actor: Principal, contract_id: int, data:
     """A new draft linked to this contract, from the service's listed plan of the same name."""
     contract = await get_contract(session, actor, contract_id)
     _require(actor, contract, Side.agency)
-    if contract.status not in (C.signed, C.active, C.completed, C.terminated):
+    if contract.status not in workflow.RENEWABLE:
         raise Conflict(_("Only a signed contract can be renewed."))
     terms = await version_of(session, contract, version_id=contract.signed_version_id)
     offer = await listed_offer(session, contract.service_id)

@@ -91,12 +91,12 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     if version.id != contract.current_version_id or version.state == V.superseded:
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
     if version.state != V.sent:
-        raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=version.state))
+        raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=workflow.VERSION.label(version.state).lower()))
     if version.ends_on < today:  # binding it now would start and end the contract in the same moment
         raise Conflict(_("The term of version %(n)s ended on %(date)s: it can no longer be signed. The agency can withdraw it and send it again with new dates.",
                          n=version.number, date=version.ends_on.isoformat()))
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
-        raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
+        raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=workflow.CONTRACT.label(contract.status).lower()))
     await check_signing_authority(session, actor, contract, version)
     if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
         raise Conflict(_("Your organisation has already signed version %(n)s.", n=version.number))
@@ -236,14 +236,14 @@ def _signature_bytes(text: str) -> bytes:
 
 async def _binding(session: AsyncSession, actor: Principal, contract, version: ContractVersion, today: date) -> None:  # type: ignore[no-untyped-def]
     """Both signatures are on the version: it is the text in force from now."""
-    workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.signed, _("The version"))
+    workflow.VERSION.check(version.state, V.signed)
     version.state = V.signed
     version.signed_at = utcnow()
     previous_id = contract.signed_version_id
     if previous_id is not None:
         previous = await session.get(ContractVersion, previous_id)
         if previous is not None:
-            workflow.check(workflow.VERSION_TRANSITIONS, previous.state, V.superseded, _("The version"))
+            workflow.VERSION.check(previous.state, V.superseded)
             previous.state = V.superseded
     contract.signed_version_id = version.id
     contract.updated_at = utcnow()
@@ -253,7 +253,7 @@ async def _binding(session: AsyncSession, actor: Principal, contract, version: C
         await hooks.emit("contract.amended", session, contract_id=contract.id, version_id=version.id)
         return
     target = C.active if version.starts_on <= today else C.signed
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, target, _("The contract"))
+    workflow.CONTRACT.check(contract.status, target)
     contract.status = target
     await session.flush()
     await audit.record(session, actor, "contract.signed", "contract", contract.id, {"version": version.number, "status": target})

@@ -109,10 +109,10 @@ def check_moves(before: Snapshot, after: Snapshot, action: Action) -> None:
     """Every change of the contract's status and of its versions' states is a step the tables allow."""
     most = 2 if action[0] == "advance" else 1  # advancing past the end starts and completes a contract in one run
     old, new = before["contract"]["status"], after["contract"]["status"]
-    assert steps(workflow.CONTRACT_TRANSITIONS, old, new, most), f"{action}: contract {old} -> {new}"
+    assert steps(workflow.CONTRACT.transitions, old, new, most), f"{action}: contract {old} -> {new}"
     for version_id, version in after["versions"].items():
         previous = before["versions"].get(version_id, {"state": V.draft})  # a new version starts as a draft
-        assert steps(workflow.VERSION_TRANSITIONS, previous["state"], version["state"], 1), \
+        assert steps(workflow.VERSION.transitions, previous["state"], version["state"], 1), \
             f"{action}: version {version['number']} {previous['state']} -> {version['state']}"
     assert set(before["versions"]) <= set(after["versions"]), "a version disappeared"
     if old in TERMINAL:

@@ -25,12 +25,9 @@ Table = dict[tuple[str, str], str]
 MACHINES: dict[str, tuple[Table, list[str], str, Callable[[str, str], str]]] = {
     "catalog service": (catalog_workflow.SERVICE_TRANSITIONS, list(ServiceStatus), ServiceStatus.draft, catalog_workflow.check_service),
     "catalog version": (catalog_workflow.VERSION_TRANSITIONS, list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.check_version),
-    "contract": (contract_workflow.CONTRACT_TRANSITIONS, list(ContractStatus), ContractStatus.draft,
-                 lambda current, target: contract_workflow.check(contract_workflow.CONTRACT_TRANSITIONS, current, target, "The contract")),
-    "contract version": (contract_workflow.VERSION_TRANSITIONS, list(VersionState), VersionState.draft,
-                         lambda current, target: contract_workflow.check(contract_workflow.VERSION_TRANSITIONS, current, target, "The version")),
-    "invoice": (contract_workflow.INVOICE_TRANSITIONS, list(InvoiceStatus), InvoiceStatus.open,
-                lambda current, target: contract_workflow.check(contract_workflow.INVOICE_TRANSITIONS, current, target, "The invoice")),
+    "contract": (contract_workflow.CONTRACT.transitions, list(ContractStatus), ContractStatus.draft, contract_workflow.CONTRACT.check),  # type: ignore[dict-item]
+    "contract version": (contract_workflow.VERSION.transitions, list(VersionState), VersionState.draft, contract_workflow.VERSION.check),  # type: ignore[dict-item]
+    "invoice": (contract_workflow.INVOICE.transitions, list(InvoiceStatus), InvoiceStatus.open, contract_workflow.INVOICE.check),  # type: ignore[dict-item]
 }
 TERMINAL = {
     "catalog service": {ServiceStatus.withdrawn, ServiceStatus.expired, ServiceStatus.revoked},
