@@ -24,6 +24,23 @@ from catalog.listings import (
 )
 from catalog.models import ServiceStatus, VersionState
 
+# read by contracts
+from catalog.facets import CATEGORIES, category_label, unit_label
+from catalog.offers import (
+    ContractedService,
+    ListedOffer,
+    OfferedPlan,
+    ProjectAward,
+    contracted_service,
+    listed_offer,
+    listed_service_ids,
+    offered_plan,
+    offered_plans,
+    project_award,
+    service_version_names,
+)
+from catalog.schemas import MAX_UNIT_PRICE
+
 __all__ = [
     "Change",
     "ServiceStatus",
@@ -43,4 +60,20 @@ __all__ = [
     "version_changes",
     "version_content",
     "view_service",
+    # read by contracts
+    "CATEGORIES",
+    "MAX_UNIT_PRICE",
+    "ContractedService",
+    "ListedOffer",
+    "OfferedPlan",
+    "ProjectAward",
+    "category_label",
+    "contracted_service",
+    "listed_offer",
+    "listed_service_ids",
+    "offered_plan",
+    "offered_plans",
+    "project_award",
+    "service_version_names",
+    "unit_label",
 ]

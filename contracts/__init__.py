@@ -8,16 +8,9 @@ arithmetic (`billing_periods`, `period_amounts`), and where frozen documents are
 
 from contracts.documents import DocumentStore, store_for
 from contracts.pricing import billing_periods, period_amounts
-from contracts.service import (
-    BudgetFigures,
-    ContractRow,
-    advance_contracts,
-    amount_paid,
-    budget_figures,
-    contract_row,
-    contract_rows,
-    side_of,
-)
+from contracts.budgets import BudgetFigures, budget_figures
+from contracts.lifecycle import advance_contracts
+from contracts.views import ContractRow, amount_paid, contract_row, contract_rows, side_of
 
 __all__ = [
     "BudgetFigures",

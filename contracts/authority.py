@@ -167,7 +167,7 @@ async def check_approval(session: AsyncSession, contract: Contract, version: Con
 
 async def approve(session: AsyncSession, actor: Principal, contract_id: int) -> ContractVersion:
     """A signer or administrator of the agency approves the draft being prepared, which someone else drafted."""
-    from contracts.service import get_contract, side_of, version_of
+    from contracts.views import get_contract, side_of, version_of
 
     contract = await get_contract(session, actor, contract_id, for_update=True)
     if side_of(actor, contract) != Side.agency:

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from catalog.models import ServiceVersion  # read by id: the contracted service's name (not exported by catalog)
+from catalog import service_version_names
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
-from contracts.service import budget_figures
+from contracts.budgets import budget_figures
 from contracts.workflow import AWAITING_SIGNATURES, CONTRACT, IN_FORCE, INVOICE, PAYABLE
 from market import clock
 from market import hooks
@@ -90,15 +90,16 @@ def _contract_lines_query(side: Side, version: Any = Shown, version_id: Any = No
     """Contracts with the version that speaks for them now: the one in force, else the one being prepared."""
     other = Contract.provider_id if side == Side.agency else Contract.agency_id
     shown = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id) if version_id is None else version_id
+    names = service_version_names()
     return (
         sa.select(
             Contract.id, Contract.number, Contract.status, Counterpart.name.label("counterpart"),
-            ServiceVersion.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
+            names.c.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
         )
         .select_from(Contract)
         .join(version, version.id == shown)
         .join(Counterpart, Counterpart.id == other)
-        .join(ServiceVersion, ServiceVersion.id == version.service_version_id)
+        .join(names, names.c.id == version.service_version_id)
     )
 
 

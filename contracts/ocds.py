@@ -24,8 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import committee
-from catalog.facets import category_label, unit_label
-from catalog.models import ServiceVersion  # read by id: the service as contracted (not exported by catalog)
+from catalog import ContractedService, category_label, contracted_service, unit_label
 from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Release, Route, VersionKind
 from contracts.workflow import CLOSED, PUBLIC
 from market import hooks, i18n
@@ -127,7 +126,7 @@ async def _payments(session: AsyncSession, contract_id: int) -> list[tuple[Payme
     return [(row[0], row[1]) for row in rows]
 
 
-def _items(version: ContractVersion, service: ServiceVersion | None) -> list[dict[str, Any]]:
+def _items(version: ContractVersion, service: ContractedService | None) -> list[dict[str, Any]]:
     plan = version.plan or {}
     service_name = service.name if service else ""
     item: dict[str, Any] = {
@@ -176,8 +175,8 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
     agency = await session.get(Organisation, contract.agency_id)
     provider = await session.get(Organisation, contract.provider_id)
     assert agency is not None and provider is not None
-    service = await session.get(ServiceVersion, in_force.service_version_id)
-    awarded_service = await session.get(ServiceVersion, awarded.service_version_id)
+    service = await contracted_service(session, in_force.service_version_id)
+    awarded_service = await contracted_service(session, awarded.service_version_id)
     payments = await _payments(session, contract.id)  # type: ignore[arg-type]
     process = ocid(contract.number, prefix)
 
