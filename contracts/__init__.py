@@ -6,10 +6,10 @@ The public surface for the rest of the package and the shell: the read model of 
 arithmetic (`billing_periods`, `period_amounts`), and where frozen documents are stored (`store_for`).
 """
 
-from contracts.documents import DocumentStore, store_for
-from contracts.pricing import billing_periods, period_amounts
 from contracts.budgets import BudgetFigures, budget_figures
+from contracts.documents import DocumentStore, store_for
 from contracts.lifecycle import advance_contracts
+from contracts.pricing import billing_periods, period_amounts
 from contracts.views import ContractRow, amount_paid, contract_row, contract_rows, side_of
 
 __all__ = [

@@ -112,6 +112,15 @@ def test_tables_name_only_known_states_and_terminal_states_have_no_way_out(name:
     assert reached == set(states)
 
 
+def test_a_refused_contract_change_names_both_states_by_their_labels() -> None:
+    with pytest.raises(Conflict) as refused:
+        contract_workflow.CONTRACT.check(ContractStatus.sent, ContractStatus.completed)
+    assert refused.value.detail == "A contract that is sent for signature cannot become completed."
+    with pytest.raises(Conflict) as refused:
+        contract_workflow.VERSION.check(VersionState.signed, VersionState.declined)
+    assert refused.value.detail == "A version of the contract that is signed by both parties cannot become declined."
+
+
 def test_no_table_has_a_step_to_the_same_state() -> None:
     for name, (table, *_rest) in MACHINES.items():
         assert not [pair for pair in table if pair[0] == pair[1]], name
