@@ -12,7 +12,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Outcome, Plan, Project, ProjectStatus, Service, ServiceStatus, ServiceVersion
+from catalog.models import (
+    Outcome,
+    Plan,
+    Project,
+    ProjectStatus,
+    Service,
+    ServiceStatus,
+    ServiceVersion,
+)
 
 
 @dataclass(frozen=True)

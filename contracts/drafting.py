@@ -17,11 +17,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import catalog
 from contracts import authority, budgets, documents, pricing, workflow
-from contracts.models import CURRENCY, Contract, ContractVersion, Side, Signature, VersionKind
+from contracts.models import (
+    CURRENCY,
+    Contract,
+    ContractVersion,
+    Side,
+    Signature,
+    VersionKind,
+)
 from contracts.models import ContractStatus as C
 from contracts.models import VersionState as V
-from contracts.schemas import DraftInput, DraftUpdate, RenewInput, TermsInput, amendment_reason_labels, billing_labels, invalid, route_labels
-from contracts.views import get_contract, proposer_side, require_side, side_of, version_of
+from contracts.schemas import (
+    DraftInput,
+    DraftUpdate,
+    RenewInput,
+    TermsInput,
+    amendment_reason_labels,
+    billing_labels,
+    invalid,
+    route_labels,
+)
+from contracts.views import (
+    get_contract,
+    proposer_side,
+    require_side,
+    side_of,
+    version_of,
+)
 from market import audit, hooks
 from market.auth import Principal
 from market.database import utcnow

@@ -14,11 +14,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import authority, documents, workflow
 from contracts.drafting import freeze, new_version_from, next_number, priced
-from contracts.models import AmendmentReason, Contract, ContractVersion, Side, Signature, VersionKind
+from contracts.models import (
+    AmendmentReason,
+    Contract,
+    ContractVersion,
+    Side,
+    Signature,
+    VersionKind,
+)
 from contracts.models import ContractStatus as C
 from contracts.models import VersionState as V
 from contracts.schemas import AmendInput, TerminateInput, invalid
-from contracts.views import amount_paid, get_contract, proposer_side, require_side, side_of, version_of
+from contracts.views import (
+    amount_paid,
+    get_contract,
+    proposer_side,
+    require_side,
+    side_of,
+    version_of,
+)
 from market import audit, clock, hooks
 from market.auth import Principal, SystemActor
 from market.database import utcnow

@@ -18,7 +18,17 @@ from sqlalchemy.orm import aliased
 
 from catalog import service_version_names
 from contracts import authority, workflow
-from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Side, Signature, VersionKind
+from contracts.models import (
+    CURRENCY,
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    Invoice,
+    Payment,
+    Side,
+    Signature,
+    VersionKind,
+)
 from contracts.models import ContractStatus as C
 from contracts.models import VersionState as V
 from contracts.schemas import invalid
