@@ -34,6 +34,22 @@ from catalog.submissions import (
     submitted_service,
     submitted_version,
 )
+# read by contracts
+from catalog.facets import CATEGORIES, category_label, unit_label
+from catalog.offers import (
+    ContractedService,
+    ListedOffer,
+    OfferedPlan,
+    ProjectAward,
+    contracted_service,
+    listed_offer,
+    listed_service_ids,
+    offered_plan,
+    offered_plans,
+    project_award,
+    service_version_names,
+)
+from catalog.schemas import MAX_UNIT_PRICE
 
 __all__ = [
     "Change",
@@ -62,4 +78,20 @@ __all__ = [
     "submission_details",
     "submitted_service",
     "submitted_version",
+    # read by contracts
+    "CATEGORIES",
+    "MAX_UNIT_PRICE",
+    "ContractedService",
+    "ListedOffer",
+    "OfferedPlan",
+    "ProjectAward",
+    "category_label",
+    "contracted_service",
+    "listed_offer",
+    "listed_service_ids",
+    "offered_plan",
+    "offered_plans",
+    "project_award",
+    "service_version_names",
+    "unit_label",
 ]

@@ -6,18 +6,11 @@ The public surface for the rest of the package and the shell: the read model of 
 arithmetic (`billing_periods`, `period_amounts`), and where frozen documents are stored (`store_for`).
 """
 
+from contracts.budgets import BudgetFigures, budget_figures
 from contracts.documents import DocumentStore, store_for
+from contracts.lifecycle import advance_contracts
 from contracts.pricing import billing_periods, period_amounts
-from contracts.service import (
-    BudgetFigures,
-    ContractRow,
-    advance_contracts,
-    amount_paid,
-    budget_figures,
-    contract_row,
-    contract_rows,
-    side_of,
-)
+from contracts.views import ContractRow, amount_paid, contract_row, contract_rows, side_of
 
 __all__ = [
     "BudgetFigures",

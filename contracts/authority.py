@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.models import ApprovalThreshold, Contract, ContractStatus, ContractVersion, Side, VersionState
+from contracts.workflow import CONTRACT
 from market import audit
 from market.auth import Principal
 from market.database import utcnow
@@ -163,7 +164,7 @@ async def check_approval(session: AsyncSession, contract: Contract, version: Con
 
 async def approve(session: AsyncSession, actor: Principal, contract_id: int) -> ContractVersion:
     """A signer or administrator of the agency approves the draft being prepared, which someone else drafted."""
-    from contracts.service import get_contract, side_of, version_of
+    from contracts.views import get_contract, side_of, version_of
 
     contract = await get_contract(session, actor, contract_id, for_update=True)
     if side_of(actor, contract) != Side.agency:
@@ -172,7 +173,7 @@ async def approve(session: AsyncSession, actor: Principal, contract_id: int) -> 
         raise Forbidden(_("Drafts are approved by your agency's signers and administrators."))
     version = await version_of(session, contract)
     if contract.status != ContractStatus.draft or version.state != VersionState.draft:
-        raise Conflict(_("Only a draft is approved; this contract is %(status)s.", status=contract.status))
+        raise Conflict(_("Only a draft is approved; this contract is %(status)s.", status=CONTRACT.label(contract.status).lower()))
     if version.approved_at is not None:
         approver = await session.get(User, version.approved_by_id) if version.approved_by_id else None
         raise Conflict(_("This draft was approved already by %(name)s.", name=approver.name if approver else "?"))

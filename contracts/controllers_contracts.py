@@ -1,6 +1,7 @@
 """Pages and /api handlers: contracts (drafting, the document, signatures, lifecycle, amendments, renewal, budgets).
 
-Thin: parse the input, call one function of `contracts.service` or `contracts.signing`, render or answer JSON.
+Thin: parse the input, call one function of `contracts.drafting`, `contracts.lifecycle`, `contracts.signing` or
+`contracts.budgets`, read through `contracts.views`, render or answer JSON.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from pydantic import BaseModel
 
-from contracts import authority, documents, evidence, pricing, service, signing
+import catalog
+from contracts import authority, budgets, documents, drafting, evidence, lifecycle, pricing, signing, views
 from contracts.models import ContractStatus
+from contracts.workflow import CONTRACT, VERSION
 from contracts.schemas import (
     AmendInput, ApprovalThresholdInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput,
-    TerminateInput,
+    TerminateInput, amendment_reason_labels, billing_labels, route_labels,
 )
 from market import clock
 from market import signing_keys
@@ -38,9 +41,7 @@ def _store(request: Request) -> documents.DocumentStore:
 
 
 def _status_options() -> list[tuple[str, str]]:
-    from contracts.workflow import contract_status_label
-
-    return [("", _("All"))] + [(status.value, contract_status_label(status)) for status in ContractStatus]
+    return [("", _("All"))] + [(status.value, CONTRACT.label(status)) for status in ContractStatus]
 
 
 def _sort_options() -> list[tuple[str, str]]:
@@ -48,15 +49,15 @@ def _sort_options() -> list[tuple[str, str]]:
 
 
 def _billing_options() -> list[tuple[str, str]]:
-    return list(service.billing_labels().items())
+    return list(billing_labels().items())
 
 
 def _route_options() -> list[tuple[str, str]]:
-    return list(service.route_labels().items())
+    return list(route_labels().items())
 
 
 def _reason_options() -> list[tuple[str, str]]:
-    return list(service.amendment_reason_labels().items())
+    return list(amendment_reason_labels().items())
 
 
 def _choices() -> dict[str, Any]:
@@ -70,21 +71,21 @@ async def contract_list(
     request: Request, db_session: DbSession, status: FromQuery[str | None] = None, sort: FromQuery[str | None] = None,
     page: FromQuery[int | None] = None,
 ) -> Template:
-    rows, paging = await service.list_contracts(db_session, current(request), status=status or None, sort=sort or "updated", page=page_number(page))
+    rows, paging = await views.list_contracts(db_session, current(request), status=status or None, sort=sort or "updated", page=page_number(page))
     query = "&".join(f"{key}={value}" for key, value in (("status", status), ("sort", sort)) if value)
     return render(request, "contracts/list.html", rows=rows, page=paging, status=status or "", sort=sort or "updated",
                   status_options=_status_options(), sort_options=_sort_options(), base_url="/contracts" + (f"?{query}" if query else ""))
 
 
 async def _detail(request: Request, db_session: Any, contract_id: int, status_code: int = 200, **context: Any) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     checks = {}
     for version in view.versions:
         if version.document_key and version.document_sha256:
             checks[version.id] = await documents.check(_store(request), version.document_key, version.document_sha256)
     return render(request, "contracts/detail.html", status_code, view=view, contract=view.contract, checks=checks,
                   verdicts=evidence.verdicts(view.contract, view.versions, view.signatures),
-                  reason_labels=service.amendment_reason_labels(), state_labels=service.version_state_labels(), **context)
+                  reason_labels=amendment_reason_labels(), state_label=VERSION.label, **context)
 
 
 @get("/contracts/{contract_id:int}", guards=[party], include_in_schema=False)
@@ -99,8 +100,8 @@ async def _draft_form(request: Request, db_session: Any, form: dict[str, Any], e
         service_id = int(form.get("service_id") or 0)
     except ValueError:
         raise NotFound(_("No such service.")) from None
-    offer = await service.listed_offer(db_session, service_id)
-    figures = await service.budget_figures(db_session, current(request).organisation_id, _year(form.get("starts_on")))
+    offer = await drafting.listed_offer(db_session, service_id)
+    figures = await budgets.budget_figures(db_session, current(request).organisation_id, _year(form.get("starts_on")))
     return render(request, "contracts/draft.html", status_code, offer=offer, form=form, errors=errors, figures=figures, **_choices())
 
 
@@ -127,16 +128,16 @@ async def draft_form_page(
 async def draft_page(request: Request, data: FormBody, db_session: DbSession) -> Any:
     form = form_dict(data)
     try:
-        contract = await service.draft(db_session, current(request), parse(DraftInput, form))
+        contract = await drafting.draft(db_session, current(request), parse(DraftInput, form))
     except Invalid as exc:
         return await _draft_form(request, db_session, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{contract.id}", _("Draft %(number)s was saved; check it, then send it to the provider.", number=contract.number))
 
 
 async def _edit_form(request: Request, db_session: Any, contract_id: int, form: dict[str, Any] | None, errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     version = view.current
-    offer_plans = await service.plans_of_version(db_session, version.service_version_id)
+    offer_plans = await catalog.offered_plans(db_session, version.service_version_id)
     if form is None:
         form = {key: getattr(version, key) for key in ("plan_id", "quantity", "starts_on", "ends_on", "billing_period", "route", "budget_reference", "special_terms", "lock_version")}
     return render(request, "contracts/edit.html", status_code, view=view, contract=view.contract, plans=offer_plans, form=form, errors=errors, **_choices())
@@ -151,7 +152,7 @@ async def edit_form_page(request: Request, db_session: DbSession, contract_id: F
 async def edit_page(request: Request, data: FormBody, db_session: DbSession, contract_id: FromPath[int]) -> Any:
     form = form_dict(data)
     try:
-        await service.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, form))
+        await drafting.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, form))
     except Invalid as exc:
         return await _edit_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{contract_id}", _("The draft was saved."))
@@ -203,19 +204,19 @@ async def _run_step(request: Request, db_session: Any, contract_id: int, step: s
     if step == "approve":
         await authority.approve(db_session, actor, contract_id)
     elif step == "send":
-        await service.send(db_session, actor, _store(request), contract_id)
+        await drafting.send(db_session, actor, _store(request), contract_id)
     elif step == "withdraw":
-        await service.withdraw(db_session, actor, contract_id, reason)
+        await drafting.withdraw(db_session, actor, contract_id, reason)
     elif step == "decline":
-        await service.decline(db_session, actor, contract_id, reason)
+        await lifecycle.decline(db_session, actor, contract_id, reason)
     elif step == "revise":
-        await service.revise(db_session, actor, contract_id)
+        await drafting.revise(db_session, actor, contract_id)
     elif step == "cancel":
-        await service.cancel(db_session, actor, contract_id, reason)
+        await lifecycle.cancel(db_session, actor, contract_id, reason)
 
 
 async def _step_form(request: Request, db_session: Any, contract_id: int, step: str, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     return render(request, "contracts/confirm.html", status_code, view=view, contract=view.contract, step=step,
                   texts=_step_texts(step), reason=STEPS[step]["reason"], form=form, errors=errors)
 
@@ -275,7 +276,7 @@ async def pdf_page(request: Request, db_session: DbSession, contract_id: FromPat
 
 
 async def _sign_form(request: Request, db_session: Any, contract_id: int, number: int, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     version = next((item for item in view.versions if item.number == number), None)
     if version is None or version.document_key is None:
         raise NotFound(_("No such version of this contract."))
@@ -335,7 +336,7 @@ async def evidence_page(request: Request, db_session: DbSession, contract_id: Fr
 # --- terminate, amend, renew ----------------------------------------------------------------------
 
 async def _terminate_form(request: Request, db_session: Any, contract_id: int, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     return render(request, "contracts/terminate.html", status_code, view=view, contract=view.contract, form=form, errors=errors)
 
 
@@ -351,14 +352,14 @@ async def terminate_page(request: Request, data: FormBody, db_session: DbSession
         if form.get("confirm") != "yes":
             raise Invalid(_("Please correct: %(fields)s.", fields="confirm"), errors={"confirm": _("Tick the box to confirm.")})
         values = {key: form.get(key, "") for key in ("reason", "effective_on")}
-        await service.terminate(db_session, current(request), contract_id, parse(TerminateInput, values))
+        await lifecycle.terminate(db_session, current(request), contract_id, parse(TerminateInput, values))
     except Invalid as exc:
         return await _terminate_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{contract_id}", _("The contract was terminated."))
 
 
 async def _amend_form(request: Request, db_session: Any, contract_id: int, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     return render(request, "contracts/amend.html", status_code, view=view, contract=view.contract, form=form, errors=errors,
                   reason_options=_reason_options())
 
@@ -380,14 +381,14 @@ async def amend_page(request: Request, data: FormBody, db_session: DbSession, co
         values = {key: form[key] for key in AMEND_FIELDS if key in form}
         if not str(values.get("special_terms", "")).strip() and form.get("change_special_terms") != "yes":
             values.pop("special_terms", None)  # a blank box leaves the special terms as they are
-        await service.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, values))
+        await lifecycle.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, values))
     except Invalid as exc:
         return await _amend_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{contract_id}", _("The amendment was sent for both signatures."))
 
 
 async def _renew_form(request: Request, db_session: Any, contract_id: int, form: dict[str, Any], errors: dict[str, str], status_code: int = 200) -> Template:
-    view = await service.view_contract(db_session, current(request), contract_id)
+    view = await views.view_contract(db_session, current(request), contract_id)
     return render(request, "contracts/renew.html", status_code, view=view, contract=view.contract, form=form, errors=errors)
 
 
@@ -401,7 +402,7 @@ async def renew_page(request: Request, data: FormBody, db_session: DbSession, co
     form = form_dict(data)
     try:
         values = {key: form.get(key, "") for key in ("starts_on", "ends_on", "quantity")}
-        renewal = await service.renew(db_session, current(request), contract_id, parse(RenewInput, values))
+        renewal = await drafting.renew(db_session, current(request), contract_id, parse(RenewInput, values))
     except Invalid as exc:
         return await _renew_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, f"/contracts/{renewal.id}", _("Renewal %(number)s was drafted.", number=renewal.number))
@@ -414,7 +415,7 @@ async def _budget_page(
     threshold_form: dict[str, Any] | None = None, threshold_errors: dict[str, str] | None = None,
 ) -> Template:
     actor = current(request)
-    rows = await service.budgets(db_session, actor)
+    rows = await budgets.budgets(db_session, actor)
     threshold = await authority.approval_threshold(db_session, actor.organisation_id)
     return render(request, "contracts/budget.html", status_code, budgets=rows, form=form, errors=errors, threshold=threshold,
                   threshold_form=threshold_form or {"threshold": "" if threshold is None else threshold}, threshold_errors=threshold_errors or {})
@@ -430,7 +431,7 @@ async def budget_set_page(request: Request, data: FormBody, db_session: DbSessio
     form = form_dict(data)
     try:
         values = {key: str(form.get(key, "")).replace(",", "").strip() for key in ("year", "amount")}
-        figures = await service.set_budget(db_session, current(request), parse(BudgetInput, values))
+        figures = await budgets.set_budget(db_session, current(request), parse(BudgetInput, values))
     except Invalid as exc:
         return await _budget_page(request, db_session, form, exc.errors or {"form": exc.detail}, 422)
     return redirect(request, "/contracts/budget", _("The %(year)s budget was recorded.", year=figures.year))
@@ -459,7 +460,7 @@ def Body(model: type[BaseModel]) -> Any:  # noqa: N802  (reads as a type in sign
 
 
 async def _json(request: Request, db_session: Any, contract_id: int) -> dict[str, Any]:
-    return service.contract_json(await service.view_contract(db_session, current(request), contract_id))
+    return views.contract_json(await views.view_contract(db_session, current(request), contract_id))
 
 
 @get("/api/contracts", guards=[party], tags=["contracts"], summary="Your organisation's contracts")
@@ -468,15 +469,15 @@ async def list_api(
     page: FromQuery[int | None] = None,
 ) -> dict[str, Any]:
     """Filter by `status`; `sort` is updated (default), created, number or status."""
-    rows, paging = await service.list_contracts(db_session, current(request), status=status or None, sort=sort or "updated", page=page_number(page))
-    return {"total": paging.total, "page": paging.number, "page_count": paging.count, "results": [service.row_json(row) for row in rows]}
+    rows, paging = await views.list_contracts(db_session, current(request), status=status or None, sort=sort or "updated", page=page_number(page))
+    return {"total": paging.total, "page": paging.number, "page_count": paging.count, "results": [views.row_json(row) for row in rows]}
 
 
 @post("/api/contracts", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a contract from a listed plan")
 async def draft_api(request: Request, data: Body(DraftInput), db_session: DbSession) -> dict[str, Any]:
     """The price is computed from the stored plan; no amount is accepted. 404 when the service was never listed,
     409 when it is no longer listed, 422 (with the figures) when the draft is over the year's remaining budget."""
-    contract = await service.draft(db_session, current(request), parse(DraftInput, data))
+    contract = await drafting.draft(db_session, current(request), parse(DraftInput, data))
     return await _json(request, db_session, contract.id)  # type: ignore[arg-type]
 
 
@@ -488,37 +489,37 @@ async def contract_api(request: Request, db_session: DbSession, contract_id: Fro
 @put("/api/contracts/{contract_id:int}/draft", guards=[agency], tags=["contracts"], summary="Change the draft")
 async def update_api(request: Request, data: Body(DraftUpdate), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`lock_version` must be the draft's current one (409 otherwise)."""
-    await service.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, data))
+    await drafting.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, data))
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/send", guards=[agency], tags=["contracts"], status_code=200, summary="Freeze the draft and send it")
 async def send_api(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.send(db_session, current(request), _store(request), contract_id)
+    await drafting.send(db_session, current(request), _store(request), contract_id)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/withdraw", guards=[party], tags=["contracts"], status_code=200, summary="Withdraw the sent version")
 async def withdraw_api(request: Request, data: Body(OptionalReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.withdraw(db_session, current(request), contract_id, parse(OptionalReasonInput, data).reason)
+    await drafting.withdraw(db_session, current(request), contract_id, parse(OptionalReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/decline", guards=[party], tags=["contracts"], status_code=200, summary="Decline the sent version")
 async def decline_api(request: Request, data: Body(ReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.decline(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
+    await lifecycle.decline(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/revise", guards=[agency], tags=["contracts"], status_code=200, summary="Open a new draft after a decline")
 async def revise_api(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.revise(db_session, current(request), contract_id)
+    await drafting.revise(db_session, current(request), contract_id)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/cancel", guards=[agency], tags=["contracts"], status_code=200, summary="Cancel before signature")
 async def cancel_api(request: Request, data: Body(ReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.cancel(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
+    await lifecycle.cancel(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
@@ -570,7 +571,7 @@ async def check_api(request: Request, db_session: DbSession, contract_id: FromPa
 
 @post("/api/contracts/{contract_id:int}/terminate", guards=[party], tags=["contracts"], status_code=200, summary="Terminate early")
 async def terminate_api(request: Request, data: Body(TerminateInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    await service.terminate(db_session, current(request), contract_id, parse(TerminateInput, data))
+    await lifecycle.terminate(db_session, current(request), contract_id, parse(TerminateInput, data))
     return await _json(request, db_session, contract_id)
 
 
@@ -578,28 +579,28 @@ async def terminate_api(request: Request, data: Body(TerminateInput), db_session
 async def amend_api(request: Request, data: Body(AmendInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`amendment_reason`: price_reduction, volume_change, duration_extension, tax_rate_change or other, with a written
     `rationale`; blank fields stay as signed. It must change something (422 otherwise) and takes effect when both sign."""
-    await service.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, data))
+    await lifecycle.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, data))
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/renewals", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a renewal")
 async def renew_api(request: Request, data: Body(RenewInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
-    renewal = await service.renew(db_session, current(request), contract_id, parse(RenewInput, data))
+    renewal = await drafting.renew(db_session, current(request), contract_id, parse(RenewInput, data))
     return await _json(request, db_session, renewal.id)  # type: ignore[arg-type]
 
 
-def _budget_json(figures: service.BudgetFigures) -> dict[str, Any]:
+def _budget_json(figures: budgets.BudgetFigures) -> dict[str, Any]:
     return {"year": figures.year, "amount": figures.amount, "committed": figures.committed, "remaining": figures.remaining}
 
 
 @get("/api/budgets", guards=[agency], tags=["contracts"], summary="The agency's yearly budgets and what remains")
 async def budgets_api(request: Request, db_session: DbSession) -> list[dict[str, Any]]:
-    return [_budget_json(figures) for figures in await service.budgets(db_session, current(request))]
+    return [_budget_json(figures) for figures in await budgets.budgets(db_session, current(request))]
 
 
 @put("/api/budgets", guards=[agency], tags=["contracts"], summary="Record a yearly budget")
 async def budget_api(request: Request, data: Body(BudgetInput), db_session: DbSession) -> dict[str, Any]:
-    return _budget_json(await service.set_budget(db_session, current(request), parse(BudgetInput, data)))
+    return _budget_json(await budgets.set_budget(db_session, current(request), parse(BudgetInput, data)))
 
 
 def _threshold_json(amount: int | None) -> dict[str, Any]:

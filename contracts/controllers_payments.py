@@ -10,7 +10,7 @@ from litestar.response import Template
 
 from contracts import invoices, webhooks
 from contracts import payments as _payments  # noqa: F401 (registers the Stripe outbox job; sweep registers the daily sweep)
-from contracts.workflow import invoice_status_label
+from contracts.workflow import INVOICE
 from market import clock
 from market.errors import Invalid
 from market.guards import signed_in
@@ -27,7 +27,7 @@ def _today(request: Request) -> Any:
 
 
 def _status_options() -> list[tuple[str, str]]:
-    return [("", _("All")), ("due", _("To be paid")), *[(status, invoice_status_label(status)) for status in invoices.STATUS_FILTERS[2:]]]
+    return [("", _("All")), ("due", _("To be paid")), *[(status, INVOICE.label(status)) for status in invoices.STATUS_FILTERS[2:]]]
 
 
 # --- pages ---------------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ async def invoices_page(
     base_url = f"/invoices?status={status}" if status else "/invoices"
     csv_url = f"/invoices/export.csv?status={status}" if status else "/invoices/export.csv"
     return render(request, "contracts/invoices.html", listing=listing, statuses=_status_options(), base_url=base_url, csv_url=csv_url,
-                  today=_today(request), label=invoice_status_label, viewer_kind=request.user.organisation_kind)
+                  today=_today(request), label=INVOICE.label, viewer_kind=request.user.organisation_kind)
 
 
 @get("/invoices/export.csv", **PAGE)
@@ -54,7 +54,7 @@ async def _invoice_page(request: Request, db_session: DbSession, invoice_id: int
                         errors: dict[str, str] | None = None, form: dict[str, Any] | None = None) -> Template:
     detail = await invoices.invoice_detail(db_session, request.user, invoice_id)
     return render(request, "contracts/invoice.html", status_code=status_code, detail=detail, invoice=detail.invoice,
-                  today=_today(request), label=invoice_status_label, errors=errors or {}, form=form or {})
+                  today=_today(request), label=INVOICE.label, errors=errors or {}, form=form or {})
 
 
 @get("/invoices/{invoice_id:int}", **PAGE)

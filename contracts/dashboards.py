@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from catalog.models import ServiceVersion  # read by id: the contracted service's name (not exported by catalog)
+from catalog import service_version_names
 from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
-from contracts.service import budget_figures
-from contracts.workflow import IN_FORCE, contract_status_label, invoice_status_label
+from contracts.budgets import budget_figures
+from contracts.workflow import AWAITING_SIGNATURES, CONTRACT, IN_FORCE, INVOICE, PAYABLE
 from market import clock
 from market import hooks
 from market.models import Organisation
@@ -22,10 +22,7 @@ from market.models import Organisation
 HORIZON_DAYS = 90
 LIST_LIMIT = 10
 
-STATUS_ORDER = [
-    ContractStatus.draft, ContractStatus.sent, ContractStatus.declined, ContractStatus.signed, ContractStatus.active,
-    ContractStatus.completed, ContractStatus.terminated, ContractStatus.cancelled,
-]
+STATUS_ORDER = list(CONTRACT.labels)  # the order of a contract's life
 
 
 def contract_path(contract_id: int) -> str:
@@ -51,11 +48,11 @@ class ContractLine:
 
     @property
     def status_label(self) -> str:
-        return contract_status_label(self.status)
+        return CONTRACT.label(self.status)
 
     @property
     def renewal_status_label(self) -> str:
-        return contract_status_label(self.renewal_status) if self.renewal_status else ""
+        return CONTRACT.label(self.renewal_status) if self.renewal_status else ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,11 @@ class InvoiceLine:
 
     @property
     def status_label(self) -> str:
-        return invoice_status_label(self.status)
+        return INVOICE.label(self.status)
+
+    @property
+    def paid(self) -> bool:
+        return self.status == InvoiceStatus.paid
 
     @property
     def contract_path(self) -> str:
@@ -89,15 +90,16 @@ def _contract_lines_query(side: Side, version: Any = Shown, version_id: Any = No
     """Contracts with the version that speaks for them now: the one in force, else the one being prepared."""
     other = Contract.provider_id if side == Side.agency else Contract.agency_id
     shown = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id) if version_id is None else version_id
+    names = service_version_names()
     return (
         sa.select(
             Contract.id, Contract.number, Contract.status, Counterpart.name.label("counterpart"),
-            ServiceVersion.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
+            names.c.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
         )
         .select_from(Contract)
         .join(version, version.id == shown)
         .join(Counterpart, Counterpart.id == other)
-        .join(ServiceVersion, ServiceVersion.id == version.service_version_id)
+        .join(names, names.c.id == version.service_version_id)
     )
 
 
@@ -109,7 +111,7 @@ async def counts_by_status(session: AsyncSession, column: Any, organisation_id: 
     rows = dict((await session.execute(
         sa.select(Contract.status, sa.func.count()).where(column == organisation_id).group_by(Contract.status)
     )).all())
-    return [(status, contract_status_label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
+    return [(status, CONTRACT.label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
 
 
 async def _invoice_lines(session: AsyncSession, side: Side, organisation_id: int, *where: Any, on: date, order: Any, limit: int) -> list[InvoiceLine]:
@@ -179,12 +181,12 @@ async def agency_dashboard(session: AsyncSession, agency_id: int, on: date) -> d
         .where(Invoice.agency_id == agency_id, Payment.paid_on >= date(on.year, 1, 1), Payment.paid_on <= date(on.year, 12, 31))
     ) or 0)
     due = await _invoice_lines(
-        session, Side.agency, agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]),
+        session, Side.agency, agency_id, Invoice.status.in_(sorted(PAYABLE)),
         on=on, order=(Invoice.due_on, Invoice.id), limit=LIST_LIMIT,
     )
     due_total = int(await session.scalar(
         sa.select(sa.func.count()).select_from(Invoice)
-        .where(Invoice.agency_id == agency_id, Invoice.status.in_([InvoiceStatus.open, InvoiceStatus.uncollectible]))
+        .where(Invoice.agency_id == agency_id, Invoice.status.in_(sorted(PAYABLE)))
     ) or 0)
     return {
         "today": on, "horizon_days": HORIZON_DAYS, "to_sign": await waiting_for(session, Side.agency, agency_id),
@@ -206,7 +208,7 @@ async def waiting_for(session: AsyncSession, side: Side, organisation_id: int) -
         _contract_lines_query(side, pending, Contract.current_version_id)
         .where(
             own == organisation_id, pending.state == VersionState.sent, ~signed_by_side,
-            Contract.status.in_([ContractStatus.sent, *sorted(IN_FORCE)]),
+            Contract.status.in_(sorted(AWAITING_SIGNATURES)),
         )
         .order_by(Contract.updated_at, Contract.id)
     )).all())

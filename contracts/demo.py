@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Service, ServiceStatus
-from contracts import authority, documents, invoices, service, signing
+from catalog import listed_service_ids
+from contracts import authority, budgets, documents, drafting, invoices, lifecycle, signing, views
 from contracts.models import Contract
 from contracts.pricing import add_months
 from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
@@ -38,12 +38,6 @@ async def _principal(session: AsyncSession, email: str) -> Principal | None:
     return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, None, "127.0.0.1")
 
 
-async def _listed_services(session: AsyncSession, provider_id: int) -> list[int]:
-    return list((await session.scalars(
-        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
-    )).all())
-
-
 def _typical_quantity(unit: str, months: int) -> int:
     """A plausible order for the unit: hours and person-days are counted for the whole term."""
     if unit.endswith("hour"):
@@ -66,7 +60,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     if await session.scalar(sa.select(Contract.id).where(Contract.agency_id.in_([seoul.organisation_id, mois.organisation_id])).limit(1)):
         echo("contracts: demo contracts already there")
         return 0
-    services = {person.organisation_id: await _listed_services(session, person.organisation_id) for person in (hanbit, nuri, baram)}
+    services = {person.organisation_id: await listed_service_ids(session, person.organisation_id) for person in (hanbit, nuri, baram)}
     if not all(len(ids) >= 2 for ids in services.values()):
         echo("contracts: not enough listed demo services; skipped")
         return 0
@@ -74,13 +68,13 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     today = clock.today()
     for admin in (seoul_admin, mois_admin):
         for year in (today.year - 1, today.year, today.year + 1):
-            await service.set_budget(session, admin, BudgetInput(year=year, amount=900_000_000))
+            await budgets.set_budget(session, admin, BudgetInput(year=year, amount=900_000_000))
         if await authority.approval_threshold(session, admin.organisation_id) is None:
             await authority.set_approval_threshold(session, admin, APPROVAL_THRESHOLD)
 
     async def drafted(agency: Principal, provider: Principal, pick: int, starts_on: date, months: int, **terms: Any) -> Contract:
         service_id = services[provider.organisation_id][pick]
-        offer = await service.listed_offer(session, service_id)
+        offer = await drafting.listed_offer(session, service_id)
         plan = offer.plans[0]
         quantity = terms.pop("quantity", _typical_quantity(plan.unit, months))
         data = DraftInput(
@@ -88,18 +82,18 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
             ends_on=add_months(starts_on, max(months, plan.minimum_term_months)) - timedelta(days=1),
             budget_reference=terms.pop("budget_reference", f"{starts_on.year}-IT-{pick + 1:03d}"), **terms,
         )
-        return await service.draft(session, agency, data)
+        return await drafting.draft(session, agency, data)
 
     async def sent(contract: Contract, agency: Principal) -> None:
-        version = await service.version_of(session, contract)
+        version = await views.version_of(session, contract)
         if version.amount_total > APPROVAL_THRESHOLD:
             await authority.approve(session, signer_of[agency.organisation_id], contract.id)  # type: ignore[arg-type]
-        await service.send(session, agency, store, contract.id)  # type: ignore[arg-type]
+        await drafting.send(session, agency, store, contract.id)  # type: ignore[arg-type]
 
     async def signed_by(contract: Contract, *parties: Principal, on: date) -> None:
         for party in parties:
             signer = signer_of.get(party.organisation_id, party)
-            version = await service.version_of(session, contract)
+            version = await views.version_of(session, contract)
             await signing.sign(session, signer, store, contract.id, version.number, SignInput(  # type: ignore[arg-type]
                 password=DEMO_PASSWORD, confirm_read=True, signer_name=signer.name, document_sha256=version.document_sha256 or "",
             ), address="127.0.0.1", user_agent="market demo", today=on)
@@ -115,7 +109,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     # declined by the provider
     contract = await drafted(seoul, baram, 1, add_months(today.replace(day=1), 2), 6)
     await sent(contract, seoul)
-    await service.decline(session, baram, contract.id, "The requested start date is too early for the migration.")  # type: ignore[arg-type]
+    await lifecycle.decline(session, baram, contract.id, "The requested start date is too early for the migration.")  # type: ignore[arg-type]
     created += 1
     # signed, starting next month
     contract = await drafted(mois, hanbit, 1, add_months(today.replace(day=1), 1), 12)
@@ -134,19 +128,19 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     contract = await drafted(seoul, nuri, 0, starts_on, 12)
     await sent(contract, seoul)
     await signed_by(contract, nuri, seoul, on=starts_on)
-    await service.advance_contracts(session, today)
+    await lifecycle.advance_contracts(session, today)
     created += 1
     # terminated early
     starts_on = add_months(today.replace(day=1), -6)
     contract = await drafted(mois, hanbit, 0, starts_on, 24)
     await sent(contract, mois)
     await signed_by(contract, hanbit, mois, on=starts_on)
-    await service.terminate(session, mois, contract.id, TerminateInput(  # type: ignore[arg-type]
+    await lifecycle.terminate(session, mois, contract.id, TerminateInput(  # type: ignore[arg-type]
         reason="The system moved to the ministry's shared platform.", effective_on=today), today=today)
     created += 1
     # cancelled before signature
     contract = await drafted(mois, baram, 1, add_months(today.replace(day=1), 1), 6)
-    await service.cancel(session, mois, contract.id, "The project was postponed to next year.")  # type: ignore[arg-type]
+    await lifecycle.cancel(session, mois, contract.id, "The project was postponed to next year.")  # type: ignore[arg-type]
     created += 1
     echo(f"contracts: {created}")
     created += await _invoices(session, settings, today, {person.organisation_id: person for person in (hanbit, nuri, baram)})

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import verify_signature
 from contracts.models import Contract, ContractVersion, Signature
-from contracts.service import get_contract
+from contracts.views import get_contract
 from market.auth import Principal
 from market.errors import NotFound
 from market.i18n import _

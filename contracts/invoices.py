@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from contracts import pricing, workflow
-from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment
+from contracts.models import Contract, ContractVersion, Invoice, InvoiceStatus, Payment
 from market import clock
 from market import audit, formatting, hooks, outbox
 from market.auth import Principal, SystemActor
@@ -31,8 +31,6 @@ from market.web import PAGE_SIZE, Page, check_page
 SYSTEM = SystemActor(email="contracts")
 MANUAL, STRIPE = "manual", "stripe"
 BANK_TRANSFER = "bank_transfer"
-# Contracts whose billing periods are invoiced: in force, or completed (a period begun before the end is owed).
-INVOICED_STATUSES = (ContractStatus.active, ContractStatus.completed)
 STRIPE_JOB = "stripe.invoice"
 # Held while invoices are issued: two sweeps at once (two worker processes) take turns, so each sees the
 # other's invoices and numbers instead of colliding on them.
@@ -69,7 +67,7 @@ async def issue_due_invoices(session: AsyncSession, settings: Settings, today: d
         await session.execute(
             sa.select(Contract, ContractVersion)
             .join(ContractVersion, ContractVersion.id == Contract.signed_version_id)
-            .where(Contract.status.in_(INVOICED_STATUSES))
+            .where(Contract.status.in_(sorted(workflow.INVOICED)))
             .order_by(Contract.id)
         )
     ).all()
@@ -147,10 +145,10 @@ class InvoiceRow:
 
     @property
     def outstanding(self) -> int:
-        return 0 if self.status in (InvoiceStatus.paid, InvoiceStatus.void) else max(self.amount_total - self.amount_paid, 0)
+        return 0 if self.status in workflow.SETTLED else max(self.amount_total - self.amount_paid, 0)
 
     def overdue(self, today: date) -> bool:
-        return self.status in (InvoiceStatus.open, InvoiceStatus.uncollectible) and self.due_on < today
+        return self.status in workflow.PAYABLE and self.due_on < today
 
     def as_json(self, today: date) -> dict[str, Any]:
         return {
@@ -208,7 +206,7 @@ def _status_where(status: str, today: date) -> list[sa.ColumnElement[bool]]:
     if status not in STATUS_FILTERS:
         raise Invalid(_("Choose one of the offered values."), errors={"status": _("Choose one of the offered values.")})
     if status == "due":  # what still has to be paid, overdue or not
-        return [Invoice.status.in_((InvoiceStatus.open, InvoiceStatus.uncollectible))]
+        return [Invoice.status.in_(sorted(workflow.PAYABLE))]
     return [Invoice.status == status] if status else []
 
 
@@ -294,7 +292,7 @@ async def invoice_detail(session: AsyncSession, principal: Principal, invoice_id
     raw = (await session.execute(_row_query().where(Invoice.id == invoice_id))).one()
     row = _to_row(*raw)
     payments = (await session.scalars(sa.select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.id))).all()
-    payable = row.status in (InvoiceStatus.open, InvoiceStatus.uncollectible) and row.payment_mode == MANUAL
+    payable = row.status in workflow.PAYABLE and row.payment_mode == MANUAL
     return Detail(
         row,
         [PaymentRow(p.id, p.amount, p.paid_on, p.method, p.reference, p.created_at) for p in payments],  # type: ignore[arg-type]
@@ -344,9 +342,9 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
         raise Forbidden(_("Only the provider or an operator records payments."))
     if invoice.payment_mode != MANUAL:
         raise Conflict(_("Invoice %(number)s is paid through Stripe; its payment arrives from there.", number=invoice.number))
-    if invoice.status not in (InvoiceStatus.open, InvoiceStatus.uncollectible):
+    if invoice.status not in workflow.PAYABLE:
         raise Conflict(_("Invoice %(number)s is %(status)s; no payment can be recorded.", number=invoice.number,
-                         status=workflow.invoice_status_label(invoice.status)))
+                         status=workflow.INVOICE.label(invoice.status)))
     today = today or clock.today()
     if data.paid_on > today:
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"), errors={"paid_on": _("The payment date cannot be in the future.")})
@@ -364,7 +362,7 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
     await session.flush()
     summary = {"number": invoice.number, "amount": data.amount, "paid_on": data.paid_on.isoformat(), "reference": data.reference}
     if data.amount == outstanding:
-        workflow.check(workflow.INVOICE_TRANSITIONS, invoice.status, InvoiceStatus.paid, _("The invoice"))
+        workflow.INVOICE.check(invoice.status, InvoiceStatus.paid)
         invoice.status, invoice.paid_at, invoice.updated_at = InvoiceStatus.paid, utcnow(), utcnow()
         await audit.record(session, principal, "contracts.invoice_paid", "invoice", invoice.id, summary)
         await hooks.emit("invoice.paid", session, invoice_id=invoice.id, payment_id=payment.id)
@@ -385,7 +383,7 @@ async def void_invoice(session: AsyncSession, principal: Principal, invoice_id: 
     if invoice.payment_mode != MANUAL:
         raise Conflict(_("Invoice %(number)s is handled by Stripe; void it there and the change arrives here.", number=invoice.number))
     paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
-    workflow.check(workflow.INVOICE_TRANSITIONS, invoice.status, InvoiceStatus.void, _("The invoice"))
+    workflow.INVOICE.check(invoice.status, InvoiceStatus.void)
     if paid:
         raise Conflict(_("Invoice %(number)s already has payments of ₩%(paid)s; it cannot be voided.", number=invoice.number, paid=formatting.number(paid)))
     invoice.status, invoice.updated_at = InvoiceStatus.void, utcnow()

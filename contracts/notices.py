@@ -33,7 +33,7 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
 async def tell_agencies(session: AsyncSession, *, service_id: int, status: str, reason: str, **_data: object) -> None:
     contracts = (
         await session.scalars(
-            sa.select(Contract).where(Contract.service_id == service_id, Contract.status.in_(list(IN_FORCE))).order_by(Contract.id)
+            sa.select(Contract).where(Contract.service_id == service_id, Contract.status.in_(sorted(IN_FORCE))).order_by(Contract.id)
         )
     ).all()
     stamp = utcnow().strftime("%Y%m%d%H%M%S")

@@ -24,10 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import committee
-from catalog.facets import category_label, unit_label
-from catalog.models import ServiceVersion  # read by id: the service as contracted (not exported by catalog)
+from catalog import ContractedService, category_label, contracted_service, unit_label
 from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Release, Route, VersionKind
-from contracts.workflow import PUBLIC
+from contracts.workflow import CLOSED, PUBLIC
 from market import hooks, i18n
 from market.audit import AUDIT_LOCK
 from market.database import lock, utcnow
@@ -127,7 +126,7 @@ async def _payments(session: AsyncSession, contract_id: int) -> list[tuple[Payme
     return [(row[0], row[1]) for row in rows]
 
 
-def _items(version: ContractVersion, service: ServiceVersion | None) -> list[dict[str, Any]]:
+def _items(version: ContractVersion, service: ContractedService | None) -> list[dict[str, Any]]:
     plan = version.plan or {}
     service_name = service.name if service else ""
     item: dict[str, Any] = {
@@ -146,7 +145,7 @@ def _items(version: ContractVersion, service: ServiceVersion | None) -> list[dic
 def _contract_status(contract: Contract) -> str:
     # Signed by both sides binds both, even before the start date: "active" in the closed contractStatus codelist;
     # "terminated" covers both a completion and an early end ("has now come to a close").
-    return "terminated" if contract.status in (ContractStatus.completed, ContractStatus.terminated) else "active"
+    return "terminated" if contract.status in CLOSED else "active"
 
 
 def _contract_description(contract: Contract) -> str | None:
@@ -176,8 +175,8 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
     agency = await session.get(Organisation, contract.agency_id)
     provider = await session.get(Organisation, contract.provider_id)
     assert agency is not None and provider is not None
-    service = await session.get(ServiceVersion, in_force.service_version_id)
-    awarded_service = await session.get(ServiceVersion, awarded.service_version_id)
+    service = await contracted_service(session, in_force.service_version_id)
+    awarded_service = await contracted_service(session, awarded.service_version_id)
     payments = await _payments(session, contract.id)  # type: ignore[arg-type]
     process = ocid(contract.number, prefix)
 
@@ -317,7 +316,7 @@ async def backfill(session: AsyncSession) -> int:
     )).all()
     written = 0
     for contract_id, status in missing:
-        ended = ["contractTermination"] if status in (ContractStatus.completed, ContractStatus.terminated) else []
+        ended = ["contractTermination"] if status in CLOSED else []
         written += await write_release(session, contract_id, "contract.signed", "contract", ["award", "contract", *ended]) is not None
     return written
 

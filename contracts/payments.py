@@ -204,9 +204,9 @@ async def apply_stripe_status(
         return None
     if invoice.stripe_status_at is not None and at < invoice.stripe_status_at:
         return None
-    if (invoice.status, target) not in workflow.INVOICE_TRANSITIONS:
+    if not workflow.INVOICE.allows(invoice.status, target):
         return None
-    change = workflow.INVOICE_TRANSITIONS[(invoice.status, target)]
+    change = workflow.INVOICE.check(invoice.status, target)
     invoice.status, invoice.stripe_status_at, invoice.updated_at = target, at, utcnow()
     if invoice.stripe_invoice_id is None:
         invoice.stripe_invoice_id = stripe_invoice["id"]

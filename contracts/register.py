@@ -15,15 +15,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-# The catalogue does not export the frozen service version's name and category, nor its category labels;
-# these are the register's only reads of the catalogue (by id, never written).
-from catalog.facets import category_label, unit_label
-from catalog.models import Category, ServiceVersion
-from contracts.models import Contract, ContractStatus, ContractVersion, Route, VersionKind
-from contracts.service import amendment_reason_labels, amount_paid
-from contracts.workflow import PUBLIC, contract_status_label
+from catalog import CATEGORIES, category_label, service_version_names, unit_label
+from contracts.models import Contract, ContractStatus, ContractVersion, VersionKind
+from contracts.schemas import amendment_reason_labels, route_labels
+from contracts.views import Agency, ContractRow, Provider, Shown, amount_paid, row_values, rows_select
+from contracts.workflow import CONTRACT, PUBLIC
 from market.csv_export import CsvWriter
 from market.errors import NotFound
 from market.i18n import _
@@ -32,20 +29,19 @@ from market.web import PAGE_SIZE, Page, check_page
 
 
 def route_label(route: str) -> str:
-    labels = {Route.direct: _("Direct award by the agency"), Route.central: _("Catalogue contract through the central procurement agency")}
-    return labels.get(route, route)  # type: ignore[call-overload]
+    return route_labels().get(route, route)
 
 
 def status_options() -> list[tuple[str, str]]:
-    return [("", _("Any status"))] + [(s, contract_status_label(s)) for s in (ContractStatus.signed, ContractStatus.active, ContractStatus.completed, ContractStatus.terminated)]
+    return [("", _("Any status"))] + [(s, CONTRACT.label(s)) for s in CONTRACT.labels if s in PUBLIC]
 
 
 def route_options() -> list[tuple[str, str]]:
-    return [("", _("Any route"))] + [(r.value, route_label(r)) for r in Route]
+    return [("", _("Any route"))] + list(route_labels().items())
 
 
 def category_options() -> list[tuple[str, str]]:
-    return [("", _("Any category"))] + [(c.value, category_label(c)) for c in Category]
+    return [("", _("Any category"))] + [(c, category_label(c)) for c in CATEGORIES]
 
 
 def sort_options() -> list[tuple[str, str]]:
@@ -62,17 +58,24 @@ class RegisterQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     q: str = Field(default="", max_length=200)
-    status: Literal["", "signed", "active", "completed", "terminated"] = ""
+    status: str = ""
     route: Literal["", "direct", "central"] = ""
     category: str = ""
     agency: int | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
     sort: Literal["newest", "oldest", "value_desc", "value_asc", "ends", "agency", "provider"] = "newest"
 
+    @field_validator("status")
+    @classmethod
+    def _public_status(cls, value: str) -> str:
+        if value and value not in PUBLIC:
+            raise ValueError(_("Choose one of the offered values."))
+        return value
+
     @field_validator("category")
     @classmethod
     def _known_category(cls, value: str) -> str:
-        if value and value not in {c.value for c in Category}:
+        if value and value not in CATEGORIES:
             raise ValueError(_("Choose one of the offered values."))
         return value
 
@@ -88,30 +91,13 @@ class RegisterQuery(BaseModel):
 
 
 @dataclass(frozen=True)
-class RegisterRow:
-    id: int
-    number: str
-    status: str
-    agency_id: int
-    agency_name: str
-    provider_id: int
-    provider_name: str
-    service_id: int
-    service_name: str
+class RegisterRow(ContractRow):
+    """A contract as the register lists it: the text in force, the service's category, when it first bound both
+    parties and when it ended."""
+
     category: str
-    plan_name: str
-    route: str
-    amount_net: int
-    amount_vat: int
-    amount_total: int
-    starts_on: date
-    ends_on: date
     signed_at: datetime | None
     ended_on: date | None
-
-    @property
-    def status_label(self) -> str:
-        return contract_status_label(self.status)
 
     @property
     def route_label(self) -> str:
@@ -123,11 +109,6 @@ class RegisterRow:
 
 
 # --- the query ------------------------------------------------------------------------------------------
-
-Agency = aliased(Organisation, name="agency")
-Provider = aliased(Organisation, name="provider")
-InForce = aliased(ContractVersion, name="in_force")
-
 
 def _first_signed() -> Any:
     """When each contract first became binding: the earliest time a version of it was signed by both."""
@@ -141,23 +122,10 @@ def _first_signed() -> Any:
 
 FirstSigned = _first_signed()
 
-_COLUMNS = (
-    Contract.id, Contract.number, Contract.status, Contract.agency_id, Agency.name.label("agency_name"),
-    Contract.provider_id, Provider.name.label("provider_name"), Contract.service_id,
-    ServiceVersion.name.label("service_name"), ServiceVersion.category.label("category"),
-    InForce.plan.label("plan"), InForce.route, InForce.amount_net, InForce.amount_vat, InForce.amount_total,
-    InForce.starts_on, InForce.ends_on, FirstSigned.c.signed_at, Contract.ended_on,
-)
-
-
 def _base() -> sa.Select[Any]:
+    """The contract rows of the register: a public contract's shown version is the one both parties signed."""
     return (
-        sa.select(*_COLUMNS)
-        .select_from(Contract)
-        .join(InForce, InForce.id == Contract.signed_version_id)
-        .join(Agency, Agency.id == Contract.agency_id)
-        .join(Provider, Provider.id == Contract.provider_id)
-        .join(ServiceVersion, ServiceVersion.id == InForce.service_version_id)
+        rows_select(service_version_names().c.category.label("category"), FirstSigned.c.signed_at, Contract.ended_on)
         .outerjoin(FirstSigned, FirstSigned.c.contract_id == Contract.id)
         .where(Contract.status.in_(sorted(PUBLIC)))
     )
@@ -179,14 +147,14 @@ def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
         pattern = _like(query.q)
         statement = statement.where(sa.or_(*[
             sa.func.lower(column).like(pattern, escape="\\")
-            for column in (Contract.number, Agency.name, Provider.name, ServiceVersion.name)
+            for column in (Contract.number, Agency.name, Provider.name, service_version_names().c.name)
         ]))
     if query.status:
         statement = statement.where(Contract.status == query.status)
     if query.route:
-        statement = statement.where(InForce.route == query.route)
+        statement = statement.where(Shown.route == query.route)
     if query.category:
-        statement = statement.where(ServiceVersion.category == query.category)
+        statement = statement.where(service_version_names().c.category == query.category)
     if query.agency is not None:
         statement = statement.where(Contract.agency_id == query.agency)
     if query.year is not None:
@@ -200,9 +168,9 @@ def _ordered(statement: sa.Select[Any], sort: str) -> sa.Select[Any]:
     orders: dict[str, list[Any]] = {
         "newest": [FirstSigned.c.signed_at.desc(), Contract.id.desc()],
         "oldest": [FirstSigned.c.signed_at.asc(), Contract.id.asc()],
-        "value_desc": [InForce.amount_total.desc(), Contract.id.desc()],
-        "value_asc": [InForce.amount_total.asc(), Contract.id.asc()],
-        "ends": [InForce.ends_on.asc(), Contract.id.asc()],
+        "value_desc": [Shown.amount_total.desc(), Contract.id.desc()],
+        "value_asc": [Shown.amount_total.asc(), Contract.id.asc()],
+        "ends": [Shown.ends_on.asc(), Contract.id.asc()],
         "agency": [Agency.name.asc(), Contract.id.asc()],
         "provider": [Provider.name.asc(), Contract.id.asc()],
     }
@@ -210,9 +178,7 @@ def _ordered(statement: sa.Select[Any], sort: str) -> sa.Select[Any]:
 
 
 def _row(values: Any) -> RegisterRow:
-    data = dict(values._mapping)
-    plan = data.pop("plan") or {}
-    return RegisterRow(**data, plan_name=str(plan.get("name", "")))
+    return RegisterRow(**row_values(values))
 
 
 async def search(session: AsyncSession, query: RegisterQuery, page_number: int, zone: ZoneInfo) -> tuple[list[RegisterRow], Page]:
@@ -371,7 +337,7 @@ async def statistics(session: AsyncSession, zone: ZoneInfo, year: int | None = N
         agency_names[str(row.agency_id)] = row.agency_name
         if row.signed_at is not None:
             by_month[row.signed_at.astimezone(zone).strftime("%Y-%m")].append(row.amount_total)
-    categories = sorted(_tallies(by_category, {c.value: category_label(c) for c in Category}), key=lambda t: (-t.value, t.label))
+    categories = sorted(_tallies(by_category, {c: category_label(c) for c in CATEGORIES}), key=lambda t: (-t.value, t.label))
     agencies = sorted(_tallies(by_agency, agency_names), key=lambda t: (-t.value, t.label))
     months = sorted(_tallies(by_month, {}), key=lambda t: t.key)
     return Statistics(

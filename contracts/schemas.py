@@ -7,15 +7,39 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from catalog import MAX_UNIT_PRICE
 from contracts.models import AmendmentReason
+from market.errors import Invalid
 from market.i18n import _
-from catalog.schemas import MAX_UNIT_PRICE
 from market.schemas import MONEY_MAX, RowId
 
 BillingPeriodName = Literal["monthly", "quarterly", "once"]
 RouteName = Literal["direct", "central"]
 MAX_QUANTITY = 1_000_000
 MAX_TERM_DAYS = 366 * 5  # a catalogue contract runs at most five years
+
+
+def invalid(field_name: str, message: str) -> Invalid:
+    """A refusal of one field, for a rule checked after the input was parsed."""
+    return Invalid(_("Please correct: %(fields)s.", fields=field_name), errors={field_name: message})
+
+
+# How each choice is named to the reader (the drafting form, the document, the register).
+
+def billing_labels() -> dict[str, str]:
+    return {"monthly": _("Monthly"), "quarterly": _("Quarterly"), "once": _("One payment for the whole term")}
+
+
+def route_labels() -> dict[str, str]:
+    return {"direct": _("Direct award by the agency"), "central": _("Catalogue contract through the central procurement agency")}
+
+
+def amendment_reason_labels() -> dict[str, str]:
+    return {
+        AmendmentReason.price_reduction: _("Price reduction"), AmendmentReason.volume_change: _("Volume change"),
+        AmendmentReason.duration_extension: _("Duration extension"), AmendmentReason.tax_rate_change: _("Tax rate change"),
+        AmendmentReason.other: _("Other"),
+    }
 
 
 def _blank_to_none(value: Any) -> Any:

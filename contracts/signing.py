@@ -35,13 +35,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts import documents, workflow
+from contracts import documents, lifecycle, workflow
 from contracts.authority import check_signing_authority
 from contracts.models import Contract, ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import SignInput
-from contracts.service import get_contract, side_of, version_of
+from contracts.views import get_contract, side_of, version_of
 from contracts.verify_signature import canonical
-from market import audit, clock, hooks, signing_keys
+from market import audit, clock, signing_keys
 from market.auth import Principal, check_login_allowed, record_login_failure
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
@@ -92,12 +92,12 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     if version.id != contract.current_version_id or version.state == V.superseded:
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
     if version.state != V.sent:
-        raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=version.state))
+        raise Conflict(_("Version %(n)s is not waiting for signatures (it is %(state)s).", n=version.number, state=workflow.VERSION.label(version.state).lower()))
     if version.ends_on < today:  # binding it now would start and end the contract in the same moment
         raise Conflict(_("The term of version %(n)s ended on %(date)s: it can no longer be signed. The agency can withdraw it and send it again with new dates.",
                          n=version.number, date=day(version.ends_on)))
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
-        raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=contract.status))
+        raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=workflow.CONTRACT.label(contract.status).lower()))
     await check_signing_authority(session, actor, contract, version)
     if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
         raise Conflict(_("Your organisation has already signed version %(n)s.", n=version.number))
@@ -167,7 +167,7 @@ async def sign(
                         "method": proof.method, **({"signing_key_id": proof.key.id} if proof.key else {})})
     sides = set((await session.scalars(sa.select(Signature.side).where(Signature.version_id == version.id))).all())
     if sides == {"agency", "provider"}:
-        await _binding(session, actor, contract, version, today)
+        await lifecycle.signed_by_both(session, actor, contract, version, today)
     return signature
 
 
@@ -233,34 +233,6 @@ def _signature_bytes(text: str) -> bytes:
         raise Invalid(_("Please correct: %(fields)s.", fields="signature"),
                       errors={"signature": _("An Ed25519 signature is 64 bytes, in base64.")})
     return value
-
-
-async def _binding(session: AsyncSession, actor: Principal, contract, version: ContractVersion, today: date) -> None:  # type: ignore[no-untyped-def]
-    """Both signatures are on the version: it is the text in force from now."""
-    workflow.check(workflow.VERSION_TRANSITIONS, version.state, V.signed, _("The version"))
-    version.state = V.signed
-    version.signed_at = utcnow()
-    previous_id = contract.signed_version_id
-    if previous_id is not None:
-        previous = await session.get(ContractVersion, previous_id)
-        if previous is not None:
-            workflow.check(workflow.VERSION_TRANSITIONS, previous.state, V.superseded, _("The version"))
-            previous.state = V.superseded
-    contract.signed_version_id = version.id
-    contract.updated_at = utcnow()
-    if version.kind == VersionKind.amendment:
-        await session.flush()
-        await audit.record(session, actor, "contract.amendment_signed", "contract", contract.id, {"version": version.number})
-        await hooks.emit("contract.amended", session, contract_id=contract.id, version_id=version.id)
-        return
-    target = C.active if version.starts_on <= today else C.signed
-    workflow.check(workflow.CONTRACT_TRANSITIONS, contract.status, target, _("The contract"))
-    contract.status = target
-    await session.flush()
-    await audit.record(session, actor, "contract.signed", "contract", contract.id, {"version": version.number, "status": target})
-    await hooks.emit("contract.signed", session, contract_id=contract.id, version_id=version.id)
-    if target == C.active:
-        await hooks.emit("contract.started", session, contract_id=contract.id)
 
 
 async def signer_page_data(session: AsyncSession, actor: Principal, contract_id: int, version_number: int) -> tuple[object, ContractVersion]:

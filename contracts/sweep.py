@@ -42,7 +42,7 @@ async def sweep(session: AsyncSession, settings: Settings, today: date | None = 
     today = today or clock.today(settings.zone)  # a period starting on 1 March starts at midnight in Seoul
     report = SweepReport(today)
     try:
-        from contracts.service import advance_contracts
+        from contracts.lifecycle import advance_contracts
     except ImportError:  # the contracts' lifecycle sweep is not part of this build
         advance_contracts = None
     if advance_contracts is not None:

@@ -49,6 +49,11 @@ class Verdict:
     def ok(self) -> bool:
         return self.status == VERIFIED
 
+    @property
+    def unproven(self) -> bool:
+        """Signed by re-entering a password: there is nothing to check."""
+        return self.status == NO_PROOF
+
     def summary(self) -> str:
         if self.status == VERIFIED:
             return f"VERIFIED: the {self.method} signature is valid for the payload it carries."

@@ -3,7 +3,7 @@
 `contract_parties` lists a service (directly, as tests/catalog/listed.py does) and makes an agency and a
 provider with one admin user each (the agency's admin holds a signing limit above any contract here, as another
 administrator would give it); `draft_contract`, `sent_contract` and `signed_contract` take a contract
-as far as asked through `contracts.service` and `contracts.signing` (the agency drafts and sends, the
+as far as asked through `contracts.drafting` and `contracts.signing` (the agency drafts and sends, the
 provider signs, then the agency signs). A contract whose start date is today or earlier is active once
 signed; a later start leaves it `signed` until `advance_contracts` runs on that date.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts import documents, service, signing
+from contracts import budgets, documents, drafting, signing
 from contracts.models import Contract, ContractVersion
 from contracts.schemas import BudgetInput, DraftInput, SignInput
 from market.auth import Principal
@@ -71,7 +71,7 @@ async def contract_parties(
         plan("Standard", unit, unit_price, vat_included=vat_included, minimum_term_months=minimum_term_months),
     ])
     async with sessions() as session:
-        offer = await service.listed_offer(session, listed.id)  # type: ignore[arg-type]
+        offer = await drafting.listed_offer(session, listed.id)  # type: ignore[arg-type]
     return Parties(agency, agency_user, provider, provider_user, listed.id, offer.plans[0].id)  # type: ignore[arg-type]
 
 
@@ -87,20 +87,20 @@ def terms(parties: Parties, **overrides: Any) -> DraftInput:
 
 async def set_budget(sessions: async_sessionmaker[AsyncSession], parties: Parties, year: int, amount: int) -> None:
     async with sessions() as session, session.begin():
-        await service.set_budget(session, parties.buyer, BudgetInput(year=year, amount=amount))
+        await budgets.set_budget(session, parties.buyer, BudgetInput(year=year, amount=amount))
 
 
 async def draft_contract(sessions: async_sessionmaker[AsyncSession], parties: Parties, **overrides: Any) -> int:
     """A draft (terms as in `terms`, overridable); returns the contract id."""
     async with sessions() as session, session.begin():
-        contract = await service.draft(session, parties.buyer, terms(parties, **overrides))
+        contract = await drafting.draft(session, parties.buyer, terms(parties, **overrides))
         return contract.id  # type: ignore[return-value]
 
 
 async def sent_contract(sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties, **overrides: Any) -> int:
     contract_id = await draft_contract(sessions, parties, **overrides)
     async with sessions() as session, session.begin():
-        await service.send(session, parties.buyer, documents.store_for(settings), contract_id)
+        await drafting.send(session, parties.buyer, documents.store_for(settings), contract_id)
     return contract_id
 
 

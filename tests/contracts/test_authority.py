@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from contracts import authority, documents, ocds, service
+from contracts import authority, documents, drafting, ocds
 from contracts.models import Budget, Contract, ContractVersion, Signature
 from market.models import AuditEvent
 from tests.contracts.factories import Parties, bearer, contract_parties, principal, sent_contract, sign_as, signed_contract, terms
@@ -249,12 +249,12 @@ async def test_the_approval_shows_on_the_contract_page_and_in_the_ocds_release(c
     buyer, signer = principal(buyer_user, parties.agency), principal(signer_user, parties.agency)
     async with sessions() as session, session.begin():
         await authority.set_approval_threshold(session, parties.buyer, 1_000_000)
-        contract = await service.draft(session, buyer, terms(parties))
+        contract = await drafting.draft(session, buyer, terms(parties))
         contract_id = contract.id
     await web.login(signer_user.email)
     assert (await web.submit(f"/contracts/{contract_id}/approve", {"confirm": "yes"}, form_page=f"/contracts/{contract_id}/approve")).status_code == 303
     async with sessions() as session, session.begin():
-        await service.send(session, buyer, documents.store_for(settings), contract_id)  # type: ignore[arg-type]
+        await drafting.send(session, buyer, documents.store_for(settings), contract_id)  # type: ignore[arg-type]
     await sign_as(sessions, settings, parties.seller, contract_id)
     await sign_as(sessions, settings, signer, contract_id)
 

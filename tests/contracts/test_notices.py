@@ -7,7 +7,7 @@ import json
 
 import sqlalchemy as sa
 
-from contracts import service
+from contracts import drafting
 from contracts.models import Contract
 from market.models import Organisation, OutboxMessage
 from tests.committee.factories import certified_service, world
@@ -63,7 +63,7 @@ async def test_revocation_refuses_new_drafts_keeps_signed_contracts_and_tells_th
     agency = await make_organisation(sessions, "agency", contact_email="cloud@agency.example.go.kr")
     buyer = await make_user(sessions, agency, name="Buyer Lee", signing_limit=SIGNING_LIMIT)  # an administrator who also signs
     async with sessions() as session:
-        plan_id = (await service.listed_offer(session, service_id)).plans[0].id
+        plan_id = (await drafting.listed_offer(session, service_id)).plans[0].id
     parties = Parties(agency, buyer, w.provider, w.provider_user, service_id, plan_id)
     contract_id = await active_contract(sessions, settings, parties)
     headers = await bearer(sessions, buyer)

@@ -333,19 +333,19 @@ async def test_a_release_written_later_cannot_take_a_place_before_one_still_unco
 
 
 async def test_a_contract_lived_through_the_services_publishes_its_whole_lifecycle(client, sessions, settings):
-    from contracts import documents, service
+    from contracts import documents, lifecycle
     from contracts.schemas import AmendInput, TerminateInput
     from tests.contracts.factories import active_contract, contract_parties, sign_as
 
     parties = await contract_parties(sessions)
     contract_id = await active_contract(sessions, settings, parties)
     async with sessions() as session, session.begin():
-        await service.amend(session, parties.buyer, documents.store_for(settings), contract_id,
+        await lifecycle.amend(session, parties.buyer, documents.store_for(settings), contract_id,
                             AmendInput(amendment_reason="volume_change", rationale="Twenty more users.", quantity=30))
     await sign_as(sessions, settings, parties.seller, contract_id)
     await sign_as(sessions, settings, parties.buyer, contract_id)
     async with sessions() as session, session.begin():
-        await service.terminate(session, parties.seller, contract_id, TerminateInput(reason="Service retired.", effective_on=date(2026, 12, 31)), today=date(2026, 12, 1))
+        await lifecycle.terminate(session, parties.seller, contract_id, TerminateInput(reason="Service retired.", effective_on=date(2026, 12, 31)), today=date(2026, 12, 1))
         number = (await session.get(Contract, contract_id)).number  # type: ignore[union-attr]
 
     package = (await client.get(f"/api/ocds/records/{ocds.ocid(number)}")).json()

@@ -44,9 +44,7 @@ from catalog import schemas as catalog_schemas
 from catalog.storage import LocalStorage
 from committee import cases, meetings, members, reviews
 from committee.models import Certificate
-from contracts import documents as contract_documents
-from contracts import invoices
-from contracts import service as contracts
+from contracts import documents as contract_documents, drafting, invoices, lifecycle
 from contracts.models import Contract, ContractVersion, Invoice, Signature
 from contracts.schemas import DraftInput
 from market import accounts, auth, clock, signing_keys
@@ -745,7 +743,7 @@ async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Sett
     for side in ("A", "B"):
         listed = await list_service(sessions, w.orgs["provider", side], f"Offer {side}", plans=[plan("Standard", "user_month", 10_000)])
         async with sessions() as session:
-            offer = await contracts.listed_offer(session, listed.id)  # type: ignore[arg-type]
+            offer = await drafting.listed_offer(session, listed.id)  # type: ignore[arg-type]
         w.offers[side] = (listed.id, offer.plans[0].id)  # type: ignore[assignment]
     w.agency_domain = f"agency{unique()}.example.go.kr"
     async with sessions() as session, session.begin():
@@ -1099,7 +1097,7 @@ class Builder:
         reference = f"SECRET-{side}-{unique()}"
         values = {**draft_body(await self.offer(side, actor)), "budget_reference": reference, **terms}
         async with self.w.sessions() as session, session.begin():
-            contract = await contracts.draft(session, self.w.principal("agency_buyer", side), DraftInput(**values))
+            contract = await drafting.draft(session, self.w.principal("agency_buyer", side), DraftInput(**values))
             version = await session.get(ContractVersion, contract.current_version_id)
             return {**await self.offer(side, actor), "contract_id": contract.id, "lock_version": version.lock_version, "number": version.number,  # type: ignore[union-attr]
                     "marker": reference}
@@ -1107,13 +1105,13 @@ class Builder:
     async def sent_contract(self, side: str, actor: Actor, **terms: Any) -> dict[str, Any]:
         made = await self.draft_contract(side, actor, **terms)
         async with self.w.sessions() as session, session.begin():
-            version = await contracts.send(session, self.w.principal("agency_buyer", side), contract_documents.store_for(self.w.settings), made["contract_id"])
+            version = await drafting.send(session, self.w.principal("agency_buyer", side), contract_documents.store_for(self.w.settings), made["contract_id"])
             return {**made, "number": version.number, "sha256": version.document_sha256}
 
     async def declined_contract(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.sent_contract(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await contracts.decline(session, self.w.principal("provider_admin", side), made["contract_id"], "Wrong price")
+            await lifecycle.decline(session, self.w.principal("provider_admin", side), made["contract_id"], "Wrong price")
         return made
 
     async def active_contract(self, side: str, actor: Actor) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts import documents, service, signing, workflow
+from contracts import documents, drafting, lifecycle, signing, workflow
 from contracts.models import Contract, ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import AmendInput, SignInput, TerminateInput
 from market.auth import Principal
@@ -68,22 +68,22 @@ async def apply(
     store = documents.store_for(settings)
     async with sessions() as session, session.begin():
         if name == "send":
-            await service.send(session, actor, store, contract_id)
+            await drafting.send(session, actor, store, contract_id)
         elif name == "withdraw":
-            await service.withdraw(session, actor, contract_id, "Taken back")
+            await drafting.withdraw(session, actor, contract_id, "Taken back")
         elif name == "decline":
-            await service.decline(session, actor, contract_id, "Not these terms")
+            await lifecycle.decline(session, actor, contract_id, "Not these terms")
         elif name == "revise":
-            await service.revise(session, actor, contract_id)
+            await drafting.revise(session, actor, contract_id)
         elif name == "cancel":
-            await service.cancel(session, actor, contract_id, "No longer needed")
+            await lifecycle.cancel(session, actor, contract_id, "No longer needed")
         elif name == "terminate":
-            await service.terminate(session, actor, contract_id, TerminateInput(reason="Ending early", effective_on=day), today=day)
+            await lifecycle.terminate(session, actor, contract_id, TerminateInput(reason="Ending early", effective_on=day), today=day)
         elif name == "amend":
             contract = await session.get(Contract, contract_id)
             terms = await session.get(ContractVersion, contract.signed_version_id or contract.current_version_id)  # type: ignore[union-attr]
             data = AmendInput(amendment_reason="volume_change", rationale="More users", quantity=terms.quantity + 1)  # type: ignore[union-attr]
-            await service.amend(session, actor, store, contract_id, data)
+            await lifecycle.amend(session, actor, store, contract_id, data)
         elif name == "sign":
             contract = await session.get(Contract, contract_id)
             version = await session.get(ContractVersion, contract.current_version_id)  # type: ignore[union-attr]
@@ -92,7 +92,7 @@ async def apply(
             await signing.sign(session, actor, store, contract_id, version.number, data, address="127.0.0.1",  # type: ignore[union-attr]
                                user_agent="tests", today=day)
         elif name == "advance":
-            await service.advance_contracts(session, day)
+            await lifecycle.advance_contracts(session, day)
         else:  # pragma: no cover - the strategy names only the actions above
             raise AssertionError(name)
 
@@ -109,10 +109,10 @@ def check_moves(before: Snapshot, after: Snapshot, action: Action) -> None:
     """Every change of the contract's status and of its versions' states is a step the tables allow."""
     most = 2 if action[0] == "advance" else 1  # advancing past the end starts and completes a contract in one run
     old, new = before["contract"]["status"], after["contract"]["status"]
-    assert steps(workflow.CONTRACT_TRANSITIONS, old, new, most), f"{action}: contract {old} -> {new}"
+    assert steps(workflow.CONTRACT.transitions, old, new, most), f"{action}: contract {old} -> {new}"
     for version_id, version in after["versions"].items():
         previous = before["versions"].get(version_id, {"state": V.draft})  # a new version starts as a draft
-        assert steps(workflow.VERSION_TRANSITIONS, previous["state"], version["state"], 1), \
+        assert steps(workflow.VERSION.transitions, previous["state"], version["state"], 1), \
             f"{action}: version {version['number']} {previous['state']} -> {version['state']}"
     assert set(before["versions"]) <= set(after["versions"]), "a version disappeared"
     if old in TERMINAL:

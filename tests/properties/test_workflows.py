@@ -25,14 +25,11 @@ Table = dict[tuple[str, str], str]
 
 # Each table with the states it ranges over, where its life starts, and the function that applies it.
 MACHINES: dict[str, tuple[Table, list[str], str, Callable[[str, str], str]]] = {
-    "catalog service": (catalog_workflow.SERVICE.transitions, list(ServiceStatus), ServiceStatus.draft, catalog_workflow.SERVICE.check),
-    "catalog version": (catalog_workflow.VERSION.transitions, list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.VERSION.check),
-    "contract": (contract_workflow.CONTRACT_TRANSITIONS, list(ContractStatus), ContractStatus.draft,
-                 lambda current, target: contract_workflow.check(contract_workflow.CONTRACT_TRANSITIONS, current, target, "The contract")),
-    "contract version": (contract_workflow.VERSION_TRANSITIONS, list(VersionState), VersionState.draft,
-                         lambda current, target: contract_workflow.check(contract_workflow.VERSION_TRANSITIONS, current, target, "The version")),
-    "invoice": (contract_workflow.INVOICE_TRANSITIONS, list(InvoiceStatus), InvoiceStatus.open,
-                lambda current, target: contract_workflow.check(contract_workflow.INVOICE_TRANSITIONS, current, target, "The invoice")),
+    "catalog service": (dict(catalog_workflow.SERVICE.transitions), list(ServiceStatus), ServiceStatus.draft, catalog_workflow.SERVICE.check),
+    "catalog version": (dict(catalog_workflow.VERSION.transitions), list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.VERSION.check),
+    "contract": (dict(contract_workflow.CONTRACT.transitions), list(ContractStatus), ContractStatus.draft, contract_workflow.CONTRACT.check),
+    "contract version": (dict(contract_workflow.VERSION.transitions), list(VersionState), VersionState.draft, contract_workflow.VERSION.check),
+    "invoice": (dict(contract_workflow.INVOICE.transitions), list(InvoiceStatus), InvoiceStatus.open, contract_workflow.INVOICE.check),
     "committee case": (dict(committee_workflow.CASE.transitions), list(CaseState), CaseState.intake, committee_workflow.CASE.check),
     "committee certificate": (dict(committee_workflow.CERTIFICATE.transitions), list(CertificateStatus), CertificateStatus.valid,
                               committee_workflow.CERTIFICATE.check),
@@ -120,6 +117,15 @@ def test_tables_name_only_known_states_and_terminal_states_have_no_way_out(name:
                 reached.add(target)
                 frontier.append(target)
     assert reached == set(states)
+
+
+def test_a_refused_contract_change_names_both_states_by_their_labels() -> None:
+    with pytest.raises(Conflict) as refused:
+        contract_workflow.CONTRACT.check(ContractStatus.sent, ContractStatus.completed)
+    assert refused.value.detail == "A contract that is sent for signature cannot become completed."
+    with pytest.raises(Conflict) as refused:
+        contract_workflow.VERSION.check(VersionState.signed, VersionState.declined)
+    assert refused.value.detail == "A version of the contract that is signed by both parties cannot become declined."
 
 
 def test_no_table_has_a_step_to_the_same_state() -> None:
