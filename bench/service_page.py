@@ -47,7 +47,7 @@ async def captured_lookups(database_url: str, service_ids: list[int]) -> list[li
     from market import hooks
     from market.app import route_handlers
     from market.database import create_engine
-    from market.schema import import_models
+    from market.schema_version import import_models
     from market.settings import Settings
 
     import_models()

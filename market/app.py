@@ -39,7 +39,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from market import audit, i18n, outbox, schema
+from market import audit, i18n, outbox, schema_version
 from market.auth import AuthenticationMiddleware, SystemActor, client_ip
 from market.database import WriteWhileReading, create_engine, reading
 from market.errors import DomainError, Invalid, NotAuthenticated, NotFound, Refused
@@ -496,7 +496,7 @@ def route_handlers() -> list[Any]:
 def create_app(settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None) -> Litestar:
     """The whole application; `extra_routes` lets tests mount handlers of their own beside the real ones."""
     settings = configure(settings or Settings.from_env())
-    schema.import_models()
+    schema_version.import_models()
     engine = create_engine(settings.database_url)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
@@ -513,7 +513,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
         worker: asyncio.Task[None] | None = None
         try:
             if check_schema:
-                await schema.ensure_current(engine)
+                await schema_version.ensure_current(engine)
             if settings.worker == "embedded":
                 worker = asyncio.create_task(outbox.run_forever(sessions_of(app), settings))
             yield

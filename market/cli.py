@@ -50,14 +50,14 @@ def _refuse_missing_sqlite(settings: Settings) -> None:
 
 async def _checked_engine(settings: Settings, *, pooled: bool = False) -> AsyncEngine:
     """An engine on a reachable database whose schema is at the code's head, or a ClickException saying what to do."""
-    from market import schema
+    from market import schema_version
     from market.database import create_engine
 
     _refuse_missing_sqlite(settings)
     engine = create_engine(settings.database_url, pooled=pooled)
     try:
-        await schema.ensure_current(engine)
-    except schema.SchemaBehind as exc:
+        await schema_version.ensure_current(engine)
+    except schema_version.SchemaBehind as exc:
         await engine.dispose()
         raise click.ClickException(str(exc)) from exc
     except (OSError, DBAPIError) as exc:
@@ -68,7 +68,7 @@ async def _checked_engine(settings: Settings, *, pooled: bool = False) -> AsyncE
 
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on a short-lived engine, once the schema is known to be current."""
-    from market.schema import import_models
+    from market.schema_version import import_models
 
     import_models()
 
@@ -124,12 +124,12 @@ def db() -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from market import schema
+    from market import schema_version
 
     settings = _settings()
     _ensure_data_dir(settings)
     try:
-        schema.upgrade(settings.database_url, revision)
+        schema_version.upgrade(settings.database_url, revision)
     except (OSError, DBAPIError) as exc:
         raise _unreachable(settings, exc) from exc
     click.echo(f"Database upgraded to {revision}.")
@@ -139,12 +139,12 @@ def upgrade(revision: str) -> None:
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (e.g. -1 or base)."""
-    from market import schema
+    from market import schema_version
 
     settings = _settings()
     _refuse_missing_sqlite(settings)
     try:
-        schema.downgrade(settings.database_url, revision)
+        schema_version.downgrade(settings.database_url, revision)
     except (OSError, DBAPIError) as exc:
         raise _unreachable(settings, exc) from exc
     click.echo(f"Database downgraded to {revision}.")
@@ -153,7 +153,7 @@ def downgrade(revision: str) -> None:
 @db.command()
 def current() -> None:
     """Show the database's revision and the code's head."""
-    from market import schema
+    from market import schema_version
     from market.database import create_engine
 
     settings = _settings()
@@ -165,13 +165,13 @@ def current() -> None:
             return None  # no file yet: empty, and left uncreated
         engine = create_engine(settings.database_url, pooled=False)
         try:
-            return await schema.current(engine)
+            return await schema_version.current(engine)
         except (OSError, DBAPIError) as exc:
             raise _unreachable(settings, exc) from exc
         finally:
             await engine.dispose()
 
-    at, head = asyncio.run(read()), schema.head()
+    at, head = asyncio.run(read()), schema_version.head()
     click.echo(f"database: {at or 'empty'}\ncode head: {head}\n" + ("up to date" if at == head else "behind: run `market db upgrade`"))
     if at != head:
         sys.exit(1)
@@ -252,7 +252,7 @@ def audit_verify() -> None:
 def worker(once: bool) -> None:
     """Carry out outbox jobs (e-mail, webhooks, payments) and periodic sweeps."""
     from market import hooks, outbox
-    from market.schema import import_models
+    from market.schema_version import import_models
 
     settings = _settings()
     import_models()

@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market import clock, i18n, schema, security
+from market import clock, i18n, schema_version, security
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
@@ -128,10 +128,10 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Migrated once per run; every test starts from it emptied (see `database_url`)."""
     if POSTGRES_URL:
         asyncio.run(_reset_postgres(POSTGRES_URL))
-        schema.upgrade(POSTGRES_URL)
+        schema_version.upgrade(POSTGRES_URL)
         return POSTGRES_URL
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('database') / 'market.db'}"
-    schema.upgrade(url)
+    schema_version.upgrade(url)
     return url
 
 

@@ -165,11 +165,11 @@ async def test_a_change_made_through_another_process_is_seen_once_the_time_to_li
     other = (
         "import asyncio, sys\n"
         "from market.database import create_engine\n"
-        "from market import schema\n"
+        "from market import schema_version\n"
         "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
         "from market.models import Organisation\n"
         "from tests.catalog.listed import list_service\n"
-        "schema.import_models()\n"
+        "schema_version.import_models()\n"
         "async def main():\n"
         "    engine = create_engine(sys.argv[1], pooled=False)\n"
         "    sessions = async_sessionmaker(engine, expire_on_commit=False)\n"

@@ -1,4 +1,4 @@
-"""Alembic, driven from code: upgrade, downgrade, current, and the check that the schema is at head."""
+"""The schema's version: Alembic driven from code (upgrade, downgrade, current) and the check that the database is at the migrations' head."""
 
 from __future__ import annotations
 
