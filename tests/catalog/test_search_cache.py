@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import search, search_cache
 from catalog.models import ListedService
-from market.app import create_app, db_config_of
+from market.app import create_app
+from market.state import db_config_of
 from market.database import reading
 from market.models import Organisation
 from market.settings import Settings, SettingsError, configure, configured
