@@ -4,9 +4,6 @@ Its public surface for higher packages (contracts): whether a service is certifi
 and whether a provider is barred.
 """
 
-from committee import panels as _panels  # the certificate on the service page
-from committee import service as _service  # registers the submission subscribers and the daily sweep
 from committee.service import active_bar, certificate_by_number, certificate_json, certificate_of_service, sweep
 
 __all__ = ["active_bar", "certificate_by_number", "certificate_json", "certificate_of_service", "sweep"]
-del _panels, _service

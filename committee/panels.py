@@ -10,7 +10,6 @@ from market import hooks
 from market.i18n import _
 
 
-@hooks.service_panel
 async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Panel | None:
     certificate = await certificate_of_service(session, service_id)
     if certificate is None:
@@ -18,7 +17,6 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
     return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate})
 
 
-@hooks.service_marks
 async def certificate_marks(session: AsyncSession, service_ids: list[int]) -> dict[int, hooks.Mark]:
     return {
         certificate.service_id: hooks.Mark(

@@ -166,7 +166,6 @@ async def conflicted(session: AsyncSession, member_id: int, provider_id: int, on
     return any(tie_conflicts(tie, on) for tie in ties)
 
 
-@hooks.submission_check
 async def may_read_submissions(session: AsyncSession, principal: Principal, provider_id: int) -> bool:
     """The catalogue's submitted versions: the secretariat, and members in office without a tie to the provider."""
     role = await role_of(session, principal)
@@ -277,12 +276,10 @@ async def receive_submission(
     return case
 
 
-@hooks.subscribe("service.submitted")
 async def on_service_submitted(session: AsyncSession, *, service_id: int, version_id: int, actor: Actor | None = None, **_data: object) -> None:
     await receive_submission(session, service_id=service_id, version_id=version_id, actor=actor)
 
 
-@hooks.subscribe("revision.submitted")
 async def on_revision_submitted(session: AsyncSession, *, service_id: int, version_id: int, actor: Actor | None = None, **_data: object) -> None:
     await receive_submission(session, service_id=service_id, version_id=version_id, actor=actor, kind=CaseKind.revision)
 
@@ -1074,7 +1071,6 @@ async def _remind(session: AsyncSession, certificate: Certificate, on: date, bas
     return 1
 
 
-@hooks.periodic("committee.sweep", every_seconds=24 * 3600)
 async def periodic_sweep(sessions: Any, settings: Any) -> None:
     async with sessions() as session, session.begin():
         await sweep(session, settings)

@@ -20,6 +20,7 @@ from litestar.template.config import TemplateConfig
 from sqlmodel import SQLModel
 
 from market import outbox, schema_version
+from market.assembly import assemble
 from market.auth import AuthenticationMiddleware
 from market.commit import committing
 from market.database import create_engine
@@ -27,6 +28,7 @@ from market.error_handlers import EXCEPTION_HANDLERS
 from market.forwarded import ForwardedMiddleware
 from market.headers import security_headers
 from market.language import LanguageMiddleware
+from market.parts import Parts
 from market.rate_limit import rate_limit
 from market.reading import ReadingMiddleware
 from market.request_checks import check_request
@@ -38,25 +40,17 @@ from market.web import API_ERRORS
 STATIC_DIR = TEMPLATES_DIR.parent / "market" / "static"
 
 
-def route_handlers() -> list[Any]:
-    from market.controllers import routes as market_routes
-
-    handlers: list[Any] = list(market_routes())
-    for package in ("catalog", "committee", "contracts"):
-        with contextlib.suppress(ModuleNotFoundError):
-            module = __import__(f"{package}.controllers", fromlist=["routes"])
-            handlers.extend(module.routes())
-    return handlers
-
-
-def create_app(settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None) -> Litestar:
-    """The whole application; `extra_routes` lets tests mount handlers of their own beside the real ones."""
+def create_app(
+    settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None, parts: Parts | None = None
+) -> Litestar:
+    """The whole application: the shell, and the parts every package includes (`market.assembly`). `extra_routes`
+    lets tests mount handlers of their own beside the real ones; `parts` lets them share one registry between apps."""
     settings = configure(settings or Settings.from_env())
-    schema_version.import_models()
+    parts = parts or assemble()
     engine = create_engine(settings.database_url)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=parts.session_info()),  # the hooks find the parts here
         before_send_handler=None,  # set below, once the config has chosen its (unique) session key
         metadata=SQLModel.metadata,
         create_all=False,
@@ -82,9 +76,9 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True, e
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[*route_handlers(), *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
+        route_handlers=[*parts.routes, *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
-        state=State({"settings": settings, "db_config": db_config}),
+        state=State({"settings": settings, "db_config": db_config, "parts": parts}),
         stores={"rate_limit": limit_store},
         lifespan=[lifespan],
         template_config=TemplateConfig(instance=build_engine(settings)),

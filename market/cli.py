@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from market.settings import Settings, SettingsError, configure
 
@@ -68,14 +68,14 @@ async def _checked_engine(settings: Settings, *, pooled: bool = False) -> AsyncE
 
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on a short-lived engine, once the schema is known to be current."""
-    from market.schema_version import import_models
+    from market.assembly import assemble
 
-    import_models()
+    parts = assemble()  # the packages' tables, and their subscribers for what the work announces
 
     async def run() -> T:
         engine = await _checked_engine(settings)
         try:
-            async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+            async with parts.sessions(engine)() as session, session.begin():
                 return await work(session)
         finally:
             await engine.dispose()
@@ -252,14 +252,14 @@ def audit_verify() -> None:
 def worker(once: bool) -> None:
     """Carry out outbox jobs (e-mail, webhooks, payments) and periodic sweeps."""
     from market import hooks, outbox
-    from market.schema_version import import_models
+    from market.assembly import assemble
 
     settings = _settings()
-    import_models()
+    parts = assemble()
 
     async def run() -> None:
         engine = await _checked_engine(settings, pooled=True)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        sessions = parts.sessions(engine)
         try:
             if once:
                 await hooks.run_periodic(sessions, settings)

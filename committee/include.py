@@ -1,0 +1,19 @@
+"""What the committee adds to the shell: its tables, pages and API, the cases opened on the catalogue's submissions,
+who reads submissions, the certificate on a service's page and in search results, the daily sweep, its demo data."""
+
+from __future__ import annotations
+
+from committee import controllers, demo, models, panels, service
+from market.parts import Parts
+
+
+def include(parts: Parts) -> None:
+    parts.add_models(models)
+    parts.add_routes(*controllers.routes())
+    parts.subscribe("service.submitted", service.on_service_submitted)
+    parts.subscribe("revision.submitted", service.on_revision_submitted)
+    parts.add_submission_check(service.may_read_submissions)
+    parts.add_service_panel(panels.certificate_panel)
+    parts.add_service_marks(panels.certificate_marks)
+    parts.add_periodic("committee.sweep", 24 * 3600, service.periodic_sweep)
+    parts.add_demo(demo.load)
