@@ -1,9 +1,9 @@
 """What the committee adds to the shell: its tables, pages and API, the cases opened on the catalogue's submissions,
-who reads submissions, the certificate on a service's page and in search results, the daily sweep, its demo data."""
+who reads submissions, the certificate on a service's page and in search results, the daily sweep and its command, its demo data."""
 
 from __future__ import annotations
 
-from committee import controllers, demo, models, panels, service
+from committee import cli, controllers, demo, models, panels, service
 from market.parts import Parts
 
 
@@ -16,4 +16,5 @@ def include(parts: Parts) -> None:
     parts.add_service_panel(panels.certificate_panel)
     parts.add_service_marks(panels.certificate_marks)
     parts.add_periodic("committee.sweep", 24 * 3600, service.periodic_sweep)
+    parts.add_command(cli.commands)
     parts.add_demo(demo.load)
