@@ -13,7 +13,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware.csrf import CSRF_SECRET_LENGTH, generate_csrf_hash, generate_csrf_token
 from litestar.response import Redirect, Template
-from litestar.types import Empty, Scope
+from litestar.types import Empty, ExceptionHandlersMap, Scope
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
@@ -201,7 +201,7 @@ def on_database_error(request: Request, exc: DBAPIError) -> Response:
     return on_unexpected(request, exc)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     WriteWhileReading: on_write_while_reading,
     DomainError: on_domain_error,
     HTTPException: on_http_error,
