@@ -17,9 +17,9 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from bench import generate
-from market import schema
+from market import schema_version
 
-MIGRATIONS = Path(schema.MIGRATIONS_DIR) / "versions"
+MIGRATIONS = Path(schema_version.MIGRATIONS_DIR) / "versions"
 BATCH = 5_000
 
 
@@ -104,7 +104,7 @@ async def _copy_postgres(url: str, seed: int, count: int, providers: int) -> Non
 def load_postgres(url: str, seed: int, count: int, providers: int) -> float:
     started = time.perf_counter()
     asyncio.run(_reset_postgres(url))
-    schema.upgrade(url)
+    schema_version.upgrade(url)
     asyncio.run(_copy_postgres(url, seed, count, providers))
     return time.perf_counter() - started
 
@@ -124,7 +124,7 @@ def load_sqlite(path: Path, seed: int, count: int, providers: int) -> float:
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    schema.upgrade(f"sqlite+aiosqlite:///{path}")
+    schema_version.upgrade(f"sqlite+aiosqlite:///{path}")
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")

@@ -113,7 +113,7 @@ async def captured_sql(database_url: str, term: str) -> tuple[list[tuple[str, An
     """The statements one search runs, as the driver receives them (SQL text and parameters)."""
     from catalog import search
     from market.database import create_engine
-    from market.schema import import_models
+    from market.schema_version import import_models
 
     import_models()
     engine = create_engine(database_url, pooled=False)

@@ -45,13 +45,11 @@ async def captured_lookups(database_url: str, service_ids: list[int]) -> list[li
     """Per service, the statements its page runs (the page handler's two reads), as the driver receives them."""
     from catalog import listings
     from market import hooks
-    from market.app import route_handlers
+    from market.assembly import assemble
     from market.database import create_engine
-    from market.schema import import_models
     from market.settings import Settings
 
-    import_models()
-    route_handlers()  # imports every package's controllers, which register the service page's panels
+    parts = assemble()  # every package's tables, and the service page's panels
     zone = Settings.from_env().zone
     engine = create_engine(database_url, pooled=False)
     statements: list[tuple[str, Any]] = []
@@ -62,7 +60,7 @@ async def captured_lookups(database_url: str, service_ids: list[int]) -> list[li
 
     lookups: list[list[tuple[str, Any]]] = []
     try:
-        async with async_sessionmaker(engine)() as session:
+        async with async_sessionmaker(engine, info=parts.session_info())() as session:
             await session.execute(text("SELECT 1"))  # connects: the dialect's own first queries are not the page's
             await session.rollback()
             for service_id in service_ids:

@@ -17,7 +17,7 @@ from catalog.listings import StaleEdit
 from catalog.models import Document
 from catalog.storage import Storage, storage_for
 from market import hooks
-from market.app import settings_of
+from market.state import settings_of
 from market.auth import Principal
 from market.errors import Invalid, NotFound
 from market.guards import current, kind

@@ -13,7 +13,7 @@ from catalog import exports, projects, search, search_cache
 from catalog.facets import unit_label
 from catalog.models import Outcome
 from market import hooks
-from market.app import settings_of
+from market.state import settings_of
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _

@@ -418,9 +418,7 @@ async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> 
     return len(ids)
 
 
-@hooks.subscribe("organisation.deactivated")
-@hooks.subscribe("organisation.activated")
-async def _provider_standing_changed(session: AsyncSession, *, organisation_id: int, **_data: object) -> None:
+async def on_provider_standing_changed(session: AsyncSession, *, organisation_id: int, **_data: object) -> None:
     await refresh_provider_listings(session, organisation_id)
 
 
@@ -515,7 +513,7 @@ def _is_reviewer(viewer: Principal | None) -> bool:
 
 def _visible_unless_submitted(viewer: Principal | None, service: Service, version: ServiceVersion) -> bool | None:
     """The owner sees every version; everyone sees what was ever listed; None: a submission a reviewer asks for,
-    which the committee decides (`hooks.submission_check`: not a member with a tie to the provider)."""
+    which the committee decides (`Parts.add_submission_check`: not a member with a tie to the provider)."""
     if is_owner(viewer, service) or version.state in workflow.EVER_LISTED:
         return True
     if version.state not in workflow.REVIEWERS_ONLY or not _is_reviewer(viewer):

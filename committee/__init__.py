@@ -4,18 +4,6 @@ Its public surface for higher packages (contracts): whether a service is certifi
 and whether a provider is barred.
 """
 
-from committee import cases as _cases  # registers the submission subscribers
-from committee import (
-    members as _members,  # registers the check on who reads submissions
-)
-from committee import panels as _panels  # the certificate on the service page
-from committee.certificates import (
-    active_bar,
-    certificate_by_number,
-    certificate_json,
-    certificate_of_service,
-    sweep,
-)
+from committee.certificates import active_bar, certificate_by_number, certificate_json, certificate_of_service, sweep
 
 __all__ = ["active_bar", "certificate_by_number", "certificate_json", "certificate_of_service", "sweep"]
-del _cases, _members, _panels

@@ -26,7 +26,7 @@ from committee.models import (
 )
 from committee.providers import provider_emails, provider_name
 from committee.workflow import BEFORE_DECISION, CASE, DECIDED, OPEN
-from market import audit, clock, hooks, outbox
+from market import audit, clock, outbox
 from market.audit import Actor
 from market.auth import Principal
 from market.database import lock, utcnow
@@ -95,12 +95,10 @@ async def receive_submission(
     return case
 
 
-@hooks.subscribe("service.submitted")
 async def on_service_submitted(session: AsyncSession, *, service_id: int, version_id: int, actor: Actor | None = None, **_data: object) -> None:
     await receive_submission(session, service_id=service_id, version_id=version_id, actor=actor)
 
 
-@hooks.subscribe("revision.submitted")
 async def on_revision_submitted(session: AsyncSession, *, service_id: int, version_id: int, actor: Actor | None = None, **_data: object) -> None:
     await receive_submission(session, service_id=service_id, version_id=version_id, actor=actor, kind=CaseKind.revision)
 

@@ -337,7 +337,6 @@ async def _remind(session: AsyncSession, certificate: Certificate, on: date, bas
     return 1
 
 
-@hooks.periodic("committee.sweep", every_seconds=24 * 3600)
 async def periodic_sweep(sessions: Any, settings: Any) -> None:
     async with sessions() as session, session.begin():
         await sweep(session, settings)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from committee import rules
 from committee.models import CriteriaSet, Tie, TieKind
-from market import audit, clock, hooks
+from market import audit, clock
 from market.auth import Principal
 from market.errors import Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
@@ -152,7 +152,6 @@ async def conflicted(session: AsyncSession, member_id: int, provider_id: int, on
     return any(tie_conflicts(tie, on) for tie in ties)
 
 
-@hooks.submission_check
 async def may_read_submissions(session: AsyncSession, principal: Principal, provider_id: int) -> bool:
     """The catalogue's submitted versions: the secretariat, and members in office without a tie to the provider."""
     role = await role_of(session, principal)

@@ -12,7 +12,6 @@ from market.formatting import day
 from market.i18n import _
 
 
-@hooks.service_panel
 async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Panel | None:
     certificate = await certificate_of_service(session, service_id)
     if certificate is None:
@@ -20,7 +19,6 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
     return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate, "status_label": CERTIFICATE.label(certificate.status)})
 
 
-@hooks.service_marks
 async def certificate_marks(session: AsyncSession, service_ids: list[int]) -> dict[int, hooks.Mark]:
     return {
         certificate.service_id: hooks.Mark(

@@ -27,6 +27,3 @@ __all__ = [
     "store_for",
 ]
 
-# Importing the package registers what it hooks into the shell, in every process (server, worker, CLI):
-# the daily sweep, the Stripe outbox job, the OCDS and notice subscribers and the home page panels.
-from contracts import dashboards, notices, ocds, payments, sweep  # noqa: E402, F401

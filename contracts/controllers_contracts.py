@@ -24,7 +24,7 @@ from contracts.schemas import (
 )
 from market import clock
 from market import signing_keys
-from market.app import settings_of
+from market.state import settings_of
 from market.auth import client_ip
 from market.errors import Invalid, NotFound
 from market.formatting import number

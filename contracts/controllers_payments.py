@@ -21,7 +21,7 @@ PAGE: dict[str, Any] = {"include_in_schema": False, "guards": [signed_in]}
 API: dict[str, Any] = {"guards": [signed_in], "tags": ["invoices"]}
 
 def _today(request: Request) -> Any:
-    from market.app import settings_of
+    from market.state import settings_of
 
     return clock.today(settings_of(request.app).zone)
 

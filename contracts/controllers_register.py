@@ -23,7 +23,7 @@ OCDS_API: dict[str, Any] = {"tags": ["ocds"]}
 
 
 def _settings(request: Request) -> Any:
-    from market.app import settings_of
+    from market.state import settings_of
 
     return settings_of(request.app)
 

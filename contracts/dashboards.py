@@ -236,7 +236,6 @@ async def provider_dashboard(session: AsyncSession, provider_id: int, on: date) 
 
 # --- the home panels ------------------------------------------------------------------------------------
 
-@hooks.home_panel
 async def contracts_panel(session: AsyncSession, user: Any) -> hooks.Panel | None:
     kind = getattr(user, "organisation_kind", None)
     if kind == "agency":

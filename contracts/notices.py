@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.models import Contract
 from contracts.workflow import IN_FORCE
-from market import hooks, outbox
+from market import outbox
 from market.database import utcnow
 from market.i18n import _
 from market.models import Organisation, User
@@ -29,7 +29,6 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
     return list(admins)
 
 
-@hooks.subscribe("service.delisted")
 async def tell_agencies(session: AsyncSession, *, service_id: int, status: str, reason: str, **_data: object) -> None:
     contracts = (
         await session.scalars(

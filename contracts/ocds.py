@@ -27,7 +27,7 @@ import committee
 from catalog import ContractedService, category_label, contracted_service, unit_label
 from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Release, Route, VersionKind
 from contracts.workflow import CLOSED, PUBLIC
-from market import hooks, i18n
+from market import i18n
 from market.audit import AUDIT_LOCK
 from market.database import lock, utcnow
 from market.errors import NotFound
@@ -321,33 +321,27 @@ async def backfill(session: AsyncSession) -> int:
     return written
 
 
-@hooks.subscribe("contract.signed")
-async def _on_signed(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
+async def on_contract_signed(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
     await write_release(session, contract_id, "contract.signed", f"contract-{version_id}" if version_id else "contract")
 
 
-@hooks.subscribe("contract.amended")
-async def _on_amended(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
+async def on_contract_amended(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
     await write_release(session, contract_id, "contract.amended", f"amendment-{version_id}")
 
 
-@hooks.subscribe("contract.started")
-async def _on_started(session: AsyncSession, contract_id: int, **_data: object) -> None:
+async def on_contract_started(session: AsyncSession, contract_id: int, **_data: object) -> None:
     await write_release(session, contract_id, "contract.started", "started")
 
 
-@hooks.subscribe("contract.completed")
-async def _on_completed(session: AsyncSession, contract_id: int, **_data: object) -> None:
+async def on_contract_completed(session: AsyncSession, contract_id: int, **_data: object) -> None:
     await write_release(session, contract_id, "contract.completed", "completed")
 
 
-@hooks.subscribe("contract.terminated")
-async def _on_terminated(session: AsyncSession, contract_id: int, **_data: object) -> None:
+async def on_contract_terminated(session: AsyncSession, contract_id: int, **_data: object) -> None:
     await write_release(session, contract_id, "contract.terminated", "terminated")
 
 
-@hooks.subscribe("invoice.paid")
-async def _on_paid(session: AsyncSession, invoice_id: int, payment_id: int | None = None, **_data: object) -> None:
+async def on_invoice_paid(session: AsyncSession, invoice_id: int, payment_id: int | None = None, **_data: object) -> None:
     invoice = await session.get(Invoice, invoice_id)
     if invoice is not None:
         await write_release(session, invoice.contract_id, "invoice.paid", f"payment-{payment_id}" if payment_id else f"invoice-{invoice_id}")

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import invoices
 from market import clock
-from market import hooks
 from market.settings import Settings
 
 log = logging.getLogger("contracts.sweep")
@@ -53,7 +52,6 @@ async def sweep(session: AsyncSession, settings: Settings, today: date | None = 
     return report
 
 
-@hooks.periodic("contracts.sweep", 24 * 3600)
 async def periodic_sweep(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     async with sessions() as session, session.begin():
         report = await sweep(session, settings)

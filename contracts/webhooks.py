@@ -61,7 +61,7 @@ async def handle_event(session: AsyncSession, event: dict[str, Any], zone: tzinf
 
 @post("/webhooks/stripe", include_in_schema=False, status_code=200)
 async def stripe_webhook(request: Request, db_session: DbSession) -> dict[str, Any]:
-    from market.app import settings_of
+    from market.state import settings_of
 
     settings = settings_of(request.app)
     event = verified_event(await request.body(), request.headers.get("stripe-signature"), settings.stripe_webhook_secret)

@@ -174,7 +174,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Sets `request.user` to a Principal or None. `/api` trusts only Bearer tokens, pages only the cookie."""
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        from market.app import db_config_of, settings_of
+        from market.state import db_config_of, settings_of
 
         app = connection.scope["litestar_app"]
         settings = settings_of(app)

@@ -12,6 +12,7 @@ from market import clock
 from market import accounts
 from market.auth import SystemActor
 from market.models import AgencyDomain, Appointment, Organisation, User
+from market.parts import parts_of
 from market.settings import Settings
 
 DEMO_PASSWORD = "demo-password-2026"
@@ -88,16 +89,8 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
 
 
 async def _load_domains(session: AsyncSession, settings: Settings, echo: Callable[[str], None]) -> int:
-    """Each domain package may offer `demo.load(session, settings, echo) -> int`."""
-    import importlib
-
+    """Each package's demo data (`Parts.add_demo`), in the order the packages were included."""
     created = 0
-    for package in ("catalog", "committee", "contracts"):
-        try:
-            module = importlib.import_module(f"{package}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name not in {package, f"{package}.demo"}:
-                raise
-            continue
-        created += await module.load(session, settings, echo)
+    for loader in parts_of(session).demo_loaders:
+        created += await loader(session, settings, echo)
     return created

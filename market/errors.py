@@ -1,4 +1,4 @@
-"""Domain exceptions raised by services; `market.app` renders them as HTML pages or problem JSON."""
+"""Domain exceptions raised by services; `market.error_handlers` renders them as HTML pages or problem JSON."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 def _settings(request: Request) -> Any:
-    from market.app import settings_of
+    from market.state import settings_of
 
     return settings_of(request.app)
 

@@ -19,9 +19,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market import clock, i18n, schema, security
+from market import clock, i18n, schema_version, security
 from market.app import create_app
+from market.assembly import assemble
 from market.database import create_engine
+from market.parts import Parts
 from market.settings import Settings
 from tests.helpers import TEST_DAY, Browserless
 
@@ -128,10 +130,10 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Migrated once per run; every test starts from it emptied (see `database_url`)."""
     if POSTGRES_URL:
         asyncio.run(_reset_postgres(POSTGRES_URL))
-        schema.upgrade(POSTGRES_URL)
+        schema_version.upgrade(POSTGRES_URL)
         return POSTGRES_URL
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('database') / 'market.db'}"
-    schema.upgrade(url)
+    schema_version.upgrade(url)
     return url
 
 
@@ -167,9 +169,16 @@ def settings(base_settings: Settings, database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app(base_settings: Settings) -> Litestar:
+def parts() -> Parts:
+    """The run's registry of the packages' parts, shared by the apps the fixtures build and by `sessions`, so a test
+    that listens to an event (`parts.subscribe`) hears it however it was announced."""
+    return assemble()
+
+
+@pytest.fixture(scope="session")
+def app(base_settings: Settings, parts: Parts) -> Litestar:
     """Built once: building the route table is most of a test's cost. Each client runs its lifespan anew."""
-    return create_app(base_settings)
+    return create_app(base_settings, parts=parts)
 
 
 @pytest.fixture
@@ -179,10 +188,10 @@ async def client(app: Litestar, settings: Settings) -> AsyncIterator[AsyncTestCl
 
 
 @pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sessions(database_url: str, parts: Parts) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Direct database access for arranging and checking, on its own engine (never the app's pool)."""
     engine = create_engine(database_url, pooled=False)
-    yield async_sessionmaker(engine, expire_on_commit=False)
+    yield parts.sessions(engine)
     await engine.dispose()
 
 

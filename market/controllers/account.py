@@ -10,7 +10,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts, i18n, signing_keys
-from market.app import settings_of
+from market.state import settings_of
 from market.auth import SESSION_COOKIE, Principal, client_ip, end_session, start_session
 from market.controllers.registration import PAGE
 from market.controllers.signin import session_cookie

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Template
 
-from market import hooks, i18n, schema
+from market import hooks, i18n, schema_version
 from market.web import DbSession, FormBody, cookie, form_dict, redirect, render, safe_next
 
 @get("/", include_in_schema=False)
@@ -34,10 +34,10 @@ async def healthz(request: Request, db_session: DbSession) -> Response[dict[str,
     """Database reachable and schema current: 200; otherwise 503 saying which."""
     engine = db_session.bind
     try:
-        at = await schema.current(engine)  # type: ignore[arg-type]
+        at = await schema_version.current(engine)  # type: ignore[arg-type]
     except Exception as exc:  # any failure to reach the database is the answer itself
         return Response({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)
-    expected = schema.head()
+    expected = schema_version.head()
     if at != expected:
         return Response({"status": "unavailable", "database": "ok", "schema": f"behind: at {at}, needs {expected}"}, status_code=503)
     return Response({"status": "ok", "database": "ok", "schema": "current"})

@@ -13,7 +13,7 @@ from litestar.response import Stream, Template
 
 from market import clock
 from market import audit, operators
-from market.app import sessions_of, settings_of
+from market.state import sessions_of, settings_of
 from market.csv_export import CsvWriter
 from market.errors import Conflict, Invalid
 from market.guards import operator

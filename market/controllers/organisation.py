@@ -10,7 +10,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts
-from market.app import settings_of
+from market.state import settings_of
 from market.controllers.registration import PAGE
 from market.errors import Conflict, Invalid
 from market.formatting import number

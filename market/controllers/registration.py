@@ -13,7 +13,7 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts, audit
-from market.app import settings_of
+from market.state import settings_of
 from market.auth import SESSION_COOKIE, SystemActor, client_ip, end_session, start_session
 from market.controllers.signin import session_cookie
 from market.errors import Conflict, Invalid

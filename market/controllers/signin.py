@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Template
 
 from market import accounts, audit
-from market.app import settings_of
+from market.state import settings_of
 from market.auth import SESSION_COOKIE, SystemActor, client_ip, end_session, start_session
 from market.errors import TooManyRequests
 from market.i18n import _

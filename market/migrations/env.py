@@ -9,7 +9,7 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
-from market.schema import import_models
+from market.schema_version import import_models
 
 import_models()
 config = context.config

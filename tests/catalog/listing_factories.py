@@ -14,23 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import documents, listings, schemas
 from catalog.storage import LocalStorage
-from market import hooks
+from market.parts import Parts
 from market.auth import Principal, SystemActor
 from market.models import ApiToken, Organisation, User
 from market.security import new_token, token_hash
 from market.settings import Settings
 
 @pytest.fixture
-def catalog_alone(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
+def catalog_alone(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> dict[str, list[dict[str, Any]]]:
     """The catalogue without the packages that subscribe to its announcements (the committee opens cases on
     submission; these tests list services directly). Returns what was announced, event by event."""
     announced: dict[str, list[dict[str, Any]]] = {}
-    monkeypatch.setattr(hooks, "_subscribers", {})
+    monkeypatch.setattr(parts, "subscribers", {})
     for event in ("service.submitted", "revision.submitted", "service.delisted"):
         async def record(session: AsyncSession, *, _event: str = event, **data: Any) -> None:
             announced.setdefault(_event, []).append(data)
 
-        hooks.subscribe(event)(record)
+        parts.subscribe(event, record)
     return announced
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog import search, search_cache
 from catalog.models import ListedService
-from market.app import create_app, db_config_of
+from market.app import create_app
+from market.state import db_config_of
 from market.database import reading
 from market.models import Organisation
 from market.settings import Settings, SettingsError, configure, configured
@@ -165,14 +166,13 @@ async def test_a_change_made_through_another_process_is_seen_once_the_time_to_li
     other = (
         "import asyncio, sys\n"
         "from market.database import create_engine\n"
-        "from market import schema\n"
-        "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+        "from market.assembly import assemble\n"
         "from market.models import Organisation\n"
         "from tests.catalog.listed import list_service\n"
-        "schema.import_models()\n"
+        "parts = assemble()\n"
         "async def main():\n"
         "    engine = create_engine(sys.argv[1], pooled=False)\n"
-        "    sessions = async_sessionmaker(engine, expire_on_commit=False)\n"
+        "    sessions = parts.sessions(engine)\n"
         "    async with sessions() as session:\n"
         "        provider = await session.get(Organisation, int(sys.argv[2]))\n"
         "    await list_service(sessions, provider, 'Busan Backup')\n"

@@ -35,6 +35,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from market.app import create_app
+from market.parts import Parts
 from market.database import utcnow
 from market.models import OutboxMessage
 from market.settings import Settings
@@ -405,9 +406,9 @@ def stripe_settings(settings: Settings, standin: StripeStandIn) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stripe_app(base_settings: Settings) -> Litestar:
+def stripe_app(base_settings: Settings, parts: Parts) -> Litestar:
     """The app with a webhook secret (the webhook needs nothing else); built once."""
-    return create_app(base_settings.with_(stripe_api_key=API_KEY, stripe_webhook_secret=WEBHOOK_SECRET))
+    return create_app(base_settings.with_(stripe_api_key=API_KEY, stripe_webhook_secret=WEBHOOK_SECRET), parts=parts)
 
 
 @pytest.fixture

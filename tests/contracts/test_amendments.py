@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 from contracts.models import Contract, ContractVersion
-from market import hooks
 from tests.contracts.factories import bearer, contract_parties, signed_contract
 from tests.helpers import PASSWORD, audit_actions
 
@@ -15,13 +14,14 @@ def _sign(version: dict[str, Any], name: str) -> dict[str, Any]:
     return {"password": PASSWORD, "confirm_read": True, "signer_name": name, "document_sha256": version["document_sha256"]}
 
 
-async def test_an_amendment_takes_effect_when_both_sign_and_the_original_stays_readable(client, web, sessions, settings, monkeypatch):
+async def test_an_amendment_takes_effect_when_both_sign_and_the_original_stays_readable(client, web, sessions, settings, monkeypatch, parts):
     seen: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(hooks, "_subscribers", {name: list(functions) for name, functions in hooks._subscribers.items()})
+    monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
 
-    @hooks.subscribe("contract.amended")
     async def record(session: Any, **data: Any) -> None:
         seen.append(("contract.amended", data))
+
+    parts.subscribe("contract.amended", record)
 
     parties = await contract_parties(sessions, unit_price=10_000)
     contract_id = await signed_contract(sessions, settings, parties, today=date(2027, 1, 1))

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from contracts import invoices, sweep
 from contracts.models import Invoice, Payment
 from market import clock
-from market import hooks
+from market.parts import Parts
 from market.cli import main
 from tests.contracts.factories import Parties, active_contract, contract_parties, principal
 from tests.helpers import audit_actions, count, make_organisation, make_user
@@ -25,16 +25,15 @@ MARCH_15 = date(2026, 3, 15)
 
 
 @pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+def emitted(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> list[tuple[str, dict[str, Any]]]:
     """What the invoices announce, recorded beside the real subscribers."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    subscribers = {name: list(functions) for name, functions in hooks._subscribers.items()}
-    monkeypatch.setattr(hooks, "_subscribers", subscribers)
+    monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
     for event in ("invoice.issued", "invoice.paid"):
         async def record(session: Any, *, _event: str = event, **data: Any) -> None:
             seen.append((_event, data))
 
-        hooks.subscribe(event)(record)
+        parts.subscribe(event, record)
     return seen
 
 
@@ -304,8 +303,8 @@ async def test_two_sweeps_at_the_same_moment_issue_each_period_once(sessions, se
     assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 7)]
 
 
-async def test_the_worker_runs_the_sweep_daily_for_todays_date(sessions, settings, monkeypatch):
-    assert hooks._periodic["contracts.sweep"] == (sweep.periodic_sweep, 24 * 3600)
+async def test_the_worker_runs_the_sweep_daily_for_todays_date(sessions, settings, monkeypatch, parts):
+    assert parts.periodic["contracts.sweep"] == (sweep.periodic_sweep, 24 * 3600)
     contract_id = await active_contract(sessions, settings, await contract_parties(sessions))
     with clock.travel(date(2026, 2, 1)):
         await sweep.periodic_sweep(sessions, settings)

@@ -11,20 +11,21 @@ import sqlalchemy as sa
 from contracts import advance_contracts
 from contracts.models import Contract, ContractVersion, Invoice, Payment
 from market import clock
-from market import demo, hooks
+from market import demo
+from market.parts import Parts
 from tests.contracts.factories import bearer, contract_parties, draft_contract, sent_contract, signed_contract
 from tests.helpers import audit_actions, count
 
 
 @pytest.fixture
-def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+def announced(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> list[tuple[str, dict[str, Any]]]:
     seen: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(hooks, "_subscribers", {name: list(functions) for name, functions in hooks._subscribers.items()})
+    monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
     for event in ("contract.sent", "contract.signed", "contract.started", "contract.cancelled", "contract.terminated", "contract.completed"):
         async def record(session: Any, *, _event: str = event, **data: Any) -> None:
             seen.append((_event, data))
 
-        hooks.subscribe(event)(record)
+        parts.subscribe(event, record)
     return seen
 
 

@@ -12,23 +12,22 @@ import sqlalchemy as sa
 from contracts import documents
 from contracts.models import Contract, ContractVersion, Signature
 from market import clock
-from market import hooks
+from market.parts import Parts
 from tests.contracts.factories import bearer, contract_parties, sent_contract, signed_contract
 from tests.helpers import PASSWORD, audit_actions, count
 
 
 @pytest.fixture
-def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+def announced(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> list[tuple[str, dict[str, Any]]]:
     """The contracts' domain events, in order (other packages' subscribers stay registered)."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    subscribers = {name: list(functions) for name, functions in hooks._subscribers.items()}
-    monkeypatch.setattr(hooks, "_subscribers", subscribers)
+    monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
     for event in ("contract.sent", "contract.signed", "contract.started", "contract.amended", "contract.cancelled",
                   "contract.terminated", "contract.completed"):
         async def record(session: Any, *, _event: str = event, **data: Any) -> None:
             seen.append((_event, data))
 
-        hooks.subscribe(event)(record)
+        parts.subscribe(event, record)
     return seen
 
 

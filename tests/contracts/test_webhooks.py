@@ -14,8 +14,9 @@ from litestar.testing import AsyncTestClient
 
 from contracts import sweep
 from contracts.models import Invoice, Payment, StripeEvent
-from market import hooks, outbox
+from market import outbox
 from market.app import create_app
+from market.parts import Parts
 from tests.contracts.factories import active_contract, contract_parties
 from tests.contracts.stripe_standin import (  # noqa: F401 (fixtures)
     WEBHOOK_SECRET, StripeStandIn, deliver, signature_header, standin, stripe_app, stripe_client, stripe_settings,
@@ -24,14 +25,14 @@ from tests.helpers import audit_actions, count
 
 
 @pytest.fixture
-def paid_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def paid_events(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(hooks, "_subscribers", {name: list(functions) for name, functions in hooks._subscribers.items()})
+    monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
 
     async def record(session: Any, **data: Any) -> None:
         seen.append(data)
 
-    hooks.subscribe("invoice.paid")(record)
+    parts.subscribe("invoice.paid", record)
     return seen
 
 

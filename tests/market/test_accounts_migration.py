@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from market import clock, schema
+from market import clock, schema_version
 from market.database import create_engine
 from tests.market.test_migrations import POSTGRES_URL, postgres_empty, sqlite_empty  # noqa: F401  (fixtures)
 
@@ -19,7 +19,7 @@ CREATED = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 
 
 def _before() -> str:
-    script = ScriptDirectory.from_config(schema.alembic_config("sqlite://"))
+    script = ScriptDirectory.from_config(schema_version.alembic_config("sqlite://"))
     return script.get_revision(REVISION).down_revision  # type: ignore[return-value, union-attr]
 
 
@@ -57,9 +57,9 @@ def _aware(value: object) -> datetime:
 
 
 def _check(url: str) -> None:
-    schema.upgrade(url, _before())
+    schema_version.upgrade(url, _before())
     asyncio.run(_seed(url))
-    schema.upgrade(url, REVISION)
+    schema_version.upgrade(url, REVISION)
     verified, expires = asyncio.run(_read(url))
     assert _aware(verified) == CREATED
     assert abs(_aware(expires) - (clock.now() + timedelta(days=90))) < timedelta(minutes=5)

@@ -38,10 +38,10 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from market import accounts
 from market.app import create_app
+from market.assembly import assemble
 from market.database import create_engine
 from market.demo import load
 from market.models import Organisation, User
@@ -84,7 +84,7 @@ def api_schema(base_settings: Settings) -> Iterator[Any]:
 async def _demo_with_tokens(database_url: str, settings: Settings) -> dict[str, str]:
     engine = create_engine(database_url, pooled=False)
     try:
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        sessions = assemble().sessions(engine)
         async with sessions() as session, session.begin():
             await load(session, settings, echo=lambda _line: None)
         tokens: dict[str, str] = {}

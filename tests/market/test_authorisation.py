@@ -1385,7 +1385,7 @@ async def test_no_role_reaches_beyond_its_rule(app: Litestar, client: AsyncTestC
     engine = create_engine(database_url)
     problems: list[str] = []
     try:
-        w = await build_world(async_sessionmaker(engine, expire_on_commit=False), settings, client)
+        w = await build_world(app.state["parts"].sessions(engine), settings, client)
         builder = Builder(w)
         checks = [(method, path, RULES[method, path]) for method, path in route_table(app)] + ALSO
         for method, path, rule in checks[group::GROUPS]:

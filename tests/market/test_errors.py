@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market import accounts, guards, i18n, schema
+from market import accounts, guards, i18n, schema_version
 from market.app import create_app
 from market.auth import Principal
 from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooManyRequests
@@ -411,7 +411,7 @@ async def test_healthz_answers_503_when_the_schema_is_behind(tmp_path: Path) -> 
     assert response.status_code == 503
     body = response.json()
     assert body["database"] == "ok"
-    assert body["schema"].startswith("behind") and schema.head() in body["schema"]
+    assert body["schema"].startswith("behind") and schema_version.head() in body["schema"]
 
 
 async def test_a_commit_that_fails_answers_503_and_nothing_is_saved(client, sessions) -> None:

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from market import schema
+from market import schema_version
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
@@ -73,10 +73,10 @@ def _differences(url: str) -> list[object]:
     The MigrationContext is the one env.py configures (compare_type, the objects migrations build by hand),
     on a sync connection reached through run_sync.
     """
-    schema.import_models()
+    schema_version.import_models()
 
     def compare(connection: sa.Connection) -> list[object]:
-        config = schema.alembic_config(url)
+        config = schema_version.alembic_config(url)
         config.attributes["connection"] = connection
         script = ScriptDirectory.from_config(config)
         found: list[object] = []
@@ -117,7 +117,7 @@ def _revision(url: str) -> str | None:
     async def run() -> str | None:
         engine = create_engine(url, pooled=False)
         try:
-            return await schema.current(engine)
+            return await schema_version.current(engine)
         finally:
             await engine.dispose()
 
@@ -125,18 +125,18 @@ def _revision(url: str) -> str | None:
 
 
 def _assert_head_matches_models(url: str) -> None:
-    schema.upgrade(url)
-    assert _revision(url) == schema.head()
+    schema_version.upgrade(url)
+    assert _revision(url) == schema_version.head()
     assert _differences(url) == []
 
 
 def _assert_round_trip(url: str) -> None:
-    schema.upgrade(url)
-    schema.downgrade(url, "base")
+    schema_version.upgrade(url)
+    schema_version.downgrade(url, "base")
     assert _revision(url) is None
     assert _tables(url) <= {"alembic_version"}
-    schema.upgrade(url)
-    assert _revision(url) == schema.head()
+    schema_version.upgrade(url)
+    assert _revision(url) == schema_version.head()
     assert _differences(url) == []
 
 
@@ -159,7 +159,7 @@ def test_postgres_downgrade_to_base_and_upgrade_again(postgres_empty: str) -> No
 
 
 def test_the_migrations_have_a_single_head() -> None:
-    assert schema.head()
+    assert schema_version.head()
 
 
 @pytest.mark.sqlite_only
@@ -171,7 +171,7 @@ async def test_app_refuses_to_start_on_a_database_behind_the_code(tmp_path: Path
     with pytest.raises(BaseException) as raised:  # the test client hands on the lifespan's failure inside a group
         async with AsyncTestClient(app=create_app(settings)):
             pass
-    behind = [error for error in _leaves(raised.value) if isinstance(error, schema.SchemaBehind)]
+    behind = [error for error in _leaves(raised.value) if isinstance(error, schema_version.SchemaBehind)]
     assert behind, f"startup failed otherwise: {raised.value!r}"
     assert "market db upgrade" in str(behind[0])
 
@@ -220,7 +220,7 @@ def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
 
 
 def _assert_roles_migrate_by_kind(url: str) -> None:
-    schema.upgrade(url, "0006_search_speed")
+    schema_version.upgrade(url, "0006_search_speed")
     now = "'2026-06-15 01:00:00+00:00'"
     organisation = ("INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
                     "VALUES ({id}, '{kind}', '{kind} {id}', '', '', '', '', false, true, " + now + ")")
@@ -231,7 +231,7 @@ def _assert_roles_migrate_by_kind(url: str) -> None:
                ((1, 1, "member"), (2, 1, "admin"), (3, 2, "member"), (4, 2, "admin"), (5, 3, "member"), (6, 3, "admin"))),
              "INSERT INTO invitation (organisation_id, email, role, token_hash, expires_at, created_at) "
              f"VALUES (1, 'new@example.kr', 'member', 'h', {now}, {now})")
-    schema.upgrade(url)
+    schema_version.upgrade(url)
     users = _execute(url, "SELECT id, role, signing_limit FROM user_account ORDER BY id")
     assert users == [(1, "buyer", 0), (2, "admin", 0), (3, "signer", 0), (4, "admin", 0), (5, "member", 0), (6, "admin", 0)]
     assert _execute(url, "SELECT role FROM invitation") == [("buyer",)]
@@ -249,12 +249,12 @@ def test_postgres_upgrade_makes_agency_members_buyers_and_provider_members_signe
 # --- 0010: money in BIGINT columns ---------------------------------------------------------------------------
 
 def _assert_money_widens_keeping_amounts(url: str) -> None:
-    schema.upgrade(url, "0009_signing_keys")
+    schema_version.upgrade(url, "0009_signing_keys")
     now = "'2026-06-15 01:00:00+00:00'"
     _execute(url, "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
                   f"VALUES (1, 'agency', 'Agency', '', '', '', '', false, true, {now})",
              f"INSERT INTO contracts_budget (agency_id, year, amount, updated_at) VALUES (1, 2027, 2147483647, {now})")
-    schema.upgrade(url)
+    schema_version.upgrade(url)
     assert _execute(url, "SELECT amount FROM contracts_budget") == [(2_147_483_647,)]
     assert _execute(url, "UPDATE contracts_budget SET amount = 5000000000", "SELECT amount FROM contracts_budget") == [(5_000_000_000,)]
 

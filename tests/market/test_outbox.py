@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from market import hooks, outbox
 from market.database import create_engine, utcnow
 from market.models import OutboxMessage
+from market.parts import Parts
 from market.settings import Settings
 from tests.processes import MARKET, cli_env
 
@@ -379,31 +380,24 @@ async def test_worker_once_carries_out_due_messages_and_exits(sessions, database
 sweeps: list[str] = []
 
 
-@pytest.fixture
-def only_test_sweeps() -> Iterator[None]:
-    """The packages' own sweeps stay out of this test, and come back after it."""
-    registered, last_run = dict(hooks._periodic), dict(hooks._last_run)
-    hooks._periodic.clear()
-    hooks._last_run.clear()
-    yield
-    hooks._periodic.clear()
-    hooks._periodic.update(registered)
-    hooks._last_run.clear()
-    hooks._last_run.update(last_run)
-
-
-async def test_periodic_sweeps_run_at_most_once_per_interval_and_a_failure_stays_contained(sessions, settings, only_test_sweeps) -> None:
+async def test_periodic_sweeps_run_at_most_once_per_interval_and_a_failure_stays_contained(database_url, settings) -> None:
     sweeps.clear()
 
-    @hooks.periodic("test.sweep", every_seconds=3600)
     async def sweep(_sessions: async_sessionmaker[AsyncSession], _settings: Settings) -> None:
         sweeps.append("sweep")
 
-    @hooks.periodic("test.broken-sweep", every_seconds=3600)
     async def broken(_sessions: async_sessionmaker[AsyncSession], _settings: Settings) -> None:
         sweeps.append("broken")
         raise RuntimeError("sweep failed")
 
-    await hooks.run_periodic(sessions, settings)
-    await hooks.run_periodic(sessions, settings)
+    parts = Parts()  # the test's sweeps only: the packages' own stay out of it
+    parts.add_periodic("test.sweep", 3600, sweep)
+    parts.add_periodic("test.broken-sweep", 3600, broken)
+    engine = create_engine(database_url, pooled=False)
+    sessions = parts.sessions(engine)
+    try:
+        await hooks.run_periodic(sessions, settings)
+        await hooks.run_periodic(sessions, settings)
+    finally:
+        await engine.dispose()
     assert sorted(sweeps) == ["broken", "sweep"]

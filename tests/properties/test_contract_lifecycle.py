@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contracts import documents, drafting, lifecycle, signing, workflow
 from contracts.models import Contract, ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import AmendInput, SignInput, TerminateInput
+from market.assembly import assemble
 from market.auth import Principal
 from market.database import create_engine
 from market.errors import DomainError
@@ -157,7 +158,7 @@ def check_consistent(state: Snapshot) -> None:
 
 async def run(database_url: str, settings: Settings, actions_taken: list[Action]) -> None:
     engine = create_engine(database_url, pooled=False)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    sessions = assemble().sessions(engine)
     try:
         parties = await contract_parties(sessions)
         other_agency = await make_organisation(sessions, "agency")

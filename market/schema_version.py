@@ -1,8 +1,7 @@
-"""Alembic, driven from code: upgrade, downgrade, current, and the check that the schema is at head."""
+"""The schema's version: Alembic driven from code (upgrade, downgrade, current) and the check that the database is at the migrations' head."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from alembic import command
@@ -12,17 +11,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-DOMAIN_MODEL_MODULES = ("market.models", "catalog.models", "committee.models", "contracts.models")
 
 
 def import_models() -> None:
-    """Register every package's tables on SQLModel.metadata (those that exist yet)."""
-    for name in DOMAIN_MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    """Register every package's tables on SQLModel.metadata (each package's include function imports its models)."""
+    from market.assembly import assemble
+
+    assemble()
 
 
 def alembic_config(database_url: str) -> Config:
