@@ -17,6 +17,7 @@ from market.auth import SystemActor
 from market.database import utcnow
 from market.models import Organisation
 from market.settings import Settings
+from sqlmodel import col
 
 HANBIT = "Hanbit Cloud Co., Ltd."
 NURI = "Nuri Soft Inc."
@@ -225,12 +226,12 @@ async def _providers(session: AsyncSession, echo: Callable[[str], None]) -> tupl
     actor = SystemActor(email="demo")
     created = 0
     for name, number, email, phone, sme in PROVIDERS:
-        if await session.scalar(sa.select(Organisation.id).where(Organisation.name == name)) is None:
+        if await session.scalar(sa.select(col(Organisation.id)).where(col(Organisation.name) == name)) is None:
             await accounts.create_organisation(session, actor, kind="provider", name=name, registration_number=number,
                                                contact_email=email, contact_phone=phone, is_sme=sme)
             created += 1
     names = {row[0] for row in SERVICES}
-    found = (await session.scalars(sa.select(Organisation).where(Organisation.name.in_(names)))).all()
+    found = (await session.scalars(sa.select(Organisation).where(col(Organisation.name).in_(names)))).all()
     return {organisation.name: organisation for organisation in found}, created
 
 
@@ -245,8 +246,8 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         if provider is None:
             continue
         exists = await session.scalar(
-            sa.select(ServiceVersion.id).join(Service, Service.id == ServiceVersion.service_id)
-            .where(Service.provider_id == provider.id, ServiceVersion.name == name)
+            sa.select(col(ServiceVersion.id)).join(Service, col(Service.id) == col(ServiceVersion.service_id))
+            .where(col(Service.provider_id) == provider.id, col(ServiceVersion.name) == name)
         )
         if exists is not None:
             continue

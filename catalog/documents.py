@@ -40,6 +40,7 @@ from market import audit
 from market.auth import Principal
 from market.errors import Invalid, NotFound, Refused
 from market.i18n import _
+from sqlmodel import col
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 PDF = "application/pdf"
@@ -356,4 +357,4 @@ async def download(
 
 
 async def documents_of(session: AsyncSession, version_id: int) -> list[Document]:
-    return list((await session.scalars(sa.select(Document).where(Document.version_id == version_id).order_by(Document.id))).all())
+    return list((await session.scalars(sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id)))).all())

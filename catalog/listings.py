@@ -38,6 +38,7 @@ from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
 from market.web import PAGE_SIZE, Page, check_page
+from sqlmodel import col
 
 DEFAULT_ZONE = ZoneInfo("Asia/Seoul")
 
@@ -84,13 +85,13 @@ async def _owned(session: AsyncSession, actor: Principal, service_id: int) -> Se
 
 async def _plans(session: AsyncSession, version_id: int) -> list[Plan]:
     return list((await session.scalars(
-        sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position, Plan.id)
+        sa.select(Plan).where(col(Plan.version_id) == version_id).order_by(col(Plan.position), col(Plan.id))
     )).all())
 
 
 async def _documents(session: AsyncSession, version_id: int) -> list[Document]:
     return list((await session.scalars(
-        sa.select(Document).where(Document.version_id == version_id).order_by(Document.id)
+        sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id))
     )).all())
 
 
@@ -137,7 +138,7 @@ async def _check_lock(session: AsyncSession, version: ServiceVersion, lock_versi
     if version.lock_version == lock_version:
         return
     started = await session.scalar(
-        sa.select(VersionEdit.content).where(VersionEdit.version_id == version.id, VersionEdit.lock_version == lock_version)
+        sa.select(col(VersionEdit.content)).where(col(VersionEdit.version_id) == version.id, col(VersionEdit.lock_version) == lock_version)
     )
     now = await version_content(session, version)
     raise StaleEdit(diff.changes(started, now) if started is not None else [], version.lock_version)
@@ -242,14 +243,14 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
     if service.status not in workflow.REVISABLE_SERVICE:
         raise Conflict(_("A service that is %(status)s cannot be revised.", status=workflow.SERVICE.label(service.status).lower()))
     if service.open_version_id is not None:
-        open_number = await session.scalar(sa.select(ServiceVersion.number).where(ServiceVersion.id == service.open_version_id))
+        open_number = await session.scalar(sa.select(col(ServiceVersion.number)).where(col(ServiceVersion.id) == service.open_version_id))
         raise Conflict(_("This service already has an open draft or submission (version %(n)s); only one at a time.", n=open_number))
     source_id = service.listed_version_id or await session.scalar(
-        sa.select(ServiceVersion.id).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number.desc()).limit(1)
+        sa.select(col(ServiceVersion.id)).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number).desc()).limit(1)
     )
     source = await _version(session, source_id)
     number = int(await session.scalar(
-        sa.select(sa.func.max(ServiceVersion.number)).where(ServiceVersion.service_id == service.id)
+        sa.select(sa.func.max(col(ServiceVersion.number))).where(col(ServiceVersion.service_id) == service.id)
     ) or 0) + 1
     version = ServiceVersion(service_id=service.id, number=number, state=VersionState.draft, created_by_id=actor.user_id)  # type: ignore[arg-type]
     session.add(version)
@@ -411,7 +412,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
 async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> int:
     """After a provider's name, SME standing or activation changed: rewrite (or remove) its listed services' rows."""
     ids = (await session.scalars(
-        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
+        sa.select(col(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
     )).all()
     for service_id in ids:
         await refresh_listing(session, service_id)
@@ -541,7 +542,7 @@ def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | 
 
 async def _visible_versions(session: AsyncSession, viewer: Principal | None, service: Service) -> list[ServiceVersion]:
     rows = (await session.scalars(
-        sa.select(ServiceVersion).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number)
+        sa.select(ServiceVersion).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number))
     )).all()
     seen = {row.id: _visible_unless_submitted(viewer, service, row) for row in rows}
     if None in seen.values():  # one question to the committee for all of the service's submissions
@@ -684,16 +685,16 @@ class DashboardRow:
 async def provider_dashboard(session: AsyncSession, actor: Principal, page_number: int = 1) -> tuple[list[DashboardRow], Page]:
     """The provider's own services, newest first, 20 a page."""
     _require_provider(actor)
-    where = Service.provider_id == actor.organisation_id
+    where = col(Service.provider_id) == actor.organisation_id
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Service).where(where)) or 0)
     page = check_page(Page(page_number, PAGE_SIZE, total))
     services = (await session.scalars(
-        sa.select(Service).where(where).order_by(Service.id.desc()).offset(page.offset).limit(page.size)
+        sa.select(Service).where(where).order_by(col(Service.id).desc()).offset(page.offset).limit(page.size)
     )).all()
     version_ids = {v for s in services for v in (s.listed_version_id, s.open_version_id) if v is not None}
     versions = {
         version.id: version for version in (await session.scalars(
-            sa.select(ServiceVersion).where(ServiceVersion.id.in_(version_ids))
+            sa.select(ServiceVersion).where(col(ServiceVersion.id).in_(version_ids))
         )).all()
     } if version_ids else {}
     rows = []

@@ -30,6 +30,7 @@ from market.i18n import _
 from market.models import Organisation
 from market.schemas import RowId
 from market.web import PAGE_SIZE, Page, check_page
+from sqlmodel import col
 
 SNAPSHOT_LIMIT = 30
 
@@ -95,11 +96,11 @@ async def get_project(session: AsyncSession, actor: Principal, project_id: int, 
 async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[ProjectView], Page]:
     """The agency's projects, last changed first, without their snapshots or what their searches find now."""
     _require_agency(actor)
-    total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(Project.agency_id == actor.organisation_id)) or 0)
+    total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(col(Project.agency_id) == actor.organisation_id)) or 0)
     current = check_page(Page(number=page, size=PAGE_SIZE, total=total))
     rows = (await session.scalars(
-        sa.select(Project).where(Project.agency_id == actor.organisation_id)
-        .order_by(Project.updated_at.desc(), Project.id.desc()).limit(PAGE_SIZE).offset(current.offset)
+        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id)
+        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(PAGE_SIZE).offset(current.offset)
     )).all()
     return [ProjectView(row, criteria_of(row), [], None) for row in rows], current
 
@@ -109,14 +110,14 @@ async def active_projects(session: AsyncSession, actor: Principal) -> list[Proje
     if not actor.is_kind("agency"):
         return []
     return list((await session.scalars(
-        sa.select(Project).where(Project.agency_id == actor.organisation_id, Project.status == ProjectStatus.active)
-        .order_by(Project.updated_at.desc(), Project.id.desc()).limit(100)
+        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id, col(Project.status) == ProjectStatus.active)
+        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(100)
     )).all())
 
 
 async def snapshot(session: AsyncSession, project: Project) -> list[SnapshotItem]:
     return list((await session.scalars(
-        sa.select(SnapshotItem).where(SnapshotItem.project_id == project.id).order_by(SnapshotItem.position)
+        sa.select(SnapshotItem).where(col(SnapshotItem.project_id) == project.id).order_by(col(SnapshotItem.position))
     )).all())
 
 
@@ -275,8 +276,8 @@ async def record_outcome(session: AsyncSession, actor: Principal, project_id: in
                          date=day(project.outcome_at)))
     service_id = None
     if data.outcome == Outcome.awarded:
-        in_snapshot = await session.scalar(sa.select(SnapshotItem.id).where(
-            SnapshotItem.project_id == project.id, SnapshotItem.service_id == data.service_id,
+        in_snapshot = await session.scalar(sa.select(col(SnapshotItem.id)).where(
+            col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id) == data.service_id,
         )) if data.service_id is not None else None
         if in_snapshot is None:
             raise Invalid(_("Please correct: %(fields)s.", fields="service_id"),

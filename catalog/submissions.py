@@ -20,6 +20,7 @@ from market import hooks
 from market.auth import Principal
 from market.errors import NotFound
 from market.i18n import _
+from sqlmodel import col
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,13 @@ async def submission_details(session: AsyncSession, version_id: int) -> dict[str
 async def previous_listed_version_id(session: AsyncSession, service_id: int, before_number: int) -> int | None:
     """The most recent version listed before this one (listed now or superseded since), for the diff."""
     return await session.scalar(
-        sa.select(ServiceVersion.id)
+        sa.select(col(ServiceVersion.id))
         .where(
-            ServiceVersion.service_id == service_id,
-            ServiceVersion.number < before_number,
-            ServiceVersion.state.in_(EVER_LISTED),
+            col(ServiceVersion.service_id) == service_id,
+            col(ServiceVersion.number) < before_number,
+            col(ServiceVersion.state).in_(EVER_LISTED),
         )
-        .order_by(ServiceVersion.number.desc())
+        .order_by(col(ServiceVersion.number).desc())
         .limit(1)
     )
 

@@ -33,6 +33,7 @@ from market.database import lock, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
+from sqlmodel import col
 
 
 # --- a case's history and state -------------------------------------------------------------------
@@ -59,7 +60,7 @@ def move(case: Case, state: str, now: datetime) -> str:
 # --- opening cases: the catalogue's submissions and renewal applications --------------------------
 
 async def open_case_of(session: AsyncSession, service_id: int) -> Case | None:
-    return await session.scalar(sa.select(Case).where(Case.service_id == service_id, Case.state.in_(OPEN)).limit(1))
+    return await session.scalar(sa.select(Case).where(col(Case.service_id) == service_id, col(Case.state).in_(OPEN)).limit(1))
 
 
 async def receive_submission(
@@ -137,13 +138,13 @@ async def case_row(session: AsyncSession, case_id: int, *, for_update: bool = Fa
 
 async def active_assignments(session: AsyncSession, case_id: int) -> list[Assignment]:
     return list((await session.scalars(
-        sa.select(Assignment).where(Assignment.case_id == case_id, Assignment.released_at.is_(None)).order_by(Assignment.id)
+        sa.select(Assignment).where(col(Assignment.case_id) == case_id, col(Assignment.released_at).is_(None)).order_by(col(Assignment.id))
     )).all())
 
 
 async def submitted_reviews(session: AsyncSession, case_id: int) -> list[Review]:
     return list((await session.scalars(
-        sa.select(Review).where(Review.case_id == case_id, Review.status == ReviewStatus.submitted).order_by(Review.id)
+        sa.select(Review).where(col(Review.case_id) == case_id, col(Review.status) == ReviewStatus.submitted).order_by(col(Review.id))
     )).all())
 
 
@@ -163,8 +164,8 @@ async def open_case_for(session: AsyncSession, principal: Principal, case_id: in
     if role.staff:
         return case, role
     if role.member:
-        assigned = await session.scalar(sa.select(Assignment.id).where(
-            Assignment.case_id == case.id, Assignment.member_id == principal.user_id, Assignment.released_at.is_(None)))
+        assigned = await session.scalar(sa.select(col(Assignment.id)).where(
+            col(Assignment.case_id) == case.id, col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None)))
         if assigned is None:
             raise Forbidden(_("You are not assigned to this case."))
         return case, role
@@ -176,8 +177,8 @@ async def may_see_reviews(session: AsyncSession, role: Role, case: Case) -> bool
     if role.principal.is_kind("provider"):
         return False
     decided = case.state not in OPEN
-    own = await session.scalar(sa.select(Review.id).where(
-        Review.case_id == case.id, Review.member_id == role.principal.user_id, Review.status == ReviewStatus.submitted))
+    own = await session.scalar(sa.select(col(Review.id)).where(
+        col(Review.case_id) == case.id, col(Review.member_id) == role.principal.user_id, col(Review.status) == ReviewStatus.submitted))
     if own is not None:
         return True
     return decided and (role.staff or role.member)
@@ -205,13 +206,13 @@ async def case_summary(session: AsyncSession, case: Case, now: datetime | None =
 async def queue(session: AsyncSession, principal: Principal, *, state: str | None = None, overdue_only: bool = False, now: datetime | None = None) -> list[dict[str, Any]]:
     """Open cases (or those of one state), oldest first, with their age and whether they are overdue."""
     await require_staff(session, principal, now)
-    query = sa.select(Case).order_by(Case.opened_at, Case.id)
+    query = sa.select(Case).order_by(col(Case.opened_at), col(Case.id))
     if state:
         if state not in CASE.states:
             raise Invalid(_("No such state."), errors={"state": _("Choose one of the offered values.")})
-        query = query.where(Case.state == state)
+        query = query.where(col(Case.state) == state)
     else:
-        query = query.where(Case.state.in_(OPEN))
+        query = query.where(col(Case.state).in_(OPEN))
     rows = [await case_summary(session, case, now) for case in (await session.scalars(query)).all()]
     return [row for row in rows if row["overdue"]] if overdue_only else rows
 
@@ -219,16 +220,16 @@ async def queue(session: AsyncSession, principal: Principal, *, state: str | Non
 async def my_cases(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     await require_member(session, principal, now)
     cases = (await session.scalars(
-        sa.select(Case).join(Assignment, Assignment.case_id == Case.id)
-        .where(Assignment.member_id == principal.user_id, Assignment.released_at.is_(None))
-        .order_by(Case.opened_at, Case.id)
+        sa.select(Case).join(Assignment, col(Assignment.case_id) == col(Case.id))
+        .where(col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None))
+        .order_by(col(Case.opened_at), col(Case.id))
     )).all()
     rows = []
     for case in cases:
         row = await case_summary(session, case, now)
         row["conflicted"] = await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now))
-        row["my_review"] = await session.scalar(sa.select(Review.status).where(
-            Review.case_id == case.id, Review.member_id == principal.user_id).order_by(Review.id.desc()).limit(1))
+        row["my_review"] = await session.scalar(sa.select(col(Review.status)).where(
+            col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id).order_by(col(Review.id).desc()).limit(1))
         rows.append(row)
     return rows
 
@@ -236,11 +237,11 @@ async def my_cases(session: AsyncSession, principal: Principal, now: datetime | 
 async def provider_cases(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     if not principal.is_kind("provider"):
         raise Forbidden(_("This page is for providers."))
-    cases = (await session.scalars(sa.select(Case).where(Case.provider_id == principal.organisation_id).order_by(Case.opened_at.desc(), Case.id.desc()))).all()
+    cases = (await session.scalars(sa.select(Case).where(col(Case.provider_id) == principal.organisation_id).order_by(col(Case.opened_at).desc(), col(Case.id).desc()))).all()
     rows = []
     for case in cases:
         row = await case_summary(session, case, now)
-        decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case.id))
+        decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case.id))
         row["reason"] = decision.reason if decision else ""
         rows.append(row)
     return rows
@@ -272,14 +273,14 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     previous_id = await catalog.previous_listed_version_id(session, case.service_id, details["number"])
     previous = await catalog.submission_details(session, previous_id) if previous_id and previous_id != case.version_id else None
     rules_set = await criteria_set(session, case.criteria_set_id)
-    history_query = sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+    history_query = sa.select(CaseEvent).where(col(CaseEvent.case_id) == case.id).order_by(col(CaseEvent.at), col(CaseEvent.id))
     if principal.is_kind("provider"):
-        history_query = history_query.where(CaseEvent.visible_to_provider.is_(True))
+        history_query = history_query.where(col(CaseEvent.visible_to_provider).is_(True))
     history = [
         {"at": e.at, "action": e.action, "from_state": e.from_state, "to_state": e.to_state, "message": e.message}
         for e in (await session.scalars(history_query)).all()
     ]
-    decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case.id))
+    decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case.id))
     data: dict[str, Any] = {
         **summary, "listing": details, "differences": differences(previous, details),
         "previous_version_number": previous["number"] if previous else None,
@@ -288,7 +289,7 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
         "can_review": False, "can_withdraw": False, "role": {"member": role.member, "chair": role.chair, "operator": role.operator},
         "certificate": None,
     }
-    certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case.id))
+    certificate = await session.scalar(sa.select(Certificate).where(col(Certificate.case_id) == case.id))
     if certificate is not None:
         data["certificate"] = certificate_json(certificate)
     if decision is not None:
@@ -312,7 +313,7 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     ]
     if role.member:
         mine = await session.scalar(sa.select(Review).where(
-            Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted))
+            col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted))
         data["my_review"] = review_json(mine) if mine else None
         assigned = any(a.member_id == principal.user_id for a in assignments)
         data["can_review"] = assigned and mine is None and case.state == CaseState.review
@@ -364,14 +365,14 @@ async def eligible_members(session: AsyncSession, case: Case, now: datetime | No
     """Members with a current term, no tie to the provider and not yet assigned; fewest open cases first."""
     on = clock.today(at=now)
     members = (await session.execute(
-        sa.select(User).join(Appointment, Appointment.user_id == User.id).join(Organisation, Organisation.id == User.organisation_id)
-        .where(Organisation.kind == "committee", User.active.is_(True), Appointment.starts_on <= on, Appointment.ends_on >= on)
-        .order_by(User.id)
+        sa.select(User).join(Appointment, col(Appointment.user_id) == col(User.id)).join(Organisation, col(Organisation.id) == col(User.organisation_id))
+        .where(col(Organisation.kind) == "committee", col(User.active).is_(True), col(Appointment.starts_on) <= on, col(Appointment.ends_on) >= on)
+        .order_by(col(User.id))
     )).scalars().unique().all()
     assigned = {a.member_id for a in await active_assignments(session, case.id)}
     open_counts = dict((await session.execute(
-        sa.select(Assignment.member_id, sa.func.count()).join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.released_at.is_(None), Case.state.in_(OPEN)).group_by(Assignment.member_id)
+        sa.select(col(Assignment.member_id), sa.func.count()).join(Case, col(Case.id) == col(Assignment.case_id))
+        .where(col(Assignment.released_at).is_(None), col(Case.state).in_(OPEN)).group_by(col(Assignment.member_id))
     )).all())
     rows = []
     for member in members:
@@ -407,7 +408,7 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
         raise Conflict(_("This case is reviewed by %(n)s members; %(assigned)s are already assigned.", n=needed, assigned=len(current)))
     created = []
     for member_id in member_ids:
-        existing = await session.scalar(sa.select(Assignment).where(Assignment.case_id == case.id, Assignment.member_id == member_id))
+        existing = await session.scalar(sa.select(Assignment).where(col(Assignment.case_id) == case.id, col(Assignment.member_id) == member_id))
         if existing is not None:  # released earlier, assigned again
             existing.released_at, existing.assigned_at, existing.automatic, existing.assigned_by_id = None, now, automatic, principal.user_id
             created.append(existing)
@@ -444,10 +445,10 @@ async def release(session: AsyncSession, principal: Principal, case_id: int, mem
     if case.state != CaseState.review:
         raise Conflict(_("Members can be released only while the case is under review."))
     assignment = await session.scalar(sa.select(Assignment).where(
-        Assignment.case_id == case.id, Assignment.member_id == member_id, Assignment.released_at.is_(None)))
+        col(Assignment.case_id) == case.id, col(Assignment.member_id) == member_id, col(Assignment.released_at).is_(None)))
     if assignment is None:
         raise NotFound(_("This member is not assigned to the case."))
-    if await session.scalar(sa.select(Review.id).where(Review.case_id == case.id, Review.member_id == member_id, Review.status == ReviewStatus.submitted)):
+    if await session.scalar(sa.select(col(Review.id)).where(col(Review.case_id) == case.id, col(Review.member_id) == member_id, col(Review.status) == ReviewStatus.submitted)):
         raise Conflict(_("This member has submitted a review and cannot be released."))
     assignment.released_at = now
     await session.flush()

@@ -17,6 +17,7 @@ from market.auth import Principal
 from market.database import utcnow
 from market.models import Organisation, User
 from market.settings import Settings
+from sqlmodel import col
 
 PASS = {
     "management": {"passed": True, "score": 82, "comment": ""},
@@ -54,7 +55,7 @@ def _principal(user: User, organisation: Organisation) -> Principal:
 async def _people(session: AsyncSession, emails: list[str]) -> list[Principal] | None:
     people = []
     for email in emails:
-        row = (await session.execute(sa.select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(User.email == email))).first()
+        row = (await session.execute(sa.select(User, Organisation).join(Organisation, col(Organisation.id) == col(User.organisation_id)).where(col(User.email) == email))).first()
         if row is None:
             return None
         people.append(_principal(row[0], row[1]))
@@ -77,7 +78,7 @@ async def _submit(session: AsyncSession, provider: Organisation, name: str, summ
     }
     plans = [{"name": "Standard", "unit": "user_month", "unit_price": 15000, "vat_included": False, "minimum_term_months": 12, "free_trial_days": 30}]
     service_id = await catalog.add_demo_submission(session, actor, provider.id, fields, plans)  # type: ignore[arg-type]
-    case = await session.scalar(sa.select(Case).where(Case.service_id == service_id))
+    case = await session.scalar(sa.select(Case).where(col(Case.service_id) == service_id))
     assert case is not None
     return case
 
@@ -94,7 +95,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         echo("committee: demo users missing; skipped")
         return 0
     operator, chair, park, choi, jung = people
-    providers = {o.name: o for o in (await session.scalars(sa.select(Organisation).where(Organisation.kind == "provider"))).all()}
+    providers = {o.name: o for o in (await session.scalars(sa.select(Organisation).where(col(Organisation.kind) == "provider"))).all()}
     created = 0
     baram = providers.get("Baram Data Co., Ltd.")
     if baram is not None:  # Member Choi advised Baram Data: never assigned to its cases
@@ -105,7 +106,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         provider = providers.get(provider_name)
         if provider is None:
             continue
-        submitter = await session.scalar(sa.select(User).where(User.organisation_id == provider.id).order_by(User.id).limit(1))
+        submitter = await session.scalar(sa.select(User).where(col(User.organisation_id) == provider.id).order_by(col(User.id)).limit(1))
         if submitter is None:
             continue
         case = await _submit(session, provider, name, summary, category, _principal(submitter, provider))

@@ -26,6 +26,7 @@ from market.auth import Principal
 from market.database import utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
+from sqlmodel import col
 
 
 # --- reviews --------------------------------------------------------------------------------------
@@ -40,13 +41,13 @@ async def submit_review(
     case = await case_row(session, case_id, for_update=True)
     if await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now)):
         raise Forbidden(_("You declared a tie to this provider, so you cannot see or review this case."))
-    assigned = await session.scalar(sa.select(Assignment.id).where(
-        Assignment.case_id == case.id, Assignment.member_id == principal.user_id, Assignment.released_at.is_(None)))
+    assigned = await session.scalar(sa.select(col(Assignment.id)).where(
+        col(Assignment.case_id) == case.id, col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None)))
     if assigned is None:
         raise Forbidden(_("You are not assigned to this case."))
     if case.state != CaseState.review:
         raise Conflict(_("This case is not under review any more (it is %(state)s).", state=CASE.label(case.state).lower()))
-    if await session.scalar(sa.select(Review.id).where(Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted)):
+    if await session.scalar(sa.select(col(Review.id)).where(col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted)):
         raise Conflict(_("You have already submitted your review of this case; a submitted review is final."))
     comment = (comment or "").strip()
     if case.kind == CaseKind.revision:
@@ -75,7 +76,7 @@ async def withdraw_review(session: AsyncSession, principal: Principal, case_id: 
     await require_member(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
     review = await session.scalar(sa.select(Review).where(
-        Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted))
+        col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted))
     if review is None:
         raise NotFound(_("You have no submitted review of this case."))
     if case.state != CaseState.review:
@@ -91,7 +92,7 @@ async def withdraw_review(session: AsyncSession, principal: Principal, case_id: 
 
 async def my_reviews(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     await require_member(session, principal, now)
-    reviews = (await session.scalars(sa.select(Review).where(Review.member_id == principal.user_id).order_by(Review.submitted_at.desc()))).all()
+    reviews = (await session.scalars(sa.select(Review).where(col(Review.member_id) == principal.user_id).order_by(col(Review.submitted_at).desc()))).all()
     rows = []
     for review in reviews:
         case = await case_row(session, review.case_id)
