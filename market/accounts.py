@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from zxcvbn import zxcvbn
 
 from market import audit, outbox
@@ -29,7 +30,7 @@ from market.auth import (
     record_login_failure,
     revoke_all_tokens,
 )
-from market.database import utcnow
+from market.database import changed_rows, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused, TooManyRequests
 from market.formatting import number
 from market.guards import ensure_owner
@@ -52,7 +53,6 @@ from market.models import (
 from market.schemas import MONEY_MAX
 from market.security import MIN_PASSWORD_LENGTH, hash_password, new_token, token_hash, verify_password
 from market.settings import LANGUAGES, Settings
-from sqlmodel import col
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$")
 BRN_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
@@ -251,7 +251,7 @@ async def create_user(
     if await user_by_email(session, email):
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     user = User(
-        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=organisation.id, role=role,  # type: ignore[arg-type]
+        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=row_id(organisation), role=role,
         signing_limit=signing_limit, email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
@@ -293,7 +293,7 @@ async def create_invitation(
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     raw = new_token()
     invitation = Invitation(
-        organisation_id=organisation.id, email=email, role=role, token_hash=token_hash(raw),  # type: ignore[arg-type]
+        organisation_id=row_id(organisation), email=email, role=role, token_hash=token_hash(raw),
         invited_by_id=actor.user_id, expires_at=utcnow() + INVITATION_VALIDITY,
     )
     session.add(invitation)
@@ -338,7 +338,7 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
         await audit.record(session, actor, "password.reset_throttled", "user", user.id)
         return
     raw = new_token()
-    reset = PasswordReset(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)  # type: ignore[arg-type]
+    reset = PasswordReset(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)
     session.add(reset)
     await session.flush()
     await audit.record(session, actor, "password.reset_requested", "user", user.id)
@@ -375,13 +375,13 @@ async def set_password(session: AsyncSession, user: User, password: str, *, acto
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     now = utcnow()
-    await end_all_sessions(session, user.id)  # type: ignore[arg-type]
-    ended_resets = (await session.execute(
+    await end_all_sessions(session, row_id(user))
+    ended_resets = await changed_rows(session,
         sa.update(PasswordReset)
         .where(col(PasswordReset.user_id) == user.id, col(PasswordReset.used_at).is_(None), col(PasswordReset.expires_at) > now)
         .values(expires_at=now)
-    )).rowcount
-    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    )
+    revoked = await revoke_all_tokens(session, row_id(user))
     await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "api_keys_revoked": revoked})
 
 
@@ -504,7 +504,7 @@ async def _send_confirmation(session: AsyncSession, settings: Settings, user: Us
         await audit.record(session, actor, "user.confirmation_throttled", "user", user.id)
         return
     raw = new_token()
-    verification = EmailVerification(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)  # type: ignore[arg-type]
+    verification = EmailVerification(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)
     session.add(verification)
     await session.flush()
     await audit.record(session, actor, "user.confirmation_sent", "user", user.id)
@@ -750,7 +750,7 @@ async def set_member_active(session: AsyncSession, principal: Principal, user_id
         raise Conflict(_("%(name)s is already active.", name=user.name) if active else _("%(name)s is already disabled.", name=user.name))
     user.active = active
     if not active:
-        await end_all_sessions(session, user.id)  # type: ignore[arg-type]
+        await end_all_sessions(session, row_id(user))
     await audit.record(session, principal, "user.enable" if active else "user.disable", "user", user.id, {"email": user.email})
     return user
 
@@ -772,8 +772,8 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: in
         raise Conflict(_("%(name)s was removed already.", name=user.name))
     user.active = False
     user.removed_at = utcnow()
-    await end_all_sessions(session, user.id)  # type: ignore[arg-type]
-    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    await end_all_sessions(session, row_id(user))
+    revoked = await revoke_all_tokens(session, row_id(user))
     await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked})
     return user
 

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from market.database import lock, utcnow, writing
 from market.models import AuditEvent, Organisation
-from sqlmodel import col
 
 GENESIS = "0" * 64
 SECURITY = "security."  # the prefix of security events: failed sign-ins, lock-outs, refusals

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from market import accounts, audit, hooks
 from market.auth import Principal, end_all_sessions
-from market.database import utcnow
+from market.database import changed_rows, row_id, utcnow
 from market.errors import Conflict, Invalid, NotFound
 from market.i18n import _
 from market.models import AgencyDomain, Appointment, Invitation, LoginSession, Organisation, OrganisationKind, User
@@ -53,7 +54,6 @@ from market.operator_schemas import (
 )
 from market.settings import Settings
 from market.web import PAGE_SIZE, Page, check_page, page_number
-from sqlmodel import col
 
 AUDIT_PAGE_SIZE = 50
 DOMAIN_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -143,8 +143,7 @@ async def set_organisation_active(session: AsyncSession, actor: Principal, organ
     summary: dict[str, object] = {"name": organisation.name, "kind": organisation.kind}
     if not active:
         user_ids = sa.select(col(User.id)).where(col(User.organisation_id) == organisation.id).scalar_subquery()
-        ended = await session.execute(sa.delete(LoginSession).where(col(LoginSession.user_id).in_(user_ids)))
-        summary["sessions_ended"] = ended.rowcount
+        summary["sessions_ended"] = await changed_rows(session, sa.delete(LoginSession).where(col(LoginSession.user_id).in_(user_ids)))
     await session.flush()
     action = "organisation.activate" if active else "organisation.deactivate"
     await audit.record(session, actor, action, "organisation", organisation.id, summary)
@@ -169,7 +168,7 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
     if active:
         user.removed_at = None  # an operator may restore a member an administrator removed
     else:
-        await end_all_sessions(session, user.id)  # type: ignore[arg-type]
+        await end_all_sessions(session, row_id(user))
     await session.flush()
     action = "user.enable" if active else "user.disable"
     await audit.record(session, actor, action, "user", user.id, {"email": user.email, "organisation_id": user.organisation_id})
@@ -199,7 +198,7 @@ def valid_domain(domain: str) -> bool:
 
 def _domain_read(domain: AgencyDomain, organisation_name: str) -> DomainRead:
     return DomainRead(
-        id=domain.id, domain=domain.domain, organisation_id=domain.organisation_id,  # type: ignore[arg-type]
+        id=domain.id, domain=domain.domain, organisation_id=domain.organisation_id,
         organisation_name=organisation_name, created_at=domain.created_at,
     )
 
@@ -239,7 +238,7 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
             _("The domain %(domain)s is already approved.", domain=domain),
             errors={"domain": _("Already approved for %(name)s.", name=holder)},
         )
-    approved = AgencyDomain(organisation_id=organisation.id, domain=domain)  # type: ignore[arg-type]
+    approved = AgencyDomain(organisation_id=row_id(organisation), domain=domain)
     session.add(approved)
     await session.flush()
     await audit.record(
@@ -294,7 +293,7 @@ def _appointment_query() -> sa.Select[tuple[Appointment, User, Organisation]]:
 
 def _appointment_read(appointment: Appointment, user: User, organisation: Organisation, on: date) -> AppointmentRead:
     return AppointmentRead(
-        id=appointment.id, user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,  # type: ignore[arg-type]
+        id=appointment.id, user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,
         organisation_name=organisation.name, starts_on=appointment.starts_on, ends_on=appointment.ends_on,
         is_chair=appointment.is_chair, status=appointment_status(appointment, on), created_at=appointment.created_at,
     )
@@ -302,7 +301,7 @@ def _appointment_read(appointment: Appointment, user: User, organisation: Organi
 
 def _invitation_read(invitation: Invitation, organisation_name: str) -> PendingInvitationRead:
     return PendingInvitationRead(
-        id=invitation.id, email=invitation.email, organisation_id=invitation.organisation_id,  # type: ignore[arg-type]
+        id=invitation.id, email=invitation.email, organisation_id=invitation.organisation_id,
         organisation_name=organisation_name, created_at=invitation.created_at, expires_at=invitation.expires_at,
     )
 
@@ -338,7 +337,7 @@ async def list_appointments(session: AsyncSession, page_requested: int | None, o
         )
     ).all()
     return AppointmentList(
-        items=[_appointment_read(*row, on=on) for row in rows],
+        items=[_appointment_read(appointment, user, organisation, on) for appointment, user, organisation in rows],
         pending_invitations=[_invitation_read(invitation, name) for invitation, name in pending],
         members_without_term=[UserRead.model_validate(user) for user in without_term],
         page=page.number, pages=page.count, total=total,
@@ -421,7 +420,7 @@ async def appoint(
                 _("The committee already has a chair for these dates."),
                 errors={"is_chair": _("%(email)s is chair during these dates.", email=other_chair)},
             )
-    appointment = Appointment(user_id=user.id, starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair)  # type: ignore[arg-type]
+    appointment = Appointment(user_id=row_id(user), starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair)
     session.add(appointment)
     await session.flush()
     await audit.record(
@@ -451,7 +450,8 @@ async def get_appointment(session: AsyncSession, appointment_id: int, on: date) 
     row = (await session.execute(_appointment_query().where(col(Appointment.id) == appointment_id))).first()
     if row is None:
         raise NotFound(_("No such appointment."))
-    return _appointment_read(*row, on=on)
+    appointment, user, organisation = row
+    return _appointment_read(appointment, user, organisation, on)
 
 
 async def end_appointment(session: AsyncSession, actor: Principal, appointment_id: int, on: date) -> AppointmentRead:

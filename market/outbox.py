@@ -21,11 +21,11 @@ from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
-from market.database import is_postgres, utcnow
+from market.database import is_postgres, row_id, utcnow
 from market.models import OutboxMessage
 from market.settings import Settings
-from sqlmodel import col
 
 log = logging.getLogger("market.outbox")
 
@@ -103,7 +103,7 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list
         for message in messages:
             message.locked_until = now + LEASE
             message.attempts += 1
-            jobs.append(Job(message.id, message.kind, json.loads(message.payload), message.idempotency_key, message.attempts))  # type: ignore[arg-type]
+            jobs.append(Job(row_id(message), message.kind, json.loads(message.payload), message.idempotency_key, message.attempts))
         return jobs
 
 

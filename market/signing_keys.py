@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -44,12 +45,11 @@ from webauthn.helpers.structs import (
 
 from market import audit
 from market.auth import Principal
-from market.database import utcnow
+from market.database import changed_rows, utcnow
 from market.errors import Conflict, Invalid, NotFound
 from market.i18n import _
 from market.models import SigningKey, SigningKeyKind, SigningNonce, User
 from market.settings import Settings
-from sqlmodel import col
 
 NONCE_VALIDITY = timedelta(minutes=5)
 REGISTER, SIGN = "passkey-register", "contract-sign"
@@ -99,11 +99,11 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
     if row.expires_at <= now:
         raise Conflict(_("This signing request has expired; ask for a new one."))
-    taken = await session.execute(
+    taken = await changed_rows(session,
         sa.update(SigningNonce).where(col(SigningNonce.id) == row.id, col(SigningNonce.used_at).is_(None)).values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if taken != 1:
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
     row.used_at = now
     return row
