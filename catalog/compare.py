@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import schemas
 from catalog.facets import (
@@ -29,7 +30,6 @@ from market.formatting import day, money, number
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
-from sqlmodel import col
 
 MIN_SERVICES = 2
 MAX_SERVICES = 4
@@ -297,7 +297,7 @@ def _yes_no(value: Any) -> str:
 
 def _certification(item: Mapping[str, Any]) -> str:
     scheme = item.get("scheme") or ""
-    text = item.get("name") if scheme == "other" and item.get("name") else certification_label(scheme)
+    text = item["name"] if scheme == "other" and item.get("name") else certification_label(scheme)
     details = []
     if scheme == "CSAP":
         if item.get("csap_type"):

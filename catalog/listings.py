@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import diff, schemas, search_cache, workflow
 from catalog.models import (
@@ -32,13 +33,12 @@ from catalog.models import (
 from catalog.storage import Storage
 from market import audit, hooks
 from market.auth import Principal
-from market.database import utcnow
+from market.database import id_column, row_id, utcnow
 from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Refused
 from market.guards import ensure_owner
 from market.i18n import _
 from market.models import Organisation
 from market.web import PAGE_SIZE, Page, check_page
-from sqlmodel import col
 
 DEFAULT_ZONE = ZoneInfo("Asia/Seoul")
 
@@ -109,7 +109,7 @@ async def version_content(session: AsyncSession, version: ServiceVersion | int) 
     """Everything a version says: its fields and its plans (the shape the diff and the API use)."""
     if isinstance(version, int):
         version = await _version(session, version)
-    return _content(version, await _plans(session, version.id))  # type: ignore[arg-type]
+    return _content(version, await _plans(session, row_id(version)))
 
 
 async def _apply(session: AsyncSession, version: ServiceVersion, changes: dict[str, Any], plans: list[Plan]) -> None:
@@ -120,7 +120,7 @@ async def _apply(session: AsyncSession, version: ServiceVersion, changes: dict[s
         for plan in plans:
             await session.delete(plan)
         for position, values in enumerate(changes["plans"]):
-            session.add(Plan(version_id=version.id, position=position, **values))  # type: ignore[arg-type]
+            session.add(Plan(version_id=row_id(version), position=position, **values))
 
 
 async def _remember(session: AsyncSession, actor: audit.Actor | None, version: ServiceVersion) -> None:
@@ -128,7 +128,7 @@ async def _remember(session: AsyncSession, actor: audit.Actor | None, version: S
     await session.flush()
     content = await version_content(session, version)
     session.add(VersionEdit(
-        version_id=version.id, lock_version=version.lock_version, content=content,  # type: ignore[arg-type]
+        version_id=row_id(version), lock_version=version.lock_version, content=content,
         edited_by_id=getattr(actor, "user_id", None),
     ))
     await session.flush()
@@ -176,7 +176,7 @@ async def create_service(session: AsyncSession, actor: Principal, data: schemas.
     service = Service(provider_id=actor.organisation_id, status=ServiceStatus.draft)
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=service.id, number=1, state=VersionState.draft, created_by_id=actor.user_id)  # type: ignore[arg-type]
+    version = ServiceVersion(service_id=row_id(service), number=1, state=VersionState.draft, created_by_id=actor.user_id)
     session.add(version)
     await session.flush()
     await _apply(session, version, data.changes(), [])
@@ -192,7 +192,7 @@ async def save_draft(
     """Save the open draft. `changes` holds the fields to set (all of them from a form, some from PATCH)."""
     _service_row, version = await open_draft(session, actor, service_id)
     await _check_lock(session, version, lock_version)
-    plans = await _plans(session, version.id)  # type: ignore[arg-type]
+    plans = await _plans(session, row_id(version))
     before = _content(version, plans)
     after = {**before, **changes}
     if after == before:
@@ -214,7 +214,7 @@ async def submit(session: AsyncSession, actor: Principal, service_id: int, lock_
     service, version = await open_draft(session, actor, service_id)
     await _check_lock(session, version, lock_version)
     content = await version_content(session, version)
-    kinds = {document.kind for document in await _documents(session, version.id)}  # type: ignore[arg-type]
+    kinds = {document.kind for document in await _documents(session, row_id(version))}
     errors = schemas.missing_for_submission(content, kinds, today or utcnow().astimezone(DEFAULT_ZONE).date())
     if errors:
         raise Invalid(
@@ -252,14 +252,14 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
     number = int(await session.scalar(
         sa.select(sa.func.max(col(ServiceVersion.number))).where(col(ServiceVersion.service_id) == service.id)
     ) or 0) + 1
-    version = ServiceVersion(service_id=service.id, number=number, state=VersionState.draft, created_by_id=actor.user_id)  # type: ignore[arg-type]
+    version = ServiceVersion(service_id=row_id(service), number=number, state=VersionState.draft, created_by_id=actor.user_id)
     session.add(version)
     await session.flush()
     await _apply(session, version, await version_content(session, source), [])
-    for document in await _documents(session, source.id):  # type: ignore[arg-type]
+    for document in await _documents(session, row_id(source)):
         key = await storage.put(await storage.get(document.storage_key))
         session.add(Document(
-            version_id=version.id, kind=document.kind, original_name=document.original_name, storage_key=key,  # type: ignore[arg-type]
+            version_id=row_id(version), kind=document.kind, original_name=document.original_name, storage_key=key,
             content_type=document.content_type, size=document.size, sha256=document.sha256, uploaded_by_id=document.uploaded_by_id,
             uploaded_at=document.uploaded_at,
         ))
@@ -380,13 +380,13 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
             search_cache.listed_changed(session)
         return None
     version = await _version(session, service.listed_version_id)
-    plans = await _plans(session, version.id)  # type: ignore[arg-type]
+    plans = await _plans(session, row_id(version))
     priced = [plan for plan in plans if plan.unit_price is not None]
     cheapest = min(priced, key=lambda plan: (plan.unit_price, plan.position), default=None)
     certifications = version.certifications or []
     schemes = [scheme for scheme in schemas.CERTIFICATION_SCHEMES if scheme != "other" and any(c.get("scheme") == scheme for c in certifications)]
     csap = [c for c in certifications if c.get("scheme") == "CSAP" and c.get("grade")]
-    values = dict(
+    values: dict[str, Any] = dict(
         version_id=version.id, provider_id=service.provider_id, provider_name=provider.name,
         name=version.name, summary=version.summary,
         body="\n".join([version.description, *(version.features or []), *(version.benefits or [])]),
@@ -396,10 +396,10 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         sla_availability_bp=version.sla_availability_bp or 0,
         min_price=cheapest.unit_price if cheapest else 0, min_price_unit=cheapest.unit if cheapest else "",
         free_trial=any(plan.free_trial_days > 0 for plan in plans), is_sme=provider.is_sme,
-        listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(service.id),  # type: ignore[arg-type]
+        listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(row_id(service)),
     )
     if row is None:
-        row = ListedService(service_id=service.id, **values)  # type: ignore[arg-type]
+        row = ListedService(service_id=row_id(service), **values)
         session.add(row)
     else:
         for name, value in values.items():
@@ -412,7 +412,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
 async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> int:
     """After a provider's name, SME standing or activation changed: rewrite (or remove) its listed services' rows."""
     ids = (await session.scalars(
-        sa.select(col(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
+        sa.select(id_column(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
     )).all()
     for service_id in ids:
         await refresh_listing(session, service_id)
@@ -500,7 +500,7 @@ class ServiceView:
 
 def _summary(version: ServiceVersion) -> VersionSummary:
     return VersionSummary(
-        id=version.id, number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),  # type: ignore[arg-type]
+        id=row_id(version), number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),
         created_at=version.created_at, updated_at=version.updated_at, submitted_at=version.submitted_at,
         listed_at=version.listed_at,
     )
@@ -566,7 +566,7 @@ async def _visible_service(
 async def _version_view(session: AsyncSession, version: ServiceVersion) -> VersionView:
     return VersionView(
         summary=_summary(version), lock_version=version.lock_version,
-        content=await version_content(session, version), documents=await _documents(session, version.id),  # type: ignore[arg-type]
+        content=await version_content(session, version), documents=await _documents(session, row_id(version)),
     )
 
 
@@ -588,9 +588,10 @@ async def view_service(
     owner = is_owner(viewer, service)
     open_version = next((v for v in visible if v.id == service.open_version_id), None) if owner else None
     provider = await session.get(Organisation, service.provider_id)
+    assert provider is not None  # service.provider_id is a foreign key
     listed_number = next((v.number for v in visible if v.id == service.listed_version_id), None)
     return ServiceView(
-        service=service, provider=provider, version=await _version_view(session, shown), is_owner=owner,  # type: ignore[arg-type]
+        service=service, provider=provider, version=await _version_view(session, shown), is_owner=owner,
         listed_number=listed_number, open_version=_summary(open_version) if open_version else None,
         versions=[_summary(version) for version in visible],
     )
@@ -699,11 +700,11 @@ async def provider_dashboard(session: AsyncSession, actor: Principal, page_numbe
     } if version_ids else {}
     rows = []
     for service in services:
-        listed = versions.get(service.listed_version_id)  # type: ignore[arg-type]
-        open_version = versions.get(service.open_version_id)  # type: ignore[arg-type]
+        listed = versions.get(service.listed_version_id)
+        open_version = versions.get(service.open_version_id)
         named = open_version or listed
         rows.append(DashboardRow(
-            id=service.id, name=(named.name if named else "") or _("(untitled service)"), status=service.status,  # type: ignore[arg-type]
+            id=row_id(service), name=(named.name if named else "") or _("(untitled service)"), status=service.status,
             status_label=workflow.SERVICE.label(service.status), listed_number=listed.number if listed else None,
             open_number=open_version.number if open_version else None,
             open_is_draft=open_version is not None and open_version.state == VersionState.draft,

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import search
 from catalog.listings import version_content
@@ -22,7 +23,7 @@ from catalog.models import Outcome, Project, ProjectStatus, ServiceVersion, Snap
 from catalog.search_cache import SearchCache
 from market import audit
 from market.auth import Principal
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.formatting import day
 from market.guards import ensure_owner
@@ -30,7 +31,6 @@ from market.i18n import _
 from market.models import Organisation
 from market.schemas import RowId
 from market.web import PAGE_SIZE, Page, check_page
-from sqlmodel import col
 
 SNAPSHOT_LIMIT = 30
 
@@ -90,7 +90,9 @@ async def get_project(session: AsyncSession, actor: Principal, project_id: int, 
     ensure_owner(actor, project.agency_id)
     if for_update:
         project = await session.get(Project, project_id, with_for_update=True, populate_existing=True)
-    return project  # type: ignore[return-value]
+        if project is None:
+            raise NotFound(_("No such project."))
+    return project
 
 
 async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[ProjectView], Page]:
@@ -231,7 +233,7 @@ async def end_search(session: AsyncSession, actor: Principal, project_id: int, b
         ))
     for position, hit in enumerate(found.hits, start=1):
         session.add(SnapshotItem(
-            project_id=project.id, position=position, service_id=hit.service_id, version_id=hit.version_id,  # type: ignore[arg-type]
+            project_id=row_id(project), position=position, service_id=hit.service_id, version_id=hit.version_id,
             data=await _frozen(session, hit, base_url),
         ))
     project.status = ProjectStatus.ended
@@ -248,7 +250,7 @@ async def end_search(session: AsyncSession, actor: Principal, project_id: int, b
 async def _frozen(session: AsyncSession, hit: search.Hit, base_url: str) -> dict[str, Any]:
     """Everything the listed version said, its provider and contact, the lowest price, and the page address."""
     version = await session.get(ServiceVersion, hit.version_id)
-    content = await version_content(session, version)  # type: ignore[arg-type]
+    content = await version_content(session, version if version is not None else hit.version_id)
     provider = await session.get(Organisation, hit.provider_id)
     return {
         **{key: value for key, value in content.items()},

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import locks
@@ -29,18 +30,16 @@ from committee.workflow import BEFORE_DECISION, CASE, DECIDED, OPEN
 from market import audit, clock, hooks, outbox
 from market.audit import Actor
 from market.auth import Principal
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
-from sqlmodel import col
-
 
 # --- a case's history and state -------------------------------------------------------------------
 
 async def add_event(session: AsyncSession, case: Case, actor: Actor | None, action: str, from_state: str, message: str = "", visible: bool = True) -> None:
     session.add(CaseEvent(
-        case_id=case.id, actor_id=getattr(actor, "user_id", None), action=action, from_state=from_state,  # type: ignore[arg-type]
+        case_id=row_id(case), actor_id=getattr(actor, "user_id", None), action=action, from_state=from_state,
         to_state=case.state, message=message, visible_to_provider=visible,
     ))
     await session.flush()
@@ -87,7 +86,7 @@ async def receive_submission(
     case = Case(
         kind=kind, state=CaseState.assignment if kind == CaseKind.revision else CaseState.intake,
         service_id=service_id, version_id=version_id, provider_id=owner.provider_id,
-        criteria_set_id=criteria.id, opened_at=now, state_changed_at=now,  # type: ignore[arg-type]
+        criteria_set_id=row_id(criteria), opened_at=now, state_changed_at=now,
     )
     session.add(case)
     await session.flush()
@@ -119,7 +118,7 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
     owner = await catalog.submitted_service(session, certificate.service_id)
     if owner.listed_version_id is None:
         raise Conflict(_("The service has no listed version to renew."))
-    case = await receive_submission(session, service_id=owner.id, version_id=owner.listed_version_id, actor=principal, kind=CaseKind.renewal, now=now)  # type: ignore[arg-type]
+    case = await receive_submission(session, service_id=owner.id, version_id=owner.listed_version_id, actor=principal, kind=CaseKind.renewal, now=now)
     case.renews_certificate_id = certificate.id
     await session.flush()
     return case
@@ -301,8 +300,8 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
             )
     if principal.is_kind("provider"):
         return data
-    assignments = await active_assignments(session, case.id)
-    reviews = await submitted_reviews(session, case.id)
+    assignments = await active_assignments(session, row_id(case))
+    reviews = await submitted_reviews(session, row_id(case))
     submitted_by = {review.member_id for review in reviews}
     names = await names_of(session, {a.member_id for a in assignments} | submitted_by)
     on = clock.today(at=now)
@@ -369,16 +368,17 @@ async def eligible_members(session: AsyncSession, case: Case, now: datetime | No
         .where(col(Organisation.kind) == "committee", col(User.active).is_(True), col(Appointment.starts_on) <= on, col(Appointment.ends_on) >= on)
         .order_by(col(User.id))
     )).scalars().unique().all()
-    assigned = {a.member_id for a in await active_assignments(session, case.id)}
+    assigned = {a.member_id for a in await active_assignments(session, row_id(case))}
     open_counts = dict((await session.execute(
         sa.select(col(Assignment.member_id), sa.func.count()).join(Case, col(Case.id) == col(Assignment.case_id))
         .where(col(Assignment.released_at).is_(None), col(Case.state).in_(OPEN)).group_by(col(Assignment.member_id))
-    )).all())
+    )).tuples().all())
     rows = []
     for member in members:
-        if member.id in assigned or await conflicted(session, member.id, case.provider_id, on):  # type: ignore[arg-type]
+        member_id = row_id(member)
+        if member_id in assigned or await conflicted(session, member_id, case.provider_id, on):
             continue
-        rows.append({"id": member.id, "name": member.name, "open_cases": open_counts.get(member.id, 0)})
+        rows.append({"id": member_id, "name": member.name, "open_cases": open_counts.get(member_id, 0)})
     rows.sort(key=lambda row: (row["open_cases"], row["id"]))
     return rows
 
@@ -394,7 +394,7 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
         raise Invalid(_("Choose at least one member."), errors={"member_ids": _("Choose at least one member.")})
     on = clock.today(at=now)
     eligible = {row["id"] for row in await eligible_members(session, case, now)}
-    current = await active_assignments(session, case.id)
+    current = await active_assignments(session, row_id(case))
     rules_set = await criteria_set(session, case.criteria_set_id)
     needed = 1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case
     for member_id in member_ids:
@@ -413,7 +413,7 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
             existing.released_at, existing.assigned_at, existing.automatic, existing.assigned_by_id = None, now, automatic, principal.user_id
             created.append(existing)
         else:
-            assignment = Assignment(case_id=case.id, member_id=member_id, automatic=automatic, assigned_by_id=principal.user_id, assigned_at=now)  # type: ignore[arg-type]
+            assignment = Assignment(case_id=row_id(case), member_id=member_id, automatic=automatic, assigned_by_id=principal.user_id, assigned_at=now)
             session.add(assignment)
             created.append(assignment)
     previous = move(case, CaseState.review, now) if case.state == CaseState.assignment else case.state
@@ -428,7 +428,7 @@ async def auto_assign(session: AsyncSession, principal: Principal, case_id: int,
     await require_chair(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
     rules_set = await criteria_set(session, case.criteria_set_id)
-    needed = (1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case) - len(await active_assignments(session, case.id))
+    needed = (1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case) - len(await active_assignments(session, row_id(case)))
     if needed <= 0:
         raise Conflict(_("The case already has all its members."))
     candidates = await eligible_members(session, case, now)

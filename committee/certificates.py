@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from catalog import ServiceStatus
@@ -24,11 +25,10 @@ from committee.workflow import CERTIFICATE, LIVE, OPEN
 from market import audit, clock, hooks, outbox
 from market.audit import Actor
 from market.auth import Principal, SystemActor
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
 from market.models import Organisation
-from sqlmodel import col
 
 SYSTEM = SystemActor(email="committee")
 
@@ -63,7 +63,7 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
     start = clock.today(at=now)
     certificate = Certificate(
         number=rules.certificate_number(year, last + 1), year=year, sequence=last + 1, service_id=case.service_id,
-        version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=case.id,  # type: ignore[arg-type]
+        version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=row_id(case),
         criteria_set_id=case.criteria_set_id, criteria_set_version=rules_set.version,
         service_name=version.name, provider_name=await provider_name(session, case.provider_id),
         valid_from=start, valid_to=_add_years(start, rules_set.certificate_years) - timedelta(days=1), issued_at=now, status_changed_at=now,
@@ -195,7 +195,7 @@ def change_certificate(certificate: Certificate, status: str, reason: str, now: 
 
 async def _certificate_for_update(session: AsyncSession, number: str) -> Certificate:
     certificate = await certificate_by_number(session, number)
-    await lock(session, locks.certificate(certificate.id))  # type: ignore[arg-type]
+    await lock(session, locks.certificate(row_id(certificate)))
     await session.refresh(certificate)
     return certificate
 
@@ -324,7 +324,7 @@ async def _remind(session: AsyncSession, certificate: Certificate, on: date, bas
     days = min(due)
     if await session.scalar(sa.select(col(Reminder.id)).where(col(Reminder.certificate_id) == certificate.id, col(Reminder.days_before) == days)):
         return 0
-    session.add(Reminder(certificate_id=certificate.id, days_before=days))  # type: ignore[arg-type]
+    session.add(Reminder(certificate_id=row_id(certificate), days_before=days))
     await session.flush()
     subject = _("Certificate %(number)s expires on %(date)s", number=certificate.number, date=certificate.valid_to.isoformat())
     body = _(

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import locks
@@ -24,7 +25,6 @@ from market.database import lock, utcnow
 from market.errors import Conflict, Invalid, NotFound
 from market.i18n import _
 from market.models import Organisation, User
-from sqlmodel import col
 
 
 async def meetings(session: AsyncSession, principal: Principal) -> list[Meeting]:

@@ -10,15 +10,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from committee import rules
 from committee.models import CriteriaSet, Tie, TieKind
 from market import audit, clock, hooks
 from market.auth import Principal
+from market.database import id_column
 from market.errors import Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
-from sqlmodel import col
 
 TIE_COOLING_OFF = timedelta(days=3 * 365)  # a tie that ended less than three years ago still conflicts
 
@@ -205,4 +206,4 @@ async def end_tie(session: AsyncSession, principal: Principal, tie_id: int, ends
 async def names_of(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict((await session.execute(sa.select(col(User.id), col(User.name)).where(col(User.id).in_(user_ids)))).all())  # type: ignore[arg-type]
+    return dict((await session.execute(sa.select(id_column(User.id), col(User.name)).where(col(User.id).in_(user_ids)))).tuples().all())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from market.models import Organisation, User
-from sqlmodel import col
 
 
 async def provider_name(session: AsyncSession, provider_id: int) -> str:
