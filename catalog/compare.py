@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import schemas
 from catalog.facets import (
@@ -249,10 +250,10 @@ async def compare(session: AsyncSession, viewer: Principal | None, request: Requ
 async def _listed_versions(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[ServiceVersion, Organisation | None]]:
     ids = list(ids)
     rows = (await session.execute(
-        sa.select(ListedService.service_id, ServiceVersion, Organisation)
-        .join(ServiceVersion, ServiceVersion.id == ListedService.version_id)
-        .outerjoin(Organisation, Organisation.id == ListedService.provider_id)
-        .where(ListedService.service_id.in_(ids))
+        sa.select(col(ListedService.service_id), ServiceVersion, Organisation)
+        .join(ServiceVersion, col(ServiceVersion.id) == col(ListedService.version_id))
+        .outerjoin(Organisation, col(Organisation.id) == col(ListedService.provider_id))
+        .where(col(ListedService.service_id).in_(ids))
     )).all()
     found = {row[0]: (row[1], row[2]) for row in rows}
     missing = [str(service_id) for service_id in ids if service_id not in found]
@@ -272,9 +273,9 @@ async def _project_versions(
     if project.status != ProjectStatus.ended:
         raise NotFound(_("This project's search has not ended; compare from the search results instead."))
     rows = (await session.execute(
-        sa.select(SnapshotItem.service_id, SnapshotItem.data, ServiceVersion)
-        .join(ServiceVersion, ServiceVersion.id == SnapshotItem.version_id)
-        .where(SnapshotItem.project_id == project.id, SnapshotItem.service_id.in_(request.ids))
+        sa.select(col(SnapshotItem.service_id), col(SnapshotItem.data), ServiceVersion)
+        .join(ServiceVersion, col(ServiceVersion.id) == col(SnapshotItem.version_id))
+        .where(col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id).in_(request.ids))
     )).all()
     found: dict[int, tuple[ServiceVersion, Organisation | None]] = {}
     for service_id, data, version in rows:
@@ -296,7 +297,7 @@ def _yes_no(value: Any) -> str:
 
 def _certification(item: Mapping[str, Any]) -> str:
     scheme = item.get("scheme") or ""
-    text = item.get("name") if scheme == "other" and item.get("name") else certification_label(scheme)
+    text = item["name"] if scheme == "other" and item.get("name") else certification_label(scheme)
     details = []
     if scheme == "CSAP":
         if item.get("csap_type"):

@@ -19,6 +19,7 @@ from catalog.storage import Storage, storage_for
 from market import hooks
 from market.state import settings_of
 from market.auth import Principal
+from market.database import row_id
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
@@ -356,7 +357,7 @@ async def api_create(request: Request, data: ApiInput[schemas.ListingInput], db_
     """Create a service with its first draft (incomplete data is kept as a draft)."""
     listing = schemas.validate(schemas.ListingInput, data)
     service = await listings.create_service(db_session, current(request), listing)
-    return await _service_json(db_session, current(request), service.id, _zone(request))  # type: ignore[arg-type]
+    return await _service_json(db_session, current(request), row_id(service), _zone(request))
 
 
 @get("/api/services/{service_id:int}", tags=["listings"], responses=GONE)

@@ -14,6 +14,7 @@ from catalog.facets import unit_label
 from catalog.models import Outcome
 from market import hooks
 from market.state import settings_of
+from market.database import row_id
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
@@ -134,7 +135,7 @@ async def project_list_api(request: Request, db_session: DbSession, page: FromQu
 async def create_api(request: Request, data: ApiInput[projects.ProjectInput], db_session: DbSession) -> dict[str, Any]:
     """Body: `{"name": "...", "query": {"q": "...", "category": ["saas"], "sla": "99.9", ...}}` (search parameters)."""
     project = await projects.create_project(db_session, current(request), parse(projects.ProjectInput, data))
-    return projects.to_json(await projects.view_project(db_session, current(request), project.id))  # type: ignore[arg-type]
+    return projects.to_json(await projects.view_project(db_session, current(request), row_id(project)))
 
 
 @get("/api/projects/{project_id:int}", guards=[agency], tags=["projects"], summary="A project, with its frozen results once ended")

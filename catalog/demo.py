@@ -9,12 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog.listings import refresh_listing
 from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
 from market import accounts, audit
 from market.auth import SystemActor
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.models import Organisation
 from market.settings import Settings
 
@@ -225,12 +226,12 @@ async def _providers(session: AsyncSession, echo: Callable[[str], None]) -> tupl
     actor = SystemActor(email="demo")
     created = 0
     for name, number, email, phone, sme in PROVIDERS:
-        if await session.scalar(sa.select(Organisation.id).where(Organisation.name == name)) is None:
+        if await session.scalar(sa.select(col(Organisation.id)).where(col(Organisation.name) == name)) is None:
             await accounts.create_organisation(session, actor, kind="provider", name=name, registration_number=number,
                                                contact_email=email, contact_phone=phone, is_sme=sme)
             created += 1
     names = {row[0] for row in SERVICES}
-    found = (await session.scalars(sa.select(Organisation).where(Organisation.name.in_(names)))).all()
+    found = (await session.scalars(sa.select(Organisation).where(col(Organisation.name).in_(names)))).all()
     return {organisation.name: organisation for organisation in found}, created
 
 
@@ -245,17 +246,17 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         if provider is None:
             continue
         exists = await session.scalar(
-            sa.select(ServiceVersion.id).join(Service, Service.id == ServiceVersion.service_id)
-            .where(Service.provider_id == provider.id, ServiceVersion.name == name)
+            sa.select(col(ServiceVersion.id)).join(Service, col(Service.id) == col(ServiceVersion.service_id))
+            .where(col(Service.provider_id) == provider.id, col(ServiceVersion.name) == name)
         )
         if exists is not None:
             continue
         listed_at = now - timedelta(days=days_ago)
-        service = Service(provider_id=provider.id, status=ServiceStatus.listed, status_changed_at=listed_at, created_at=listed_at)  # type: ignore[arg-type]
+        service = Service(provider_id=row_id(provider), status=ServiceStatus.listed, status_changed_at=listed_at, created_at=listed_at)
         session.add(service)
         await session.flush()
         version = ServiceVersion(
-            service_id=service.id, number=1, state=VersionState.listed, name=name, summary=summary,  # type: ignore[arg-type]
+            service_id=row_id(service), number=1, state=VersionState.listed, name=name, summary=summary,
             description=description, category=category, deployment_model=deployment, features=features, benefits=benefits,
             data_country=country, data_region=region, certifications=[_cert(spec) for spec in certifications],
             sla_availability_bp=sla or None, support_hours="09:00-18:00 KST" if sla < 9990 else "24x7",
@@ -269,7 +270,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         session.add(version)
         await session.flush()
         for position, plan in enumerate(plans):
-            session.add(Plan(version_id=version.id, position=position, **plan))  # type: ignore[arg-type]
+            session.add(Plan(version_id=row_id(version), position=position, **plan))
         service.listed_version_id = version.id
         await session.flush()
         await refresh_listing(session, service)

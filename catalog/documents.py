@@ -32,12 +32,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import listings, schemas
 from catalog.models import Document, ServiceVersion
 from catalog.storage import Storage
 from market import audit
 from market.auth import Principal
+from market.database import row_id
 from market.errors import Invalid, NotFound, Refused
 from market.i18n import _
 
@@ -302,7 +304,7 @@ async def upload(
         raise Invalid(_("The document was not attached: %(problems)s", problems=" ".join(errors.values())), errors=errors)
     key = await storage.put(data)
     document = Document(
-        version_id=version.id, kind=kind, original_name=name, storage_key=key, content_type=media_type,  # type: ignore[arg-type]
+        version_id=row_id(version), kind=kind, original_name=name, storage_key=key, content_type=media_type,
         size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.user_id,
     )
     session.add(document)
@@ -344,8 +346,9 @@ async def download(
     if document is None:
         raise NotFound(_("No such document."))
     version = await session.get(ServiceVersion, document.version_id)
-    service = await listings.get_service(session, version.service_id)  # type: ignore[union-attr]
-    if not await listings.may_see_version(session, viewer, service, version):  # type: ignore[arg-type]
+    assert version is not None  # document.version_id is a foreign key
+    service = await listings.get_service(session, version.service_id)
+    if not await listings.may_see_version(session, viewer, service, version):
         raise Refused(_("No such document.")) if viewer is not None else NotFound(_("No such document."))
     listings.check_not_gone(viewer, service, zone)
     try:
@@ -356,4 +359,4 @@ async def download(
 
 
 async def documents_of(session: AsyncSession, version_id: int) -> list[Document]:
-    return list((await session.scalars(sa.select(Document).where(Document.version_id == version_id).order_by(Document.id))).all())
+    return list((await session.scalars(sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id)))).all())

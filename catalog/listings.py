@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import diff, schemas, search_cache, workflow
 from catalog.models import (
@@ -32,7 +33,7 @@ from catalog.models import (
 from catalog.storage import Storage
 from market import audit, hooks
 from market.auth import Principal
-from market.database import utcnow
+from market.database import id_column, row_id, utcnow
 from market.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Refused
 from market.guards import ensure_owner
 from market.i18n import _
@@ -84,13 +85,13 @@ async def _owned(session: AsyncSession, actor: Principal, service_id: int) -> Se
 
 async def _plans(session: AsyncSession, version_id: int) -> list[Plan]:
     return list((await session.scalars(
-        sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position, Plan.id)
+        sa.select(Plan).where(col(Plan.version_id) == version_id).order_by(col(Plan.position), col(Plan.id))
     )).all())
 
 
 async def _documents(session: AsyncSession, version_id: int) -> list[Document]:
     return list((await session.scalars(
-        sa.select(Document).where(Document.version_id == version_id).order_by(Document.id)
+        sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id))
     )).all())
 
 
@@ -108,7 +109,7 @@ async def version_content(session: AsyncSession, version: ServiceVersion | int) 
     """Everything a version says: its fields and its plans (the shape the diff and the API use)."""
     if isinstance(version, int):
         version = await _version(session, version)
-    return _content(version, await _plans(session, version.id))  # type: ignore[arg-type]
+    return _content(version, await _plans(session, row_id(version)))
 
 
 async def _apply(session: AsyncSession, version: ServiceVersion, changes: dict[str, Any], plans: list[Plan]) -> None:
@@ -119,7 +120,7 @@ async def _apply(session: AsyncSession, version: ServiceVersion, changes: dict[s
         for plan in plans:
             await session.delete(plan)
         for position, values in enumerate(changes["plans"]):
-            session.add(Plan(version_id=version.id, position=position, **values))  # type: ignore[arg-type]
+            session.add(Plan(version_id=row_id(version), position=position, **values))
 
 
 async def _remember(session: AsyncSession, actor: audit.Actor | None, version: ServiceVersion) -> None:
@@ -127,7 +128,7 @@ async def _remember(session: AsyncSession, actor: audit.Actor | None, version: S
     await session.flush()
     content = await version_content(session, version)
     session.add(VersionEdit(
-        version_id=version.id, lock_version=version.lock_version, content=content,  # type: ignore[arg-type]
+        version_id=row_id(version), lock_version=version.lock_version, content=content,
         edited_by_id=getattr(actor, "user_id", None),
     ))
     await session.flush()
@@ -137,7 +138,7 @@ async def _check_lock(session: AsyncSession, version: ServiceVersion, lock_versi
     if version.lock_version == lock_version:
         return
     started = await session.scalar(
-        sa.select(VersionEdit.content).where(VersionEdit.version_id == version.id, VersionEdit.lock_version == lock_version)
+        sa.select(col(VersionEdit.content)).where(col(VersionEdit.version_id) == version.id, col(VersionEdit.lock_version) == lock_version)
     )
     now = await version_content(session, version)
     raise StaleEdit(diff.changes(started, now) if started is not None else [], version.lock_version)
@@ -175,7 +176,7 @@ async def create_service(session: AsyncSession, actor: Principal, data: schemas.
     service = Service(provider_id=actor.organisation_id, status=ServiceStatus.draft)
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=service.id, number=1, state=VersionState.draft, created_by_id=actor.user_id)  # type: ignore[arg-type]
+    version = ServiceVersion(service_id=row_id(service), number=1, state=VersionState.draft, created_by_id=actor.user_id)
     session.add(version)
     await session.flush()
     await _apply(session, version, data.changes(), [])
@@ -191,7 +192,7 @@ async def save_draft(
     """Save the open draft. `changes` holds the fields to set (all of them from a form, some from PATCH)."""
     _service_row, version = await open_draft(session, actor, service_id)
     await _check_lock(session, version, lock_version)
-    plans = await _plans(session, version.id)  # type: ignore[arg-type]
+    plans = await _plans(session, row_id(version))
     before = _content(version, plans)
     after = {**before, **changes}
     if after == before:
@@ -213,7 +214,7 @@ async def submit(session: AsyncSession, actor: Principal, service_id: int, lock_
     service, version = await open_draft(session, actor, service_id)
     await _check_lock(session, version, lock_version)
     content = await version_content(session, version)
-    kinds = {document.kind for document in await _documents(session, version.id)}  # type: ignore[arg-type]
+    kinds = {document.kind for document in await _documents(session, row_id(version))}
     errors = schemas.missing_for_submission(content, kinds, today or utcnow().astimezone(DEFAULT_ZONE).date())
     if errors:
         raise Invalid(
@@ -242,23 +243,23 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
     if service.status not in workflow.REVISABLE_SERVICE:
         raise Conflict(_("A service that is %(status)s cannot be revised.", status=workflow.SERVICE.label(service.status).lower()))
     if service.open_version_id is not None:
-        open_number = await session.scalar(sa.select(ServiceVersion.number).where(ServiceVersion.id == service.open_version_id))
+        open_number = await session.scalar(sa.select(col(ServiceVersion.number)).where(col(ServiceVersion.id) == service.open_version_id))
         raise Conflict(_("This service already has an open draft or submission (version %(n)s); only one at a time.", n=open_number))
     source_id = service.listed_version_id or await session.scalar(
-        sa.select(ServiceVersion.id).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number.desc()).limit(1)
+        sa.select(col(ServiceVersion.id)).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number).desc()).limit(1)
     )
     source = await _version(session, source_id)
     number = int(await session.scalar(
-        sa.select(sa.func.max(ServiceVersion.number)).where(ServiceVersion.service_id == service.id)
+        sa.select(sa.func.max(col(ServiceVersion.number))).where(col(ServiceVersion.service_id) == service.id)
     ) or 0) + 1
-    version = ServiceVersion(service_id=service.id, number=number, state=VersionState.draft, created_by_id=actor.user_id)  # type: ignore[arg-type]
+    version = ServiceVersion(service_id=row_id(service), number=number, state=VersionState.draft, created_by_id=actor.user_id)
     session.add(version)
     await session.flush()
     await _apply(session, version, await version_content(session, source), [])
-    for document in await _documents(session, source.id):  # type: ignore[arg-type]
+    for document in await _documents(session, row_id(source)):
         key = await storage.put(await storage.get(document.storage_key))
         session.add(Document(
-            version_id=version.id, kind=document.kind, original_name=document.original_name, storage_key=key,  # type: ignore[arg-type]
+            version_id=row_id(version), kind=document.kind, original_name=document.original_name, storage_key=key,
             content_type=document.content_type, size=document.size, sha256=document.sha256, uploaded_by_id=document.uploaded_by_id,
             uploaded_at=document.uploaded_at,
         ))
@@ -379,13 +380,13 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
             search_cache.listed_changed(session)
         return None
     version = await _version(session, service.listed_version_id)
-    plans = await _plans(session, version.id)  # type: ignore[arg-type]
+    plans = await _plans(session, row_id(version))
     priced = [plan for plan in plans if plan.unit_price is not None]
     cheapest = min(priced, key=lambda plan: (plan.unit_price, plan.position), default=None)
     certifications = version.certifications or []
     schemes = [scheme for scheme in schemas.CERTIFICATION_SCHEMES if scheme != "other" and any(c.get("scheme") == scheme for c in certifications)]
     csap = [c for c in certifications if c.get("scheme") == "CSAP" and c.get("grade")]
-    values = dict(
+    values: dict[str, Any] = dict(
         version_id=version.id, provider_id=service.provider_id, provider_name=provider.name,
         name=version.name, summary=version.summary,
         body="\n".join([version.description, *(version.features or []), *(version.benefits or [])]),
@@ -395,10 +396,10 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         sla_availability_bp=version.sla_availability_bp or 0,
         min_price=cheapest.unit_price if cheapest else 0, min_price_unit=cheapest.unit if cheapest else "",
         free_trial=any(plan.free_trial_days > 0 for plan in plans), is_sme=provider.is_sme,
-        listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(service.id),  # type: ignore[arg-type]
+        listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(row_id(service)),
     )
     if row is None:
-        row = ListedService(service_id=service.id, **values)  # type: ignore[arg-type]
+        row = ListedService(service_id=row_id(service), **values)
         session.add(row)
     else:
         for name, value in values.items():
@@ -411,7 +412,7 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
 async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> int:
     """After a provider's name, SME standing or activation changed: rewrite (or remove) its listed services' rows."""
     ids = (await session.scalars(
-        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
+        sa.select(id_column(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
     )).all()
     for service_id in ids:
         await refresh_listing(session, service_id)
@@ -497,7 +498,7 @@ class ServiceView:
 
 def _summary(version: ServiceVersion) -> VersionSummary:
     return VersionSummary(
-        id=version.id, number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),  # type: ignore[arg-type]
+        id=row_id(version), number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),
         created_at=version.created_at, updated_at=version.updated_at, submitted_at=version.submitted_at,
         listed_at=version.listed_at,
     )
@@ -539,7 +540,7 @@ def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | 
 
 async def _visible_versions(session: AsyncSession, viewer: Principal | None, service: Service) -> list[ServiceVersion]:
     rows = (await session.scalars(
-        sa.select(ServiceVersion).where(ServiceVersion.service_id == service.id).order_by(ServiceVersion.number)
+        sa.select(ServiceVersion).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number))
     )).all()
     seen = {row.id: _visible_unless_submitted(viewer, service, row) for row in rows}
     if None in seen.values():  # one question to the committee for all of the service's submissions
@@ -563,7 +564,7 @@ async def _visible_service(
 async def _version_view(session: AsyncSession, version: ServiceVersion) -> VersionView:
     return VersionView(
         summary=_summary(version), lock_version=version.lock_version,
-        content=await version_content(session, version), documents=await _documents(session, version.id),  # type: ignore[arg-type]
+        content=await version_content(session, version), documents=await _documents(session, row_id(version)),
     )
 
 
@@ -585,9 +586,10 @@ async def view_service(
     owner = is_owner(viewer, service)
     open_version = next((v for v in visible if v.id == service.open_version_id), None) if owner else None
     provider = await session.get(Organisation, service.provider_id)
+    assert provider is not None  # service.provider_id is a foreign key
     listed_number = next((v.number for v in visible if v.id == service.listed_version_id), None)
     return ServiceView(
-        service=service, provider=provider, version=await _version_view(session, shown), is_owner=owner,  # type: ignore[arg-type]
+        service=service, provider=provider, version=await _version_view(session, shown), is_owner=owner,
         listed_number=listed_number, open_version=_summary(open_version) if open_version else None,
         versions=[_summary(version) for version in visible],
     )
@@ -682,25 +684,25 @@ class DashboardRow:
 async def provider_dashboard(session: AsyncSession, actor: Principal, page_number: int = 1) -> tuple[list[DashboardRow], Page]:
     """The provider's own services, newest first, 20 a page."""
     _require_provider(actor)
-    where = Service.provider_id == actor.organisation_id
+    where = col(Service.provider_id) == actor.organisation_id
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Service).where(where)) or 0)
     page = check_page(Page(page_number, PAGE_SIZE, total))
     services = (await session.scalars(
-        sa.select(Service).where(where).order_by(Service.id.desc()).offset(page.offset).limit(page.size)
+        sa.select(Service).where(where).order_by(col(Service.id).desc()).offset(page.offset).limit(page.size)
     )).all()
     version_ids = {v for s in services for v in (s.listed_version_id, s.open_version_id) if v is not None}
     versions = {
         version.id: version for version in (await session.scalars(
-            sa.select(ServiceVersion).where(ServiceVersion.id.in_(version_ids))
+            sa.select(ServiceVersion).where(col(ServiceVersion.id).in_(version_ids))
         )).all()
     } if version_ids else {}
     rows = []
     for service in services:
-        listed = versions.get(service.listed_version_id)  # type: ignore[arg-type]
-        open_version = versions.get(service.open_version_id)  # type: ignore[arg-type]
+        listed = versions.get(service.listed_version_id)
+        open_version = versions.get(service.open_version_id)
         named = open_version or listed
         rows.append(DashboardRow(
-            id=service.id, name=(named.name if named else "") or _("(untitled service)"), status=service.status,  # type: ignore[arg-type]
+            id=row_id(service), name=(named.name if named else "") or _("(untitled service)"), status=service.status,
             status_label=workflow.SERVICE.label(service.status), listed_number=listed.number if listed else None,
             open_number=open_version.number if open_version else None,
             open_is_draft=open_version is not None and open_version.state == VersionState.draft,

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import search
 from catalog.listings import version_content
@@ -22,7 +23,7 @@ from catalog.models import Outcome, Project, ProjectStatus, ServiceVersion, Snap
 from catalog.search_cache import SearchCache
 from market import audit
 from market.auth import Principal
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.formatting import day
 from market.guards import ensure_owner
@@ -89,17 +90,19 @@ async def get_project(session: AsyncSession, actor: Principal, project_id: int, 
     ensure_owner(actor, project.agency_id)
     if for_update:
         project = await session.get(Project, project_id, with_for_update=True, populate_existing=True)
-    return project  # type: ignore[return-value]
+        if project is None:
+            raise NotFound(_("No such project."))
+    return project
 
 
 async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[ProjectView], Page]:
     """The agency's projects, last changed first, without their snapshots or what their searches find now."""
     _require_agency(actor)
-    total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(Project.agency_id == actor.organisation_id)) or 0)
+    total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(col(Project.agency_id) == actor.organisation_id)) or 0)
     current = check_page(Page(number=page, size=PAGE_SIZE, total=total))
     rows = (await session.scalars(
-        sa.select(Project).where(Project.agency_id == actor.organisation_id)
-        .order_by(Project.updated_at.desc(), Project.id.desc()).limit(PAGE_SIZE).offset(current.offset)
+        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id)
+        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(PAGE_SIZE).offset(current.offset)
     )).all()
     return [ProjectView(row, criteria_of(row), [], None) for row in rows], current
 
@@ -109,14 +112,14 @@ async def active_projects(session: AsyncSession, actor: Principal) -> list[Proje
     if not actor.is_kind("agency"):
         return []
     return list((await session.scalars(
-        sa.select(Project).where(Project.agency_id == actor.organisation_id, Project.status == ProjectStatus.active)
-        .order_by(Project.updated_at.desc(), Project.id.desc()).limit(100)
+        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id, col(Project.status) == ProjectStatus.active)
+        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(100)
     )).all())
 
 
 async def snapshot(session: AsyncSession, project: Project) -> list[SnapshotItem]:
     return list((await session.scalars(
-        sa.select(SnapshotItem).where(SnapshotItem.project_id == project.id).order_by(SnapshotItem.position)
+        sa.select(SnapshotItem).where(col(SnapshotItem.project_id) == project.id).order_by(col(SnapshotItem.position))
     )).all())
 
 
@@ -230,7 +233,7 @@ async def end_search(session: AsyncSession, actor: Principal, project_id: int, b
         ))
     for position, hit in enumerate(found.hits, start=1):
         session.add(SnapshotItem(
-            project_id=project.id, position=position, service_id=hit.service_id, version_id=hit.version_id,  # type: ignore[arg-type]
+            project_id=row_id(project), position=position, service_id=hit.service_id, version_id=hit.version_id,
             data=await _frozen(session, hit, base_url),
         ))
     project.status = ProjectStatus.ended
@@ -247,7 +250,7 @@ async def end_search(session: AsyncSession, actor: Principal, project_id: int, b
 async def _frozen(session: AsyncSession, hit: search.Hit, base_url: str) -> dict[str, Any]:
     """Everything the listed version said, its provider and contact, the lowest price, and the page address."""
     version = await session.get(ServiceVersion, hit.version_id)
-    content = await version_content(session, version)  # type: ignore[arg-type]
+    content = await version_content(session, version if version is not None else hit.version_id)
     provider = await session.get(Organisation, hit.provider_id)
     return {
         **{key: value for key, value in content.items()},
@@ -275,8 +278,8 @@ async def record_outcome(session: AsyncSession, actor: Principal, project_id: in
                          date=day(project.outcome_at)))
     service_id = None
     if data.outcome == Outcome.awarded:
-        in_snapshot = await session.scalar(sa.select(SnapshotItem.id).where(
-            SnapshotItem.project_id == project.id, SnapshotItem.service_id == data.service_id,
+        in_snapshot = await session.scalar(sa.select(col(SnapshotItem.id)).where(
+            col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id) == data.service_id,
         )) if data.service_id is not None else None
         if in_snapshot is None:
             raise Invalid(_("Please correct: %(fields)s.", fields="service_id"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -186,22 +186,22 @@ def _lines(value: Any) -> Any:
 WholeNumber = Annotated[int | None, BeforeValidator(_whole_number)]
 
 
-def whole_number(low: int, high: int) -> Any:
-    """A whole number within bounds, or blank: the bounds apply only to a value that was given."""
+def _within(low: int, high: int) -> AfterValidator:
+    """Bounds for a whole number that may be blank: they apply only to a value that was given."""
 
     def within(value: int | None) -> int | None:
         if value is not None and not low <= value <= high:
             raise ValueError(_("Enter a whole number from %(low)s to %(high)s.", low=number(low), high=number(high)))
         return value
 
-    return Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(within)]
+    return AfterValidator(within)
 
 
 MAX_UNIT_PRICE = MONEY_MAX  # won
-UnitPrice = whole_number(0, MAX_UNIT_PRICE)
-Months = whole_number(0, 120)
-TrialDays = whole_number(0, 365)
-ResponseMinutes = whole_number(1, 10_080)  # up to a week
+UnitPrice: TypeAlias = Annotated[WholeNumber, _within(0, MAX_UNIT_PRICE)]
+Months: TypeAlias = Annotated[WholeNumber, _within(0, 120)]
+TrialDays: TypeAlias = Annotated[WholeNumber, _within(0, 365)]
+ResponseMinutes: TypeAlias = Annotated[WholeNumber, _within(1, 10_080)]  # up to a week
 
 
 Percentage = Annotated[int | None, BeforeValidator(_percentage)]

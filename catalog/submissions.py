@@ -10,14 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog.documents import documents_of
 from catalog.listings import version_content
-from catalog.workflow import EVER_LISTED
 from catalog.models import Plan, Service, ServiceStatus, ServiceVersion, VersionState
-from catalog.workflow import ON_OFFER
+from catalog.workflow import EVER_LISTED, ON_OFFER
 from market import hooks
 from market.auth import Principal
+from market.database import row_id
 from market.errors import NotFound
 from market.i18n import _
 
@@ -52,14 +53,14 @@ async def submitted_service(session: AsyncSession, service_id: int) -> Submitted
     found = await session.get(Service, service_id)
     if found is None:
         raise NotFound(_("No such service."))
-    return SubmittedService(found.id, found.provider_id, found.status, found.listed_version_id)  # type: ignore[arg-type]
+    return SubmittedService(row_id(found), found.provider_id, found.status, found.listed_version_id)
 
 
 async def submitted_version(session: AsyncSession, version_id: int) -> SubmittedVersion:
     found = await session.get(ServiceVersion, version_id)
     if found is None:
         raise NotFound(_("No such service version."))
-    return SubmittedVersion(found.id, found.service_id, found.number, found.name, found.state)  # type: ignore[arg-type]
+    return SubmittedVersion(row_id(found), found.service_id, found.number, found.name, found.state)
 
 
 async def submission_details(session: AsyncSession, version_id: int) -> dict[str, Any]:
@@ -79,13 +80,13 @@ async def submission_details(session: AsyncSession, version_id: int) -> dict[str
 async def previous_listed_version_id(session: AsyncSession, service_id: int, before_number: int) -> int | None:
     """The most recent version listed before this one (listed now or superseded since), for the diff."""
     return await session.scalar(
-        sa.select(ServiceVersion.id)
+        sa.select(col(ServiceVersion.id))
         .where(
-            ServiceVersion.service_id == service_id,
-            ServiceVersion.number < before_number,
-            ServiceVersion.state.in_(EVER_LISTED),
+            col(ServiceVersion.service_id) == service_id,
+            col(ServiceVersion.number) < before_number,
+            col(ServiceVersion.state).in_(EVER_LISTED),
         )
-        .order_by(ServiceVersion.number.desc())
+        .order_by(col(ServiceVersion.number).desc())
         .limit(1)
     )
 
@@ -98,12 +99,12 @@ async def add_demo_submission(
     service = Service(provider_id=provider_id, status=ServiceStatus.submitted)
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=service.id, number=1, state=VersionState.submitted, created_by_id=actor.user_id, **fields)  # type: ignore[arg-type]
+    version = ServiceVersion(service_id=row_id(service), number=1, state=VersionState.submitted, created_by_id=actor.user_id, **fields)
     session.add(version)
     await session.flush()
     for plan in plans:
-        session.add(Plan(version_id=version.id, **plan))  # type: ignore[arg-type]
+        session.add(Plan(version_id=row_id(version), **plan))
     service.open_version_id = version.id
     await session.flush()
     await hooks.emit("service.submitted", session, service_id=service.id, version_id=version.id, actor=actor)
-    return service.id  # type: ignore[return-value]
+    return row_id(service)

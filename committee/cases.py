@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import locks
@@ -29,17 +30,16 @@ from committee.workflow import BEFORE_DECISION, CASE, DECIDED, OPEN
 from market import audit, clock, outbox
 from market.audit import Actor
 from market.auth import Principal
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
-
 
 # --- a case's history and state -------------------------------------------------------------------
 
 async def add_event(session: AsyncSession, case: Case, actor: Actor | None, action: str, from_state: str, message: str = "", visible: bool = True) -> None:
     session.add(CaseEvent(
-        case_id=case.id, actor_id=getattr(actor, "user_id", None), action=action, from_state=from_state,  # type: ignore[arg-type]
+        case_id=row_id(case), actor_id=getattr(actor, "user_id", None), action=action, from_state=from_state,
         to_state=case.state, message=message, visible_to_provider=visible,
     ))
     await session.flush()
@@ -59,7 +59,7 @@ def move(case: Case, state: str, now: datetime) -> str:
 # --- opening cases: the catalogue's submissions and renewal applications --------------------------
 
 async def open_case_of(session: AsyncSession, service_id: int) -> Case | None:
-    return await session.scalar(sa.select(Case).where(Case.service_id == service_id, Case.state.in_(OPEN)).limit(1))
+    return await session.scalar(sa.select(Case).where(col(Case.service_id) == service_id, col(Case.state).in_(OPEN)).limit(1))
 
 
 async def receive_submission(
@@ -86,7 +86,7 @@ async def receive_submission(
     case = Case(
         kind=kind, state=CaseState.assignment if kind == CaseKind.revision else CaseState.intake,
         service_id=service_id, version_id=version_id, provider_id=owner.provider_id,
-        criteria_set_id=criteria.id, opened_at=now, state_changed_at=now,  # type: ignore[arg-type]
+        criteria_set_id=row_id(criteria), opened_at=now, state_changed_at=now,
     )
     session.add(case)
     await session.flush()
@@ -116,7 +116,7 @@ async def apply_for_renewal(session: AsyncSession, principal: Principal, number:
     owner = await catalog.submitted_service(session, certificate.service_id)
     if owner.listed_version_id is None:
         raise Conflict(_("The service has no listed version to renew."))
-    case = await receive_submission(session, service_id=owner.id, version_id=owner.listed_version_id, actor=principal, kind=CaseKind.renewal, now=now)  # type: ignore[arg-type]
+    case = await receive_submission(session, service_id=owner.id, version_id=owner.listed_version_id, actor=principal, kind=CaseKind.renewal, now=now)
     case.renews_certificate_id = certificate.id
     await session.flush()
     return case
@@ -135,13 +135,13 @@ async def case_row(session: AsyncSession, case_id: int, *, for_update: bool = Fa
 
 async def active_assignments(session: AsyncSession, case_id: int) -> list[Assignment]:
     return list((await session.scalars(
-        sa.select(Assignment).where(Assignment.case_id == case_id, Assignment.released_at.is_(None)).order_by(Assignment.id)
+        sa.select(Assignment).where(col(Assignment.case_id) == case_id, col(Assignment.released_at).is_(None)).order_by(col(Assignment.id))
     )).all())
 
 
 async def submitted_reviews(session: AsyncSession, case_id: int) -> list[Review]:
     return list((await session.scalars(
-        sa.select(Review).where(Review.case_id == case_id, Review.status == ReviewStatus.submitted).order_by(Review.id)
+        sa.select(Review).where(col(Review.case_id) == case_id, col(Review.status) == ReviewStatus.submitted).order_by(col(Review.id))
     )).all())
 
 
@@ -161,8 +161,8 @@ async def open_case_for(session: AsyncSession, principal: Principal, case_id: in
     if role.staff:
         return case, role
     if role.member:
-        assigned = await session.scalar(sa.select(Assignment.id).where(
-            Assignment.case_id == case.id, Assignment.member_id == principal.user_id, Assignment.released_at.is_(None)))
+        assigned = await session.scalar(sa.select(col(Assignment.id)).where(
+            col(Assignment.case_id) == case.id, col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None)))
         if assigned is None:
             raise Forbidden(_("You are not assigned to this case."))
         return case, role
@@ -174,8 +174,8 @@ async def may_see_reviews(session: AsyncSession, role: Role, case: Case) -> bool
     if role.principal.is_kind("provider"):
         return False
     decided = case.state not in OPEN
-    own = await session.scalar(sa.select(Review.id).where(
-        Review.case_id == case.id, Review.member_id == role.principal.user_id, Review.status == ReviewStatus.submitted))
+    own = await session.scalar(sa.select(col(Review.id)).where(
+        col(Review.case_id) == case.id, col(Review.member_id) == role.principal.user_id, col(Review.status) == ReviewStatus.submitted))
     if own is not None:
         return True
     return decided and (role.staff or role.member)
@@ -203,13 +203,13 @@ async def case_summary(session: AsyncSession, case: Case, now: datetime | None =
 async def queue(session: AsyncSession, principal: Principal, *, state: str | None = None, overdue_only: bool = False, now: datetime | None = None) -> list[dict[str, Any]]:
     """Open cases (or those of one state), oldest first, with their age and whether they are overdue."""
     await require_staff(session, principal, now)
-    query = sa.select(Case).order_by(Case.opened_at, Case.id)
+    query = sa.select(Case).order_by(col(Case.opened_at), col(Case.id))
     if state:
         if state not in CASE.states:
             raise Invalid(_("No such state."), errors={"state": _("Choose one of the offered values.")})
-        query = query.where(Case.state == state)
+        query = query.where(col(Case.state) == state)
     else:
-        query = query.where(Case.state.in_(OPEN))
+        query = query.where(col(Case.state).in_(OPEN))
     rows = [await case_summary(session, case, now) for case in (await session.scalars(query)).all()]
     return [row for row in rows if row["overdue"]] if overdue_only else rows
 
@@ -217,16 +217,16 @@ async def queue(session: AsyncSession, principal: Principal, *, state: str | Non
 async def my_cases(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     await require_member(session, principal, now)
     cases = (await session.scalars(
-        sa.select(Case).join(Assignment, Assignment.case_id == Case.id)
-        .where(Assignment.member_id == principal.user_id, Assignment.released_at.is_(None))
-        .order_by(Case.opened_at, Case.id)
+        sa.select(Case).join(Assignment, col(Assignment.case_id) == col(Case.id))
+        .where(col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None))
+        .order_by(col(Case.opened_at), col(Case.id))
     )).all()
     rows = []
     for case in cases:
         row = await case_summary(session, case, now)
         row["conflicted"] = await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now))
-        row["my_review"] = await session.scalar(sa.select(Review.status).where(
-            Review.case_id == case.id, Review.member_id == principal.user_id).order_by(Review.id.desc()).limit(1))
+        row["my_review"] = await session.scalar(sa.select(col(Review.status)).where(
+            col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id).order_by(col(Review.id).desc()).limit(1))
         rows.append(row)
     return rows
 
@@ -234,11 +234,11 @@ async def my_cases(session: AsyncSession, principal: Principal, now: datetime | 
 async def provider_cases(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     if not principal.is_kind("provider"):
         raise Forbidden(_("This page is for providers."))
-    cases = (await session.scalars(sa.select(Case).where(Case.provider_id == principal.organisation_id).order_by(Case.opened_at.desc(), Case.id.desc()))).all()
+    cases = (await session.scalars(sa.select(Case).where(col(Case.provider_id) == principal.organisation_id).order_by(col(Case.opened_at).desc(), col(Case.id).desc()))).all()
     rows = []
     for case in cases:
         row = await case_summary(session, case, now)
-        decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case.id))
+        decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case.id))
         row["reason"] = decision.reason if decision else ""
         rows.append(row)
     return rows
@@ -270,14 +270,14 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     previous_id = await catalog.previous_listed_version_id(session, case.service_id, details["number"])
     previous = await catalog.submission_details(session, previous_id) if previous_id and previous_id != case.version_id else None
     rules_set = await criteria_set(session, case.criteria_set_id)
-    history_query = sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+    history_query = sa.select(CaseEvent).where(col(CaseEvent.case_id) == case.id).order_by(col(CaseEvent.at), col(CaseEvent.id))
     if principal.is_kind("provider"):
-        history_query = history_query.where(CaseEvent.visible_to_provider.is_(True))
+        history_query = history_query.where(col(CaseEvent.visible_to_provider).is_(True))
     history = [
         {"at": e.at, "action": e.action, "from_state": e.from_state, "to_state": e.to_state, "message": e.message}
         for e in (await session.scalars(history_query)).all()
     ]
-    decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case.id))
+    decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case.id))
     data: dict[str, Any] = {
         **summary, "listing": details, "differences": differences(previous, details),
         "previous_version_number": previous["number"] if previous else None,
@@ -286,7 +286,7 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
         "can_review": False, "can_withdraw": False, "role": {"member": role.member, "chair": role.chair, "operator": role.operator},
         "certificate": None,
     }
-    certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case.id))
+    certificate = await session.scalar(sa.select(Certificate).where(col(Certificate.case_id) == case.id))
     if certificate is not None:
         data["certificate"] = certificate_json(certificate)
     if decision is not None:
@@ -298,8 +298,8 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
             )
     if principal.is_kind("provider"):
         return data
-    assignments = await active_assignments(session, case.id)
-    reviews = await submitted_reviews(session, case.id)
+    assignments = await active_assignments(session, row_id(case))
+    reviews = await submitted_reviews(session, row_id(case))
     submitted_by = {review.member_id for review in reviews}
     names = await names_of(session, {a.member_id for a in assignments} | submitted_by)
     on = clock.today(at=now)
@@ -310,7 +310,7 @@ async def case_detail(session: AsyncSession, principal: Principal, case_id: int,
     ]
     if role.member:
         mine = await session.scalar(sa.select(Review).where(
-            Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted))
+            col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted))
         data["my_review"] = review_json(mine) if mine else None
         assigned = any(a.member_id == principal.user_id for a in assignments)
         data["can_review"] = assigned and mine is None and case.state == CaseState.review
@@ -362,20 +362,21 @@ async def eligible_members(session: AsyncSession, case: Case, now: datetime | No
     """Members with a current term, no tie to the provider and not yet assigned; fewest open cases first."""
     on = clock.today(at=now)
     members = (await session.execute(
-        sa.select(User).join(Appointment, Appointment.user_id == User.id).join(Organisation, Organisation.id == User.organisation_id)
-        .where(Organisation.kind == "committee", User.active.is_(True), Appointment.starts_on <= on, Appointment.ends_on >= on)
-        .order_by(User.id)
+        sa.select(User).join(Appointment, col(Appointment.user_id) == col(User.id)).join(Organisation, col(Organisation.id) == col(User.organisation_id))
+        .where(col(Organisation.kind) == "committee", col(User.active).is_(True), col(Appointment.starts_on) <= on, col(Appointment.ends_on) >= on)
+        .order_by(col(User.id))
     )).scalars().unique().all()
-    assigned = {a.member_id for a in await active_assignments(session, case.id)}
+    assigned = {a.member_id for a in await active_assignments(session, row_id(case))}
     open_counts = dict((await session.execute(
-        sa.select(Assignment.member_id, sa.func.count()).join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.released_at.is_(None), Case.state.in_(OPEN)).group_by(Assignment.member_id)
-    )).all())
+        sa.select(col(Assignment.member_id), sa.func.count()).join(Case, col(Case.id) == col(Assignment.case_id))
+        .where(col(Assignment.released_at).is_(None), col(Case.state).in_(OPEN)).group_by(col(Assignment.member_id))
+    )).tuples().all())
     rows = []
     for member in members:
-        if member.id in assigned or await conflicted(session, member.id, case.provider_id, on):  # type: ignore[arg-type]
+        member_id = row_id(member)
+        if member_id in assigned or await conflicted(session, member_id, case.provider_id, on):
             continue
-        rows.append({"id": member.id, "name": member.name, "open_cases": open_counts.get(member.id, 0)})
+        rows.append({"id": member_id, "name": member.name, "open_cases": open_counts.get(member_id, 0)})
     rows.sort(key=lambda row: (row["open_cases"], row["id"]))
     return rows
 
@@ -391,7 +392,7 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
         raise Invalid(_("Choose at least one member."), errors={"member_ids": _("Choose at least one member.")})
     on = clock.today(at=now)
     eligible = {row["id"] for row in await eligible_members(session, case, now)}
-    current = await active_assignments(session, case.id)
+    current = await active_assignments(session, row_id(case))
     rules_set = await criteria_set(session, case.criteria_set_id)
     needed = 1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case
     for member_id in member_ids:
@@ -405,12 +406,12 @@ async def assign(session: AsyncSession, principal: Principal, case_id: int, memb
         raise Conflict(_("This case is reviewed by %(n)s members; %(assigned)s are already assigned.", n=needed, assigned=len(current)))
     created = []
     for member_id in member_ids:
-        existing = await session.scalar(sa.select(Assignment).where(Assignment.case_id == case.id, Assignment.member_id == member_id))
+        existing = await session.scalar(sa.select(Assignment).where(col(Assignment.case_id) == case.id, col(Assignment.member_id) == member_id))
         if existing is not None:  # released earlier, assigned again
             existing.released_at, existing.assigned_at, existing.automatic, existing.assigned_by_id = None, now, automatic, principal.user_id
             created.append(existing)
         else:
-            assignment = Assignment(case_id=case.id, member_id=member_id, automatic=automatic, assigned_by_id=principal.user_id, assigned_at=now)  # type: ignore[arg-type]
+            assignment = Assignment(case_id=row_id(case), member_id=member_id, automatic=automatic, assigned_by_id=principal.user_id, assigned_at=now)
             session.add(assignment)
             created.append(assignment)
     previous = move(case, CaseState.review, now) if case.state == CaseState.assignment else case.state
@@ -425,7 +426,7 @@ async def auto_assign(session: AsyncSession, principal: Principal, case_id: int,
     await require_chair(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
     rules_set = await criteria_set(session, case.criteria_set_id)
-    needed = (1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case) - len(await active_assignments(session, case.id))
+    needed = (1 if case.kind == CaseKind.revision else rules_set.reviewers_per_case) - len(await active_assignments(session, row_id(case)))
     if needed <= 0:
         raise Conflict(_("The case already has all its members."))
     candidates = await eligible_members(session, case, now)
@@ -442,10 +443,10 @@ async def release(session: AsyncSession, principal: Principal, case_id: int, mem
     if case.state != CaseState.review:
         raise Conflict(_("Members can be released only while the case is under review."))
     assignment = await session.scalar(sa.select(Assignment).where(
-        Assignment.case_id == case.id, Assignment.member_id == member_id, Assignment.released_at.is_(None)))
+        col(Assignment.case_id) == case.id, col(Assignment.member_id) == member_id, col(Assignment.released_at).is_(None)))
     if assignment is None:
         raise NotFound(_("This member is not assigned to the case."))
-    if await session.scalar(sa.select(Review.id).where(Review.case_id == case.id, Review.member_id == member_id, Review.status == ReviewStatus.submitted)):
+    if await session.scalar(sa.select(col(Review.id)).where(col(Review.case_id) == case.id, col(Review.member_id) == member_id, col(Review.status) == ReviewStatus.submitted)):
         raise Conflict(_("This member has submitted a review and cannot be released."))
     assignment.released_at = now
     await session.flush()

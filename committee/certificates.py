@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from catalog import ServiceStatus
@@ -24,7 +25,7 @@ from committee.workflow import CERTIFICATE, LIVE, OPEN
 from market import audit, clock, hooks, outbox
 from market.audit import Actor
 from market.auth import Principal, SystemActor
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
 from market.models import Organisation
@@ -57,12 +58,12 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
     rules_set = await criteria_set(session, case.criteria_set_id)
     await lock(session, locks.CERTIFICATE_NUMBER)
     year = clock.today(at=now).year
-    last = await session.scalar(sa.select(sa.func.max(Certificate.sequence)).where(Certificate.year == year)) or 0
+    last = await session.scalar(sa.select(sa.func.max(col(Certificate.sequence))).where(col(Certificate.year) == year)) or 0
     version = await catalog.submitted_version(session, case.version_id)
     start = clock.today(at=now)
     certificate = Certificate(
         number=rules.certificate_number(year, last + 1), year=year, sequence=last + 1, service_id=case.service_id,
-        version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=case.id,  # type: ignore[arg-type]
+        version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=row_id(case),
         criteria_set_id=case.criteria_set_id, criteria_set_version=rules_set.version,
         service_name=version.name, provider_name=await provider_name(session, case.provider_id),
         valid_from=start, valid_to=_add_years(start, rules_set.certificate_years) - timedelta(days=1), issued_at=now, status_changed_at=now,
@@ -81,7 +82,7 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
 
 
 async def certificate_by_number(session: AsyncSession, number: str) -> Certificate:
-    found = await session.scalar(sa.select(Certificate).where(Certificate.number == number.strip().upper()))
+    found = await session.scalar(sa.select(Certificate).where(col(Certificate.number) == number.strip().upper()))
     if found is None:
         raise NotFound(_("No certificate has the number %(number)s.", number=number))
     return found
@@ -89,31 +90,31 @@ async def certificate_by_number(session: AsyncSession, number: str) -> Certifica
 
 async def certificate_of_service(session: AsyncSession, service_id: int) -> Certificate | None:
     """The service's current certificate (the latest issued), for the catalogue's service page."""
-    return await session.scalar(sa.select(Certificate).where(Certificate.service_id == service_id).order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(1))
+    return await session.scalar(sa.select(Certificate).where(col(Certificate.service_id) == service_id).order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(1))
 
 
 async def valid_certificates_of(session: AsyncSession, service_ids: list[int], now: datetime | None = None) -> list[Certificate]:
     """The certificates of these services that are valid today (at most one a service: a renewal supersedes)."""
     return list((await session.scalars(
-        sa.select(Certificate).where(Certificate.service_id.in_(service_ids), Certificate.status == CertificateStatus.valid,
-                                     Certificate.valid_from <= clock.today(at=now), Certificate.valid_to >= clock.today(at=now))
-        .order_by(Certificate.service_id, Certificate.issued_at)
+        sa.select(Certificate).where(col(Certificate.service_id).in_(service_ids), col(Certificate.status) == CertificateStatus.valid,
+                                     col(Certificate.valid_from) <= clock.today(at=now), col(Certificate.valid_to) >= clock.today(at=now))
+        .order_by(col(Certificate.service_id), col(Certificate.issued_at))
     )).all())
 
 
 async def register(session: AsyncSession, *, offset: int = 0, limit: int = 20, status: str | None = None) -> tuple[list[Certificate], int]:
     query = sa.select(Certificate)
     if status:
-        query = query.where(Certificate.status == status)
+        query = query.where(col(Certificate.status) == status)
     total = await session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = (await session.scalars(query.order_by(Certificate.year.desc(), Certificate.sequence.desc()).offset(offset).limit(limit))).all()
+    rows = (await session.scalars(query.order_by(col(Certificate.year).desc(), col(Certificate.sequence).desc()).offset(offset).limit(limit))).all()
     return list(rows), int(total)
 
 
 async def certificates_by_expiry(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[Certificate]:
     await require_staff(session, principal, now)
     return list((await session.scalars(
-        sa.select(Certificate).where(Certificate.status.in_(LIVE)).order_by(Certificate.valid_to, Certificate.id)
+        sa.select(Certificate).where(col(Certificate.status).in_(LIVE)).order_by(col(Certificate.valid_to), col(Certificate.id))
     )).all())
 
 
@@ -121,7 +122,7 @@ async def provider_certificates(session: AsyncSession, principal: Principal) -> 
     if not principal.is_kind("provider"):
         raise Forbidden(_("This page is for providers."))
     return list((await session.scalars(
-        sa.select(Certificate).where(Certificate.provider_id == principal.organisation_id).order_by(Certificate.valid_to.desc(), Certificate.id.desc())
+        sa.select(Certificate).where(col(Certificate.provider_id) == principal.organisation_id).order_by(col(Certificate.valid_to).desc(), col(Certificate.id).desc())
     )).all())
 
 
@@ -194,7 +195,7 @@ def change_certificate(certificate: Certificate, status: str, reason: str, now: 
 
 async def _certificate_for_update(session: AsyncSession, number: str) -> Certificate:
     certificate = await certificate_by_number(session, number)
-    await lock(session, locks.certificate(certificate.id))  # type: ignore[arg-type]
+    await lock(session, locks.certificate(row_id(certificate)))
     await session.refresh(certificate)
     return certificate
 
@@ -236,7 +237,7 @@ async def revoke(session: AsyncSession, principal: Principal, number: str, *, re
 
 async def active_bar(session: AsyncSession, provider_id: int, on: date) -> Bar | None:
     return await session.scalar(
-        sa.select(Bar).where(Bar.provider_id == provider_id, Bar.starts_on <= on, Bar.ends_on >= on).order_by(Bar.ends_on.desc()).limit(1)
+        sa.select(Bar).where(col(Bar.provider_id) == provider_id, col(Bar.starts_on) <= on, col(Bar.ends_on) >= on).order_by(col(Bar.ends_on).desc()).limit(1)
     )
 
 
@@ -264,21 +265,21 @@ async def bar_provider(session: AsyncSession, principal: Principal, *, provider_
 
 async def bars(session: AsyncSession, principal: Principal) -> list[Bar]:
     await require_staff(session, principal)
-    return list((await session.scalars(sa.select(Bar).order_by(Bar.ends_on.desc(), Bar.id.desc()))).all())
+    return list((await session.scalars(sa.select(Bar).order_by(col(Bar.ends_on).desc(), col(Bar.id).desc()))).all())
 
 
 # --- the sweep: expiry, reminders, the end of suspensions -----------------------------------------
 
 async def _live_certificates(session: AsyncSession, provider_id: int | None = None) -> list[Certificate]:
-    query = sa.select(Certificate).where(Certificate.status.in_(LIVE)).order_by(Certificate.id)
+    query = sa.select(Certificate).where(col(Certificate.status).in_(LIVE)).order_by(col(Certificate.id))
     if provider_id is not None:
-        query = query.where(Certificate.provider_id == provider_id)
+        query = query.where(col(Certificate.provider_id) == provider_id)
     return list((await session.scalars(query)).all())
 
 
 async def _renewal_pending(session: AsyncSession, certificate: Certificate) -> bool:
-    return bool(await session.scalar(sa.select(Case.id).where(
-        Case.renews_certificate_id == certificate.id, Case.state.in_(OPEN))))
+    return bool(await session.scalar(sa.select(col(Case.id)).where(
+        col(Case.renews_certificate_id) == certificate.id, col(Case.state).in_(OPEN))))
 
 
 @dataclass
@@ -321,9 +322,9 @@ async def _remind(session: AsyncSession, certificate: Certificate, on: date, bas
     if not due:
         return 0
     days = min(due)
-    if await session.scalar(sa.select(Reminder.id).where(Reminder.certificate_id == certificate.id, Reminder.days_before == days)):
+    if await session.scalar(sa.select(col(Reminder.id)).where(col(Reminder.certificate_id) == certificate.id, col(Reminder.days_before) == days)):
         return 0
-    session.add(Reminder(certificate_id=certificate.id, days_before=days))  # type: ignore[arg-type]
+    session.add(Reminder(certificate_id=row_id(certificate), days_before=days))
     await session.flush()
     subject = _("Certificate %(number)s expires on %(date)s", number=certificate.number, date=certificate.valid_to.isoformat())
     body = _(

@@ -8,17 +8,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import cases, meetings, members, reviews
 from committee.models import Case, Meeting
 from market import clock
 from market.auth import Principal
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.models import Organisation, User
 from market.settings import Settings
 
-PASS = {
+PASS: dict[str, dict[str, Any]] = {
     "management": {"passed": True, "score": 82, "comment": ""},
     "sanctions": {"passed": True, "score": None, "comment": ""},
     "security": {"passed": True, "score": 88, "comment": ""},
@@ -48,13 +49,13 @@ SERVICES = [
 
 
 def _principal(user: User, organisation: Organisation) -> Principal:
-    return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, user.language, "")  # type: ignore[arg-type]
+    return Principal(row_id(user), user.email, user.name, row_id(organisation), organisation.kind, organisation.name, user.role, user.language, "")
 
 
 async def _people(session: AsyncSession, emails: list[str]) -> list[Principal] | None:
     people = []
     for email in emails:
-        row = (await session.execute(sa.select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(User.email == email))).first()
+        row = (await session.execute(sa.select(User, Organisation).join(Organisation, col(Organisation.id) == col(User.organisation_id)).where(col(User.email) == email))).first()
         if row is None:
             return None
         people.append(_principal(row[0], row[1]))
@@ -76,8 +77,8 @@ async def _submit(session: AsyncSession, provider: Organisation, name: str, summ
         "submitted_at": utcnow(),
     }
     plans = [{"name": "Standard", "unit": "user_month", "unit_price": 15000, "vat_included": False, "minimum_term_months": 12, "free_trial_days": 30}]
-    service_id = await catalog.add_demo_submission(session, actor, provider.id, fields, plans)  # type: ignore[arg-type]
-    case = await session.scalar(sa.select(Case).where(Case.service_id == service_id))
+    service_id = await catalog.add_demo_submission(session, actor, row_id(provider), fields, plans)
+    case = await session.scalar(sa.select(Case).where(col(Case.service_id) == service_id))
     assert case is not None
     return case
 
@@ -94,18 +95,18 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         echo("committee: demo users missing; skipped")
         return 0
     operator, chair, park, choi, jung = people
-    providers = {o.name: o for o in (await session.scalars(sa.select(Organisation).where(Organisation.kind == "provider"))).all()}
+    providers = {o.name: o for o in (await session.scalars(sa.select(Organisation).where(col(Organisation.kind) == "provider"))).all()}
     created = 0
     baram = providers.get("Baram Data Co., Ltd.")
     if baram is not None:  # Member Choi advised Baram Data: never assigned to its cases
-        await members.declare_tie(session, choi, provider_id=baram.id, kind="advisory", starts_on=clock.today() - timedelta(days=400), note="Paid adviser in 2025")  # type: ignore[arg-type]
+        await members.declare_tie(session, choi, provider_id=row_id(baram), kind="advisory", starts_on=clock.today() - timedelta(days=400), note="Paid adviser in 2025")
         created += 1
     decided: list[int] = []
     for provider_name, name, summary, category, fate in SERVICES:
         provider = providers.get(provider_name)
         if provider is None:
             continue
-        submitter = await session.scalar(sa.select(User).where(User.organisation_id == provider.id).order_by(User.id).limit(1))
+        submitter = await session.scalar(sa.select(User).where(col(User.organisation_id) == provider.id).order_by(col(User.id)).limit(1))
         if submitter is None:
             continue
         case = await _submit(session, provider, name, summary, category, _principal(submitter, provider))
@@ -113,32 +114,32 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         if fate == "intake":
             continue
         if fate == "incomplete":
-            await cases.mark_incomplete(session, operator, case.id, "Attach the CSAP certificate and the exit plan.")  # type: ignore[arg-type]
+            await cases.mark_incomplete(session, operator, row_id(case), "Attach the CSAP certificate and the exit plan.")
             continue
-        await cases.mark_complete(session, operator, case.id)  # type: ignore[arg-type]
+        await cases.mark_complete(session, operator, row_id(case))
         if fate == "assignment":
             continue
         eligible = [row["id"] for row in await cases.eligible_members(session, case)]
         reviewers = [p for p in (park, jung, chair, choi) if p.user_id in eligible][:3]
-        await cases.assign(session, chair, case.id, [p.user_id for p in reviewers])
+        await cases.assign(session, chair, row_id(case), [p.user_id for p in reviewers])
         if fate == "returned":
-            await reviews.return_for_revision(session, chair, case.id, "Give the support staff numbers and a tested exit plan.")
+            await reviews.return_for_revision(session, chair, row_id(case), "Give the support staff numbers and a tested exit plan.")
             continue
         if fate == "review":
-            await reviews.submit_review(session, reviewers[0], case.id, answers=PASS)
+            await reviews.submit_review(session, reviewers[0], row_id(case), answers=PASS)
             continue
         for index, reviewer in enumerate(reviewers):
             answers = _fail("security", "The CSAP certificate covers the IaaS only, not this SaaS.") if fate == "rejected" and index < 2 else PASS
-            await reviews.submit_review(session, reviewer, case.id, answers=answers)
+            await reviews.submit_review(session, reviewer, row_id(case), answers=answers)
             created += 1
-        decided.append(case.id)
+        decided.append(row_id(case))
     if decided:
         meeting = await meetings.create_meeting(session, chair, held_on=clock.today(), title="Regular session", quorum=3)
-        await meetings.record_attendance(session, chair, meeting.id, [chair.user_id, park.user_id, choi.user_id, jung.user_id])  # type: ignore[arg-type]
+        await meetings.record_attendance(session, chair, row_id(meeting), [chair.user_id, park.user_id, choi.user_id, jung.user_id])
         for case_id in decided:
-            await meetings.add_to_meeting(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
-            await meetings.confirm_decision(session, chair, meeting.id, case_id)  # type: ignore[arg-type]
-        await meetings.close_meeting(session, chair, meeting.id)  # type: ignore[arg-type]
+            await meetings.add_to_meeting(session, chair, row_id(meeting), case_id)
+            await meetings.confirm_decision(session, chair, row_id(meeting), case_id)
+        await meetings.close_meeting(session, chair, row_id(meeting))
         created += 1
     echo(f"committee: {len(SERVICES)} review cases, {len(decided)} decided, a closed session")
     return created

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import locks
@@ -28,7 +29,7 @@ from market.models import Organisation, User
 
 async def meetings(session: AsyncSession, principal: Principal) -> list[Meeting]:
     await require_staff(session, principal)
-    return list((await session.scalars(sa.select(Meeting).order_by(Meeting.held_on.desc(), Meeting.id.desc()))).all())
+    return list((await session.scalars(sa.select(Meeting).order_by(col(Meeting.held_on).desc(), col(Meeting.id).desc()))).all())
 
 
 async def create_meeting(session: AsyncSession, principal: Principal, *, held_on: date, title: str, quorum: int) -> Meeting:
@@ -66,8 +67,8 @@ async def _open_meeting(session: AsyncSession, principal: Principal, meeting_id:
 
 async def record_attendance(session: AsyncSession, principal: Principal, meeting_id: int, member_ids: list[int]) -> Meeting:
     meeting = await _open_meeting(session, principal, meeting_id)
-    known = set((await session.scalars(sa.select(User.id).join(Organisation, Organisation.id == User.organisation_id).where(
-        User.id.in_(member_ids or [0]), Organisation.kind == "committee"))).all())
+    known = set((await session.scalars(sa.select(col(User.id)).join(Organisation, col(Organisation.id) == col(User.organisation_id)).where(
+        col(User.id).in_(member_ids or [0]), col(Organisation.kind) == "committee"))).all())
     if set(member_ids) - known:
         raise Invalid(_("Attendance lists committee members only."), errors={"member_ids": _("Choose committee members.")})
     meeting.attendees = sorted(set(member_ids))
@@ -77,7 +78,7 @@ async def record_attendance(session: AsyncSession, principal: Principal, meeting
 
 async def add_to_meeting(session: AsyncSession, principal: Principal, meeting_id: int, case_id: int) -> Decision:
     meeting = await _open_meeting(session, principal, meeting_id)
-    decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case_id))
+    decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case_id))
     if decision is None or decision.confirmation == Confirmation.not_needed:
         raise Conflict(_("Only a case the rule decided can be put before a session."))
     if decision.session_id is not None:
@@ -94,7 +95,7 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
     if len(meeting.attendees) < meeting.quorum:
         raise Conflict(_("The session has no quorum (%(present)s present, %(quorum)s needed).", present=len(meeting.attendees), quorum=meeting.quorum))
     case = await case_row(session, case_id, for_update=True)
-    decision = await session.scalar(sa.select(Decision).where(Decision.case_id == case_id, Decision.session_id == meeting.id))
+    decision = await session.scalar(sa.select(Decision).where(col(Decision.case_id) == case_id, col(Decision.session_id) == meeting.id))
     if decision is None:
         raise NotFound(_("This case is not before this session."))
     if decision.confirmation != Confirmation.pending:
@@ -110,7 +111,7 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
     if not reason.strip():
         raise Invalid(_("An override needs a written reason."), errors={"reason": _("An override needs a written reason.")})
     if decision.outcome == CaseState.certified:
-        certificate = await session.scalar(sa.select(Certificate).where(Certificate.case_id == case.id))
+        certificate = await session.scalar(sa.select(Certificate).where(col(Certificate.case_id) == case.id))
         if certificate is not None:
             change_certificate(certificate, CertificateStatus.revoked, reason.strip()[:2000], now, certificate.suspended_until)
             await apply_standing(session, certificate, now, principal)
@@ -128,7 +129,7 @@ async def confirm_decision(session: AsyncSession, principal: Principal, meeting_
 async def close_meeting(session: AsyncSession, principal: Principal, meeting_id: int, now: datetime | None = None) -> Meeting:
     now = now or utcnow()
     meeting = await _open_meeting(session, principal, meeting_id)
-    pending = await session.scalar(sa.select(sa.func.count()).where(Decision.session_id == meeting.id, Decision.confirmation == Confirmation.pending))
+    pending = await session.scalar(sa.select(sa.func.count()).where(col(Decision.session_id) == meeting.id, col(Decision.confirmation) == Confirmation.pending))
     if pending:
         raise Conflict(_("Confirm or override every decision before closing the session (%(n)s left).", n=pending))
     meeting.status, meeting.closed_at = MeetingStatus.closed, now
@@ -140,12 +141,12 @@ async def minutes(session: AsyncSession, principal: Principal, meeting_id: int) 
     await require_staff(session, principal)
     meeting = await meeting_row(session, meeting_id)
     names = await names_of(session, set(meeting.attendees))
-    decisions = (await session.scalars(sa.select(Decision).where(Decision.session_id == meeting.id).order_by(Decision.case_id))).all()
+    decisions = (await session.scalars(sa.select(Decision).where(col(Decision.session_id) == meeting.id).order_by(col(Decision.case_id)))).all()
     items = []
     for decision in decisions:
         case = await case_row(session, decision.case_id)
         summary = await case_summary(session, case)
-        certificate = await session.scalar(sa.select(Certificate.number).where(Certificate.case_id == case.id, Certificate.status != CertificateStatus.revoked))
+        certificate = await session.scalar(sa.select(col(Certificate.number)).where(col(Certificate.case_id) == case.id, col(Certificate.status) != CertificateStatus.revoked))
         items.append({
             "case_id": case.id, "kind": case.kind, "service_name": summary["service_name"], "provider_name": summary["provider_name"],
             "version_number": summary["version_number"], "computed_outcome": decision.computed_outcome, "outcome": decision.outcome,
@@ -153,11 +154,11 @@ async def minutes(session: AsyncSession, principal: Principal, meeting_id: int) 
         })
     ready = [] if meeting.status != MeetingStatus.open else [
         await case_summary(session, case) for case in (await session.scalars(
-            sa.select(Case).join(Decision, Decision.case_id == Case.id)
-            .where(Decision.session_id.is_(None), Decision.confirmation == Confirmation.pending).order_by(Case.id))).all()
+            sa.select(Case).join(Decision, col(Decision.case_id) == col(Case.id))
+            .where(col(Decision.session_id).is_(None), col(Decision.confirmation) == Confirmation.pending).order_by(col(Case.id)))).all()
     ]
     members = (await session.execute(
-        sa.select(User.id, User.name).join(Organisation, Organisation.id == User.organisation_id).where(Organisation.kind == "committee").order_by(User.name)
+        sa.select(col(User.id), col(User.name)).join(Organisation, col(Organisation.id) == col(User.organisation_id)).where(col(Organisation.kind) == "committee").order_by(col(User.name))
     )).all()
     return {
         "id": meeting.id, "held_on": meeting.held_on.isoformat(), "title": meeting.title, "quorum": meeting.quorum,

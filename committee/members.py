@@ -10,11 +10,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from committee import rules
 from committee.models import CriteriaSet, Tie, TieKind
 from market import audit, clock
 from market.auth import Principal
+from market.database import id_column
 from market.errors import Forbidden, Invalid, NotFound, Refused
 from market.i18n import _
 from market.models import Appointment, Organisation, User
@@ -46,8 +48,8 @@ async def role_of(session: AsyncSession, principal: Principal, now: datetime | N
     on = clock.today(at=now)
     appointment = await session.scalar(
         sa.select(Appointment)
-        .where(Appointment.user_id == principal.user_id, Appointment.starts_on <= on, Appointment.ends_on >= on)
-        .order_by(Appointment.is_chair.desc())
+        .where(col(Appointment.user_id) == principal.user_id, col(Appointment.starts_on) <= on, col(Appointment.ends_on) >= on)
+        .order_by(col(Appointment.is_chair).desc())
         .limit(1)
     )
     if appointment is None:
@@ -91,7 +93,7 @@ async def require_operator(session: AsyncSession, principal: Principal) -> Role:
 
 async def current_criteria_set(session: AsyncSession) -> CriteriaSet:
     """The newest version; the default set is created the first time one is needed."""
-    found = await session.scalar(sa.select(CriteriaSet).order_by(CriteriaSet.version.desc()).limit(1))
+    found = await session.scalar(sa.select(CriteriaSet).order_by(col(CriteriaSet.version).desc()).limit(1))
     if found is None:
         found = CriteriaSet(version=1, criteria=[dict(c) for c in rules.DEFAULT_CRITERIA], note="Default criteria")
         session.add(found)
@@ -101,7 +103,7 @@ async def current_criteria_set(session: AsyncSession) -> CriteriaSet:
 
 async def criteria_sets(session: AsyncSession) -> list[CriteriaSet]:
     await current_criteria_set(session)
-    return list((await session.scalars(sa.select(CriteriaSet).order_by(CriteriaSet.version.desc()))).all())
+    return list((await session.scalars(sa.select(CriteriaSet).order_by(col(CriteriaSet.version).desc()))).all())
 
 
 async def criteria_set(session: AsyncSession, set_id: int) -> CriteriaSet:
@@ -148,7 +150,7 @@ def tie_conflicts(tie: Tie, on: date) -> bool:
 
 
 async def conflicted(session: AsyncSession, member_id: int, provider_id: int, on: date) -> bool:
-    ties = (await session.scalars(sa.select(Tie).where(Tie.member_id == member_id, Tie.provider_id == provider_id))).all()
+    ties = (await session.scalars(sa.select(Tie).where(col(Tie.member_id) == member_id, col(Tie.provider_id) == provider_id))).all()
     return any(tie_conflicts(tie, on) for tie in ties)
 
 
@@ -161,7 +163,7 @@ async def may_read_submissions(session: AsyncSession, principal: Principal, prov
 
 
 async def ties_of(session: AsyncSession, member_id: int) -> list[Tie]:
-    return list((await session.scalars(sa.select(Tie).where(Tie.member_id == member_id).order_by(Tie.starts_on.desc(), Tie.id))).all())
+    return list((await session.scalars(sa.select(Tie).where(col(Tie.member_id) == member_id).order_by(col(Tie.starts_on).desc(), col(Tie.id)))).all())
 
 
 async def declare_tie(
@@ -203,4 +205,4 @@ async def end_tie(session: AsyncSession, principal: Principal, tie_id: int, ends
 async def names_of(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict((await session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids)))).all())  # type: ignore[arg-type]
+    return dict((await session.execute(sa.select(id_column(User.id), col(User.name)).where(col(User.id).in_(user_ids)))).tuples().all())

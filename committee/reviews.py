@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from committee import rules
@@ -23,10 +24,9 @@ from committee.workflow import CASE
 from market import audit, clock
 from market.audit import Actor
 from market.auth import Principal
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.i18n import _
-
 
 # --- reviews --------------------------------------------------------------------------------------
 
@@ -40,13 +40,13 @@ async def submit_review(
     case = await case_row(session, case_id, for_update=True)
     if await conflicted(session, principal.user_id, case.provider_id, clock.today(at=now)):
         raise Forbidden(_("You declared a tie to this provider, so you cannot see or review this case."))
-    assigned = await session.scalar(sa.select(Assignment.id).where(
-        Assignment.case_id == case.id, Assignment.member_id == principal.user_id, Assignment.released_at.is_(None)))
+    assigned = await session.scalar(sa.select(col(Assignment.id)).where(
+        col(Assignment.case_id) == case.id, col(Assignment.member_id) == principal.user_id, col(Assignment.released_at).is_(None)))
     if assigned is None:
         raise Forbidden(_("You are not assigned to this case."))
     if case.state != CaseState.review:
         raise Conflict(_("This case is not under review any more (it is %(state)s).", state=CASE.label(case.state).lower()))
-    if await session.scalar(sa.select(Review.id).where(Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted)):
+    if await session.scalar(sa.select(col(Review.id)).where(col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted)):
         raise Conflict(_("You have already submitted your review of this case; a submitted review is final."))
     comment = (comment or "").strip()
     if case.kind == CaseKind.revision:
@@ -54,12 +54,12 @@ async def submit_review(
             raise Invalid(_("The review is not complete."), errors={"approve": _("Choose approve or refuse.")})
         if not approve and not comment:
             raise Invalid(_("The review is not complete."), errors={"comment": _("Say why the revision is refused.")})
-        review = Review(case_id=case.id, member_id=principal.user_id, approve=approve, comment=comment[:4000], passes_mandatory=approve, submitted_at=now)  # type: ignore[arg-type]
+        review = Review(case_id=row_id(case), member_id=principal.user_id, approve=approve, comment=comment[:4000], passes_mandatory=approve, submitted_at=now)
     else:
         rules_set = await criteria_set(session, case.criteria_set_id)
         checked = rules.check_review(rules_set.criteria, answers or {})
         review = Review(
-            case_id=case.id, member_id=principal.user_id, answers=checked.answers, comment=comment[:4000],  # type: ignore[arg-type]
+            case_id=row_id(case), member_id=principal.user_id, answers=checked.answers, comment=comment[:4000],
             weighted_score=checked.weighted_score, passes_mandatory=checked.passes_mandatory, submitted_at=now,
         )
     session.add(review)
@@ -75,7 +75,7 @@ async def withdraw_review(session: AsyncSession, principal: Principal, case_id: 
     await require_member(session, principal, now)
     case = await case_row(session, case_id, for_update=True)
     review = await session.scalar(sa.select(Review).where(
-        Review.case_id == case.id, Review.member_id == principal.user_id, Review.status == ReviewStatus.submitted))
+        col(Review.case_id) == case.id, col(Review.member_id) == principal.user_id, col(Review.status) == ReviewStatus.submitted))
     if review is None:
         raise NotFound(_("You have no submitted review of this case."))
     if case.state != CaseState.review:
@@ -91,7 +91,7 @@ async def withdraw_review(session: AsyncSession, principal: Principal, case_id: 
 
 async def my_reviews(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
     await require_member(session, principal, now)
-    reviews = (await session.scalars(sa.select(Review).where(Review.member_id == principal.user_id).order_by(Review.submitted_at.desc()))).all()
+    reviews = (await session.scalars(sa.select(Review).where(col(Review.member_id) == principal.user_id).order_by(col(Review.submitted_at).desc()))).all()
     rows = []
     for review in reviews:
         case = await case_row(session, review.case_id)
@@ -103,8 +103,8 @@ async def my_reviews(session: AsyncSession, principal: Principal, now: datetime 
 
 async def _decide_when_complete(session: AsyncSession, case: Case, now: datetime) -> Decision | None:
     """Runs the rule when every assigned member has submitted. The caller holds the case lock."""
-    assignments = await active_assignments(session, case.id)
-    reviews = await submitted_reviews(session, case.id)
+    assignments = await active_assignments(session, row_id(case))
+    reviews = await submitted_reviews(session, row_id(case))
     by_member = {review.member_id: review for review in reviews}
     if not assignments or any(a.member_id not in by_member for a in assignments):
         return None
@@ -113,7 +113,7 @@ async def _decide_when_complete(session: AsyncSession, case: Case, now: datetime
         review = reviews[0]
         outcome = CaseState.approved if review.approve else CaseState.refused
         decision = Decision(
-            case_id=case.id, outcome=outcome, computed_outcome=outcome, decided_at=now,  # type: ignore[arg-type]
+            case_id=row_id(case), outcome=outcome, computed_outcome=outcome, decided_at=now,
             rule={"name": "light-review-by-one-member"}, inputs={"reviews": [{"review_id": review.id, "approve": review.approve}]},
             result={"outcome": outcome}, reason=review.comment if not review.approve else "", confirmation=Confirmation.not_needed,
         )
@@ -123,7 +123,7 @@ async def _decide_when_complete(session: AsyncSession, case: Case, now: datetime
             {"review_id": r.id, "answers": r.answers, "weighted_score": r.weighted_score, "passes_mandatory": r.passes_mandatory} for r in reviews
         ])
         decision = Decision(
-            case_id=case.id, outcome=computed.outcome, computed_outcome=computed.outcome, rule=computed.rule,  # type: ignore[arg-type]
+            case_id=row_id(case), outcome=computed.outcome, computed_outcome=computed.outcome, rule=computed.rule,
             inputs=computed.inputs, result=computed.result, reason=computed.reason, decided_at=now,
         )
     session.add(decision)
@@ -169,7 +169,7 @@ async def return_for_revision(session: AsyncSession, principal: Principal, case_
     case = await case_row(session, case_id, for_update=True)
     CASE.check(case.state, CaseState.returned)  # before the decision is written
     decision = Decision(
-        case_id=case.id, outcome=CaseState.returned, computed_outcome="", rule={"name": "returned-by-chair"},  # type: ignore[arg-type]
+        case_id=row_id(case), outcome=CaseState.returned, computed_outcome="", rule={"name": "returned-by-chair"},
         inputs={}, result={"outcome": CaseState.returned}, reason=message[:4000], decided_by_id=principal.user_id, decided_at=now,
         confirmation=Confirmation.not_needed,
     )

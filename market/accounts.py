@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from zxcvbn import zxcvbn
 
 from market import audit, outbox
@@ -29,7 +30,7 @@ from market.auth import (
     record_login_failure,
     revoke_all_tokens,
 )
-from market.database import utcnow
+from market.database import changed_rows, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound, Refused, TooManyRequests
 from market.formatting import number
 from market.guards import ensure_owner
@@ -127,7 +128,7 @@ async def _recent_mails(session: AsyncSession, email: str, purpose: str) -> int:
     since = utcnow() - timedelta(hours=1)
     return int(await session.scalar(
         sa.select(sa.func.count()).select_from(AccountMail)
-        .where(AccountMail.email == email, AccountMail.purpose == purpose, AccountMail.at >= since)
+        .where(col(AccountMail.email) == email, col(AccountMail.purpose) == purpose, col(AccountMail.at) >= since)
     ) or 0)
 
 
@@ -142,7 +143,7 @@ async def _may_mail(session: AsyncSession, email: str, purpose: str) -> AccountM
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    return await session.scalar(sa.select(User).where(col(User.email) == normalise_email(email)))
 
 
 async def authenticate(session: AsyncSession, settings: Settings, email: str, password: str, ip: str) -> User | None:
@@ -198,7 +199,7 @@ async def create_organisation(
             )
         registration_number = registration_number.strip()
     if registration_number and await session.scalar(
-        sa.select(Organisation.id).where(Organisation.kind == kind, Organisation.registration_number == registration_number)
+        sa.select(col(Organisation.id)).where(col(Organisation.kind) == kind, col(Organisation.registration_number) == registration_number)
     ):
         raise Conflict(
             _("An organisation with this registration number is already registered."),
@@ -250,7 +251,7 @@ async def create_user(
     if await user_by_email(session, email):
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     user = User(
-        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=organisation.id, role=role,  # type: ignore[arg-type]
+        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=row_id(organisation), role=role,
         signing_limit=signing_limit, email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
@@ -292,7 +293,7 @@ async def create_invitation(
         raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
     raw = new_token()
     invitation = Invitation(
-        organisation_id=organisation.id, email=email, role=role, token_hash=token_hash(raw),  # type: ignore[arg-type]
+        organisation_id=row_id(organisation), email=email, role=role, token_hash=token_hash(raw),
         invited_by_id=actor.user_id, expires_at=utcnow() + INVITATION_VALIDITY,
     )
     session.add(invitation)
@@ -307,7 +308,7 @@ async def create_invitation(
 
 
 async def open_invitation(session: AsyncSession, raw: str) -> Invitation:
-    invitation = await session.scalar(sa.select(Invitation).where(Invitation.token_hash == token_hash(raw)))
+    invitation = await session.scalar(sa.select(Invitation).where(col(Invitation.token_hash) == token_hash(raw)))
     if invitation is None or invitation.accepted_at is not None or invitation.expires_at < utcnow():
         raise NotFound(_("This invitation link is not valid: it was used already, has expired, or never existed."))
     return invitation
@@ -337,7 +338,7 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
         await audit.record(session, actor, "password.reset_throttled", "user", user.id)
         return
     raw = new_token()
-    reset = PasswordReset(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)  # type: ignore[arg-type]
+    reset = PasswordReset(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)
     session.add(reset)
     await session.flush()
     await audit.record(session, actor, "password.reset_requested", "user", user.id)
@@ -349,7 +350,7 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
 
 
 async def open_password_reset(session: AsyncSession, raw: str) -> PasswordReset:
-    reset = await session.scalar(sa.select(PasswordReset).where(PasswordReset.token_hash == token_hash(raw)))
+    reset = await session.scalar(sa.select(PasswordReset).where(col(PasswordReset.token_hash) == token_hash(raw)))
     if reset is None or reset.used_at is not None or reset.expires_at < utcnow():
         raise NotFound(_("This reset link is not valid: it was used already, has expired, or never existed."))
     return reset
@@ -374,13 +375,13 @@ async def set_password(session: AsyncSession, user: User, password: str, *, acto
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     now = utcnow()
-    await end_all_sessions(session, user.id)  # type: ignore[arg-type]
-    ended_resets = (await session.execute(
+    await end_all_sessions(session, row_id(user))
+    ended_resets = await changed_rows(session,
         sa.update(PasswordReset)
-        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+        .where(col(PasswordReset.user_id) == user.id, col(PasswordReset.used_at).is_(None), col(PasswordReset.expires_at) > now)
         .values(expires_at=now)
-    )).rowcount
-    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    )
+    revoked = await revoke_all_tokens(session, row_id(user))
     await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "api_keys_revoked": revoked})
 
 
@@ -420,9 +421,9 @@ async def register_provider(
         raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(errors)), errors=errors)
     email = normalise_email(email)
     if await session.scalar(
-        sa.select(Organisation.id).where(
-            Organisation.kind == OrganisationKind.provider,
-            Organisation.registration_number == normalise_business_number(registration_number),
+        sa.select(col(Organisation.id)).where(
+            col(Organisation.kind) == OrganisationKind.provider,
+            col(Organisation.registration_number) == normalise_business_number(registration_number),
         )
     ):
         raise Conflict(
@@ -455,8 +456,8 @@ async def register_agency_user(session: AsyncSession, settings: Settings, *, nam
     domain = email.rsplit("@", 1)[1]
     organisation = await session.scalar(
         sa.select(Organisation)
-        .join(AgencyDomain, AgencyDomain.organisation_id == Organisation.id)
-        .where(AgencyDomain.domain == domain, Organisation.kind == OrganisationKind.agency, Organisation.active.is_(True))
+        .join(AgencyDomain, col(AgencyDomain.organisation_id) == col(Organisation.id))
+        .where(col(AgencyDomain.domain) == domain, col(Organisation.kind) == OrganisationKind.agency, col(Organisation.active).is_(True))
     )
     if organisation is None:
         raise Invalid(
@@ -503,7 +504,7 @@ async def _send_confirmation(session: AsyncSession, settings: Settings, user: Us
         await audit.record(session, actor, "user.confirmation_throttled", "user", user.id)
         return
     raw = new_token()
-    verification = EmailVerification(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)  # type: ignore[arg-type]
+    verification = EmailVerification(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)
     session.add(verification)
     await session.flush()
     await audit.record(session, actor, "user.confirmation_sent", "user", user.id)
@@ -528,7 +529,7 @@ async def resend_confirmation(session: AsyncSession, settings: Settings, email: 
 
 async def confirm_address(session: AsyncSession, settings: Settings, raw: str, ip: str) -> User:
     """Open a confirmation link: the address is confirmed, every link of the user is spent."""
-    verification = await session.scalar(sa.select(EmailVerification).where(EmailVerification.token_hash == token_hash(raw)))
+    verification = await session.scalar(sa.select(EmailVerification).where(col(EmailVerification.token_hash) == token_hash(raw)))
     user = await session.get(User, verification.user_id) if verification else None
     if (verification is None or user is None or verification.used_at is not None or verification.expires_at < utcnow()
             or user.email_verified_at is not None or not user.active):
@@ -542,7 +543,7 @@ async def _confirm_address(session: AsyncSession, settings: Settings, user: User
     now = utcnow()
     user.email_verified_at = now
     await session.execute(
-        sa.update(EmailVerification).where(EmailVerification.user_id == user.id, EmailVerification.used_at.is_(None)).values(used_at=now)
+        sa.update(EmailVerification).where(col(EmailVerification.user_id) == user.id, col(EmailVerification.used_at).is_(None)).values(used_at=now)
     )
     await audit.record(session, actor, "user.confirm_email", "user", user.id, {"email": user.email})
     await _tell_administrators(session, settings, user)
@@ -553,9 +554,9 @@ async def _tell_administrators(session: AsyncSession, settings: Settings, newcom
     assert organisation is not None  # foreign key
     admins = (await session.scalars(
         sa.select(User).where(
-            User.organisation_id == organisation.id, User.role == MemberRole.admin, User.active.is_(True),
-            User.email_verified_at.is_not(None), User.id != newcomer.id,
-        ).order_by(User.id)
+            col(User.organisation_id) == organisation.id, col(User.role) == MemberRole.admin, col(User.active).is_(True),
+            col(User.email_verified_at).is_not(None), col(User.id) != newcomer.id,
+        ).order_by(col(User.id))
     )).all()
     for admin in admins:
         await outbox.send_email(
@@ -647,7 +648,7 @@ async def create_token(
 
 async def list_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
     rows = await session.scalars(
-        sa.select(ApiToken).where(ApiToken.user_id == principal.user_id).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        sa.select(ApiToken).where(col(ApiToken.user_id) == principal.user_id).order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
     )
     return list(rows.all())
 
@@ -704,9 +705,9 @@ async def organisation_overview(
     organisation = await session.get(Organisation, principal.organisation_id)
     if organisation is None:
         raise NotFound(_("No such organisation."))
-    in_organisation = User.organisation_id == organisation.id
+    in_organisation = col(User.organisation_id) == organisation.id
     total = await session.scalar(sa.select(sa.func.count()).select_from(User).where(in_organisation))
-    query = sa.select(User).where(in_organisation).order_by(User.name, User.id).offset(offset)
+    query = sa.select(User).where(in_organisation).order_by(col(User.name), col(User.id)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     members = list((await session.scalars(query)).all())
@@ -714,8 +715,8 @@ async def organisation_overview(
         (
             await session.scalars(
                 sa.select(Invitation)
-                .where(Invitation.organisation_id == organisation.id, Invitation.accepted_at.is_(None), Invitation.expires_at > utcnow())
-                .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+                .where(col(Invitation.organisation_id) == organisation.id, col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utcnow())
+                .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
             )
         ).all()
     )
@@ -749,7 +750,7 @@ async def set_member_active(session: AsyncSession, principal: Principal, user_id
         raise Conflict(_("%(name)s is already active.", name=user.name) if active else _("%(name)s is already disabled.", name=user.name))
     user.active = active
     if not active:
-        await end_all_sessions(session, user.id)  # type: ignore[arg-type]
+        await end_all_sessions(session, row_id(user))
     await audit.record(session, principal, "user.enable" if active else "user.disable", "user", user.id, {"email": user.email})
     return user
 
@@ -771,8 +772,8 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: in
         raise Conflict(_("%(name)s was removed already.", name=user.name))
     user.active = False
     user.removed_at = utcnow()
-    await end_all_sessions(session, user.id)  # type: ignore[arg-type]
-    revoked = await revoke_all_tokens(session, user.id)  # type: ignore[arg-type]
+    await end_all_sessions(session, row_id(user))
+    revoked = await revoke_all_tokens(session, row_id(user))
     await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked})
     return user
 

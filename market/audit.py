@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from market.database import lock, utcnow, writing
 from market.models import AuditEvent, Organisation
@@ -68,7 +69,7 @@ async def record(
     """Append an event. Never put secrets (passwords, tokens, hashes) into `summary`."""
     await lock(session, AUDIT_LOCK)
     last = (
-        await session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+        await session.execute(sa.select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(col(AuditEvent.seq).desc()).limit(1))
     ).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
@@ -158,7 +159,7 @@ async def _events_in_order(session: AsyncSession, batch: int) -> AsyncIterator[A
     while True:
         rows = (
             await session.scalars(
-                sa.select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+                sa.select(AuditEvent).where(col(AuditEvent.seq) > after).order_by(col(AuditEvent.seq)).limit(batch)
             )
         ).all()
         if not rows:
@@ -182,21 +183,21 @@ class AuditFilter:
     def where(self) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = []
         if self.since:
-            clauses.append(AuditEvent.at >= self.since)
+            clauses.append(col(AuditEvent.at) >= self.since)
         if self.until:
-            clauses.append(AuditEvent.at < self.until)
+            clauses.append(col(AuditEvent.at) < self.until)
         if self.organisation_id:
-            clauses.append(AuditEvent.organisation_id == self.organisation_id)
+            clauses.append(col(AuditEvent.organisation_id) == self.organisation_id)
         if self.actor:
-            clauses.append(AuditEvent.actor_email == self.actor.strip().lower())
+            clauses.append(col(AuditEvent.actor_email) == self.actor.strip().lower())
         if self.action:
-            clauses.append(AuditEvent.action.startswith(self.action.strip()))
+            clauses.append(col(AuditEvent.action).startswith(self.action.strip()))
         if self.object_type:
-            clauses.append(AuditEvent.object_type == self.object_type.strip())
+            clauses.append(col(AuditEvent.object_type) == self.object_type.strip())
         if self.object_id:
-            clauses.append(AuditEvent.object_id == self.object_id.strip())
+            clauses.append(col(AuditEvent.object_id) == self.object_id.strip())
         if self.security_only:
-            clauses.append(AuditEvent.action.startswith(SECURITY))
+            clauses.append(col(AuditEvent.action).startswith(SECURITY))
         return clauses
 
 
@@ -205,7 +206,7 @@ async def search(session: AsyncSession, filters: AuditFilter, *, offset: int = 0
     total = await session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(*where))
     rows = (
         await session.scalars(
-            sa.select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc()).offset(offset).limit(limit)
+            sa.select(AuditEvent).where(*where).order_by(col(AuditEvent.seq).desc()).offset(offset).limit(limit)
         )
     ).all()
     return list(rows), int(total or 0)
@@ -222,14 +223,14 @@ async def stream(
     before: int | None = None
     while True:
         query = (
-            sa.select(AuditEvent, Organisation.name)
-            .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+            sa.select(AuditEvent, col(Organisation.name))
+            .outerjoin(Organisation, col(Organisation.id) == col(AuditEvent.organisation_id))
             .where(*filters.where())
-            .order_by(AuditEvent.seq.desc())
+            .order_by(col(AuditEvent.seq).desc())
             .limit(batch)
         )
         if before is not None:
-            query = query.where(AuditEvent.seq < before)
+            query = query.where(col(AuditEvent.seq) < before)
         async with sessions() as session, session.begin():
             rows = (await session.execute(query)).all()
         if not rows:

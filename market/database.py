@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Mapped
 from sqlalchemy.pool import NullPool
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from market import clock
 
@@ -93,6 +94,24 @@ def utc_field(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+class _Stored(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def row_id(row: _Stored) -> int:
+    """The key of a row that is in the database: a table's `id` is None only until the row's first flush."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
+
+
+def id_column(column: int | None) -> Mapped[int]:
+    """A table's `id` selected in a query: the attribute is None until a row's first flush, but the column is
+    never NULL, so the query answers ints."""
+    return cast("Mapped[int]", col(column))
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys, a busy timeout, and write locks taken at BEGIN so writers queue instead of failing;
     transactions begun under `reading` take no lock and may not write."""
@@ -137,6 +156,14 @@ def create_engine(url: str, *, pooled: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
     return engine
+
+
+async def changed_rows(session: AsyncSession, statement: sa.Update | sa.Delete) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed."""
+    result = await session.execute(statement)
+    # an UPDATE or DELETE always answers a CursorResult (which has the row count); execute() is typed for any statement
+    assert isinstance(result, sa.CursorResult)
+    return result.rowcount
 
 
 def is_postgres(session: AsyncSession) -> bool:

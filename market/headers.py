@@ -49,7 +49,7 @@ async def security_headers(message: Message, scope: Scope) -> None:
     if settings.secure_cookies:
         add(b"strict-transport-security", STRICT_TRANSPORT_SECURITY)
         headers = [(name, _secure(value) if name.lower() == b"set-cookie" else value) for name, value in headers]
-    message["headers"] = headers  # type: ignore[typeddict-item]
+    message["headers"] = headers
 
 
 def _signed_in(scope: Scope, settings: Settings) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
@@ -63,23 +63,15 @@ Domain = Annotated[str, StringConstraints(max_length=253), RequiredText]
 Id = Annotated[RowId, Present]
 
 
-def _text(max_length: int) -> Any:
-    """Stripped text, possibly empty."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_stripped)]
-
-
-def _optional_text(max_length: int) -> Any:
-    """Stripped text, or None when left blank."""
-    return Annotated[_text(max_length) | None, BlankIsNone]
-
-
-RegistrationNumber = _optional_text(20)
-ContactEmail = _optional_text(254)
-SearchText = _text(100)
-EmailFilter = _text(254)
-ActionFilter = _text(80)
-ObjectTypeFilter = _text(40)
-ObjectIdFilter = _text(64)
+Stripped = AfterValidator(_stripped)
+# Stripped text, possibly empty; or (the optional ones) None when left blank.
+RegistrationNumber: TypeAlias = Annotated[Annotated[str, StringConstraints(max_length=20), Stripped] | None, BlankIsNone]
+ContactEmail: TypeAlias = Annotated[Annotated[str, StringConstraints(max_length=254), Stripped] | None, BlankIsNone]
+SearchText: TypeAlias = Annotated[str, StringConstraints(max_length=100), Stripped]
+EmailFilter: TypeAlias = Annotated[str, StringConstraints(max_length=254), Stripped]
+ActionFilter: TypeAlias = Annotated[str, StringConstraints(max_length=80), Stripped]
+ObjectTypeFilter: TypeAlias = Annotated[str, StringConstraints(max_length=40), Stripped]
+ObjectIdFilter: TypeAlias = Annotated[str, StringConstraints(max_length=64), Stripped]
 
 
 class _Input(BaseModel):

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from market import accounts, audit, hooks
 from market.auth import Principal, end_all_sessions
-from market.database import utcnow
+from market.database import changed_rows, row_id, utcnow
 from market.errors import Conflict, Invalid, NotFound
 from market.i18n import _
 from market.models import AgencyDomain, Appointment, Invitation, LoginSession, Organisation, OrganisationKind, User
@@ -62,7 +63,7 @@ TOP_LEVEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 # --- organisations --------------------------------------------------------------------------------
 
 _user_count = (
-    sa.select(sa.func.count(User.id)).where(User.organisation_id == Organisation.id).correlate(Organisation).scalar_subquery()
+    sa.select(sa.func.count(col(User.id))).where(col(User.organisation_id) == col(Organisation.id)).correlate(Organisation).scalar_subquery()
 )
 
 
@@ -73,16 +74,16 @@ def _organisation_read(organisation: Organisation, user_count: int = 0) -> Organ
 async def list_organisations(session: AsyncSession, query: OrganisationQuery) -> OrganisationList:
     where: list[sa.ColumnElement[bool]] = []
     if query.kind:
-        where.append(Organisation.kind == query.kind)
+        where.append(col(Organisation.kind) == query.kind)
     if query.active is not None:
-        where.append(Organisation.active.is_(query.active))
+        where.append(col(Organisation.active).is_(query.active))
     if query.q:
-        where.append(sa.func.lower(Organisation.name).contains(query.q.lower(), autoescape=True))
+        where.append(sa.func.lower(col(Organisation.name)).contains(query.q.lower(), autoescape=True))
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Organisation).where(*where)) or 0)
     page = check_page(Page(page_number(query.page), PAGE_SIZE, total))
     order = (
-        (Organisation.created_at.desc(), Organisation.id.desc()) if query.sort == "newest"
-        else (sa.func.lower(Organisation.name), Organisation.id)
+        (col(Organisation.created_at).desc(), col(Organisation.id).desc()) if query.sort == "newest"
+        else (sa.func.lower(col(Organisation.name)), col(Organisation.id))
     )
     rows = (
         await session.execute(
@@ -116,10 +117,10 @@ async def _organisation(session: AsyncSession, organisation_id: int) -> Organisa
 async def organisation_details(session: AsyncSession, organisation_id: int) -> OrganisationDetails:
     organisation = await _organisation(session, organisation_id)
     users = (
-        await session.scalars(sa.select(User).where(User.organisation_id == organisation_id).order_by(sa.func.lower(User.name), User.id))
+        await session.scalars(sa.select(User).where(col(User.organisation_id) == organisation_id).order_by(sa.func.lower(col(User.name)), col(User.id)))
     ).all()
     domains = (
-        await session.scalars(sa.select(AgencyDomain).where(AgencyDomain.organisation_id == organisation_id).order_by(AgencyDomain.domain))
+        await session.scalars(sa.select(AgencyDomain).where(col(AgencyDomain.organisation_id) == organisation_id).order_by(col(AgencyDomain.domain)))
     ).all()
     return OrganisationDetails(
         organisation=_organisation_read(organisation, len(users)),
@@ -141,9 +142,8 @@ async def set_organisation_active(session: AsyncSession, actor: Principal, organ
     organisation.active = active
     summary: dict[str, object] = {"name": organisation.name, "kind": organisation.kind}
     if not active:
-        user_ids = sa.select(User.id).where(User.organisation_id == organisation.id).scalar_subquery()
-        ended = await session.execute(sa.delete(LoginSession).where(LoginSession.user_id.in_(user_ids)))
-        summary["sessions_ended"] = ended.rowcount
+        user_ids = sa.select(col(User.id)).where(col(User.organisation_id) == organisation.id).scalar_subquery()
+        summary["sessions_ended"] = await changed_rows(session, sa.delete(LoginSession).where(col(LoginSession.user_id).in_(user_ids)))
     await session.flush()
     action = "organisation.activate" if active else "organisation.deactivate"
     await audit.record(session, actor, action, "organisation", organisation.id, summary)
@@ -168,7 +168,7 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
     if active:
         user.removed_at = None  # an operator may restore a member an administrator removed
     else:
-        await end_all_sessions(session, user.id)  # type: ignore[arg-type]
+        await end_all_sessions(session, row_id(user))
     await session.flush()
     action = "user.enable" if active else "user.disable"
     await audit.record(session, actor, action, "user", user.id, {"email": user.email, "organisation_id": user.organisation_id})
@@ -176,7 +176,7 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
 
 
 async def user_organisation_id(session: AsyncSession, user_id: int) -> int:
-    organisation_id = await session.scalar(sa.select(User.organisation_id).where(User.id == user_id))
+    organisation_id = await session.scalar(sa.select(col(User.organisation_id)).where(col(User.id) == user_id))
     if organisation_id is None:
         raise NotFound(_("No such user."))
     return organisation_id
@@ -198,7 +198,7 @@ def valid_domain(domain: str) -> bool:
 
 def _domain_read(domain: AgencyDomain, organisation_name: str) -> DomainRead:
     return DomainRead(
-        id=domain.id, domain=domain.domain, organisation_id=domain.organisation_id,  # type: ignore[arg-type]
+        id=domain.id, domain=domain.domain, organisation_id=domain.organisation_id,
         organisation_name=organisation_name, created_at=domain.created_at,
     )
 
@@ -208,9 +208,9 @@ async def list_domains(session: AsyncSession, page_requested: int | None) -> Dom
     page = check_page(Page(page_number(page_requested), PAGE_SIZE, total))
     rows = (
         await session.execute(
-            sa.select(AgencyDomain, Organisation.name)
-            .join(Organisation, Organisation.id == AgencyDomain.organisation_id)
-            .order_by(AgencyDomain.domain)
+            sa.select(AgencyDomain, col(Organisation.name))
+            .join(Organisation, col(Organisation.id) == col(AgencyDomain.organisation_id))
+            .order_by(col(AgencyDomain.domain))
             .offset(page.offset)
             .limit(page.size)
         )
@@ -230,7 +230,7 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
         raise Invalid(_("The agency is deactivated."), errors={"organisation_id": _("Activate the agency first.")})
     holder = (
         await session.execute(
-            sa.select(Organisation.name).join(AgencyDomain, AgencyDomain.organisation_id == Organisation.id).where(AgencyDomain.domain == domain)
+            sa.select(col(Organisation.name)).join(AgencyDomain, col(AgencyDomain.organisation_id) == col(Organisation.id)).where(col(AgencyDomain.domain) == domain)
         )
     ).scalar()
     if holder is not None:
@@ -238,7 +238,7 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
             _("The domain %(domain)s is already approved.", domain=domain),
             errors={"domain": _("Already approved for %(name)s.", name=holder)},
         )
-    approved = AgencyDomain(organisation_id=organisation.id, domain=domain)  # type: ignore[arg-type]
+    approved = AgencyDomain(organisation_id=row_id(organisation), domain=domain)
     session.add(approved)
     await session.flush()
     await audit.record(
@@ -250,9 +250,9 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
 async def get_domain(session: AsyncSession, domain_id: int) -> DomainRead:
     row = (
         await session.execute(
-            sa.select(AgencyDomain, Organisation.name)
-            .join(Organisation, Organisation.id == AgencyDomain.organisation_id)
-            .where(AgencyDomain.id == domain_id)
+            sa.select(AgencyDomain, col(Organisation.name))
+            .join(Organisation, col(Organisation.id) == col(AgencyDomain.organisation_id))
+            .where(col(AgencyDomain.id) == domain_id)
         )
     ).first()
     if row is None:
@@ -263,7 +263,7 @@ async def get_domain(session: AsyncSession, domain_id: int) -> DomainRead:
 async def remove_domain(session: AsyncSession, actor: Principal, domain_id: int) -> DomainRead:
     """New registrations from the domain stop; accounts already registered stay."""
     removed = await get_domain(session, domain_id)
-    await session.execute(sa.delete(AgencyDomain).where(AgencyDomain.id == domain_id))
+    await session.execute(sa.delete(AgencyDomain).where(col(AgencyDomain.id) == domain_id))
     await audit.record(
         session, actor, "agency_domain.remove", "agency_domain", domain_id,
         {"domain": removed.domain, "organisation_id": removed.organisation_id},
@@ -286,14 +286,14 @@ def appointment_status(appointment: Appointment, on: date) -> AppointmentStatus:
 def _appointment_query() -> sa.Select[tuple[Appointment, User, Organisation]]:
     return (
         sa.select(Appointment, User, Organisation)
-        .join(User, User.id == Appointment.user_id)
-        .join(Organisation, Organisation.id == User.organisation_id)
+        .join(User, col(User.id) == col(Appointment.user_id))
+        .join(Organisation, col(Organisation.id) == col(User.organisation_id))
     )
 
 
 def _appointment_read(appointment: Appointment, user: User, organisation: Organisation, on: date) -> AppointmentRead:
     return AppointmentRead(
-        id=appointment.id, user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,  # type: ignore[arg-type]
+        id=appointment.id, user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,
         organisation_name=organisation.name, starts_on=appointment.starts_on, ends_on=appointment.ends_on,
         is_chair=appointment.is_chair, status=appointment_status(appointment, on), created_at=appointment.created_at,
     )
@@ -301,7 +301,7 @@ def _appointment_read(appointment: Appointment, user: User, organisation: Organi
 
 def _invitation_read(invitation: Invitation, organisation_name: str) -> PendingInvitationRead:
     return PendingInvitationRead(
-        id=invitation.id, email=invitation.email, organisation_id=invitation.organisation_id,  # type: ignore[arg-type]
+        id=invitation.id, email=invitation.email, organisation_id=invitation.organisation_id,
         organisation_name=organisation_name, created_at=invitation.created_at, expires_at=invitation.expires_at,
     )
 
@@ -312,32 +312,32 @@ async def list_appointments(session: AsyncSession, page_requested: int | None, o
     page = check_page(Page(page_number(page_requested), PAGE_SIZE, total))
     rows = (
         await session.execute(
-            _appointment_query().order_by(Appointment.ends_on.desc(), Appointment.id.desc()).offset(page.offset).limit(page.size)
+            _appointment_query().order_by(col(Appointment.ends_on).desc(), col(Appointment.id).desc()).offset(page.offset).limit(page.size)
         )
     ).all()
     pending = (
         await session.execute(
-            sa.select(Invitation, Organisation.name)
-            .join(Organisation, Organisation.id == Invitation.organisation_id)
+            sa.select(Invitation, col(Organisation.name))
+            .join(Organisation, col(Organisation.id) == col(Invitation.organisation_id))
             .where(
-                Organisation.kind == OrganisationKind.committee,
-                Invitation.accepted_at.is_(None),
-                Invitation.expires_at > utcnow(),
+                col(Organisation.kind) == OrganisationKind.committee,
+                col(Invitation.accepted_at).is_(None),
+                col(Invitation.expires_at) > utcnow(),
             )
-            .order_by(Invitation.created_at.desc())
+            .order_by(col(Invitation.created_at).desc())
         )
     ).all()
-    has_term = sa.exists().where(Appointment.user_id == User.id, Appointment.ends_on >= on, Appointment.ends_on >= Appointment.starts_on)
+    has_term = sa.exists().where(col(Appointment.user_id) == col(User.id), col(Appointment.ends_on) >= on, col(Appointment.ends_on) >= col(Appointment.starts_on))
     without_term = (
         await session.scalars(
             sa.select(User)
-            .join(Organisation, Organisation.id == User.organisation_id)
-            .where(Organisation.kind == OrganisationKind.committee, Organisation.active.is_(True), User.active.is_(True), ~has_term)
-            .order_by(sa.func.lower(User.name), User.id)
+            .join(Organisation, col(Organisation.id) == col(User.organisation_id))
+            .where(col(Organisation.kind) == OrganisationKind.committee, col(Organisation.active).is_(True), col(User.active).is_(True), ~has_term)
+            .order_by(sa.func.lower(col(User.name)), col(User.id))
         )
     ).all()
     return AppointmentList(
-        items=[_appointment_read(*row, on=on) for row in rows],
+        items=[_appointment_read(appointment, user, organisation, on) for appointment, user, organisation in rows],
         pending_invitations=[_invitation_read(invitation, name) for invitation, name in pending],
         members_without_term=[UserRead.model_validate(user) for user in without_term],
         page=page.number, pages=page.count, total=total,
@@ -348,8 +348,8 @@ async def committee_organisations(session: AsyncSession) -> Sequence[Organisatio
     return (
         await session.scalars(
             sa.select(Organisation)
-            .where(Organisation.kind == OrganisationKind.committee, Organisation.active.is_(True))
-            .order_by(Organisation.name)
+            .where(col(Organisation.kind) == OrganisationKind.committee, col(Organisation.active).is_(True))
+            .order_by(col(Organisation.name))
         )
     ).all()
 
@@ -358,17 +358,17 @@ async def agency_organisations(session: AsyncSession) -> Sequence[Organisation]:
     return (
         await session.scalars(
             sa.select(Organisation)
-            .where(Organisation.kind == OrganisationKind.agency, Organisation.active.is_(True))
-            .order_by(Organisation.name)
+            .where(col(Organisation.kind) == OrganisationKind.agency, col(Organisation.active).is_(True))
+            .order_by(col(Organisation.name))
         )
     ).all()
 
 
 def _overlapping(starts_on: date, ends_on: date) -> list[sa.ColumnElement[bool]]:
     return [
-        Appointment.starts_on <= ends_on,
-        Appointment.ends_on >= starts_on,
-        Appointment.ends_on >= Appointment.starts_on,  # a cancelled term overlaps nothing
+        col(Appointment.starts_on) <= ends_on,
+        col(Appointment.ends_on) >= starts_on,
+        col(Appointment.ends_on) >= col(Appointment.starts_on),  # a cancelled term overlaps nothing
     ]
 
 
@@ -401,7 +401,7 @@ async def appoint(
     if not user.active:
         raise Invalid(_("The account is disabled."), errors={"email": _("Enable the account before appointing it.")})
     overlapping = await session.scalar(
-        sa.select(Appointment).where(Appointment.user_id == user.id, *_overlapping(data.starts_on, data.ends_on)).limit(1)
+        sa.select(Appointment).where(col(Appointment.user_id) == user.id, *_overlapping(data.starts_on, data.ends_on)).limit(1)
     )
     if overlapping is not None:
         raise Conflict(
@@ -410,9 +410,9 @@ async def appoint(
         )
     if data.is_chair:
         other_chair = await session.scalar(
-            sa.select(User.email)
-            .join(Appointment, Appointment.user_id == User.id)
-            .where(User.organisation_id == committee.id, Appointment.is_chair.is_(True), *_overlapping(data.starts_on, data.ends_on))
+            sa.select(col(User.email))
+            .join(Appointment, col(Appointment.user_id) == col(User.id))
+            .where(col(User.organisation_id) == committee.id, col(Appointment.is_chair).is_(True), *_overlapping(data.starts_on, data.ends_on))
             .limit(1)
         )
         if other_chair is not None:
@@ -420,7 +420,7 @@ async def appoint(
                 _("The committee already has a chair for these dates."),
                 errors={"is_chair": _("%(email)s is chair during these dates.", email=other_chair)},
             )
-    appointment = Appointment(user_id=user.id, starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair)  # type: ignore[arg-type]
+    appointment = Appointment(user_id=row_id(user), starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair)
     session.add(appointment)
     await session.flush()
     await audit.record(
@@ -435,7 +435,7 @@ async def appoint(
 
 async def _invite(session: AsyncSession, settings: Settings, actor: Principal, committee: Organisation, email: str) -> AppointmentResult:
     waiting = await session.scalar(
-        sa.select(Invitation).where(Invitation.email == email, Invitation.accepted_at.is_(None), Invitation.expires_at > utcnow()).limit(1)
+        sa.select(Invitation).where(col(Invitation.email) == email, col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utcnow()).limit(1)
     )
     if waiting is not None:
         raise Conflict(
@@ -447,15 +447,16 @@ async def _invite(session: AsyncSession, settings: Settings, actor: Principal, c
 
 
 async def get_appointment(session: AsyncSession, appointment_id: int, on: date) -> AppointmentRead:
-    row = (await session.execute(_appointment_query().where(Appointment.id == appointment_id))).first()
+    row = (await session.execute(_appointment_query().where(col(Appointment.id) == appointment_id))).first()
     if row is None:
         raise NotFound(_("No such appointment."))
-    return _appointment_read(*row, on=on)
+    appointment, user, organisation = row
+    return _appointment_read(appointment, user, organisation, on)
 
 
 async def end_appointment(session: AsyncSession, actor: Principal, appointment_id: int, on: date) -> AppointmentRead:
     """The member loses access today: yesterday becomes the last day, or the term is cancelled before it starts."""
-    row = (await session.execute(_appointment_query().where(Appointment.id == appointment_id))).first()
+    row = (await session.execute(_appointment_query().where(col(Appointment.id) == appointment_id))).first()
     if row is None:
         raise NotFound(_("No such appointment."))
     appointment, user, committee = row
@@ -498,7 +499,7 @@ def audit_filter(query: AuditQuery, zone: ZoneInfo) -> audit.AuditFilter:
 async def organisation_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = (await session.execute(sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids)))).all()
+    rows = (await session.execute(sa.select(col(Organisation.id), col(Organisation.name)).where(col(Organisation.id).in_(ids)))).all()
     return {row.id: row.name for row in rows}
 
 

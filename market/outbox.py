@@ -21,8 +21,9 @@ from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
-from market.database import is_postgres, utcnow
+from market.database import is_postgres, row_id, utcnow
 from market.models import OutboxMessage
 from market.settings import Settings
 
@@ -82,17 +83,17 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list
     async with sessions() as session, session.begin():
         await session.connection()  # begins the transaction: on SQLite, waits here for the write lock
         now = utcnow()  # read once the lock is held, so a lease is never shorter than LEASE
-        lease_free = sa.or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now)
+        lease_free = sa.or_(col(OutboxMessage.locked_until).is_(None), col(OutboxMessage.locked_until) < now)
         await session.execute(
             sa.update(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.attempts >= OutboxMessage.max_attempts, lease_free)
+            .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.attempts) >= col(OutboxMessage.max_attempts), lease_free)
             .values(status="failed", locked_until=None, last_error=ABANDONED)
             .execution_options(synchronize_session=False)
         )
         query = (
             sa.select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now, lease_free)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.next_attempt_at) <= now, lease_free)
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
         )
         if is_postgres(session):
@@ -102,7 +103,7 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list
         for message in messages:
             message.locked_until = now + LEASE
             message.attempts += 1
-            jobs.append(Job(message.id, message.kind, json.loads(message.payload), message.idempotency_key, message.attempts))  # type: ignore[arg-type]
+            jobs.append(Job(row_id(message), message.kind, json.loads(message.payload), message.idempotency_key, message.attempts))
         return jobs
 
 

@@ -7,6 +7,7 @@ hashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -69,8 +70,8 @@ def _matches_password(value: str, info: ValidationInfo) -> str:
 PasswordConfirm = Annotated[str, StringConstraints(max_length=200)]
 
 
-def _confirmed() -> classmethod:  # type: ignore[type-arg]
-    return field_validator("password_confirm")(_matches_password)  # type: ignore[return-value]
+def _confirmed() -> Callable[[str, ValidationInfo], str]:
+    return field_validator("password_confirm")(_matches_password)
 
 
 # --- pages ----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -44,7 +45,7 @@ from webauthn.helpers.structs import (
 
 from market import audit
 from market.auth import Principal
-from market.database import utcnow
+from market.database import changed_rows, utcnow
 from market.errors import Conflict, Invalid, NotFound
 from market.i18n import _
 from market.models import SigningKey, SigningKeyKind, SigningNonce, User
@@ -90,7 +91,7 @@ async def issue_nonce(session: AsyncSession, user_id: int, purpose: str, payload
 
 async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: str) -> SigningNonce:
     """The user's unexpired, unused nonce, now used; a second taker (even at the same moment) is refused."""
-    row = await session.scalar(sa.select(SigningNonce).where(SigningNonce.nonce == nonce[:64]))
+    row = await session.scalar(sa.select(SigningNonce).where(col(SigningNonce.nonce) == nonce[:64]))
     if row is None or row.user_id != user_id or row.purpose != purpose:
         raise NotFound(_("This signing request is unknown; ask for a new one."))
     now = utcnow()
@@ -98,11 +99,11 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
     if row.expires_at <= now:
         raise Conflict(_("This signing request has expired; ask for a new one."))
-    taken = await session.execute(
-        sa.update(SigningNonce).where(SigningNonce.id == row.id, SigningNonce.used_at.is_(None)).values(used_at=now)
+    taken = await changed_rows(session,
+        sa.update(SigningNonce).where(col(SigningNonce.id) == row.id, col(SigningNonce.used_at).is_(None)).values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if taken != 1:
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
     row.used_at = now
     return row
@@ -111,10 +112,10 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
 # --- reading keys ---------------------------------------------------------------------------------------
 
 async def list_keys(session: AsyncSession, user_id: int, *, include_removed: bool = False) -> list[SigningKey]:
-    query = sa.select(SigningKey).where(SigningKey.user_id == user_id)
+    query = sa.select(SigningKey).where(col(SigningKey.user_id) == user_id)
     if not include_removed:
-        query = query.where(SigningKey.removed_at.is_(None))
-    return list((await session.scalars(query.order_by(SigningKey.created_at.desc(), SigningKey.id.desc()))).all())
+        query = query.where(col(SigningKey.removed_at).is_(None))
+    return list((await session.scalars(query.order_by(col(SigningKey.created_at).desc(), col(SigningKey.id).desc()))).all())
 
 
 async def own_key(session: AsyncSession, principal: Principal, key_id: int) -> SigningKey:
@@ -148,7 +149,7 @@ def _check_name(name: str) -> str:
 
 
 async def _refuse_duplicate(session: AsyncSession, credential_id: str) -> None:
-    if await session.scalar(sa.select(SigningKey.id).where(SigningKey.credential_id == credential_id, SigningKey.removed_at.is_(None))):
+    if await session.scalar(sa.select(col(SigningKey.id)).where(col(SigningKey.credential_id) == credential_id, col(SigningKey.removed_at).is_(None))):
         raise Conflict(_("This key is registered already."), errors={"credential": _("This key is registered already.")})
 
 
@@ -265,9 +266,9 @@ def authentication_options(settings: Settings, challenge: bytes, keys: list[Sign
 
 async def usable_key(session: AsyncSession, user_id: int, *, kind: str, credential_id: str | None = None, key_id: int | None = None) -> SigningKey:
     """One of the user's keys that has not been removed, by credential id (passkeys) or row id (signing keys)."""
-    query = sa.select(SigningKey).where(SigningKey.user_id == user_id, SigningKey.kind == kind)
-    query = query.where(SigningKey.credential_id == credential_id) if credential_id is not None else query.where(SigningKey.id == key_id)
-    key = (await session.scalars(query.order_by(SigningKey.id.desc()))).first()
+    query = sa.select(SigningKey).where(col(SigningKey.user_id) == user_id, col(SigningKey.kind) == kind)
+    query = query.where(col(SigningKey.credential_id) == credential_id) if credential_id is not None else query.where(col(SigningKey.id) == key_id)
+    key = (await session.scalars(query.order_by(col(SigningKey.id).desc()))).first()
     if key is None:
         raise Invalid(_("This key is not registered on your account."), errors={"credential": _("This key is not registered on your account.")})
     if key.removed_at is not None:

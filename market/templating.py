@@ -67,6 +67,7 @@ def build_engine(settings: Settings) -> JinjaTemplateEngine:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # the i18n extension adds this method to the environment at runtime; jinja2's types do not declare it
     environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
     install_formatting(environment, ZoneInfo(settings.timezone))
     environment.globals.update(

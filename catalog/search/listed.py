@@ -140,12 +140,14 @@ async def search(session: AsyncSession, criteria: Criteria, found: Match, number
     rows = (await session.execute(_statement(criteria, found, number, size, with_facets))).all()
     counts: dict[str, dict[str, int]] = {}
     ranked: list[tuple[int, int, float]] = []
+    total = 0
     for part, key, n, service_id, relevance in rows:
         if part == "hit":
             ranked.append((n, service_id, relevance or 0.0))
+        elif part == "total":
+            total = int(n or 0)
         else:
             counts.setdefault(part, {})[key] = (counts.get(part, {}).get(key) or 0) + int(n or 0)
-    total = counts["total"][None]
     capped = total > results.TOTAL_CAP
     total = min(total, results.TOTAL_CAP)
     current = check_page(Page(number=number, size=size, total=total))

@@ -78,8 +78,8 @@ def _field_score(term: Term) -> Any:
 
 
 def match(keywords: Keywords) -> Match:
-    document = sa.literal_column(DOCUMENT)
-    text = sa.literal_column(TEXT)
+    document: sa.ColumnClause[Any] = sa.literal_column(DOCUMENT)  # a tsvector
+    text: sa.ColumnClause[str] = sa.literal_column(TEXT)
     where: list[Any] = []
     words = [term for term in keywords.required if not term.fragment]
     if words:

@@ -24,7 +24,7 @@ from market.formatting import number
 from market.i18n import _
 from market.web import Page
 
-LISTED = ListedService.__table__  # the listed projection, which the hits are read from
+LISTED = sa.inspect(ListedService).local_table  # the listed projection, which the hits are read from
 # The total is counted exactly up to this many services; beyond, the page says "at least" (`Results.total_capped`).
 # Both engines read it here (`results.TOTAL_CAP`) each time they search, so one setting holds for both.
 TOTAL_CAP = 10_000
