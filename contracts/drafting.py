@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from contracts import authority, budgets, documents, pricing, workflow
@@ -219,7 +220,7 @@ def new_version_from(previous: ContractVersion, actor: Principal, number: int, k
 
 
 async def next_number(session: AsyncSession, contract_id: int) -> int:
-    return int(await session.scalar(sa.select(sa.func.max(ContractVersion.number)).where(ContractVersion.contract_id == contract_id)) or 0) + 1
+    return int(await session.scalar(sa.select(sa.func.max(col(ContractVersion.number))).where(col(ContractVersion.contract_id) == contract_id)) or 0) + 1
 
 
 
@@ -323,7 +324,7 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
         require_side(actor, contract, Side.agency)
     workflow.VERSION.check(version.state, V.withdrawn)
     other = Side.provider if side_of(actor, contract) == Side.agency else Side.agency
-    if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == other)):
+    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == other)):
         raise Conflict(_("The other party has already signed this version; it can no longer be withdrawn."))
     version.state = V.withdrawn
     if version.kind == VersionKind.amendment:

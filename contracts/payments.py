@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from contracts import workflow
 from contracts.invoices import STRIPE, STRIPE_JOB
@@ -92,11 +93,11 @@ async def _to_bill(sessions: async_sessionmaker[AsyncSession], invoice_id: int) 
     async with sessions() as session:
         row = (
             await session.execute(
-                sa.select(Invoice, Contract.number, Organisation, StripeCustomer.customer_id)
-                .join(Contract, Contract.id == Invoice.contract_id)
-                .join(Organisation, Organisation.id == Invoice.agency_id)
-                .outerjoin(StripeCustomer, StripeCustomer.agency_id == Invoice.agency_id)
-                .where(Invoice.id == invoice_id)
+                sa.select(Invoice, col(Contract.number), Organisation, col(StripeCustomer.customer_id))
+                .join(Contract, col(Contract.id) == col(Invoice.contract_id))
+                .join(Organisation, col(Organisation.id) == col(Invoice.agency_id))
+                .outerjoin(StripeCustomer, col(StripeCustomer.agency_id) == col(Invoice.agency_id))
+                .where(col(Invoice.id) == invoice_id)
             )
         ).first()
     if row is None:
@@ -181,12 +182,12 @@ def _paid_at(stripe_invoice: Any, fallback: int) -> datetime:
 
 async def find_invoice(session: AsyncSession, stripe_invoice: Any) -> Invoice | None:
     """Ours, by the Stripe id we stored, or by our id in its metadata (a webhook may come before we stored it)."""
-    found = await session.scalar(sa.select(Invoice).where(Invoice.stripe_invoice_id == stripe_invoice["id"]).with_for_update())
+    found = await session.scalar(sa.select(Invoice).where(col(Invoice.stripe_invoice_id) == stripe_invoice["id"]).with_for_update())
     if found is not None:
         return found
     ours = (stripe_invoice.get("metadata") or {}).get("invoice_id")
     if ours and str(ours).isdigit():
-        found = await session.scalar(sa.select(Invoice).where(Invoice.id == int(ours), Invoice.payment_mode == STRIPE).with_for_update())
+        found = await session.scalar(sa.select(Invoice).where(col(Invoice.id) == int(ours), col(Invoice.payment_mode) == STRIPE).with_for_update())
         if found is not None and found.stripe_invoice_id in (None, stripe_invoice["id"]):
             return found
     return None
@@ -286,9 +287,9 @@ async def reconcile(
             report.disagreeing.append(f"{invoice.number}: ours {invoice.status}, Stripe {stripe_invoice.get('status')}")
     missing = (
         await session.execute(
-            sa.select(Invoice.id, Invoice.number)
-            .where(Invoice.payment_mode == STRIPE, Invoice.status == InvoiceStatus.open, Invoice.id.not_in(seen) if seen else sa.true())
-            .order_by(Invoice.id)
+            sa.select(col(Invoice.id), col(Invoice.number))
+            .where(col(Invoice.payment_mode) == STRIPE, col(Invoice.status) == InvoiceStatus.open, col(Invoice.id).not_in(seen) if seen else sa.true())
+            .order_by(col(Invoice.id))
         )
     ).all()
     for invoice_id, number in missing:
@@ -302,7 +303,7 @@ async def _requeue(session: AsyncSession, invoice_id: int, number: str) -> bool:
     """Send again an invoice whose outbox job gave up (Stripe was down for hours): the same job, the same
     keys, so whatever part Stripe had done is not done twice. A job still pending is left to the worker."""
     key = f"invoice-{invoice_id}"
-    message = await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    message = await session.scalar(sa.select(OutboxMessage).where(col(OutboxMessage.idempotency_key) == key))
     if message is not None and message.status != "failed":
         return False
     if message is None:

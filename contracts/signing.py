@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import documents, lifecycle, workflow
 from contracts.authority import check_signing_authority
@@ -99,7 +100,7 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=workflow.CONTRACT.label(contract.status).lower()))
     await check_signing_authority(session, actor, contract, version)
-    if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
+    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)):
         raise Conflict(_("Your organisation has already signed version %(n)s.", n=version.number))
     return contract, version, side  # type: ignore[return-value]
 
@@ -165,7 +166,7 @@ async def sign(
     await audit.record(session, actor, "contract.sign", "contract", contract.id,
                        {"version": version.number, "side": side, "document_sha256": version.document_sha256, "signer_name": data.signer_name,
                         "method": proof.method, **({"signing_key_id": proof.key.id} if proof.key else {})})
-    sides = set((await session.scalars(sa.select(Signature.side).where(Signature.version_id == version.id))).all())
+    sides = set((await session.scalars(sa.select(col(Signature.side)).where(col(Signature.version_id) == version.id))).all())
     if sides == {"agency", "provider"}:
         await lifecycle.signed_by_both(session, actor, contract, version, today)
     return signature
