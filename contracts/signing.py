@@ -153,7 +153,7 @@ async def sign(
     proof = await _proof(session, settings, actor, user, contract, version, side, data, address)
     signature = Signature(
         contract_id=contract.id, version_id=version.id, side=side, user_id=actor.user_id, organisation_id=actor.organisation_id,  # type: ignore[arg-type]
-        signer_name=data.signer_name, signer_role=user.role, document_sha256=version.document_sha256,  # type: ignore[arg-type]
+        signer_name=data.signer_name, signer_role=user.role, document_sha256=version.document_sha256,
         address=address[:64], user_agent=user_agent[:500], signed_at=utcnow(),
         method=proof.method, signing_key_id=proof.key.id if proof.key else None, payload=proof.payload, evidence=proof.evidence,
     )
@@ -204,8 +204,10 @@ async def _proof(
             answer = signing_keys.credential_json(data.credential)
             key = await signing_keys.usable_key(session, actor.user_id, kind=SigningKeyKind.passkey, credential_id=str(answer.get("id", ""))[:1400])
             key.sign_count = signing_keys.verify_assertion(settings, key, answer, challenge_of(row.payload))
-            response = answer.get("response") if isinstance(answer.get("response"), dict) else {}
-            evidence = {
+            response = answer.get("response")
+            if not isinstance(response, dict):
+                response = {}
+            evidence: dict[str, Any] = {
                 "authenticator_data": str(response.get("authenticatorData", "")), "client_data_json": str(response.get("clientDataJSON", "")),
                 "signature": str(response.get("signature", "")), "rp_id": signing_keys.rp_id(settings), "origin": signing_keys.origin(settings),
             }
