@@ -148,7 +148,7 @@ async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, re
     now = utcnow()
     contract = Contract(
         number=f"new-{secrets.token_hex(8)}", agency_id=actor.organisation_id, provider_id=offer.provider.id,  # type: ignore[arg-type]
-        service_id=offer.service_id, project_id=project.id if project else None,  # type: ignore[arg-type]
+        service_id=offer.service_id, project_id=project.id if project else None,
         renewal_of_id=renewal_of.id if renewal_of else None, created_by_id=actor.user_id, created_at=now, updated_at=now,
     )
     session.add(contract)
@@ -156,7 +156,7 @@ async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, re
     contract.number = await _contract_number(session, contract)
     version = ContractVersion(
         contract_id=contract.id, number=1, kind=VersionKind.original, state=V.draft, service_version_id=offer.version.id,  # type: ignore[arg-type]
-        plan_id=plan.id, quantity=data.quantity, starts_on=data.starts_on, ends_on=data.ends_on,  # type: ignore[arg-type]
+        plan_id=plan.id, quantity=data.quantity, starts_on=data.starts_on, ends_on=data.ends_on,
         billing_period=data.billing_period, vat_rate_bp=VAT_RATE_BP, periods=price.periods, amount_net=price.amount_net,
         amount_vat=price.amount_vat, amount_total=price.amount_total, created_by_id=actor.user_id,
     )
@@ -331,7 +331,7 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
         contract.current_version_id = contract.signed_version_id
     else:
         workflow.CONTRACT.check(contract.status, C.draft)
-        fresh = new_version_from(version, actor, await next_number(session, contract.id))
+        fresh = new_version_from(version, actor, await next_number(session, contract_id))
         session.add(fresh)
         await session.flush()
         contract.current_version_id = fresh.id
@@ -351,7 +351,7 @@ async def revise(session: AsyncSession, actor: Principal, contract_id: int) -> C
     if contract.status != C.declined:  # (sent, draft) in the table is the agency's withdrawal, not a revision
         raise Conflict(_("Only a declined contract is revised; withdraw a sent one to change it."))
     version = await version_of(session, contract)
-    fresh = new_version_from(version, actor, await next_number(session, contract.id))
+    fresh = new_version_from(version, actor, await next_number(session, contract_id))
     session.add(fresh)
     await session.flush()
     contract.current_version_id = fresh.id
@@ -379,8 +379,8 @@ async def renew(session: AsyncSession, actor: Principal, contract_id: int, data:
     length = pricing.term_months(terms.starts_on, terms.ends_on)
     ends_on = data.ends_on or pricing.add_months(starts_on, length) - timedelta(days=1)
     renewal = DraftInput(
-        service_id=contract.service_id, plan_id=plan.id, quantity=data.quantity or terms.quantity, starts_on=starts_on,  # type: ignore[arg-type]
-        ends_on=ends_on, billing_period=terms.billing_period, budget_reference=terms.budget_reference, route=terms.route,  # type: ignore[arg-type]
+        service_id=contract.service_id, plan_id=plan.id, quantity=data.quantity or terms.quantity, starts_on=starts_on,
+        ends_on=ends_on, billing_period=terms.billing_period, budget_reference=terms.budget_reference, route=terms.route,
         special_terms=terms.special_terms,
     )
     return await draft(session, actor, renewal, renewal_of=contract)
