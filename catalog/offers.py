@@ -128,9 +128,10 @@ async def listed_offer(session: AsyncSession, service_id: int) -> ListedOffer | 
 
 async def listed_service_ids(session: AsyncSession, provider_id: int) -> list[int]:
     """The provider's services listed now, oldest first."""
-    return list((await session.scalars(
+    ids = (await session.scalars(
         sa.select(col(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
-    )).all())
+    )).all()
+    return [service_id for service_id in ids if service_id is not None]  # a stored key is never NULL: narrows `int | None`
 
 
 async def contracted_service(session: AsyncSession, version_id: int) -> ContractedService | None:
