@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -94,12 +95,12 @@ def _contract_lines_query(side: Side, version: Any = Shown, version_id: Any = No
     names = service_version_names()
     return (
         sa.select(
-            col(Contract.id), col(Contract.number), col(Contract.status), Counterpart.name.label("counterpart"),
+            col(Contract.id), col(Contract.number), col(Contract.status), col(Counterpart.name).label("counterpart"),
             names.c.name.label("service_name"), version.starts_on, version.ends_on, version.amount_total,
         )
         .select_from(Contract)
         .join(version, version.id == shown)
-        .join(Counterpart, Counterpart.id == other)
+        .join(Counterpart, col(Counterpart.id) == other)
         .join(names, names.c.id == version.service_version_id)
     )
 
@@ -111,19 +112,19 @@ def _lines(rows: Any) -> list[ContractLine]:
 async def counts_by_status(session: AsyncSession, column: Any, organisation_id: int) -> list[tuple[str, str, int]]:
     rows = dict((await session.execute(
         sa.select(col(Contract.status), sa.func.count()).where(column == organisation_id).group_by(col(Contract.status))
-    )).all())
+    )).tuples().all())
     return [(status, CONTRACT.label(status), int(rows[status])) for status in STATUS_ORDER if rows.get(status)]
 
 
 async def _invoice_lines(session: AsyncSession, side: Side, organisation_id: int, *where: Any, on: date, order: Any, limit: int) -> list[InvoiceLine]:
     own = col(Invoice.agency_id) if side == Side.agency else col(Invoice.provider_id)
     other = col(Invoice.provider_id) if side == Side.agency else col(Invoice.agency_id)
-    rows = (await session.execute(
+    rows: Sequence[sa.Row[Any]] = (await session.execute(
         sa.select(
-            col(Invoice.id), col(Invoice.number), col(Invoice.contract_id), col(Contract.number).label("contract_number"), Counterpart.name.label("counterpart"),
+            col(Invoice.id), col(Invoice.number), col(Invoice.contract_id), col(Contract.number).label("contract_number"), col(Counterpart.name).label("counterpart"),
             col(Invoice.amount_total), col(Invoice.issued_on), col(Invoice.due_on), col(Invoice.status), col(Invoice.paid_at),
         )
-        .select_from(Invoice).join(Contract, col(Contract.id) == col(Invoice.contract_id)).join(Counterpart, Counterpart.id == other)
+        .select_from(Invoice).join(Contract, col(Contract.id) == col(Invoice.contract_id)).join(Counterpart, col(Counterpart.id) == other)
         .where(own == organisation_id, *where).order_by(*order).limit(limit)
     )).all()
     return [
@@ -161,8 +162,8 @@ async def agency_dashboard(session: AsyncSession, agency_id: int, on: date) -> d
     horizon = on + timedelta(days=HORIZON_DAYS)
     ending_rows = (await session.execute(
         _contract_lines_query(Side.agency)
-        .where(col(Contract.agency_id) == agency_id, col(Contract.status).in_(sorted(IN_FORCE)), Shown.ends_on >= on, Shown.ends_on <= horizon)
-        .order_by(Shown.ends_on, col(Contract.id))
+        .where(col(Contract.agency_id) == agency_id, col(Contract.status).in_(sorted(IN_FORCE)), col(Shown.ends_on) >= on, col(Shown.ends_on) <= horizon)
+        .order_by(col(Shown.ends_on), col(Contract.id))
     )).all()
     renewals: dict[int, tuple[str, str]] = {}
     ending_ids = [row.id for row in ending_rows]
@@ -208,7 +209,7 @@ async def waiting_for(session: AsyncSession, side: Side, organisation_id: int) -
     return _lines((await session.execute(
         _contract_lines_query(side, pending, col(Contract.current_version_id))
         .where(
-            own == organisation_id, pending.state == VersionState.sent, ~signed_by_side,
+            own == organisation_id, col(pending.state) == VersionState.sent, ~signed_by_side,
             col(Contract.status).in_(sorted(AWAITING_SIGNATURES)),
         )
         .order_by(col(Contract.updated_at), col(Contract.id))
@@ -220,7 +221,7 @@ async def provider_dashboard(session: AsyncSession, provider_id: int, on: date) 
     active = _lines((await session.execute(
         _contract_lines_query(Side.provider)
         .where(col(Contract.provider_id) == provider_id, col(Contract.status).in_(sorted(IN_FORCE)))
-        .order_by(Shown.ends_on, col(Contract.id)).limit(LIST_LIMIT)
+        .order_by(col(Shown.ends_on), col(Contract.id)).limit(LIST_LIMIT)
     )).all())
     active_count = int(await session.scalar(
         sa.select(sa.func.count()).select_from(Contract).where(col(Contract.provider_id) == provider_id, col(Contract.status).in_(sorted(IN_FORCE)))
@@ -228,7 +229,7 @@ async def provider_dashboard(session: AsyncSession, provider_id: int, on: date) 
     invoices = await _invoice_lines(session, Side.provider, provider_id, on=on, order=(col(Invoice.issued_on).desc(), col(Invoice.id).desc()), limit=LIST_LIMIT)
     totals = dict((await session.execute(
         sa.select(col(Invoice.status), sa.func.coalesce(sa.func.sum(col(Invoice.amount_total)), 0)).where(col(Invoice.provider_id) == provider_id).group_by(col(Invoice.status))
-    )).all())
+    )).tuples().all())
     return {
         "today": on, "to_sign": to_sign, "active": active, "active_count": active_count,
         "invoices": invoices, "outstanding": int(totals.get(InvoiceStatus.open, 0)), "paid_total": int(totals.get(InvoiceStatus.paid, 0)),

@@ -79,7 +79,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         plan = offer.plans[0]
         quantity = terms.pop("quantity", _typical_quantity(plan.unit, months))
         data = DraftInput(
-            service_id=service_id, plan_id=plan.id, quantity=quantity, starts_on=starts_on,  # type: ignore[arg-type]
+            service_id=service_id, plan_id=plan.id, quantity=quantity, starts_on=starts_on,
             ends_on=add_months(starts_on, max(months, plan.minimum_term_months)) - timedelta(days=1),
             budget_reference=terms.pop("budget_reference", f"{starts_on.year}-IT-{pick + 1:03d}"), **terms,
         )

@@ -171,10 +171,10 @@ def _row_query() -> sa.Select[Any]:
         sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0)).where(col(Payment.invoice_id) == col(Invoice.id)).scalar_subquery()
     )
     return (
-        sa.select(Invoice, col(Contract.number), agency.name, provider.name, paid)
+        sa.select(Invoice, col(Contract.number), col(agency.name), col(provider.name), paid)
         .join(Contract, col(Contract.id) == col(Invoice.contract_id))
-        .join(agency, agency.id == col(Invoice.agency_id))
-        .join(provider, provider.id == col(Invoice.provider_id))
+        .join(agency, col(agency.id) == col(Invoice.agency_id))
+        .join(provider, col(provider.id) == col(Invoice.provider_id))
     )
 
 

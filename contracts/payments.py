@@ -148,7 +148,7 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
         if bill is None:
             return
         customer_id = await _customer(client, sessions, bill)
-        created = await client.v1.invoices.create_async({  # type: ignore[arg-type]
+        created = await client.v1.invoices.create_async({
             "customer": customer_id, "collection_method": "send_invoice", "days_until_due": bill.days_until_due,
             "currency": "krw", "auto_advance": False, "pending_invoice_items_behavior": "exclude",
             "description": f"{bill.contract_number} · {bill.period_start.isoformat()} – {bill.period_end.isoformat()}",
@@ -162,10 +162,10 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
             if bill.amount_vat:
                 items.append(("vat", bill.amount_vat, f"{bill.number}: VAT"))
             for name, amount, description in items:
-                await client.v1.invoice_items.create_async({  # type: ignore[arg-type]
+                await client.v1.invoice_items.create_async({
                     "customer": customer_id, "invoice": stripe_id, "amount": amount, "currency": "krw", "description": description,
                 }, {"idempotency_key": f"{key}-item-{name}"})
-            finalized = await client.v1.invoices.finalize_invoice_async(stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"})  # type: ignore[arg-type]
+            finalized = await client.v1.invoices.finalize_invoice_async(stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"})
             status = finalized.status
         else:
             status = (await client.v1.invoices.retrieve_async(stripe_id)).status

@@ -148,12 +148,12 @@ def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
         pattern = _like(query.q)
         statement = statement.where(sa.or_(*[
             sa.func.lower(column).like(pattern, escape="\\")
-            for column in (col(Contract.number), Agency.name, Provider.name, service_version_names().c.name)
+            for column in (col(Contract.number), col(Agency.name), col(Provider.name), service_version_names().c.name)
         ]))
     if query.status:
         statement = statement.where(col(Contract.status) == query.status)
     if query.route:
-        statement = statement.where(Shown.route == query.route)
+        statement = statement.where(col(Shown.route) == query.route)
     if query.category:
         statement = statement.where(service_version_names().c.category == query.category)
     if query.agency is not None:
@@ -169,11 +169,11 @@ def _ordered(statement: sa.Select[Any], sort: str) -> sa.Select[Any]:
     orders: dict[str, list[Any]] = {
         "newest": [FirstSigned.c.signed_at.desc(), col(Contract.id).desc()],
         "oldest": [FirstSigned.c.signed_at.asc(), col(Contract.id).asc()],
-        "value_desc": [Shown.amount_total.desc(), col(Contract.id).desc()],
-        "value_asc": [Shown.amount_total.asc(), col(Contract.id).asc()],
-        "ends": [Shown.ends_on.asc(), col(Contract.id).asc()],
-        "agency": [Agency.name.asc(), col(Contract.id).asc()],
-        "provider": [Provider.name.asc(), col(Contract.id).asc()],
+        "value_desc": [col(Shown.amount_total).desc(), col(Contract.id).desc()],
+        "value_asc": [col(Shown.amount_total).asc(), col(Contract.id).asc()],
+        "ends": [col(Shown.ends_on).asc(), col(Contract.id).asc()],
+        "agency": [col(Agency.name).asc(), col(Contract.id).asc()],
+        "provider": [col(Provider.name).asc(), col(Contract.id).asc()],
     }
     return statement.order_by(*orders[sort])
 

@@ -143,16 +143,16 @@ def rows_select(*extra: Any) -> sa.Select[Any]:
     names = service_version_names()
     return (
         sa.select(
-            col(Contract.id), col(Contract.number), col(Contract.status), col(Contract.agency_id), Agency.name.label("agency_name"),
-            col(Contract.provider_id), Provider.name.label("provider_name"), col(Contract.service_id), names.c.name.label("service_name"),
-            Shown.plan, Shown.route, Shown.starts_on, Shown.ends_on, Shown.billing_period, Shown.amount_net, Shown.amount_vat,
-            Shown.amount_total, Shown.id.label("version_id"), col(Contract.updated_at), *extra,
+            col(Contract.id), col(Contract.number), col(Contract.status), col(Contract.agency_id), col(Agency.name).label("agency_name"),
+            col(Contract.provider_id), col(Provider.name).label("provider_name"), col(Contract.service_id), names.c.name.label("service_name"),
+            col(Shown.plan), col(Shown.route), col(Shown.starts_on), col(Shown.ends_on), col(Shown.billing_period), col(Shown.amount_net), col(Shown.amount_vat),
+            col(Shown.amount_total), col(Shown.id).label("version_id"), col(Contract.updated_at), *extra,
         )
         .select_from(Contract)
-        .join(Shown, Shown.id == SHOWN_VERSION)
-        .join(Agency, Agency.id == col(Contract.agency_id))
-        .join(Provider, Provider.id == col(Contract.provider_id))
-        .join(names, names.c.id == Shown.service_version_id)
+        .join(Shown, col(Shown.id) == SHOWN_VERSION)
+        .join(Agency, col(Agency.id) == col(Contract.agency_id))
+        .join(Provider, col(Provider.id) == col(Contract.provider_id))
+        .join(names, names.c.id == col(Shown.service_version_id))
     )
 
 
@@ -303,14 +303,14 @@ async def view_contract(session: AsyncSession, actor: Principal, contract_id: in
     versions = await versions_of(session, contract_id)
     by_id = {version.id: version for version in versions}
     renewal_of = await session.get(Contract, contract.renewal_of_id) if contract.renewal_of_id else None
-    current = by_id[contract.current_version_id]  # type: ignore[index]
+    current = by_id[contract.current_version_id]
     renewals = list((await session.scalars(sa.select(Contract).where(col(Contract.renewal_of_id) == contract.id).order_by(col(Contract.id)))).all())
     return ContractView(
         contract=contract, row=await contract_row(session, contract_id),  # type: ignore[arg-type]
         side=side_of(actor, contract),  # type: ignore[arg-type]
         versions=versions, signatures=await signatures_of(session, contract_id),
         current=current, proposer=await proposer_side(session, current, contract),
-        signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,  # type: ignore[arg-type]
+        signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,
         renewal_of=renewal_of, renewals=renewals, amount_paid=await amount_paid(session, contract_id),
         approval=await authority.approval_of(session, contract, current),
     )
