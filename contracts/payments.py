@@ -16,6 +16,7 @@ import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
+from stripe.params import CustomerCreateParams, InvoiceListParams
 
 from contracts import workflow
 from contracts.invoices import STRIPE, STRIPE_JOB
@@ -115,10 +116,10 @@ async def _customer(client: stripe.StripeClient, sessions: async_sessionmaker[As
     stored row answers every later invoice."""
     if bill.customer_id:
         return bill.customer_id
-    params: dict[str, Any] = {"name": bill.agency_name, "metadata": {"agency_id": str(bill.agency_id)}}
+    params: CustomerCreateParams = {"name": bill.agency_name, "metadata": {"agency_id": str(bill.agency_id)}}
     if bill.agency_email:
         params["email"] = bill.agency_email
-    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"customer-agency-{bill.agency_id}"})  # type: ignore[arg-type]
+    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"customer-agency-{bill.agency_id}"})
     async with sessions() as session, session.begin():
         stored = await session.get(StripeCustomer, bill.agency_id)
         if stored is None:
@@ -237,10 +238,10 @@ async def fetch_stripe_invoices(settings: Settings) -> list[dict[str, Any]]:
     async with stripe_client(settings) as client:
         after: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": 100}
+            params: InvoiceListParams = {"limit": 100}
             if after:
                 params["starting_after"] = after
-            page = await client.v1.invoices.list_async(params)  # type: ignore[arg-type]
+            page = await client.v1.invoices.list_async(params)
             found.extend(item.to_dict() for item in page.data)
             if not page.has_more or not page.data:
                 return found
