@@ -58,7 +58,7 @@ TAGS = {
     "contract.terminated": ["contractTermination"],
 }
 
-ROUTE_DETAILS = {
+ROUTE_DETAILS: dict[str, str] = {
     Route.direct: "Direct award by the agency",
     Route.central: "Catalogue contract through the central procurement agency (call-off from the certified catalogue)",
 }
@@ -267,7 +267,7 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
             "status": "complete",
             "procuringEntity": _reference(procuring),
             "procurementMethod": "direct",
-            "procurementMethodDetails": ROUTE_DETAILS.get(in_force.route, in_force.route),  # type: ignore[call-overload]
+            "procurementMethodDetails": ROUTE_DETAILS.get(in_force.route, in_force.route),
             "mainProcurementCategory": "services",
         },
         "awards": [{
