@@ -153,9 +153,10 @@ async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, re
     )
     session.add(contract)
     await session.flush()
+    assert contract.id is not None  # flushed
     contract.number = await _contract_number(session, contract)
     version = ContractVersion(
-        contract_id=contract.id, number=1, kind=VersionKind.original, state=V.draft, service_version_id=offer.version.id,  # type: ignore[arg-type]
+        contract_id=contract.id, number=1, kind=VersionKind.original, state=V.draft, service_version_id=offer.version.id,
         plan_id=plan.id, quantity=data.quantity, starts_on=data.starts_on, ends_on=data.ends_on,
         billing_period=data.billing_period, vat_rate_bp=VAT_RATE_BP, periods=price.periods, amount_net=price.amount_net,
         amount_vat=price.amount_vat, amount_total=price.amount_total, created_by_id=actor.user_id,

@@ -89,6 +89,7 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     """The contract, its version waiting for this side's signature, and the side; refused otherwise."""
     contract = await get_contract(session, actor, contract_id, for_update=for_update)
     side = side_of(actor, contract)
+    assert side is not None  # get_contract admits only the contract's parties
     version = await version_of(session, contract, version_number)
     if version.id != contract.current_version_id or version.state == V.superseded:
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
@@ -102,7 +103,7 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     await check_signing_authority(session, actor, contract, version)
     if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)):
         raise Conflict(_("Your organisation has already signed version %(n)s.", n=version.number))
-    return contract, version, side  # type: ignore[return-value]
+    return contract, version, side
 
 
 async def password_allowed(session: AsyncSession, organisation_id: int) -> bool:

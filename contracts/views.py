@@ -64,7 +64,8 @@ async def get_contract(session: AsyncSession, actor: Principal, contract_id: int
         raise Refused(_("No such contract."))
     if for_update:
         contract = await session.get(Contract, contract_id, with_for_update=True, populate_existing=True)
-    return contract  # type: ignore[return-value]
+        assert contract is not None  # read just above; contracts are never deleted
+    return contract
 
 
 def require_side(actor: Principal, contract: Contract, side: Side) -> None:
@@ -305,9 +306,11 @@ async def view_contract(session: AsyncSession, actor: Principal, contract_id: in
     renewal_of = await session.get(Contract, contract.renewal_of_id) if contract.renewal_of_id else None
     current = by_id[contract.current_version_id]
     renewals = list((await session.scalars(sa.select(Contract).where(col(Contract.renewal_of_id) == contract.id).order_by(col(Contract.id)))).all())
+    row, side = await contract_row(session, contract_id), side_of(actor, contract)
+    assert row is not None and side is not None  # get_contract found it and admits only its parties
     return ContractView(
-        contract=contract, row=await contract_row(session, contract_id),  # type: ignore[arg-type]
-        side=side_of(actor, contract),  # type: ignore[arg-type]
+        contract=contract, row=row,
+        side=side,
         versions=versions, signatures=await signatures_of(session, contract_id),
         current=current, proposer=await proposer_side(session, current, contract),
         signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,
