@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog.models import (
     Outcome,
@@ -101,14 +102,14 @@ def _contracted(version: ServiceVersion) -> ContractedService:
 async def offered_plans(session: AsyncSession, version_id: int) -> list[OfferedPlan]:
     """The version's priced plans, in the order its provider gave them."""
     plans = await session.scalars(
-        sa.select(Plan).where(Plan.version_id == version_id, Plan.unit_price.is_not(None)).order_by(Plan.position, Plan.id)
+        sa.select(Plan).where(col(Plan.version_id) == version_id, col(Plan.unit_price).is_not(None)).order_by(col(Plan.position), col(Plan.id))
     )
     return [_plan(plan) for plan in plans]
 
 
 async def offered_plan(session: AsyncSession, version_id: int, plan_id: int) -> OfferedPlan | None:
     """One priced plan of the version; None if the plan is another version's or has no price."""
-    plan = await session.scalar(sa.select(Plan).where(Plan.id == plan_id, Plan.version_id == version_id))
+    plan = await session.scalar(sa.select(Plan).where(col(Plan.id) == plan_id, col(Plan.version_id) == version_id))
     return None if plan is None or plan.unit_price is None else _plan(plan)
 
 
@@ -127,9 +128,10 @@ async def listed_offer(session: AsyncSession, service_id: int) -> ListedOffer | 
 
 async def listed_service_ids(session: AsyncSession, provider_id: int) -> list[int]:
     """The provider's services listed now, oldest first."""
-    return list((await session.scalars(
-        sa.select(Service.id).where(Service.provider_id == provider_id, Service.status == ServiceStatus.listed).order_by(Service.id)
-    )).all())
+    ids = (await session.scalars(
+        sa.select(col(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
+    )).all()
+    return [service_id for service_id in ids if service_id is not None]  # a stored key is never NULL: narrows `int | None`
 
 
 async def contracted_service(session: AsyncSession, version_id: int) -> ContractedService | None:
@@ -141,7 +143,7 @@ async def contracted_service(session: AsyncSession, version_id: int) -> Contract
 def service_version_names() -> sa.Subquery:
     """Every service version's name and category as a relation (`id`, `name`, `category`) to join by id, for lists,
     searches and sums that name a contracted service in the same query."""
-    return sa.select(ServiceVersion.id, ServiceVersion.name, ServiceVersion.category).subquery("service_version_names")
+    return sa.select(col(ServiceVersion.id), col(ServiceVersion.name), col(ServiceVersion.category)).subquery("service_version_names")
 
 
 async def project_award(session: AsyncSession, project_id: int) -> ProjectAward | None:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts.models import ApprovalThreshold, Contract, ContractStatus, ContractVersion, Side, VersionState
 from contracts.workflow import CONTRACT
@@ -54,8 +55,8 @@ async def members_who_can_sign(session: AsyncSession, agency_id: int, amount: in
     """The agency's active signers and administrators whose signing limit covers `amount`."""
     return list((await session.scalars(
         sa.select(User).where(
-            User.organisation_id == agency_id, User.active.is_(True), User.role.in_(SIGNING_ROLES), User.signing_limit >= amount,
-        ).order_by(User.name, User.id)
+            col(User.organisation_id) == agency_id, col(User.active).is_(True), col(User.role).in_(SIGNING_ROLES), col(User.signing_limit) >= amount,
+        ).order_by(col(User.name), col(User.id))
     )).all())
 
 
@@ -91,7 +92,7 @@ async def check_signing_authority(session: AsyncSession, actor: Principal, contr
 
 async def approval_threshold(session: AsyncSession, agency_id: int) -> int | None:
     """The agency's threshold in won with VAT; None when it has none (no draft needs approval)."""
-    return await session.scalar(sa.select(ApprovalThreshold.amount).where(ApprovalThreshold.agency_id == agency_id))
+    return await session.scalar(sa.select(col(ApprovalThreshold.amount)).where(col(ApprovalThreshold.agency_id) == agency_id))
 
 
 async def set_approval_threshold(session: AsyncSession, actor: Principal, amount: int | None) -> int | None:

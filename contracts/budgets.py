@@ -7,6 +7,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts.models import Budget, Contract, ContractStatus, ContractVersion
 from contracts.schemas import BudgetInput
@@ -34,24 +35,24 @@ def require_agency(actor: Principal) -> None:
 
 
 async def budget_figures(session: AsyncSession, agency_id: int, year: int, *, excluding: int | None = None) -> BudgetFigures:
-    amount = await session.scalar(sa.select(Budget.amount).where(Budget.agency_id == agency_id, Budget.year == year))
-    shown = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id)
+    amount = await session.scalar(sa.select(col(Budget.amount)).where(col(Budget.agency_id) == agency_id, col(Budget.year) == year))
+    shown = sa.func.coalesce(col(Contract.signed_version_id), col(Contract.current_version_id))
     query = (
-        sa.select(sa.func.coalesce(sa.func.sum(ContractVersion.amount_total), 0))
-        .select_from(Contract).join(ContractVersion, ContractVersion.id == shown)
+        sa.select(sa.func.coalesce(sa.func.sum(col(ContractVersion.amount_total)), 0))
+        .select_from(Contract).join(ContractVersion, col(ContractVersion.id) == shown)
         .where(
-            Contract.agency_id == agency_id, Contract.status != ContractStatus.cancelled,
-            ContractVersion.starts_on >= date(year, 1, 1), ContractVersion.starts_on <= date(year, 12, 31),
+            col(Contract.agency_id) == agency_id, col(Contract.status) != ContractStatus.cancelled,
+            col(ContractVersion.starts_on) >= date(year, 1, 1), col(ContractVersion.starts_on) <= date(year, 12, 31),
         )
     )
     if excluding is not None:
-        query = query.where(Contract.id != excluding)
+        query = query.where(col(Contract.id) != excluding)
     return BudgetFigures(year, amount, int(await session.scalar(query) or 0))
 
 
 async def budgets(session: AsyncSession, actor: Principal) -> list[BudgetFigures]:
     require_agency(actor)
-    years = (await session.scalars(sa.select(Budget.year).where(Budget.agency_id == actor.organisation_id).order_by(Budget.year.desc()))).all()
+    years = (await session.scalars(sa.select(col(Budget.year)).where(col(Budget.agency_id) == actor.organisation_id).order_by(col(Budget.year).desc()))).all()
     return [await budget_figures(session, actor.organisation_id, year) for year in years]
 
 
@@ -60,7 +61,7 @@ async def set_budget(session: AsyncSession, actor: Principal, data: BudgetInput)
     if not actor.is_admin:
         raise Forbidden(_("Only an administrator of your agency can set its budgets."))
     budget = await session.scalar(
-        sa.select(Budget).where(Budget.agency_id == actor.organisation_id, Budget.year == data.year).with_for_update()
+        sa.select(Budget).where(col(Budget.agency_id) == actor.organisation_id, col(Budget.year) == data.year).with_for_update()
     )
     previous = budget.amount if budget else None
     if budget is None:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
-from pydantic import BaseModel
 
 import catalog
 from contracts import authority, budgets, documents, drafting, evidence, lifecycle, pricing, signing, views
@@ -455,8 +454,17 @@ async def threshold_set_page(request: Request, data: FormBody, db_session: DbSes
 
 # --- API ------------------------------------------------------------------------------------------
 
-def Body(model: type[BaseModel]) -> Any:  # noqa: N802  (reads as a type in signatures)
-    return Annotated[dict[str, Any], json_body(model)]
+# Each /api body is documented as its model and parsed by the handler (`parse`), so bad input answers 422 per field.
+DraftBody = Annotated[dict[str, Any], json_body(DraftInput)]
+DraftUpdateBody = Annotated[dict[str, Any], json_body(DraftUpdate)]
+OptionalReasonBody = Annotated[dict[str, Any], json_body(OptionalReasonInput)]
+ReasonBody = Annotated[dict[str, Any], json_body(ReasonInput)]
+SignBody = Annotated[dict[str, Any], json_body(SignInput)]
+TerminateBody = Annotated[dict[str, Any], json_body(TerminateInput)]
+AmendBody = Annotated[dict[str, Any], json_body(AmendInput)]
+RenewBody = Annotated[dict[str, Any], json_body(RenewInput)]
+BudgetBody = Annotated[dict[str, Any], json_body(BudgetInput)]
+ApprovalThresholdBody = Annotated[dict[str, Any], json_body(ApprovalThresholdInput)]
 
 
 async def _json(request: Request, db_session: Any, contract_id: int) -> dict[str, Any]:
@@ -474,7 +482,7 @@ async def list_api(
 
 
 @post("/api/contracts", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a contract from a listed plan")
-async def draft_api(request: Request, data: Body(DraftInput), db_session: DbSession) -> dict[str, Any]:
+async def draft_api(request: Request, data: DraftBody, db_session: DbSession) -> dict[str, Any]:
     """The price is computed from the stored plan; no amount is accepted. 404 when the service was never listed,
     409 when it is no longer listed, 422 (with the figures) when the draft is over the year's remaining budget."""
     contract = await drafting.draft(db_session, current(request), parse(DraftInput, data))
@@ -487,7 +495,7 @@ async def contract_api(request: Request, db_session: DbSession, contract_id: Fro
 
 
 @put("/api/contracts/{contract_id:int}/draft", guards=[agency], tags=["contracts"], summary="Change the draft")
-async def update_api(request: Request, data: Body(DraftUpdate), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def update_api(request: Request, data: DraftUpdateBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`lock_version` must be the draft's current one (409 otherwise)."""
     await drafting.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, data))
     return await _json(request, db_session, contract_id)
@@ -500,13 +508,13 @@ async def send_api(request: Request, db_session: DbSession, contract_id: FromPat
 
 
 @post("/api/contracts/{contract_id:int}/withdraw", guards=[party], tags=["contracts"], status_code=200, summary="Withdraw the sent version")
-async def withdraw_api(request: Request, data: Body(OptionalReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def withdraw_api(request: Request, data: OptionalReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await drafting.withdraw(db_session, current(request), contract_id, parse(OptionalReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/decline", guards=[party], tags=["contracts"], status_code=200, summary="Decline the sent version")
-async def decline_api(request: Request, data: Body(ReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def decline_api(request: Request, data: ReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.decline(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
@@ -518,14 +526,14 @@ async def revise_api(request: Request, db_session: DbSession, contract_id: FromP
 
 
 @post("/api/contracts/{contract_id:int}/cancel", guards=[agency], tags=["contracts"], status_code=200, summary="Cancel before signature")
-async def cancel_api(request: Request, data: Body(ReasonInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def cancel_api(request: Request, data: ReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.cancel(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/versions/{number:int}/signatures", guards=[party], tags=["contracts"], status_code=201,
       summary="Sign a sent version")
-async def sign_api(request: Request, data: Body(SignInput), db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> dict[str, Any]:
+async def sign_api(request: Request, data: SignBody, db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> dict[str, Any]:
     """Once per side: a second signature of the same side answers 409, as does a superseded version.
 
     With `method` `ed25519`, first ask for a signing request (`POST .../signing-requests`), sign its `payload`'s
@@ -570,13 +578,13 @@ async def check_api(request: Request, db_session: DbSession, contract_id: FromPa
 
 
 @post("/api/contracts/{contract_id:int}/terminate", guards=[party], tags=["contracts"], status_code=200, summary="Terminate early")
-async def terminate_api(request: Request, data: Body(TerminateInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def terminate_api(request: Request, data: TerminateBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.terminate(db_session, current(request), contract_id, parse(TerminateInput, data))
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/amendments", guards=[party], tags=["contracts"], status_code=201, summary="Propose an amendment")
-async def amend_api(request: Request, data: Body(AmendInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def amend_api(request: Request, data: AmendBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`amendment_reason`: price_reduction, volume_change, duration_extension, tax_rate_change or other, with a written
     `rationale`; blank fields stay as signed. It must change something (422 otherwise) and takes effect when both sign."""
     await lifecycle.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, data))
@@ -584,7 +592,7 @@ async def amend_api(request: Request, data: Body(AmendInput), db_session: DbSess
 
 
 @post("/api/contracts/{contract_id:int}/renewals", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a renewal")
-async def renew_api(request: Request, data: Body(RenewInput), db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def renew_api(request: Request, data: RenewBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     renewal = await drafting.renew(db_session, current(request), contract_id, parse(RenewInput, data))
     return await _json(request, db_session, renewal.id)  # type: ignore[arg-type]
 
@@ -599,7 +607,7 @@ async def budgets_api(request: Request, db_session: DbSession) -> list[dict[str,
 
 
 @put("/api/budgets", guards=[agency], tags=["contracts"], summary="Record a yearly budget")
-async def budget_api(request: Request, data: Body(BudgetInput), db_session: DbSession) -> dict[str, Any]:
+async def budget_api(request: Request, data: BudgetBody, db_session: DbSession) -> dict[str, Any]:
     return _budget_json(await budgets.set_budget(db_session, current(request), parse(BudgetInput, data)))
 
 
@@ -614,7 +622,7 @@ async def threshold_api(request: Request, db_session: DbSession) -> dict[str, An
 
 
 @put("/api/approval-threshold", guards=[agency], tags=["contracts"], summary="Set the agency's approval threshold")
-async def threshold_set_api(request: Request, data: Body(ApprovalThresholdInput), db_session: DbSession) -> dict[str, Any]:
+async def threshold_set_api(request: Request, data: ApprovalThresholdBody, db_session: DbSession) -> dict[str, Any]:
     """Administrators only (403 otherwise). `amount` null removes the threshold."""
     entry = parse(ApprovalThresholdInput, data)
     return _threshold_json(await authority.set_approval_threshold(db_session, current(request), entry.amount))

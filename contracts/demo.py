@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import listed_service_ids
 from contracts import authority, budgets, documents, drafting, invoices, lifecycle, signing, views
@@ -30,7 +31,7 @@ HANBIT, NURI, BARAM = "provider@hanbit-cloud.example.kr", "provider@nurisoft.exa
 
 async def _principal(session: AsyncSession, email: str) -> Principal | None:
     row = (await session.execute(
-        sa.select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(User.email == email)
+        sa.select(User, Organisation).join(Organisation, col(Organisation.id) == col(User.organisation_id)).where(col(User.email) == email)
     )).first()
     if row is None:
         return None
@@ -57,7 +58,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     assert seoul and mois and hanbit and nuri and baram and seoul_signer and mois_signer and seoul_admin and mois_admin
     # the buyer drafts and sends; the agency's signer approves (above the threshold) and signs
     signer_of = {seoul.organisation_id: seoul_signer, mois.organisation_id: mois_signer}
-    if await session.scalar(sa.select(Contract.id).where(Contract.agency_id.in_([seoul.organisation_id, mois.organisation_id])).limit(1)):
+    if await session.scalar(sa.select(col(Contract.id)).where(col(Contract.agency_id).in_([seoul.organisation_id, mois.organisation_id])).limit(1)):
         echo("contracts: demo contracts already there")
         return 0
     services = {person.organisation_id: await listed_service_ids(session, person.organisation_id) for person in (hanbit, nuri, baram)}
@@ -78,7 +79,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         plan = offer.plans[0]
         quantity = terms.pop("quantity", _typical_quantity(plan.unit, months))
         data = DraftInput(
-            service_id=service_id, plan_id=plan.id, quantity=quantity, starts_on=starts_on,  # type: ignore[arg-type]
+            service_id=service_id, plan_id=plan.id, quantity=quantity, starts_on=starts_on,
             ends_on=add_months(starts_on, max(months, plan.minimum_term_months)) - timedelta(days=1),
             budget_reference=terms.pop("budget_reference", f"{starts_on.year}-IT-{pick + 1:03d}"), **terms,
         )

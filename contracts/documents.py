@@ -71,6 +71,7 @@ def _environment() -> Environment:
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
     )
+    # jinja2.ext.i18n adds this method when the environment is built; jinja2's annotations cannot declare it
     environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
     install_formatting(environment)  # amounts and days read as on every page
     environment.globals["current_language"] = i18n.current_language.get

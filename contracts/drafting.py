@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import catalog
 from contracts import authority, budgets, documents, pricing, workflow
@@ -147,15 +148,16 @@ async def draft(session: AsyncSession, actor: Principal, data: DraftInput, *, re
     now = utcnow()
     contract = Contract(
         number=f"new-{secrets.token_hex(8)}", agency_id=actor.organisation_id, provider_id=offer.provider.id,  # type: ignore[arg-type]
-        service_id=offer.service_id, project_id=project.id if project else None,  # type: ignore[arg-type]
+        service_id=offer.service_id, project_id=project.id if project else None,
         renewal_of_id=renewal_of.id if renewal_of else None, created_by_id=actor.user_id, created_at=now, updated_at=now,
     )
     session.add(contract)
     await session.flush()
+    assert contract.id is not None  # flushed
     contract.number = await _contract_number(session, contract)
     version = ContractVersion(
-        contract_id=contract.id, number=1, kind=VersionKind.original, state=V.draft, service_version_id=offer.version.id,  # type: ignore[arg-type]
-        plan_id=plan.id, quantity=data.quantity, starts_on=data.starts_on, ends_on=data.ends_on,  # type: ignore[arg-type]
+        contract_id=contract.id, number=1, kind=VersionKind.original, state=V.draft, service_version_id=offer.version.id,
+        plan_id=plan.id, quantity=data.quantity, starts_on=data.starts_on, ends_on=data.ends_on,
         billing_period=data.billing_period, vat_rate_bp=VAT_RATE_BP, periods=price.periods, amount_net=price.amount_net,
         amount_vat=price.amount_vat, amount_total=price.amount_total, created_by_id=actor.user_id,
     )
@@ -219,7 +221,7 @@ def new_version_from(previous: ContractVersion, actor: Principal, number: int, k
 
 
 async def next_number(session: AsyncSession, contract_id: int) -> int:
-    return int(await session.scalar(sa.select(sa.func.max(ContractVersion.number)).where(ContractVersion.contract_id == contract_id)) or 0) + 1
+    return int(await session.scalar(sa.select(sa.func.max(col(ContractVersion.number))).where(col(ContractVersion.contract_id) == contract_id)) or 0) + 1
 
 
 
@@ -323,14 +325,14 @@ async def withdraw(session: AsyncSession, actor: Principal, contract_id: int, re
         require_side(actor, contract, Side.agency)
     workflow.VERSION.check(version.state, V.withdrawn)
     other = Side.provider if side_of(actor, contract) == Side.agency else Side.agency
-    if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == other)):
+    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == other)):
         raise Conflict(_("The other party has already signed this version; it can no longer be withdrawn."))
     version.state = V.withdrawn
     if version.kind == VersionKind.amendment:
         contract.current_version_id = contract.signed_version_id
     else:
         workflow.CONTRACT.check(contract.status, C.draft)
-        fresh = new_version_from(version, actor, await next_number(session, contract.id))
+        fresh = new_version_from(version, actor, await next_number(session, contract_id))
         session.add(fresh)
         await session.flush()
         contract.current_version_id = fresh.id
@@ -350,7 +352,7 @@ async def revise(session: AsyncSession, actor: Principal, contract_id: int) -> C
     if contract.status != C.declined:  # (sent, draft) in the table is the agency's withdrawal, not a revision
         raise Conflict(_("Only a declined contract is revised; withdraw a sent one to change it."))
     version = await version_of(session, contract)
-    fresh = new_version_from(version, actor, await next_number(session, contract.id))
+    fresh = new_version_from(version, actor, await next_number(session, contract_id))
     session.add(fresh)
     await session.flush()
     contract.current_version_id = fresh.id
@@ -378,8 +380,8 @@ async def renew(session: AsyncSession, actor: Principal, contract_id: int, data:
     length = pricing.term_months(terms.starts_on, terms.ends_on)
     ends_on = data.ends_on or pricing.add_months(starts_on, length) - timedelta(days=1)
     renewal = DraftInput(
-        service_id=contract.service_id, plan_id=plan.id, quantity=data.quantity or terms.quantity, starts_on=starts_on,  # type: ignore[arg-type]
-        ends_on=ends_on, billing_period=terms.billing_period, budget_reference=terms.budget_reference, route=terms.route,  # type: ignore[arg-type]
+        service_id=contract.service_id, plan_id=plan.id, quantity=data.quantity or terms.quantity, starts_on=starts_on,
+        ends_on=ends_on, billing_period=terms.billing_period, budget_reference=terms.budget_reference, route=terms.route,
         special_terms=terms.special_terms,
     )
     return await draft(session, actor, renewal, renewal_of=contract)

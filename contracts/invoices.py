@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from contracts import pricing, workflow
 from contracts.models import Contract, ContractVersion, Invoice, InvoiceStatus, Payment
@@ -51,7 +52,7 @@ class Issued:
 
 async def _next_number(session: AsyncSession, year: int) -> str:
     prefix = f"INV-{year}-"
-    last = await session.scalar(sa.select(sa.func.max(Invoice.number)).where(Invoice.number.startswith(prefix)))
+    last = await session.scalar(sa.select(sa.func.max(col(Invoice.number))).where(col(Invoice.number).startswith(prefix)))
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{n:06d}"
 
@@ -66,14 +67,14 @@ async def issue_due_invoices(session: AsyncSession, settings: Settings, today: d
     rows = (
         await session.execute(
             sa.select(Contract, ContractVersion)
-            .join(ContractVersion, ContractVersion.id == Contract.signed_version_id)
-            .where(Contract.status.in_(sorted(workflow.INVOICED)))
-            .order_by(Contract.id)
+            .join(ContractVersion, col(ContractVersion.id) == col(Contract.signed_version_id))
+            .where(col(Contract.status).in_(sorted(workflow.INVOICED)))
+            .order_by(col(Contract.id))
         )
     ).all()
     for contract, version in rows:
         issued = set(
-            (await session.scalars(sa.select(Invoice.period).where(Invoice.contract_id == contract.id))).all()
+            (await session.scalars(sa.select(col(Invoice.period)).where(col(Invoice.contract_id) == contract.id))).all()
         )
         periods = pricing.period_amounts(version.starts_on, version.ends_on, version.billing_period, version.amount_net, version.amount_vat)
         last_day = min(today, contract.ended_on or version.ends_on)
@@ -167,13 +168,13 @@ class InvoiceRow:
 def _row_query() -> sa.Select[Any]:
     agency, provider = aliased(Organisation), aliased(Organisation)
     paid = (
-        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == Invoice.id).scalar_subquery()
+        sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0)).where(col(Payment.invoice_id) == col(Invoice.id)).scalar_subquery()
     )
     return (
-        sa.select(Invoice, Contract.number, agency.name, provider.name, paid)
-        .join(Contract, Contract.id == Invoice.contract_id)
-        .join(agency, agency.id == Invoice.agency_id)
-        .join(provider, provider.id == Invoice.provider_id)
+        sa.select(Invoice, col(Contract.number), col(agency.name), col(provider.name), paid)
+        .join(Contract, col(Contract.id) == col(Invoice.contract_id))
+        .join(agency, col(agency.id) == col(Invoice.agency_id))
+        .join(provider, col(provider.id) == col(Invoice.provider_id))
     )
 
 
@@ -193,9 +194,9 @@ def _visible_to(principal: Principal) -> list[sa.ColumnElement[bool]]:
     if principal.is_kind("operator"):
         return []
     if principal.is_kind("agency"):
-        return [Invoice.agency_id == principal.organisation_id]
+        return [col(Invoice.agency_id) == principal.organisation_id]
     if principal.is_kind("provider"):
-        return [Invoice.provider_id == principal.organisation_id]
+        return [col(Invoice.provider_id) == principal.organisation_id]
     raise Forbidden(_("Invoices are for agencies, providers and operators."))
 
 
@@ -206,8 +207,8 @@ def _status_where(status: str, today: date) -> list[sa.ColumnElement[bool]]:
     if status not in STATUS_FILTERS:
         raise Invalid(_("Choose one of the offered values."), errors={"status": _("Choose one of the offered values.")})
     if status == "due":  # what still has to be paid, overdue or not
-        return [Invoice.status.in_(sorted(workflow.PAYABLE))]
-    return [Invoice.status == status] if status else []
+        return [col(Invoice.status).in_(sorted(workflow.PAYABLE))]
+    return [col(Invoice.status) == status] if status else []
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ async def list_invoices(session: AsyncSession, principal: Principal, *, status: 
     current = check_page(Page(page, PAGE_SIZE, total))
     rows = (
         await session.execute(
-            _row_query().where(*where).order_by(Invoice.due_on.desc(), Invoice.id.desc()).offset(current.offset).limit(current.size)
+            _row_query().where(*where).order_by(col(Invoice.due_on).desc(), col(Invoice.id).desc()).offset(current.offset).limit(current.size)
         )
     ).all()
     return Listing([_to_row(*row) for row in rows], current, status)
@@ -237,7 +238,7 @@ CSV_HEADER = (
 
 async def invoices_csv(session: AsyncSession, principal: Principal, *, status: str = "", today: date | None = None) -> str:
     where = [*_visible_to(principal), *_status_where(status, today or clock.today())]
-    rows = (await session.execute(_row_query().where(*where).order_by(Invoice.due_on.desc(), Invoice.id.desc()))).all()
+    rows = (await session.execute(_row_query().where(*where).order_by(col(Invoice.due_on).desc(), col(Invoice.id).desc()))).all()
     writer = CsvWriter()
     writer.writerow(CSV_HEADER)
     for raw in rows:
@@ -289,9 +290,9 @@ class Detail:
 
 async def invoice_detail(session: AsyncSession, principal: Principal, invoice_id: int) -> Detail:
     await _visible_invoice(session, principal, invoice_id)
-    raw = (await session.execute(_row_query().where(Invoice.id == invoice_id))).one()
+    raw = (await session.execute(_row_query().where(col(Invoice.id) == invoice_id))).one()
     row = _to_row(*raw)
-    payments = (await session.scalars(sa.select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.id))).all()
+    payments = (await session.scalars(sa.select(Payment).where(col(Payment.invoice_id) == invoice_id).order_by(col(Payment.id)))).all()
     payable = row.status in workflow.PAYABLE and row.payment_mode == MANUAL
     return Detail(
         row,
@@ -329,7 +330,7 @@ class VoidInput(BaseModel):
 async def _locked_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
     """The invoice read under a row lock (PostgreSQL), so two payments recorded at once both see the other."""
     return await session.scalar(
-        sa.select(Invoice).where(Invoice.id == invoice_id).with_for_update().execution_options(populate_existing=True)
+        sa.select(Invoice).where(col(Invoice.id) == invoice_id).with_for_update().execution_options(populate_existing=True)
     )
 
 
@@ -351,7 +352,7 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
     if data.paid_on < invoice.period_start - timedelta(days=366):
         raise Invalid(_("Please correct: %(fields)s.", fields="paid_on"),
                       errors={"paid_on": _("The payment date is long before the billing period began (%(date)s).", date=formatting.day(invoice.period_start))})
-    paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
+    paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0)).where(col(Payment.invoice_id) == invoice.id)) or 0)
     outstanding = invoice.amount_total - paid
     if data.amount > outstanding:
         raise Invalid(_("Please correct: %(fields)s.", fields="amount"),
@@ -382,7 +383,7 @@ async def void_invoice(session: AsyncSession, principal: Principal, invoice_id: 
         raise NotFound(_("No such invoice."))
     if invoice.payment_mode != MANUAL:
         raise Conflict(_("Invoice %(number)s is handled by Stripe; void it there and the change arrives here.", number=invoice.number))
-    paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)) or 0)
+    paid = int(await session.scalar(sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0)).where(col(Payment.invoice_id) == invoice.id)) or 0)
     workflow.INVOICE.check(invoice.status, InvoiceStatus.void)
     if paid:
         raise Conflict(_("Invoice %(number)s already has payments of ₩%(paid)s; it cannot be voided.", number=invoice.number, paid=formatting.number(paid)))

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import authority, documents, workflow
 from contracts.drafting import freeze, new_version_from, next_number, priced
@@ -80,7 +81,7 @@ async def decline(session: AsyncSession, actor: Principal, contract_id: int, rea
     else:
         require_side(actor, contract, Side.provider)
     workflow.VERSION.check(version.state, V.declined)
-    if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
+    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)):
         raise Conflict(_("You have already signed this version."))
     version.state = V.declined
     version.decline_reason = reason
@@ -140,7 +141,7 @@ async def complete(session: AsyncSession, actor: Any, contract: Contract, ended_
 async def _close_pending(session: AsyncSession, contract: Contract) -> None:
     """A contract that ends takes no more amendments: one waiting for signatures is withdrawn."""
     pending = await session.scalar(sa.select(ContractVersion).where(
-        ContractVersion.contract_id == contract.id, ContractVersion.state.in_(sorted(workflow.PENDING_VERSION)),
+        col(ContractVersion.contract_id) == contract.id, col(ContractVersion.state).in_(sorted(workflow.PENDING_VERSION)),
     ))
     if pending is not None:
         pending.state = V.withdrawn if pending.state == V.sent else V.superseded
@@ -153,14 +154,14 @@ async def advance_contracts(session: AsyncSession, today: date) -> tuple[int, in
     actor = SystemActor(email="system")
     signed_terms = sa.orm.aliased(ContractVersion)
     due_to_start = (await session.scalars(
-        sa.select(Contract).join(signed_terms, signed_terms.id == Contract.signed_version_id)
-        .where(Contract.status == C.signed, signed_terms.starts_on <= today).order_by(Contract.id).with_for_update(of=Contract)
+        sa.select(Contract).join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
+        .where(col(Contract.status) == C.signed, col(signed_terms.starts_on) <= today).order_by(col(Contract.id)).with_for_update(of=Contract)
     )).all()
     for contract in due_to_start:
         await start(session, actor, contract)
     due_to_end = (await session.execute(
-        sa.select(Contract, signed_terms.ends_on).join(signed_terms, signed_terms.id == Contract.signed_version_id)
-        .where(Contract.status == C.active, signed_terms.ends_on < today).order_by(Contract.id).with_for_update(of=Contract)
+        sa.select(Contract, col(signed_terms.ends_on)).join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
+        .where(col(Contract.status) == C.active, col(signed_terms.ends_on) < today).order_by(col(Contract.id)).with_for_update(of=Contract)
     )).all()
     for contract, ends_on in due_to_end:
         await complete(session, actor, contract, ends_on)
@@ -179,7 +180,7 @@ async def terminate(session: AsyncSession, actor: Principal, contract_id: int, d
     if data.effective_on > terms.ends_on:
         raise invalid("effective_on", _("The effective date must be on or before the end of the term (%(date)s).", date=terms.ends_on.isoformat()))
     await _close_pending(session, contract)
-    paid = await amount_paid(session, contract.id)
+    paid = await amount_paid(session, contract_id)
     contract.status = C.terminated
     contract.ended_on = data.effective_on
     contract.end_reason = data.reason
@@ -202,7 +203,7 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
     if contract.current_version_id != contract.signed_version_id:
         raise Conflict(_("An amendment is already waiting for signatures; sign, decline or withdraw it first."))
     signed = await version_of(session, contract, version_id=contract.signed_version_id)
-    version = new_version_from(signed, actor, await next_number(session, contract.id), VersionKind.amendment)
+    version = new_version_from(signed, actor, await next_number(session, contract_id), VersionKind.amendment)
     plan = dict(signed.plan)
     if data.unit_price is not None:
         if data.amendment_reason == AmendmentReason.price_reduction and data.unit_price >= int(plan["unit_price"]):

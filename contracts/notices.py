@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts.models import Contract
 from contracts.workflow import IN_FORCE
@@ -24,7 +25,7 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
     if organisation is not None and organisation.contact_email:
         return [organisation.contact_email]
     admins = await session.scalars(
-        sa.select(User.email).where(User.organisation_id == agency_id, User.role == "admin", User.active.is_(True)).order_by(User.id)
+        sa.select(col(User.email)).where(col(User.organisation_id) == agency_id, col(User.role) == "admin", col(User.active).is_(True)).order_by(col(User.id))
     )
     return list(admins)
 
@@ -32,7 +33,7 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
 async def tell_agencies(session: AsyncSession, *, service_id: int, status: str, reason: str, **_data: object) -> None:
     contracts = (
         await session.scalars(
-            sa.select(Contract).where(Contract.service_id == service_id, Contract.status.in_(sorted(IN_FORCE))).order_by(Contract.id)
+            sa.select(Contract).where(col(Contract.service_id) == service_id, col(Contract.status).in_(sorted(IN_FORCE))).order_by(col(Contract.id))
         )
     ).all()
     stamp = utcnow().strftime("%Y%m%d%H%M%S")

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 import committee
 from catalog import ContractedService, category_label, contracted_service, unit_label
@@ -57,7 +58,7 @@ TAGS = {
     "contract.terminated": ["contractTermination"],
 }
 
-ROUTE_DETAILS = {
+ROUTE_DETAILS: dict[str, str] = {
     Route.direct: "Direct award by the agency",
     Route.central: "Catalogue contract through the central procurement agency (call-off from the certified catalogue)",
 }
@@ -109,8 +110,8 @@ def _organisation(organisation: Organisation, roles: list[str]) -> dict[str, Any
 async def _versions(session: AsyncSession, contract: Contract) -> tuple[ContractVersion, ContractVersion, list[ContractVersion]]:
     """The first signed version (the award), the one in force now, and the signed amendments in order."""
     signed = list((await session.scalars(
-        sa.select(ContractVersion).where(ContractVersion.contract_id == contract.id, ContractVersion.signed_at.is_not(None))
-        .order_by(ContractVersion.number)
+        sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract.id, col(ContractVersion.signed_at).is_not(None))
+        .order_by(col(ContractVersion.number))
     )).all())
     in_force = await session.get(ContractVersion, contract.signed_version_id) if contract.signed_version_id else None
     if in_force is None:
@@ -120,8 +121,8 @@ async def _versions(session: AsyncSession, contract: Contract) -> tuple[Contract
 
 async def _payments(session: AsyncSession, contract_id: int) -> list[tuple[Payment, Invoice]]:
     rows = (await session.execute(
-        sa.select(Payment, Invoice).join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(Invoice.contract_id == contract_id).order_by(Payment.paid_on, Payment.id)
+        sa.select(Payment, Invoice).join(Invoice, col(Invoice.id) == col(Payment.invoice_id))
+        .where(col(Invoice.contract_id) == contract_id).order_by(col(Payment.paid_on), col(Payment.id))
     )).all()
     return [(row[0], row[1]) for row in rows]
 
@@ -266,7 +267,7 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
             "status": "complete",
             "procuringEntity": _reference(procuring),
             "procurementMethod": "direct",
-            "procurementMethodDetails": ROUTE_DETAILS.get(in_force.route, in_force.route),  # type: ignore[call-overload]
+            "procurementMethodDetails": ROUTE_DETAILS.get(in_force.route, in_force.route),
             "mainProcurementCategory": "services",
         },
         "awards": [{
@@ -296,7 +297,7 @@ async def write_release(session: AsyncSession, contract_id: int, event: str, key
     process = ocid(contract.number)
     release_id = f"{process}-{key}"
     await lock(session, OCDS_FEED_LOCK)
-    if await session.scalar(sa.select(Release.id).where(Release.release_id == release_id)) is not None:
+    if await session.scalar(sa.select(col(Release.id)).where(col(Release.release_id) == release_id)) is not None:
         return None
     now = utcnow()
     tags = list(tags or TAGS[event])
@@ -312,7 +313,7 @@ async def write_release(session: AsyncSession, contract_id: int, event: str, key
 async def backfill(session: AsyncSession) -> int:
     """A first release for every contract in the register that has none (contracts signed before publication began)."""
     missing = (await session.execute(
-        sa.select(Contract.id, Contract.status).where(Contract.status.in_(sorted(PUBLIC)), ~sa.exists().where(Release.contract_id == Contract.id)).order_by(Contract.id)
+        sa.select(col(Contract.id), col(Contract.status)).where(col(Contract.status).in_(sorted(PUBLIC)), ~sa.exists().where(col(Release.contract_id) == col(Contract.id))).order_by(col(Contract.id))
     )).all()
     written = 0
     for contract_id, status in missing:
@@ -375,12 +376,12 @@ async def releases_page(
 
     With nothing new the cursor stays where it was, so a harvester polls the same `next` link until there is.
     """
-    statement = sa.select(Release).where(Release.id > after)
+    statement = sa.select(Release).where(col(Release.id) > after)
     if since is not None:
-        statement = statement.where(Release.released_at >= since)
+        statement = statement.where(col(Release.released_at) >= since)
     if until is not None:
-        statement = statement.where(Release.released_at < until)
-    rows = list((await session.scalars(statement.order_by(Release.id).limit(limit))).all())
+        statement = statement.where(col(Release.released_at) < until)
+    rows = list((await session.scalars(statement.order_by(col(Release.id)).limit(limit))).all())
     return rows, (rows[-1].id if rows else after)  # type: ignore[return-value]
 
 
@@ -393,7 +394,7 @@ def release_package(rows: list[Release], *, uri: str, base_url: str, next_uri: s
 
 
 async def record_package(session: AsyncSession, process: str, *, uri: str, base_url: str) -> dict[str, Any]:
-    rows = list((await session.scalars(sa.select(Release).where(Release.ocid == process).order_by(Release.id))).all())
+    rows = list((await session.scalars(sa.select(Release).where(col(Release.ocid) == process).order_by(col(Release.id)))).all())
     if not rows:
         raise NotFound(_("No contracting process %(ocid)s is published.", ocid=process))
     releases = [_absolute(row.data, base_url) for row in rows]

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+from stripe.params import CustomerCreateParams, InvoiceListParams
 
 from contracts import workflow
 from contracts.invoices import STRIPE, STRIPE_JOB
@@ -92,11 +94,11 @@ async def _to_bill(sessions: async_sessionmaker[AsyncSession], invoice_id: int) 
     async with sessions() as session:
         row = (
             await session.execute(
-                sa.select(Invoice, Contract.number, Organisation, StripeCustomer.customer_id)
-                .join(Contract, Contract.id == Invoice.contract_id)
-                .join(Organisation, Organisation.id == Invoice.agency_id)
-                .outerjoin(StripeCustomer, StripeCustomer.agency_id == Invoice.agency_id)
-                .where(Invoice.id == invoice_id)
+                sa.select(Invoice, col(Contract.number), Organisation, col(StripeCustomer.customer_id))
+                .join(Contract, col(Contract.id) == col(Invoice.contract_id))
+                .join(Organisation, col(Organisation.id) == col(Invoice.agency_id))
+                .outerjoin(StripeCustomer, col(StripeCustomer.agency_id) == col(Invoice.agency_id))
+                .where(col(Invoice.id) == invoice_id)
             )
         ).first()
     if row is None:
@@ -114,10 +116,10 @@ async def _customer(client: stripe.StripeClient, sessions: async_sessionmaker[As
     stored row answers every later invoice."""
     if bill.customer_id:
         return bill.customer_id
-    params: dict[str, Any] = {"name": bill.agency_name, "metadata": {"agency_id": str(bill.agency_id)}}
+    params: CustomerCreateParams = {"name": bill.agency_name, "metadata": {"agency_id": str(bill.agency_id)}}
     if bill.agency_email:
         params["email"] = bill.agency_email
-    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"customer-agency-{bill.agency_id}"})  # type: ignore[arg-type]
+    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"customer-agency-{bill.agency_id}"})
     async with sessions() as session, session.begin():
         stored = await session.get(StripeCustomer, bill.agency_id)
         if stored is None:
@@ -147,7 +149,7 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
         if bill is None:
             return
         customer_id = await _customer(client, sessions, bill)
-        created = await client.v1.invoices.create_async({  # type: ignore[arg-type]
+        created = await client.v1.invoices.create_async({
             "customer": customer_id, "collection_method": "send_invoice", "days_until_due": bill.days_until_due,
             "currency": "krw", "auto_advance": False, "pending_invoice_items_behavior": "exclude",
             "description": f"{bill.contract_number} · {bill.period_start.isoformat()} – {bill.period_end.isoformat()}",
@@ -161,10 +163,10 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
             if bill.amount_vat:
                 items.append(("vat", bill.amount_vat, f"{bill.number}: VAT"))
             for name, amount, description in items:
-                await client.v1.invoice_items.create_async({  # type: ignore[arg-type]
+                await client.v1.invoice_items.create_async({
                     "customer": customer_id, "invoice": stripe_id, "amount": amount, "currency": "krw", "description": description,
                 }, {"idempotency_key": f"{key}-item-{name}"})
-            finalized = await client.v1.invoices.finalize_invoice_async(stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"})  # type: ignore[arg-type]
+            finalized = await client.v1.invoices.finalize_invoice_async(stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"})
             status = finalized.status
         else:
             status = (await client.v1.invoices.retrieve_async(stripe_id)).status
@@ -181,12 +183,12 @@ def _paid_at(stripe_invoice: Any, fallback: int) -> datetime:
 
 async def find_invoice(session: AsyncSession, stripe_invoice: Any) -> Invoice | None:
     """Ours, by the Stripe id we stored, or by our id in its metadata (a webhook may come before we stored it)."""
-    found = await session.scalar(sa.select(Invoice).where(Invoice.stripe_invoice_id == stripe_invoice["id"]).with_for_update())
+    found = await session.scalar(sa.select(Invoice).where(col(Invoice.stripe_invoice_id) == stripe_invoice["id"]).with_for_update())
     if found is not None:
         return found
     ours = (stripe_invoice.get("metadata") or {}).get("invoice_id")
     if ours and str(ours).isdigit():
-        found = await session.scalar(sa.select(Invoice).where(Invoice.id == int(ours), Invoice.payment_mode == STRIPE).with_for_update())
+        found = await session.scalar(sa.select(Invoice).where(col(Invoice.id) == int(ours), col(Invoice.payment_mode) == STRIPE).with_for_update())
         if found is not None and found.stripe_invoice_id in (None, stripe_invoice["id"]):
             return found
     return None
@@ -236,10 +238,10 @@ async def fetch_stripe_invoices(settings: Settings) -> list[dict[str, Any]]:
     async with stripe_client(settings) as client:
         after: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": 100}
+            params: InvoiceListParams = {"limit": 100}
             if after:
                 params["starting_after"] = after
-            page = await client.v1.invoices.list_async(params)  # type: ignore[arg-type]
+            page = await client.v1.invoices.list_async(params)
             found.extend(item.to_dict() for item in page.data)
             if not page.has_more or not page.data:
                 return found
@@ -286,9 +288,9 @@ async def reconcile(
             report.disagreeing.append(f"{invoice.number}: ours {invoice.status}, Stripe {stripe_invoice.get('status')}")
     missing = (
         await session.execute(
-            sa.select(Invoice.id, Invoice.number)
-            .where(Invoice.payment_mode == STRIPE, Invoice.status == InvoiceStatus.open, Invoice.id.not_in(seen) if seen else sa.true())
-            .order_by(Invoice.id)
+            sa.select(col(Invoice.id), col(Invoice.number))
+            .where(col(Invoice.payment_mode) == STRIPE, col(Invoice.status) == InvoiceStatus.open, col(Invoice.id).not_in(seen) if seen else sa.true())
+            .order_by(col(Invoice.id))
         )
     ).all()
     for invoice_id, number in missing:
@@ -302,7 +304,7 @@ async def _requeue(session: AsyncSession, invoice_id: int, number: str) -> bool:
     """Send again an invoice whose outbox job gave up (Stripe was down for hours): the same job, the same
     keys, so whatever part Stripe had done is not done twice. A job still pending is left to the worker."""
     key = f"invoice-{invoice_id}"
-    message = await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    message = await session.scalar(sa.select(OutboxMessage).where(col(OutboxMessage.idempotency_key) == key))
     if message is not None and message.status != "failed":
         return False
     if message is None:

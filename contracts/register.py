@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from catalog import CATEGORIES, category_label, service_version_names, unit_label
 from contracts.models import Contract, ContractStatus, ContractVersion, VersionKind
@@ -113,9 +114,9 @@ class RegisterRow(ContractRow):
 def _first_signed() -> Any:
     """When each contract first became binding: the earliest time a version of it was signed by both."""
     return (
-        sa.select(ContractVersion.contract_id.label("contract_id"), sa.func.min(ContractVersion.signed_at).label("signed_at"))
-        .where(ContractVersion.signed_at.is_not(None))
-        .group_by(ContractVersion.contract_id)
+        sa.select(col(ContractVersion.contract_id).label("contract_id"), sa.func.min(col(ContractVersion.signed_at)).label("signed_at"))
+        .where(col(ContractVersion.signed_at).is_not(None))
+        .group_by(col(ContractVersion.contract_id))
         .subquery("first_signed")
     )
 
@@ -125,9 +126,9 @@ FirstSigned = _first_signed()
 def _base() -> sa.Select[Any]:
     """The contract rows of the register: a public contract's shown version is the one both parties signed."""
     return (
-        rows_select(service_version_names().c.category.label("category"), FirstSigned.c.signed_at, Contract.ended_on)
-        .outerjoin(FirstSigned, FirstSigned.c.contract_id == Contract.id)
-        .where(Contract.status.in_(sorted(PUBLIC)))
+        rows_select(service_version_names().c.category.label("category"), FirstSigned.c.signed_at, col(Contract.ended_on))
+        .outerjoin(FirstSigned, FirstSigned.c.contract_id == col(Contract.id))
+        .where(col(Contract.status).in_(sorted(PUBLIC)))
     )
 
 
@@ -147,16 +148,16 @@ def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
         pattern = _like(query.q)
         statement = statement.where(sa.or_(*[
             sa.func.lower(column).like(pattern, escape="\\")
-            for column in (Contract.number, Agency.name, Provider.name, service_version_names().c.name)
+            for column in (col(Contract.number), col(Agency.name), col(Provider.name), service_version_names().c.name)
         ]))
     if query.status:
-        statement = statement.where(Contract.status == query.status)
+        statement = statement.where(col(Contract.status) == query.status)
     if query.route:
-        statement = statement.where(Shown.route == query.route)
+        statement = statement.where(col(Shown.route) == query.route)
     if query.category:
         statement = statement.where(service_version_names().c.category == query.category)
     if query.agency is not None:
-        statement = statement.where(Contract.agency_id == query.agency)
+        statement = statement.where(col(Contract.agency_id) == query.agency)
     if query.year is not None:
         start, end = year_bounds(query.year, zone)
         statement = statement.where(FirstSigned.c.signed_at >= start, FirstSigned.c.signed_at < end)
@@ -166,13 +167,13 @@ def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
 def _ordered(statement: sa.Select[Any], sort: str) -> sa.Select[Any]:
     # Every order ends with the contract id, so pages never overlap or skip a row between requests.
     orders: dict[str, list[Any]] = {
-        "newest": [FirstSigned.c.signed_at.desc(), Contract.id.desc()],
-        "oldest": [FirstSigned.c.signed_at.asc(), Contract.id.asc()],
-        "value_desc": [Shown.amount_total.desc(), Contract.id.desc()],
-        "value_asc": [Shown.amount_total.asc(), Contract.id.asc()],
-        "ends": [Shown.ends_on.asc(), Contract.id.asc()],
-        "agency": [Agency.name.asc(), Contract.id.asc()],
-        "provider": [Provider.name.asc(), Contract.id.asc()],
+        "newest": [FirstSigned.c.signed_at.desc(), col(Contract.id).desc()],
+        "oldest": [FirstSigned.c.signed_at.asc(), col(Contract.id).asc()],
+        "value_desc": [col(Shown.amount_total).desc(), col(Contract.id).desc()],
+        "value_asc": [col(Shown.amount_total).asc(), col(Contract.id).asc()],
+        "ends": [col(Shown.ends_on).asc(), col(Contract.id).asc()],
+        "agency": [col(Agency.name).asc(), col(Contract.id).asc()],
+        "provider": [col(Provider.name).asc(), col(Contract.id).asc()],
     }
     return statement.order_by(*orders[sort])
 
@@ -198,17 +199,17 @@ async def all_rows(session: AsyncSession, query: RegisterQuery, zone: ZoneInfo) 
 async def agency_options(session: AsyncSession) -> list[tuple[str, str]]:
     """Agencies with at least one contract in the register, for the filter."""
     rows = (await session.execute(
-        sa.select(Organisation.id, Organisation.name)
-        .where(Organisation.id.in_(sa.select(Contract.agency_id).where(Contract.status.in_(sorted(PUBLIC)))))
-        .order_by(Organisation.name, Organisation.id)
+        sa.select(col(Organisation.id), col(Organisation.name))
+        .where(col(Organisation.id).in_(sa.select(col(Contract.agency_id)).where(col(Contract.status).in_(sorted(PUBLIC)))))
+        .order_by(col(Organisation.name), col(Organisation.id))
     )).all()
     return [("", _("Any agency"))] + [(str(row.id), row.name) for row in rows]
 
 
 async def year_options(session: AsyncSession, zone: ZoneInfo) -> list[tuple[str, str]]:
     times = (await session.scalars(
-        sa.select(FirstSigned.c.signed_at).select_from(Contract).join(FirstSigned, FirstSigned.c.contract_id == Contract.id)
-        .where(Contract.status.in_(sorted(PUBLIC)))
+        sa.select(FirstSigned.c.signed_at).select_from(Contract).join(FirstSigned, FirstSigned.c.contract_id == col(Contract.id))
+        .where(col(Contract.status).in_(sorted(PUBLIC)))
     )).all()
     years = sorted({moment.astimezone(zone).year for moment in times if moment is not None}, reverse=True)
     return [("", _("Any year"))] + [(str(year), str(year)) for year in years]
@@ -269,7 +270,7 @@ class RegisterEntry:
 
 async def entry(session: AsyncSession, number: str) -> RegisterEntry:
     """One contract as the register shows it; a contract never signed (or unknown) is 404."""
-    values = (await session.execute(_base().where(Contract.number == number.strip().upper()))).first()
+    values = (await session.execute(_base().where(col(Contract.number) == number.strip().upper()))).first()
     if values is None:
         raise NotFound(_("No contract %(number)s is in the register.", number=number))
     row = _row(values)
@@ -279,8 +280,8 @@ async def entry(session: AsyncSession, number: str) -> RegisterEntry:
     assert in_force is not None
     amendments = (await session.scalars(
         sa.select(ContractVersion)
-        .where(ContractVersion.contract_id == row.id, ContractVersion.kind == VersionKind.amendment, ContractVersion.signed_at.is_not(None))
-        .order_by(ContractVersion.number)
+        .where(col(ContractVersion.contract_id) == row.id, col(ContractVersion.kind) == VersionKind.amendment, col(ContractVersion.signed_at).is_not(None))
+        .order_by(col(ContractVersion.number))
     )).all()
     reasons = amendment_reason_labels()
     renewal_of = None

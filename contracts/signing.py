@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import documents, lifecycle, workflow
 from contracts.authority import check_signing_authority
@@ -88,6 +89,7 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     """The contract, its version waiting for this side's signature, and the side; refused otherwise."""
     contract = await get_contract(session, actor, contract_id, for_update=for_update)
     side = side_of(actor, contract)
+    assert side is not None  # get_contract admits only the contract's parties
     version = await version_of(session, contract, version_number)
     if version.id != contract.current_version_id or version.state == V.superseded:
         raise Conflict(_("Version %(n)s has been replaced by a later version; it can no longer be signed.", n=version.number))
@@ -99,9 +101,9 @@ async def _signable(session: AsyncSession, actor: Principal, contract_id: int, v
     if version.kind == VersionKind.amendment and contract.status not in workflow.IN_FORCE:
         raise Conflict(_("The contract is no longer in force (it is %(status)s): its amendment cannot be signed.", status=workflow.CONTRACT.label(contract.status).lower()))
     await check_signing_authority(session, actor, contract, version)
-    if await session.scalar(sa.select(Signature.id).where(Signature.version_id == version.id, Signature.side == side)):
+    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)):
         raise Conflict(_("Your organisation has already signed version %(n)s.", n=version.number))
-    return contract, version, side  # type: ignore[return-value]
+    return contract, version, side
 
 
 async def password_allowed(session: AsyncSession, organisation_id: int) -> bool:
@@ -152,7 +154,7 @@ async def sign(
     proof = await _proof(session, settings, actor, user, contract, version, side, data, address)
     signature = Signature(
         contract_id=contract.id, version_id=version.id, side=side, user_id=actor.user_id, organisation_id=actor.organisation_id,  # type: ignore[arg-type]
-        signer_name=data.signer_name, signer_role=user.role, document_sha256=version.document_sha256,  # type: ignore[arg-type]
+        signer_name=data.signer_name, signer_role=user.role, document_sha256=version.document_sha256,
         address=address[:64], user_agent=user_agent[:500], signed_at=utcnow(),
         method=proof.method, signing_key_id=proof.key.id if proof.key else None, payload=proof.payload, evidence=proof.evidence,
     )
@@ -165,7 +167,7 @@ async def sign(
     await audit.record(session, actor, "contract.sign", "contract", contract.id,
                        {"version": version.number, "side": side, "document_sha256": version.document_sha256, "signer_name": data.signer_name,
                         "method": proof.method, **({"signing_key_id": proof.key.id} if proof.key else {})})
-    sides = set((await session.scalars(sa.select(Signature.side).where(Signature.version_id == version.id))).all())
+    sides = set((await session.scalars(sa.select(col(Signature.side)).where(col(Signature.version_id) == version.id))).all())
     if sides == {"agency", "provider"}:
         await lifecycle.signed_by_both(session, actor, contract, version, today)
     return signature
@@ -203,8 +205,10 @@ async def _proof(
             answer = signing_keys.credential_json(data.credential)
             key = await signing_keys.usable_key(session, actor.user_id, kind=SigningKeyKind.passkey, credential_id=str(answer.get("id", ""))[:1400])
             key.sign_count = signing_keys.verify_assertion(settings, key, answer, challenge_of(row.payload))
-            response = answer.get("response") if isinstance(answer.get("response"), dict) else {}
-            evidence = {
+            response = answer.get("response")
+            if not isinstance(response, dict):
+                response = {}
+            evidence: dict[str, Any] = {
                 "authenticator_data": str(response.get("authenticatorData", "")), "client_data_json": str(response.get("clientDataJSON", "")),
                 "signature": str(response.get("signature", "")), "rp_id": signing_keys.rp_id(settings), "origin": signing_keys.origin(settings),
             }

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import invoices
+from contracts.lifecycle import advance_contracts
 from market import clock
 from market.settings import Settings
 
@@ -40,12 +41,7 @@ class SweepReport:
 async def sweep(session: AsyncSession, settings: Settings, today: date | None = None) -> SweepReport:
     today = today or clock.today(settings.zone)  # a period starting on 1 March starts at midnight in Seoul
     report = SweepReport(today)
-    try:
-        from contracts.lifecycle import advance_contracts
-    except ImportError:  # the contracts' lifecycle sweep is not part of this build
-        advance_contracts = None
-    if advance_contracts is not None:
-        report.lifecycle = await advance_contracts(session, today)
+    report.lifecycle = await advance_contracts(session, today)
     issued = await invoices.issue_due_invoices(session, settings, today)
     report.issued = [invoice.number for invoice in issued.invoices]
     report.skipped = issued.skipped

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from catalog import service_version_names
 from contracts import authority, workflow
@@ -39,10 +40,10 @@ from market.models import Organisation, User
 from market.web import PAGE_SIZE, Page, check_page
 
 SORTS = {
-    "updated": (Contract.updated_at.desc(), Contract.id.desc()),
-    "created": (Contract.created_at.desc(), Contract.id.desc()),
-    "number": (Contract.number.asc(),),
-    "status": (Contract.status.asc(), Contract.id.desc()),
+    "updated": (col(Contract.updated_at).desc(), col(Contract.id).desc()),
+    "created": (col(Contract.created_at).desc(), col(Contract.id).desc()),
+    "number": (col(Contract.number).asc(),),
+    "status": (col(Contract.status).asc(), col(Contract.id).desc()),
 }
 
 
@@ -63,7 +64,8 @@ async def get_contract(session: AsyncSession, actor: Principal, contract_id: int
         raise Refused(_("No such contract."))
     if for_update:
         contract = await session.get(Contract, contract_id, with_for_update=True, populate_existing=True)
-    return contract  # type: ignore[return-value]
+        assert contract is not None  # read just above; contracts are never deleted
+    return contract
 
 
 def require_side(actor: Principal, contract: Contract, side: Side) -> None:
@@ -74,13 +76,13 @@ def require_side(actor: Principal, contract: Contract, side: Side) -> None:
 
 
 async def version_of(session: AsyncSession, contract: Contract, number: int | None = None, *, version_id: int | None = None) -> ContractVersion:
-    query = sa.select(ContractVersion).where(ContractVersion.contract_id == contract.id)
+    query = sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract.id)
     if version_id is not None:
-        query = query.where(ContractVersion.id == version_id)
+        query = query.where(col(ContractVersion.id) == version_id)
     elif number is not None:
-        query = query.where(ContractVersion.number == number)
+        query = query.where(col(ContractVersion.number) == number)
     else:
-        query = query.where(ContractVersion.id == contract.current_version_id)
+        query = query.where(col(ContractVersion.id) == contract.current_version_id)
     version = await session.scalar(query)
     if version is None:
         raise NotFound(_("No such version of this contract."))
@@ -89,13 +91,13 @@ async def version_of(session: AsyncSession, contract: Contract, number: int | No
 
 async def versions_of(session: AsyncSession, contract_id: int) -> list[ContractVersion]:
     return list((await session.scalars(
-        sa.select(ContractVersion).where(ContractVersion.contract_id == contract_id).order_by(ContractVersion.number)
+        sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract_id).order_by(col(ContractVersion.number))
     )).all())
 
 
 async def signatures_of(session: AsyncSession, contract_id: int) -> list[Signature]:
     return list((await session.scalars(
-        sa.select(Signature).where(Signature.contract_id == contract_id).order_by(Signature.signed_at, Signature.id)
+        sa.select(Signature).where(col(Signature.contract_id) == contract_id).order_by(col(Signature.signed_at), col(Signature.id))
     )).all())
 
 
@@ -133,7 +135,7 @@ class ContractRow:
 Agency = aliased(Organisation, name="agency")
 Provider = aliased(Organisation, name="provider")
 Shown = aliased(ContractVersion, name="shown")  # the signed version in force, else the one being prepared
-SHOWN_VERSION = sa.func.coalesce(Contract.signed_version_id, Contract.current_version_id)
+SHOWN_VERSION = sa.func.coalesce(col(Contract.signed_version_id), col(Contract.current_version_id))
 
 
 def rows_select(*extra: Any) -> sa.Select[Any]:
@@ -142,16 +144,16 @@ def rows_select(*extra: Any) -> sa.Select[Any]:
     names = service_version_names()
     return (
         sa.select(
-            Contract.id, Contract.number, Contract.status, Contract.agency_id, Agency.name.label("agency_name"),
-            Contract.provider_id, Provider.name.label("provider_name"), Contract.service_id, names.c.name.label("service_name"),
-            Shown.plan, Shown.route, Shown.starts_on, Shown.ends_on, Shown.billing_period, Shown.amount_net, Shown.amount_vat,
-            Shown.amount_total, Shown.id.label("version_id"), Contract.updated_at, *extra,
+            col(Contract.id), col(Contract.number), col(Contract.status), col(Contract.agency_id), col(Agency.name).label("agency_name"),
+            col(Contract.provider_id), col(Provider.name).label("provider_name"), col(Contract.service_id), names.c.name.label("service_name"),
+            col(Shown.plan), col(Shown.route), col(Shown.starts_on), col(Shown.ends_on), col(Shown.billing_period), col(Shown.amount_net), col(Shown.amount_vat),
+            col(Shown.amount_total), col(Shown.id).label("version_id"), col(Contract.updated_at), *extra,
         )
         .select_from(Contract)
-        .join(Shown, Shown.id == SHOWN_VERSION)
-        .join(Agency, Agency.id == Contract.agency_id)
-        .join(Provider, Provider.id == Contract.provider_id)
-        .join(names, names.c.id == Shown.service_version_id)
+        .join(Shown, col(Shown.id) == SHOWN_VERSION)
+        .join(Agency, col(Agency.id) == col(Contract.agency_id))
+        .join(Provider, col(Provider.id) == col(Contract.provider_id))
+        .join(names, names.c.id == col(Shown.service_version_id))
     )
 
 
@@ -177,16 +179,16 @@ async def contract_rows(session: AsyncSession, *where: Any, order: tuple[Any, ..
 
 
 async def contract_row(session: AsyncSession, contract_id: int) -> ContractRow | None:
-    rows = await contract_rows(session, Contract.id == contract_id)
+    rows = await contract_rows(session, col(Contract.id) == contract_id)
     return rows[0] if rows else None
 
 
 
 def _party_filter(actor: Principal) -> Any:
     if actor.is_kind("agency"):
-        return Contract.agency_id == actor.organisation_id
+        return col(Contract.agency_id) == actor.organisation_id
     if actor.is_kind("provider"):
-        return Contract.provider_id == actor.organisation_id
+        return col(Contract.provider_id) == actor.organisation_id
     raise Forbidden(_("Contracts are for agencies and providers."))
 
 
@@ -197,7 +199,7 @@ async def list_contracts(
     if status:
         if status not in {item.value for item in ContractStatus}:
             raise invalid("status", _("Choose one of the offered values."))
-        where.append(Contract.status == status)
+        where.append(col(Contract.status) == status)
     if sort not in SORTS:
         raise invalid("sort", _("Choose one of the offered values."))
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Contract).where(*where)) or 0)
@@ -293,7 +295,7 @@ class ContractView:
 
 async def proposer_side(session: AsyncSession, version: ContractVersion, contract: Contract) -> Side:
     """Who made the version: the agency for an original, either party for an amendment."""
-    organisation_id = await session.scalar(sa.select(User.organisation_id).where(User.id == version.created_by_id))
+    organisation_id = await session.scalar(sa.select(col(User.organisation_id)).where(col(User.id) == version.created_by_id))
     return Side.agency if organisation_id == contract.agency_id else Side.provider
 
 
@@ -302,14 +304,16 @@ async def view_contract(session: AsyncSession, actor: Principal, contract_id: in
     versions = await versions_of(session, contract_id)
     by_id = {version.id: version for version in versions}
     renewal_of = await session.get(Contract, contract.renewal_of_id) if contract.renewal_of_id else None
-    current = by_id[contract.current_version_id]  # type: ignore[index]
-    renewals = list((await session.scalars(sa.select(Contract).where(Contract.renewal_of_id == contract.id).order_by(Contract.id))).all())
+    current = by_id[contract.current_version_id]
+    renewals = list((await session.scalars(sa.select(Contract).where(col(Contract.renewal_of_id) == contract.id).order_by(col(Contract.id)))).all())
+    row, side = await contract_row(session, contract_id), side_of(actor, contract)
+    assert row is not None and side is not None  # get_contract found it and admits only its parties
     return ContractView(
-        contract=contract, row=await contract_row(session, contract_id),  # type: ignore[arg-type]
-        side=side_of(actor, contract),  # type: ignore[arg-type]
+        contract=contract, row=row,
+        side=side,
         versions=versions, signatures=await signatures_of(session, contract_id),
         current=current, proposer=await proposer_side(session, current, contract),
-        signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,  # type: ignore[arg-type]
+        signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,
         renewal_of=renewal_of, renewals=renewals, amount_paid=await amount_paid(session, contract_id),
         approval=await authority.approval_of(session, contract, current),
     )
@@ -382,6 +386,6 @@ def _approval_json(approval: authority.Approval | None) -> dict[str, Any] | None
 async def amount_paid(session: AsyncSession, contract_id: int) -> int:
     """What the agency has paid on this contract so far (every recorded payment of its invoices)."""
     return int(await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0))
-        .join(Invoice, Invoice.id == Payment.invoice_id).where(Invoice.contract_id == contract_id)
+        sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0))
+        .join(Invoice, col(Invoice.id) == col(Payment.invoice_id)).where(col(Invoice.contract_id) == contract_id)
     ) or 0)
