@@ -6,6 +6,9 @@ services; search relies on the projection kept by `refresh_listing`):
 
 from catalog.diff import Change
 from catalog.diff import changes as version_changes
+
+# read by contracts
+from catalog.facets import CATEGORIES, category_label, unit_label
 from catalog.listings import (
     ServiceView,
     StaleEdit,
@@ -23,19 +26,6 @@ from catalog.listings import (
     view_service,
 )
 from catalog.models import ServiceStatus, VersionState
-
-# read by the committee
-from catalog.submissions import (
-    SubmittedService,
-    SubmittedVersion,
-    add_demo_submission,
-    previous_listed_version_id,
-    submission_details,
-    submitted_service,
-    submitted_version,
-)
-# read by contracts
-from catalog.facets import CATEGORIES, category_label, unit_label
 from catalog.offers import (
     ContractedService,
     ListedOffer,
@@ -50,6 +40,17 @@ from catalog.offers import (
     service_version_names,
 )
 from catalog.schemas import MAX_UNIT_PRICE
+
+# read by the committee
+from catalog.submissions import (
+    SubmittedService,
+    SubmittedVersion,
+    add_demo_submission,
+    previous_listed_version_id,
+    submission_details,
+    submitted_service,
+    submitted_version,
+)
 
 __all__ = [
     "Change",

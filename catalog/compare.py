@@ -19,7 +19,14 @@ from sqlmodel import col
 
 from catalog import schemas
 from catalog.facets import (
-    CHARGING, category_label, certification_label, country_label, deployment_label, grade_label, percent, unit_label,
+    CHARGING,
+    category_label,
+    certification_label,
+    country_label,
+    deployment_label,
+    grade_label,
+    percent,
+    unit_label,
 )
 from catalog.listings import version_content
 from catalog.models import ListedService, Project, ProjectStatus, ServiceVersion, SnapshotItem

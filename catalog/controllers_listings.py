@@ -17,13 +17,13 @@ from catalog.listings import StaleEdit
 from catalog.models import Document
 from catalog.storage import Storage, storage_for
 from market import hooks
-from market.state import settings_of
 from market.auth import Principal
 from market.database import row_id
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
-from market.web import ApiInput, DbSession, FormBody, problem, form_dict, page_number, redirect, render
+from market.state import settings_of
+from market.web import ApiInput, DbSession, FormBody, form_dict, page_number, problem, redirect, render
 
 provider = kind("provider")
 # A document of at most 10 MB plus the form's other fields and multipart framing.

@@ -13,11 +13,11 @@ from catalog import exports, projects, search, search_cache
 from catalog.facets import unit_label
 from catalog.models import Outcome
 from market import hooks
-from market.state import settings_of
 from market.database import row_id
 from market.errors import Invalid, NotFound
 from market.guards import current, kind
 from market.i18n import _
+from market.state import settings_of
 from market.web import ApiInput, DbSession, FormBody, form_dict, page_number, parse, redirect, render
 
 agency = kind("agency")

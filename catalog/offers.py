@@ -22,6 +22,7 @@ from catalog.models import (
     ServiceStatus,
     ServiceVersion,
 )
+from market.database import row_id
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,14 @@ class ProjectAward:
 
 def _plan(plan: Plan) -> OfferedPlan:
     return OfferedPlan(
-        id=plan.id, name=plan.name, unit=plan.unit, unit_price=int(plan.unit_price or 0),  # type: ignore[arg-type]
+        id=row_id(plan), name=plan.name, unit=plan.unit, unit_price=int(plan.unit_price or 0),
         vat_included=plan.vat_included, minimum_term_months=plan.minimum_term_months,
     )
 
 
 def _contracted(version: ServiceVersion) -> ContractedService:
     return ContractedService(
-        id=version.id, service_id=version.service_id, number=version.number, name=version.name,  # type: ignore[arg-type]
+        id=row_id(version), service_id=version.service_id, number=version.number, name=version.name,
         summary=version.summary, category=version.category, data_country=version.data_country,
         data_region=version.data_region, sla_availability_bp=version.sla_availability_bp,
         support_hours=version.support_hours, response_time_minutes=version.response_time_minutes,
@@ -121,7 +122,7 @@ async def listed_offer(session: AsyncSession, service_id: int) -> ListedOffer | 
     version = await session.get(ServiceVersion, service.listed_version_id)
     assert version is not None
     return ListedOffer(
-        service_id=service.id, provider_id=service.provider_id, status=service.status,  # type: ignore[arg-type]
+        service_id=row_id(service), provider_id=service.provider_id, status=service.status,
         version=_contracted(version), plans=await offered_plans(session, service.listed_version_id),
     )
 
@@ -151,5 +152,5 @@ async def project_award(session: AsyncSession, project_id: int) -> ProjectAward 
     if project is None:
         return None
     awarded = project.status == ProjectStatus.ended and project.outcome == Outcome.awarded
-    return ProjectAward(id=project.id, agency_id=project.agency_id,  # type: ignore[arg-type]
+    return ProjectAward(id=row_id(project), agency_id=project.agency_id,
                         awarded_service_id=project.outcome_service_id if awarded else None)

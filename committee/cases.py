@@ -18,11 +18,27 @@ import catalog
 from committee import locks
 from committee.certificates import active_bar, certificate_by_number, certificate_json
 from committee.members import (
-    Role, conflicted, criteria_set, current_criteria_set, names_of, require_chair, require_member, require_operator,
-    require_staff, role_of,
+    Role,
+    conflicted,
+    criteria_set,
+    current_criteria_set,
+    names_of,
+    require_chair,
+    require_member,
+    require_operator,
+    require_staff,
+    role_of,
 )
 from committee.models import (
-    Assignment, Case, CaseEvent, CaseKind, CaseState, Certificate, CertificateStatus, Decision, Review,
+    Assignment,
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseState,
+    Certificate,
+    CertificateStatus,
+    Decision,
+    Review,
     ReviewStatus,
 )
 from committee.providers import provider_emails, provider_name

@@ -16,7 +16,17 @@ from committee import locks
 from committee.cases import add_event, case_row, case_summary, move
 from committee.certificates import apply_standing, change_certificate, issue_certificate
 from committee.members import names_of, require_chair, require_staff
-from committee.models import Case, CaseKind, CaseState, Certificate, CertificateStatus, Confirmation, Decision, Meeting, MeetingStatus
+from committee.models import (
+    Case,
+    CaseKind,
+    CaseState,
+    Certificate,
+    CertificateStatus,
+    Confirmation,
+    Decision,
+    Meeting,
+    MeetingStatus,
+)
 from committee.workflow import CASE, SESSION_OUTCOMES
 from market import audit
 from market.auth import Principal

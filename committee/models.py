@@ -13,7 +13,6 @@ from sqlmodel import Field, SQLModel
 from market.database import utc_field, utcnow
 
 
-
 class CaseKind(StrEnum):
     listing = "listing"  # a first submission of a service
     revision = "revision"  # a change to a listed service: a light review by one member

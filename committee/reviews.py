@@ -15,7 +15,14 @@ from sqlmodel import col
 import catalog
 from committee import rules
 from committee.cases import (
-    active_assignments, add_event, case_row, case_summary, move, notify_provider, review_json, submitted_reviews,
+    active_assignments,
+    add_event,
+    case_row,
+    case_summary,
+    move,
+    notify_provider,
+    review_json,
+    submitted_reviews,
 )
 from committee.certificates import issue_certificate, restore_standing_of_service
 from committee.members import conflicted, criteria_set, require_chair, require_member

@@ -7,7 +7,7 @@ Thin: parse the input, call one function of `contracts.drafting`, `contracts.lif
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery
@@ -16,20 +16,31 @@ from litestar.response import Template
 import catalog
 from contracts import authority, budgets, documents, drafting, evidence, lifecycle, pricing, signing, views
 from contracts.models import ContractStatus
-from contracts.workflow import CONTRACT, VERSION
 from contracts.schemas import (
-    AmendInput, ApprovalThresholdInput, BudgetInput, DraftInput, DraftUpdate, OptionalReasonInput, ReasonInput, RenewInput, SignInput,
-    TerminateInput, amendment_reason_labels, billing_labels, route_labels,
+    AmendInput,
+    ApprovalThresholdInput,
+    BudgetInput,
+    DraftInput,
+    DraftUpdate,
+    OptionalReasonInput,
+    ReasonInput,
+    RenewInput,
+    SignInput,
+    TerminateInput,
+    amendment_reason_labels,
+    billing_labels,
+    route_labels,
 )
-from market import clock
-from market import signing_keys
-from market.state import settings_of
+from contracts.workflow import CONTRACT, VERSION
+from market import clock, signing_keys
 from market.auth import client_ip
+from market.database import row_id
 from market.errors import Invalid, NotFound
 from market.formatting import number
 from market.guards import current, kind
 from market.i18n import _
-from market.web import DbSession, FormBody, form_dict, json_body, page_number, parse, redirect, render
+from market.state import settings_of
+from market.web import ApiInput, DbSession, FormBody, form_dict, page_number, parse, redirect, render
 
 party = kind("agency", "provider")
 agency = kind("agency")
@@ -455,16 +466,6 @@ async def threshold_set_page(request: Request, data: FormBody, db_session: DbSes
 # --- API ------------------------------------------------------------------------------------------
 
 # Each /api body is documented as its model and parsed by the handler (`parse`), so bad input answers 422 per field.
-DraftBody = Annotated[dict[str, Any], json_body(DraftInput)]
-DraftUpdateBody = Annotated[dict[str, Any], json_body(DraftUpdate)]
-OptionalReasonBody = Annotated[dict[str, Any], json_body(OptionalReasonInput)]
-ReasonBody = Annotated[dict[str, Any], json_body(ReasonInput)]
-SignBody = Annotated[dict[str, Any], json_body(SignInput)]
-TerminateBody = Annotated[dict[str, Any], json_body(TerminateInput)]
-AmendBody = Annotated[dict[str, Any], json_body(AmendInput)]
-RenewBody = Annotated[dict[str, Any], json_body(RenewInput)]
-BudgetBody = Annotated[dict[str, Any], json_body(BudgetInput)]
-ApprovalThresholdBody = Annotated[dict[str, Any], json_body(ApprovalThresholdInput)]
 
 
 async def _json(request: Request, db_session: Any, contract_id: int) -> dict[str, Any]:
@@ -482,11 +483,11 @@ async def list_api(
 
 
 @post("/api/contracts", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a contract from a listed plan")
-async def draft_api(request: Request, data: DraftBody, db_session: DbSession) -> dict[str, Any]:
+async def draft_api(request: Request, data: ApiInput[DraftInput], db_session: DbSession) -> dict[str, Any]:
     """The price is computed from the stored plan; no amount is accepted. 404 when the service was never listed,
     409 when it is no longer listed, 422 (with the figures) when the draft is over the year's remaining budget."""
     contract = await drafting.draft(db_session, current(request), parse(DraftInput, data))
-    return await _json(request, db_session, contract.id)  # type: ignore[arg-type]
+    return await _json(request, db_session, row_id(contract))
 
 
 @get("/api/contracts/{contract_id:int}", guards=[party], tags=["contracts"], summary="A contract with its versions and signatures")
@@ -495,7 +496,7 @@ async def contract_api(request: Request, db_session: DbSession, contract_id: Fro
 
 
 @put("/api/contracts/{contract_id:int}/draft", guards=[agency], tags=["contracts"], summary="Change the draft")
-async def update_api(request: Request, data: DraftUpdateBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def update_api(request: Request, data: ApiInput[DraftUpdate], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`lock_version` must be the draft's current one (409 otherwise)."""
     await drafting.update_draft(db_session, current(request), contract_id, parse(DraftUpdate, data))
     return await _json(request, db_session, contract_id)
@@ -508,13 +509,13 @@ async def send_api(request: Request, db_session: DbSession, contract_id: FromPat
 
 
 @post("/api/contracts/{contract_id:int}/withdraw", guards=[party], tags=["contracts"], status_code=200, summary="Withdraw the sent version")
-async def withdraw_api(request: Request, data: OptionalReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def withdraw_api(request: Request, data: ApiInput[OptionalReasonInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await drafting.withdraw(db_session, current(request), contract_id, parse(OptionalReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/decline", guards=[party], tags=["contracts"], status_code=200, summary="Decline the sent version")
-async def decline_api(request: Request, data: ReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def decline_api(request: Request, data: ApiInput[ReasonInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.decline(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
@@ -526,14 +527,14 @@ async def revise_api(request: Request, db_session: DbSession, contract_id: FromP
 
 
 @post("/api/contracts/{contract_id:int}/cancel", guards=[agency], tags=["contracts"], status_code=200, summary="Cancel before signature")
-async def cancel_api(request: Request, data: ReasonBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def cancel_api(request: Request, data: ApiInput[ReasonInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.cancel(db_session, current(request), contract_id, parse(ReasonInput, data).reason)
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/versions/{number:int}/signatures", guards=[party], tags=["contracts"], status_code=201,
       summary="Sign a sent version")
-async def sign_api(request: Request, data: SignBody, db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> dict[str, Any]:
+async def sign_api(request: Request, data: ApiInput[SignInput], db_session: DbSession, contract_id: FromPath[int], number: FromPath[int]) -> dict[str, Any]:
     """Once per side: a second signature of the same side answers 409, as does a superseded version.
 
     With `method` `ed25519`, first ask for a signing request (`POST .../signing-requests`), sign its `payload`'s
@@ -578,13 +579,13 @@ async def check_api(request: Request, db_session: DbSession, contract_id: FromPa
 
 
 @post("/api/contracts/{contract_id:int}/terminate", guards=[party], tags=["contracts"], status_code=200, summary="Terminate early")
-async def terminate_api(request: Request, data: TerminateBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def terminate_api(request: Request, data: ApiInput[TerminateInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     await lifecycle.terminate(db_session, current(request), contract_id, parse(TerminateInput, data))
     return await _json(request, db_session, contract_id)
 
 
 @post("/api/contracts/{contract_id:int}/amendments", guards=[party], tags=["contracts"], status_code=201, summary="Propose an amendment")
-async def amend_api(request: Request, data: AmendBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def amend_api(request: Request, data: ApiInput[AmendInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     """`amendment_reason`: price_reduction, volume_change, duration_extension, tax_rate_change or other, with a written
     `rationale`; blank fields stay as signed. It must change something (422 otherwise) and takes effect when both sign."""
     await lifecycle.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, data))
@@ -592,9 +593,9 @@ async def amend_api(request: Request, data: AmendBody, db_session: DbSession, co
 
 
 @post("/api/contracts/{contract_id:int}/renewals", guards=[agency], tags=["contracts"], status_code=201, summary="Draft a renewal")
-async def renew_api(request: Request, data: RenewBody, db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
+async def renew_api(request: Request, data: ApiInput[RenewInput], db_session: DbSession, contract_id: FromPath[int]) -> dict[str, Any]:
     renewal = await drafting.renew(db_session, current(request), contract_id, parse(RenewInput, data))
-    return await _json(request, db_session, renewal.id)  # type: ignore[arg-type]
+    return await _json(request, db_session, row_id(renewal))
 
 
 def _budget_json(figures: budgets.BudgetFigures) -> dict[str, Any]:
@@ -607,7 +608,7 @@ async def budgets_api(request: Request, db_session: DbSession) -> list[dict[str,
 
 
 @put("/api/budgets", guards=[agency], tags=["contracts"], summary="Record a yearly budget")
-async def budget_api(request: Request, data: BudgetBody, db_session: DbSession) -> dict[str, Any]:
+async def budget_api(request: Request, data: ApiInput[BudgetInput], db_session: DbSession) -> dict[str, Any]:
     return _budget_json(await budgets.set_budget(db_session, current(request), parse(BudgetInput, data)))
 
 
@@ -622,7 +623,7 @@ async def threshold_api(request: Request, db_session: DbSession) -> dict[str, An
 
 
 @put("/api/approval-threshold", guards=[agency], tags=["contracts"], summary="Set the agency's approval threshold")
-async def threshold_set_api(request: Request, data: ApprovalThresholdBody, db_session: DbSession) -> dict[str, Any]:
+async def threshold_set_api(request: Request, data: ApiInput[ApprovalThresholdInput], db_session: DbSession) -> dict[str, Any]:
     """Administrators only (403 otherwise). `amount` null removes the threshold."""
     entry = parse(ApprovalThresholdInput, data)
     return _threshold_json(await authority.set_approval_threshold(db_session, current(request), entry.amount))

@@ -15,7 +15,7 @@ from market import clock
 from market.errors import Invalid
 from market.guards import signed_in
 from market.i18n import _
-from market.web import DbSession, FormBody, form_dict, json_body, page_number, parse, redirect, render
+from market.web import ApiInput, DbSession, FormBody, form_dict, page_number, parse, redirect, render
 
 PAGE: dict[str, Any] = {"include_in_schema": False, "guards": [signed_in]}
 API: dict[str, Any] = {"guards": [signed_in], "tags": ["invoices"]}
@@ -106,7 +106,7 @@ async def api_invoice(request: Request, db_session: DbSession, invoice_id: FromP
 
 @post("/api/invoices/{invoice_id:int}/payments", summary="Record a bank transfer (the provider or an operator)", status_code=201, **API)
 async def api_payment_record(
-    request: Request, db_session: DbSession, invoice_id: FromPath[int], data: Annotated[dict[str, Any], json_body(invoices.PaymentInput)],
+    request: Request, db_session: DbSession, invoice_id: FromPath[int], data: ApiInput[invoices.PaymentInput],
 ) -> dict[str, Any]:
     await invoices.record_payment(db_session, request.user, invoice_id, parse(invoices.PaymentInput, data), today=_today(request))
     return (await invoices.invoice_detail(db_session, request.user, invoice_id)).as_json(_today(request))
@@ -114,7 +114,7 @@ async def api_payment_record(
 
 @post("/api/invoices/{invoice_id:int}/void", summary="Void an invoice issued in error (an operator)", status_code=200, **API)
 async def api_invoice_void(
-    request: Request, db_session: DbSession, invoice_id: FromPath[int], data: Annotated[dict[str, Any], json_body(invoices.VoidInput)],
+    request: Request, db_session: DbSession, invoice_id: FromPath[int], data: ApiInput[invoices.VoidInput],
 ) -> dict[str, Any]:
     await invoices.void_invoice(db_session, request.user, invoice_id, parse(invoices.VoidInput, data))
     return (await invoices.invoice_detail(db_session, request.user, invoice_id)).as_json(_today(request))

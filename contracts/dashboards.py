@@ -13,11 +13,20 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from catalog import service_version_names
-from contracts.models import Contract, ContractStatus, ContractVersion, Invoice, InvoiceStatus, Payment, Side, Signature, VersionState
 from contracts.budgets import budget_figures
+from contracts.models import (
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    Side,
+    Signature,
+    VersionState,
+)
 from contracts.workflow import AWAITING_SIGNATURES, CONTRACT, IN_FORCE, INVOICE, PAYABLE
-from market import clock
-from market import hooks
+from market import clock, hooks
 from market.models import Organisation
 
 # "Today" is the marketplace's day, in MARKET_TIMEZONE, the zone contract dates are written in.

@@ -19,6 +19,7 @@ from contracts.pricing import add_months
 from contracts.schemas import BudgetInput, DraftInput, SignInput, TerminateInput
 from market import clock
 from market.auth import Principal
+from market.database import row_id
 from market.models import Organisation, User
 from market.settings import Settings
 
@@ -88,14 +89,14 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     async def sent(contract: Contract, agency: Principal) -> None:
         version = await views.version_of(session, contract)
         if version.amount_total > APPROVAL_THRESHOLD:
-            await authority.approve(session, signer_of[agency.organisation_id], contract.id)  # type: ignore[arg-type]
-        await drafting.send(session, agency, store, contract.id)  # type: ignore[arg-type]
+            await authority.approve(session, signer_of[agency.organisation_id], row_id(contract))
+        await drafting.send(session, agency, store, row_id(contract))
 
     async def signed_by(contract: Contract, *parties: Principal, on: date) -> None:
         for party in parties:
             signer = signer_of.get(party.organisation_id, party)
             version = await views.version_of(session, contract)
-            await signing.sign(session, signer, store, contract.id, version.number, SignInput(  # type: ignore[arg-type]
+            await signing.sign(session, signer, store, row_id(contract), version.number, SignInput(
                 password=DEMO_PASSWORD, confirm_read=True, signer_name=signer.name, document_sha256=version.document_sha256 or "",
             ), address="127.0.0.1", user_agent="market demo", today=on)
 
@@ -110,7 +111,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     # declined by the provider
     contract = await drafted(seoul, baram, 1, add_months(today.replace(day=1), 2), 6)
     await sent(contract, seoul)
-    await lifecycle.decline(session, baram, contract.id, "The requested start date is too early for the migration.")  # type: ignore[arg-type]
+    await lifecycle.decline(session, baram, row_id(contract), "The requested start date is too early for the migration.")
     created += 1
     # signed, starting next month
     contract = await drafted(mois, hanbit, 1, add_months(today.replace(day=1), 1), 12)
@@ -136,12 +137,12 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     contract = await drafted(mois, hanbit, 0, starts_on, 24)
     await sent(contract, mois)
     await signed_by(contract, hanbit, mois, on=starts_on)
-    await lifecycle.terminate(session, mois, contract.id, TerminateInput(  # type: ignore[arg-type]
+    await lifecycle.terminate(session, mois, row_id(contract), TerminateInput(
         reason="The system moved to the ministry's shared platform.", effective_on=today), today=today)
     created += 1
     # cancelled before signature
     contract = await drafted(mois, baram, 1, add_months(today.replace(day=1), 1), 6)
-    await lifecycle.cancel(session, mois, contract.id, "The project was postponed to next year.")  # type: ignore[arg-type]
+    await lifecycle.cancel(session, mois, row_id(contract), "The project was postponed to next year.")
     created += 1
     echo(f"contracts: {created}")
     created += await _invoices(session, settings, today, {person.organisation_id: person for person in (hanbit, nuri, baram)})
@@ -156,6 +157,6 @@ async def _invoices(session: AsyncSession, settings: Settings, today: date, prov
     for invoice in issued.invoices:
         if invoice.period_end < today and invoice.provider_id in providers and invoice.payment_mode == "manual":
             payment = invoices.PaymentInput(amount=invoice.amount_total, paid_on=min(invoice.due_on, today), reference=f"Transfer {invoice.number}")
-            await invoices.record_payment(session, providers[invoice.provider_id], invoice.id, payment, today=today)  # type: ignore[arg-type]
+            await invoices.record_payment(session, providers[invoice.provider_id], row_id(invoice), payment, today=today)
             paid += 1
     return len(issued.invoices)

@@ -106,13 +106,14 @@ def render_pdf(sections: list[tuple[str, list[str]]], title: str) -> bytes | Non
     """A printable copy: a title and sections of paragraphs. None when ReportLab is not installed."""
     if not pdf_available():
         return None
+    from xml.sax.saxutils import escape
+
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
-    from xml.sax.saxutils import escape
 
     font = "HYSMyeongJo-Medium"
     if font not in pdfmetrics.getRegisteredFontNames():

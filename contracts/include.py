@@ -3,8 +3,17 @@ other packages' events, the home page panels, the daily sweep, their commands an
 
 from __future__ import annotations
 
-from contracts import cli, controllers, dashboards, demo, models, notices, ocds, sweep
-from contracts import payments  # noqa: F401 (its Stripe job's outbox handler, registered by kind as the shell's e-mail one)
+from contracts import (
+    cli,
+    controllers,
+    dashboards,
+    demo,
+    models,
+    notices,
+    ocds,
+    payments,  # noqa: F401 (its Stripe job's outbox handler, registered by kind as the shell's e-mail one)
+    sweep,
+)
 from market.parts import Parts
 
 

@@ -16,11 +16,10 @@ from sqlmodel import col
 
 from contracts import pricing, workflow
 from contracts.models import Contract, ContractVersion, Invoice, InvoiceStatus, Payment
-from market import clock
-from market import audit, formatting, hooks, outbox
+from market import audit, clock, formatting, hooks, outbox
 from market.auth import Principal, SystemActor
 from market.csv_export import CsvWriter
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.guards import ensure_owner
 from market.i18n import _
@@ -97,7 +96,7 @@ async def _issue(
     try:
         async with session.begin_nested():
             invoice = Invoice(
-                number=await _next_number(session, today.year), contract_id=contract.id, version_id=version.id,  # type: ignore[arg-type]
+                number=await _next_number(session, today.year), contract_id=row_id(contract), version_id=row_id(version),
                 agency_id=contract.agency_id, provider_id=contract.provider_id, period=period, period_start=start,
                 period_end=end, amount_net=net, amount_vat=vat, amount_total=net + vat, issued_on=today,
                 due_on=today + timedelta(days=settings.invoice_due_days), payment_mode=mode,
@@ -180,7 +179,7 @@ def _row_query() -> sa.Select[Any]:
 
 def _to_row(invoice: Invoice, contract_number: str, agency_name: str, provider_name: str, paid: int) -> InvoiceRow:
     return InvoiceRow(
-        id=invoice.id, number=invoice.number, contract_id=invoice.contract_id, contract_number=contract_number,  # type: ignore[arg-type]
+        id=row_id(invoice), number=invoice.number, contract_id=invoice.contract_id, contract_number=contract_number,
         agency_id=invoice.agency_id, agency_name=agency_name, provider_id=invoice.provider_id, provider_name=provider_name,
         period=invoice.period, period_start=invoice.period_start, period_end=invoice.period_end,
         amount_net=invoice.amount_net, amount_vat=invoice.amount_vat, amount_total=invoice.amount_total,
@@ -296,7 +295,7 @@ async def invoice_detail(session: AsyncSession, principal: Principal, invoice_id
     payable = row.status in workflow.PAYABLE and row.payment_mode == MANUAL
     return Detail(
         row,
-        [PaymentRow(p.id, p.amount, p.paid_on, p.method, p.reference, p.created_at) for p in payments],  # type: ignore[arg-type]
+        [PaymentRow(row_id(p), p.amount, p.paid_on, p.method, p.reference, p.created_at) for p in payments],
         may_record_payment=payable and (principal.is_kind("operator") or principal.organisation_id == row.provider_id),
         may_void=payable and principal.is_kind("operator"),
     )
@@ -357,7 +356,7 @@ async def record_payment(session: AsyncSession, principal: Principal, invoice_id
     if data.amount > outstanding:
         raise Invalid(_("Please correct: %(fields)s.", fields="amount"),
                       errors={"amount": _("At most ₩%(outstanding)s is outstanding on this invoice.", outstanding=formatting.number(outstanding))})
-    payment = Payment(invoice_id=invoice.id, amount=data.amount, paid_on=data.paid_on, method=BANK_TRANSFER,  # type: ignore[arg-type]
+    payment = Payment(invoice_id=row_id(invoice), amount=data.amount, paid_on=data.paid_on, method=BANK_TRANSFER,
                       reference=data.reference, recorded_by_id=principal.user_id)
     session.add(payment)
     await session.flush()

@@ -26,11 +26,21 @@ from sqlmodel import col
 
 import committee
 from catalog import ContractedService, category_label, contracted_service, unit_label
-from contracts.models import CURRENCY, Contract, ContractStatus, ContractVersion, Invoice, Payment, Release, Route, VersionKind
+from contracts.models import (
+    CURRENCY,
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    Invoice,
+    Payment,
+    Release,
+    Route,
+    VersionKind,
+)
 from contracts.workflow import CLOSED, PUBLIC
 from market import i18n
 from market.audit import AUDIT_LOCK
-from market.database import lock, utcnow
+from market.database import lock, row_id, utcnow
 from market.errors import NotFound
 from market.i18n import _
 from market.models import Organisation
@@ -178,7 +188,7 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
     assert agency is not None and provider is not None
     service = await contracted_service(session, in_force.service_version_id)
     awarded_service = await contracted_service(session, awarded.service_version_id)
-    payments = await _payments(session, contract.id)  # type: ignore[arg-type]
+    payments = await _payments(session, row_id(contract))
     process = ocid(contract.number, prefix)
 
     direct = in_force.route != Route.central

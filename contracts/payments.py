@@ -23,7 +23,7 @@ from contracts.invoices import STRIPE, STRIPE_JOB
 from contracts.models import Contract, Invoice, InvoiceStatus, Payment, StripeCustomer, StripeEvent
 from market import audit, hooks, outbox
 from market.auth import SystemActor
-from market.database import create_engine, utcnow
+from market.database import create_engine, row_id, utcnow
 from market.models import Organisation, OutboxMessage
 from market.settings import Settings
 
@@ -216,7 +216,7 @@ async def apply_stripe_status(
     if target == InvoiceStatus.paid:
         amount = int(stripe_invoice.get("amount_paid") or invoice.amount_total)
         paid_at = _paid_at(stripe_invoice, at)
-        payment = Payment(invoice_id=invoice.id, amount=amount, paid_on=paid_at.astimezone(zone).date(), method="stripe",  # type: ignore[arg-type]
+        payment = Payment(invoice_id=row_id(invoice), amount=amount, paid_on=paid_at.astimezone(zone).date(), method="stripe",
                           reference=str(stripe_invoice["id"]))
         session.add(payment)
         invoice.paid_at = paid_at
@@ -272,7 +272,7 @@ async def reconcile(
         if invoice is None:
             report.unknown.append(stripe_invoice["id"])
             continue
-        seen.add(invoice.id)  # type: ignore[arg-type]
+        seen.add(row_id(invoice))
         before = invoice.status
         if invoice.stripe_invoice_id is None:
             invoice.stripe_invoice_id = stripe_invoice["id"]

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -40,11 +39,11 @@ from contracts import documents, lifecycle, workflow
 from contracts.authority import check_signing_authority
 from contracts.models import Contract, ContractStatus, ContractVersion, Signature, VersionKind, VersionState
 from contracts.schemas import SignInput
-from contracts.views import get_contract, side_of, version_of
 from contracts.verify_signature import canonical
+from contracts.views import get_contract, side_of, version_of
 from market import audit, clock, signing_keys
 from market.auth import Principal, check_login_allowed, record_login_failure
-from market.database import utcnow
+from market.database import row_id, utcnow
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.formatting import day
 from market.i18n import _
@@ -153,7 +152,7 @@ async def sign(
         raise Conflict(_("The stored document no longer matches its fingerprint; it cannot be signed. The operator has been told."))
     proof = await _proof(session, settings, actor, user, contract, version, side, data, address)
     signature = Signature(
-        contract_id=contract.id, version_id=version.id, side=side, user_id=actor.user_id, organisation_id=actor.organisation_id,  # type: ignore[arg-type]
+        contract_id=row_id(contract), version_id=row_id(version), side=side, user_id=actor.user_id, organisation_id=actor.organisation_id,
         signer_name=data.signer_name, signer_role=user.role, document_sha256=version.document_sha256,
         address=address[:64], user_agent=user_agent[:500], signed_at=utcnow(),
         method=proof.method, signing_key_id=proof.key.id if proof.key else None, payload=proof.payload, evidence=proof.evidence,

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from litestar.connection import ASGIConnection
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from market.database import utcnow
+from market.database import changed_rows, row_id, utcnow
 from market.errors import TooManyRequests
 from market.forwarded import client_address
 from market.i18n import _
@@ -63,7 +64,7 @@ def client_ip(connection: ASGIConnection) -> str:
 
 def _principal(user: User, organisation: Organisation, ip: str, via_token: bool) -> Principal:
     return Principal(
-        user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,  # type: ignore[arg-type]
+        user_id=row_id(user), email=user.email, name=user.name, organisation_id=row_id(organisation),
         organisation_kind=organisation.kind, organisation_name=organisation.name, role=user.role,
         language=user.language, ip=ip, via_token=via_token,
     )
@@ -73,15 +74,15 @@ async def _active_user(session: AsyncSession, user_id: int) -> tuple[User, Organ
     row = (
         await session.execute(
             sa.select(User, Organisation)
-            .join(Organisation, Organisation.id == User.organisation_id)
-            .where(User.id == user_id, User.active.is_(True), User.email_verified_at.is_not(None), Organisation.active.is_(True))
+            .join(Organisation, col(Organisation.id) == col(User.organisation_id))
+            .where(col(User.id) == user_id, col(User.active).is_(True), col(User.email_verified_at).is_not(None), col(Organisation.active).is_(True))
         )
     ).first()
     return (row[0], row[1]) if row else None
 
 
 async def principal_from_session(session: AsyncSession, settings: Settings, raw: str, ip: str) -> Principal | None:
-    login = await session.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(raw)))
+    login = await session.scalar(sa.select(LoginSession).where(col(LoginSession.token_hash) == token_hash(raw)))
     if login is None:
         return None
     now = utcnow()
@@ -101,7 +102,7 @@ async def principal_from_session(session: AsyncSession, settings: Settings, raw:
 async def principal_from_token(session: AsyncSession, raw: str, ip: str) -> Principal | None:
     """An expired token is refused like a revoked one."""
     token = await session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == token_hash(raw), ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())
+        sa.select(ApiToken).where(col(ApiToken.token_hash) == token_hash(raw), col(ApiToken.revoked_at).is_(None), col(ApiToken.expires_at) > utcnow())
     )
     if token is None:
         return None
@@ -117,7 +118,7 @@ async def principal_from_token(session: AsyncSession, raw: str, ip: str) -> Prin
 async def start_session(session: AsyncSession, user: User, ip: str, user_agent: str) -> str:
     """A fresh session id at every login; the raw id goes only into the cookie."""
     raw = new_token()
-    session.add(LoginSession(token_hash=token_hash(raw), user_id=user.id, ip=ip, user_agent=user_agent[:300]))  # type: ignore[arg-type]
+    session.add(LoginSession(token_hash=token_hash(raw), user_id=row_id(user), ip=ip, user_agent=user_agent[:300]))
     user.last_login_at = utcnow()
     await session.flush()
     return raw
@@ -125,19 +126,18 @@ async def start_session(session: AsyncSession, user: User, ip: str, user_agent: 
 
 async def end_session(session: AsyncSession, raw: str | None) -> None:
     if raw:
-        await session.execute(sa.delete(LoginSession).where(LoginSession.token_hash == token_hash(raw)))
+        await session.execute(sa.delete(LoginSession).where(col(LoginSession.token_hash) == token_hash(raw)))
 
 
 async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
-    await session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user_id))
+    await session.execute(sa.delete(LoginSession).where(col(LoginSession.user_id) == user_id))
 
 
 async def revoke_all_tokens(session: AsyncSession, user_id: int) -> int:
     """Revoke every API token of the user still in force; how many were."""
-    result = await session.execute(
-        sa.update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    return await changed_rows(
+        session, sa.update(ApiToken).where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None)).values(revoked_at=utcnow())
     )
-    return int(result.rowcount or 0)
 
 
 # --- throttling ---------------------------------------------------------------------------------
@@ -146,10 +146,10 @@ async def check_login_allowed(session: AsyncSession, settings: Settings, account
     """The same answer whether or not the account exists: the count is kept per submitted address."""
     since = utcnow() - timedelta(minutes=settings.login_window_minutes)
     per_account = await session.scalar(
-        sa.select(sa.func.count()).where(LoginFailure.account_key == account_key, LoginFailure.at >= since)
+        sa.select(sa.func.count()).where(col(LoginFailure.account_key) == account_key, col(LoginFailure.at) >= since)
     )
     per_address = await session.scalar(
-        sa.select(sa.func.count()).where(LoginFailure.ip == ip, LoginFailure.at >= since)
+        sa.select(sa.func.count()).where(col(LoginFailure.ip) == ip, col(LoginFailure.at) >= since)
     )
     if (per_account or 0) >= settings.login_failures_per_account or (per_address or 0) >= settings.login_failures_per_address:
         minutes = settings.login_window_minutes
@@ -165,7 +165,7 @@ async def record_login_failure(session: AsyncSession, account_key: str, ip: str)
 
 
 async def clear_login_failures(session: AsyncSession, account_key: str) -> None:
-    await session.execute(sa.delete(LoginFailure).where(LoginFailure.account_key == account_key))
+    await session.execute(sa.delete(LoginFailure).where(col(LoginFailure.account_key) == account_key))
 
 
 # --- middleware ---------------------------------------------------------------------------------

@@ -12,8 +12,17 @@ from typing import Any
 import click
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from market.commands import checked_engine, ensure_data_dir, in_transaction, refuse_missing_sqlite, settings_from_env, unreachable, where
+from market.commands import (
+    checked_engine,
+    ensure_data_dir,
+    in_transaction,
+    refuse_missing_sqlite,
+    settings_from_env,
+    unreachable,
+    where,
+)
 
 
 class MarketCommands(click.Group):
@@ -158,7 +167,7 @@ def create_user(email: str, kind: str, org_name: str, name: str, registration_nu
 
     async def work(session: AsyncSession) -> Any:
         actor = SystemActor(email="cli")
-        organisation = await session.scalar(sa.select(Organisation).where(Organisation.name == org_name, Organisation.kind == kind))
+        organisation = await session.scalar(sa.select(Organisation).where(col(Organisation.name) == org_name, col(Organisation.kind) == kind))
         if organisation is None:
             organisation = await accounts.create_organisation(session, actor, kind=kind, name=org_name, registration_number=registration_number)
         return await accounts.create_user(

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from market import clock
-from market import accounts
+from market import accounts, clock
 from market.auth import SystemActor
+from market.database import row_id
 from market.models import AgencyDomain, Appointment, Organisation, User
 from market.parts import parts_of
 from market.settings import Settings
@@ -59,7 +60,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
     created = 0
     organisations: dict[str, Organisation] = {}
     for kind, name, number, email, sme in ORGANISATIONS:
-        existing = await session.scalar(sa.select(Organisation).where(Organisation.name == name))
+        existing = await session.scalar(sa.select(Organisation).where(col(Organisation.name) == name))
         if existing is None:
             existing = await accounts.create_organisation(
                 session, actor, kind=kind, name=name, registration_number=number, contact_email=email, is_sme=sme
@@ -68,7 +69,7 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         organisations[name] = existing
     echo(f"organisations: {len(organisations)}")
     for email, name, organisation, role in USERS:
-        user = await session.scalar(sa.select(User).where(User.email == email))
+        user = await session.scalar(sa.select(User).where(col(User.email) == email))
         if user is None:
             user = await accounts.create_user(
                 session, actor, organisation=organisations[organisation], email=email, name=name,
@@ -77,11 +78,11 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
             created += 1
             if organisations[organisation].kind == "committee":
                 today = clock.today()
-                session.add(Appointment(user_id=user.id, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=730), is_chair=role == "admin"))  # type: ignore[arg-type]
+                session.add(Appointment(user_id=row_id(user), starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=730), is_chair=role == "admin"))
     echo(f"users: {len(USERS)} (password for all: {DEMO_PASSWORD})")
     for domain, organisation in DOMAINS:
-        if not await session.scalar(sa.select(AgencyDomain.id).where(AgencyDomain.domain == domain)):
-            session.add(AgencyDomain(domain=domain, organisation_id=organisations[organisation].id))  # type: ignore[arg-type]
+        if not await session.scalar(sa.select(col(AgencyDomain.id)).where(col(AgencyDomain.domain) == domain)):
+            session.add(AgencyDomain(domain=domain, organisation_id=row_id(organisations[organisation])))
             created += 1
     await session.flush()
     created += await _load_domains(session, settings, echo)

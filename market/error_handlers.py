@@ -44,7 +44,7 @@ def problem_response(request: Request, status: int, title: str, detail: str, err
         if errors:
             body["errors"] = errors
         return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
-    return Template(  # type: ignore[return-value]
+    return Template(
         "errors/error.html",
         context={"status": status, "title": title, "detail": detail, "errors": errors or {}, "flashes": []},
         status_code=status,
@@ -78,7 +78,7 @@ def _csrf_for_error_page(request: Request) -> list[Cookie]:
 
 def _to_login(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"/login?next={quote(target)}", status_code=303)  # type: ignore[return-value]
+    return Redirect(f"/login?next={quote(target)}", status_code=303)
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response:

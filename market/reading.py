@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from typing import Any, cast
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +27,7 @@ class ReadingMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in READING_METHODS:
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in READING_METHODS:
             await self.app(scope, receive, send)
             return
         pristine = _copy_scope(scope)
@@ -50,8 +52,9 @@ class ReadingMiddleware:
             return
         await _close_session(scope)
         # The same scope object, as it came in: the framework's send hooks (the commit) hold on to it.
-        scope.clear()  # type: ignore[attr-defined]
-        scope.update(pristine)  # type: ignore[typeddict-item]
+        raw = cast("dict[str, Any]", scope)  # a plain dict under its TypedDict, which has no clear()
+        raw.clear()
+        raw.update(pristine)
         await self.app(scope, receive, send)
 
 

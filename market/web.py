@@ -7,7 +7,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypedDict, TypeVar
 
 from litestar import MediaType, Request
 from litestar.datastructures import Cookie
@@ -35,13 +35,9 @@ FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 
 
 def json_body(model: type[BaseModel]) -> Any:
-    """Body metadata for an /api handler's `data: Annotated[dict[str, Any], json_body(Model)]`.
-
-    OpenAPI documents the body as `model`; the handler validates it with `parse`, so bad input
-    answers 422 with a message per field, exactly as forms do.
-    """
+    """Body metadata for `ApiInput[Model]`: OpenAPI documents the body as `model`."""
     schema = model.model_json_schema()
-    extra = {key: _inline(schema[key], schema.get("$defs", {})) for key in ("properties", "required", "additionalProperties") if key in schema}
+    extra: dict[str, Any] = {key: _inline(schema[key], schema.get("$defs", {})) for key in ("properties", "required", "additionalProperties") if key in schema}
     return Body(
         media_type=RequestEncodingType.JSON, title=model.__name__, description=(model.__doc__ or "").strip() or None,
         schema_extra=extra,
@@ -83,12 +79,19 @@ API_ERRORS: dict[int, ResponseSpec] = {
 }
 
 
-class ApiInput:
-    """`data: ApiInput[Model]`: an /api handler's JSON body, documented as `Model` and parsed by the handler
-    (with `parse`), so that bad input answers 422 with a message per field."""
+if TYPE_CHECKING:
 
-    def __class_getitem__(cls, model: type[BaseModel]) -> Any:
-        return Annotated[dict[str, Any], json_body(model)]
+    class ApiInput(dict[str, Any], Generic[Form]):
+        """To the type checker, the JSON body as the dict `parse(Model, data)` validates."""
+
+else:
+
+    class ApiInput:
+        """`data: ApiInput[Model]`: an /api handler's JSON body, documented as `Model` and parsed by the handler
+        (with `parse`), so that bad input answers 422 with a message per field, exactly as forms do."""
+
+        def __class_getitem__(cls, model: type[BaseModel]) -> Any:
+            return Annotated[dict[str, Any], json_body(model)]
 
 
 def _inline(node: Any, definitions: dict[str, Any]) -> Any:
@@ -174,8 +177,8 @@ def _control_characters(value: Any, path: str = "") -> list[str]:
 def parse(model: type[Form], data: dict[str, Any]) -> Form:
     """Validate form or JSON input; every problem becomes a field message in one `Invalid`."""
     if bad := _control_characters(data):
-        errors = {field: _("Remove the control characters from this text.") for field in bad}
-        raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(errors)), errors=errors)
+        refused = {field: _("Remove the control characters from this text.") for field in bad}
+        raise Invalid(_("Please correct: %(fields)s.", fields=", ".join(refused)), errors=refused)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

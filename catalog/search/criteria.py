@@ -10,8 +10,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from catalog.facets import (
-    CATEGORIES, CERTIFICATIONS, CSAP_GRADES, DEPLOYMENT_MODELS, category_label, certification_label, country_label,
-    deployment_label, grade_label, percent,
+    CATEGORIES,
+    CERTIFICATIONS,
+    CSAP_GRADES,
+    DEPLOYMENT_MODELS,
+    category_label,
+    certification_label,
+    country_label,
+    deployment_label,
+    grade_label,
+    percent,
 )
 from market.errors import Invalid
 from market.formatting import number

@@ -15,8 +15,19 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.facets import (
-    CATEGORIES, CERTIFICATIONS, CSAP_GRADES, DEPLOYMENT_MODELS, PRICE_THRESHOLDS, SLA_THRESHOLDS_BP,
-    category_label, certification_label, country_labels, deployment_label, grade_label, percent, unit_label,
+    CATEGORIES,
+    CERTIFICATIONS,
+    CSAP_GRADES,
+    DEPLOYMENT_MODELS,
+    PRICE_THRESHOLDS,
+    SLA_THRESHOLDS_BP,
+    category_label,
+    certification_label,
+    country_labels,
+    deployment_label,
+    grade_label,
+    percent,
+    unit_label,
 )
 from catalog.models import ListedService
 from catalog.search.criteria import STOPWORDS, WORD, Criteria, Keywords

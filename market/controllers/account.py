@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
@@ -10,7 +10,6 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts, i18n, signing_keys
-from market.state import settings_of
 from market.auth import SESSION_COOKIE, Principal, client_ip, end_session, start_session
 from market.controllers.registration import PAGE
 from market.controllers.signin import session_cookie
@@ -32,7 +31,8 @@ from market.schemas import (
     TokenForm,
     TokenRead,
 )
-from market.web import DbSession, FormBody, cookie, form_dict, json_body, parse, read_cookie, redirect, render
+from market.state import settings_of
+from market.web import ApiInput, DbSession, FormBody, cookie, form_dict, parse, read_cookie, redirect, render
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -63,11 +63,11 @@ async def update_profile(request: Request, data: FormBody, db_session: DbSession
     form = form_dict(data)
     try:
         entry = parse(ProfileUpdate, form)
-        user = await accounts.update_profile(db_session, request.user, name=entry.name, language=entry.language)
+        await accounts.update_profile(db_session, request.user, name=entry.name, language=entry.language)
     except Invalid as exc:
         return await _account_page(request, db_session, exc.status_code, form=form, errors=exc.errors)
     # The language switch's cookie outranks the saved choice: align it so the change shows at once.
-    chosen = cookie(request, i18n.LANGUAGE_COOKIE, user.language, max_age=365 * 24 * 3600)
+    chosen = cookie(request, i18n.LANGUAGE_COOKIE, entry.language, max_age=365 * 24 * 3600)
     return redirect(request, "/account", _("Your profile is saved."), cookies=[chosen])
 
 
@@ -172,8 +172,8 @@ async def remove_key(request: Request, key_id: FromPath[int], db_session: DbSess
 
 def _me(principal: Principal) -> Me:
     return Me(
-        id=principal.user_id, email=principal.email, name=principal.name, role=principal.role,  # type: ignore[arg-type]
-        language=principal.language,  # type: ignore[arg-type]
+        id=principal.user_id, email=principal.email, name=principal.name, role=principal.role,
+        language=principal.language,
         organisation=OrganisationBrief(id=principal.organisation_id, kind=principal.organisation_kind, name=principal.organisation_name),
         via_token=principal.via_token,
     )
@@ -193,7 +193,7 @@ async def api_tokens(request: Request, db_session: DbSession) -> list[TokenRead]
 
 @post("/api/tokens", guards=[signed_in], tags=["account"])
 async def api_create_token(
-    request: Request, data: Annotated[dict[str, Any], json_body(TokenCreate)], db_session: DbSession,
+    request: Request, data: ApiInput[TokenCreate], db_session: DbSession,
 ) -> Response[TokenCreated]:
     """A new token, working for `lifetime_days` (1 to 365, default 90); `token` is in this answer only. Keep it secret: it acts as you."""
     entry = parse(TokenCreate, data)
@@ -217,7 +217,7 @@ async def api_signing_keys(request: Request, db_session: DbSession) -> list[Sign
 
 @post("/api/signing-keys", guards=[signed_in], tags=["account"], status_code=201)
 async def api_register_signing_key(
-    request: Request, data: Annotated[dict[str, Any], json_body(SigningKeyCreate)], db_session: DbSession,
+    request: Request, data: ApiInput[SigningKeyCreate], db_session: DbSession,
 ) -> SigningKeyRead:
     """Register an Ed25519 public key (PEM, or the 32 raw bytes in base64); a program holding its private key signs
     contracts through the API (`POST /api/contracts/{id}/versions/{n}/signing-requests`, then `.../signatures`)."""
@@ -238,7 +238,7 @@ async def api_passkey_options(request: Request, db_session: DbSession) -> Respon
 
 
 @post("/api/passkeys", guards=[signed_in], tags=["account"], status_code=201)
-async def api_register_passkey(request: Request, data: Annotated[dict[str, Any], json_body(PasskeyCreate)], db_session: DbSession) -> SigningKeyRead:
+async def api_register_passkey(request: Request, data: ApiInput[PasskeyCreate], db_session: DbSession) -> SigningKeyRead:
     """Register a passkey: its name, the options' `nonce`, and the authenticator's answer (`credential`)."""
     entry = parse(PasskeyCreate, data)
     key = await signing_keys.register_passkey(db_session, settings_of(request.app), request.user, name=entry.name, nonce=entry.nonce,

@@ -10,6 +10,7 @@ from litestar.response import Template
 from market import hooks, i18n, schema_version
 from market.web import DbSession, FormBody, cookie, form_dict, redirect, render, safe_next
 
+
 @get("/", include_in_schema=False)
 async def home(request: Request, db_session: DbSession) -> Template:
     user = request.user

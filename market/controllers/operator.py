@@ -4,16 +4,14 @@ committee appointments and the audit log. Every route is for operators only."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
 
-from market import clock
-from market import audit, operators
-from market.state import sessions_of, settings_of
+from market import audit, clock, operators
 from market.csv_export import CsvWriter
 from market.errors import Conflict, Invalid
 from market.guards import operator
@@ -36,7 +34,8 @@ from market.operator_schemas import (
     PageQuery,
     UserRead,
 )
-from market.web import DbSession, FormBody, form_dict, json_body, parse, redirect, render
+from market.state import sessions_of, settings_of
+from market.web import ApiInput, DbSession, FormBody, form_dict, parse, redirect, render
 
 GUARDS = [operator]
 PAGE: dict[str, Any] = {"guards": GUARDS, "include_in_schema": False}
@@ -55,9 +54,6 @@ def _link(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(given)}" if given else path
 
 
-OrganisationBody = Annotated[dict[str, Any], json_body(OrganisationCreate)]
-DomainBody = Annotated[dict[str, Any], json_body(DomainCreate)]
-AppointmentBody = Annotated[dict[str, Any], json_body(AppointmentCreate)]
 
 
 # --- organisations: pages -------------------------------------------------------------------------
@@ -99,7 +95,7 @@ async def organisation_page(request: Request, db_session: DbSession, organisatio
     return render(request, "market/operator/organisation.html", details=details)
 
 
-def _activation_text(details: OrganisationDetails, active: bool) -> dict[str, str]:
+def _activation_text(details: OrganisationDetails, active: bool) -> dict[str, Any]:
     name = details.organisation.name
     if active:
         return {
@@ -353,7 +349,7 @@ async def api_organisations(
 
 
 @post("/api/operator/organisations", **API)
-async def api_create_organisation(request: Request, db_session: DbSession, data: OrganisationBody) -> OrganisationRead:
+async def api_create_organisation(request: Request, db_session: DbSession, data: ApiInput[OrganisationCreate]) -> OrganisationRead:
     """Create an agency (with its 7-digit institution code), committee or operator organisation."""
     organisation = await operators.create_organisation(db_session, request.user, parse(OrganisationCreate, data))
     return OrganisationRead.model_validate(organisation)
@@ -394,7 +390,7 @@ async def api_domains(db_session: DbSession, page: FromQuery[str | None] = None)
 
 
 @post("/api/operator/domains", **API)
-async def api_approve_domain(request: Request, db_session: DbSession, data: DomainBody) -> DomainRead:
+async def api_approve_domain(request: Request, db_session: DbSession, data: ApiInput[DomainCreate]) -> DomainRead:
     """Approve an e-mail domain for an agency: people with addresses there may register into it."""
     return await operators.approve_domain(db_session, request.user, parse(DomainCreate, data))
 
@@ -413,7 +409,7 @@ async def api_appointments(request: Request, db_session: DbSession, page: FromQu
 
 
 @post("/api/operator/appointments", **API)
-async def api_appoint(request: Request, db_session: DbSession, data: AppointmentBody) -> Response[AppointmentResult]:
+async def api_appoint(request: Request, db_session: DbSession, data: ApiInput[AppointmentCreate]) -> Response[AppointmentResult]:
     """201 with the term for a user of the committee; 202 with the invitation when the person has no account yet
     (no term is recorded then: appoint them again after they accept)."""
     settings = settings_of(request.app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get, post, put
 from litestar.params import FromPath, FromQuery
@@ -10,15 +10,35 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts
-from market.state import settings_of
 from market.controllers.registration import PAGE
 from market.errors import Conflict, Invalid
 from market.formatting import number
 from market.guards import org_admin, signed_in
 from market.i18n import _
 from market.models import roles_for
-from market.schemas import InvitationCreate, InvitationRead, MemberRead, OrganisationRead, RoleChange, SigningLimitChange, SigningPolicy
-from market.web import PAGE_SIZE, DbSession, FormBody, Page, check_page, form_dict, json_body, page_number, parse, redirect, render
+from market.schemas import (
+    InvitationCreate,
+    InvitationRead,
+    MemberRead,
+    OrganisationRead,
+    RoleChange,
+    SigningLimitChange,
+    SigningPolicy,
+)
+from market.state import settings_of
+from market.web import (
+    PAGE_SIZE,
+    ApiInput,
+    DbSession,
+    FormBody,
+    Page,
+    check_page,
+    form_dict,
+    page_number,
+    parse,
+    redirect,
+    render,
+)
 
 
 def role_label(role: str) -> str:
@@ -130,7 +150,7 @@ async def api_organisation(request: Request, db_session: DbSession) -> Organisat
     overview = await accounts.organisation_overview(db_session, request.user)
     organisation = overview.organisation
     return OrganisationRead(
-        id=organisation.id, kind=organisation.kind, name=organisation.name,  # type: ignore[arg-type]
+        id=organisation.id, kind=organisation.kind, name=organisation.name,
         registration_number=organisation.registration_number, contact_email=organisation.contact_email,
         contact_phone=organisation.contact_phone, is_sme=organisation.is_sme, password_signing=organisation.password_signing,
         members=[MemberRead.model_validate(member) for member in overview.members],
@@ -141,7 +161,7 @@ async def api_organisation(request: Request, db_session: DbSession) -> Organisat
 
 @post("/api/organisation/invitations", guards=[signed_in, org_admin], tags=["organisation"])
 async def api_invite(
-    request: Request, data: Annotated[dict[str, Any], json_body(InvitationCreate)], db_session: DbSession,
+    request: Request, data: ApiInput[InvitationCreate], db_session: DbSession,
 ) -> InvitationRead:
     """Invite someone by e-mail; the link goes to them, never into this answer."""
     entry = parse(InvitationCreate, data)
@@ -170,7 +190,7 @@ async def api_remove_member(request: Request, member_id: FromPath[int], db_sessi
 
 @post("/api/organisation/members/{member_id:int}/role", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
 async def api_change_role(
-    request: Request, member_id: FromPath[int], data: Annotated[dict[str, Any], json_body(RoleChange)], db_session: DbSession,
+    request: Request, member_id: FromPath[int], data: ApiInput[RoleChange], db_session: DbSession,
 ) -> MemberRead:
     """Another member's role, one of your organisation kind's (agency: buyer, signer, admin; provider: signer, admin).
     A member who becomes a buyer loses their signing limit."""
@@ -180,7 +200,7 @@ async def api_change_role(
 
 @post("/api/organisation/members/{member_id:int}/signing-limit", guards=[signed_in, org_admin], tags=["organisation"], status_code=200)
 async def api_change_signing_limit(
-    request: Request, member_id: FromPath[int], data: Annotated[dict[str, Any], json_body(SigningLimitChange)], db_session: DbSession,
+    request: Request, member_id: FromPath[int], data: ApiInput[SigningLimitChange], db_session: DbSession,
 ) -> MemberRead:
     """An agency administrator sets another signer's or administrator's signing limit: the largest total value
     with VAT, in won, of a contract or amendment they may sign (0: none). Providers have no limits (403)."""
@@ -189,7 +209,7 @@ async def api_change_signing_limit(
 
 
 @put("/api/organisation/signing-policy", guards=[signed_in, org_admin], tags=["organisation"])
-async def api_signing_policy(request: Request, data: Annotated[dict[str, Any], json_body(SigningPolicy)], db_session: DbSession) -> SigningPolicy:
+async def api_signing_policy(request: Request, data: ApiInput[SigningPolicy], db_session: DbSession) -> SigningPolicy:
     """Whether members may still sign contracts by re-entering their password (`password_signing`, default true);
     false leaves passkeys and signing keys only. Administrators of agencies and providers."""
     entry = parse(SigningPolicy, data)

@@ -13,7 +13,6 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market import accounts, audit
-from market.state import settings_of
 from market.auth import SESSION_COOKIE, SystemActor, client_ip, end_session, start_session
 from market.controllers.signin import session_cookie
 from market.errors import Conflict, Invalid
@@ -27,6 +26,7 @@ from market.schemas import (
     PasswordResetForm,
     ProviderRegistration,
 )
+from market.state import settings_of
 from market.web import DbSession, FormBody, form_dict, parse, read_cookie, redirect, render
 
 FormError = (Invalid, Conflict)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromQuery
 from litestar.datastructures import Cookie
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from market import accounts, audit
-from market.state import settings_of
 from market.auth import SESSION_COOKIE, SystemActor, client_ip, end_session, start_session
 from market.errors import TooManyRequests
 from market.i18n import _
+from market.state import settings_of
 from market.web import DbSession, FormBody, cookie, form_dict, read_cookie, redirect, render, safe_next
+
 
 def session_cookie(request: Request, value: str, max_age: int | None = None) -> Cookie:
     return cookie(request, SESSION_COOKIE, value, max_age=max_age)

@@ -15,7 +15,6 @@ from alembic import op
 
 import market.database
 
-
 revision: str = '0001_shell'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -15,7 +15,6 @@ from alembic import op
 
 import market.database
 
-
 revision: str = '0002_catalog'
 down_revision: str | None = '0001_shell'
 branch_labels: str | Sequence[str] | None = None

@@ -15,7 +15,6 @@ from alembic import op
 
 import market.database
 
-
 revision: str = '0004_committee'
 down_revision: str | None = '0003_catalog_search'
 branch_labels: str | Sequence[str] | None = None

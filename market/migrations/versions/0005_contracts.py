@@ -15,7 +15,6 @@ from alembic import op
 
 import market.database
 
-
 revision: str = '0005_contracts'
 down_revision: str | None = '0004_committee'
 branch_labels: str | Sequence[str] | None = None
