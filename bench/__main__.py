@@ -29,14 +29,30 @@ BENCHMARKS = {"search": search, "catalogue": catalogue, "service": service_page,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default=os.environ.get("BENCH", ",".join(BENCHMARKS)),
-                        help=f"comma-separated, in this order: {','.join(BENCHMARKS)} (default: all, or $BENCH)")
-    parser.add_argument("--n", type=int, default=int(os.environ.get("N", "100000")), help="listings to generate (default 100000 or $N)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH", ",".join(BENCHMARKS)),
+        help=f"comma-separated, in this order: {','.join(BENCHMARKS)} (default: all, or $BENCH)",
+    )
+    parser.add_argument(
+        "--n", type=int, default=int(os.environ.get("N", "100000")), help="listings to generate (default 100000 or $N)"
+    )
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "20261123")))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")), help="server processes (default 2: one per core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS", "2")),
+        help="server processes (default 2: one per core)",
+    )
     parser.add_argument("--skip-load", action="store_true", help="reuse the data already loaded")
-    parser.add_argument("--profile", action="store_true", help="sample the app's workers with py-spy while they are measured (bench/results/profiles/)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the app's workers with py-spy while they are measured (bench/results/profiles/)",
+    )
     for module in BENCHMARKS.values():
         module.add_arguments(parser)
     args = parser.parse_args()
@@ -58,7 +74,9 @@ def main() -> int:
             load.load_demo(postgres_url())
             written.append("demo")
         written.append(str(BENCHMARKS[name].run(args).relative_to(ROOT)))
-    print(f"\nwritten: {', '.join(path for path in written if path != 'demo')} ({time.perf_counter() - started:.0f} s in all)")
+    print(
+        f"\nwritten: {', '.join(path for path in written if path != 'demo')} ({time.perf_counter() - started:.0f} s in all)"
+    )
     return 0
 
 

@@ -10,8 +10,13 @@ from typing import Any
 
 _folder = Path(os.environ["BENCH_BARE_DIR"])
 BODY = (_folder / "body").read_bytes()
-HEADERS = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in json.loads((_folder / "headers.json").read_text())]
-HEADERS = [header for header in HEADERS if header[0].lower() != b"content-length"] + [(b"content-length", str(len(BODY)).encode())]
+HEADERS = [
+    (name.encode("latin-1"), value.encode("latin-1"))
+    for name, value in json.loads((_folder / "headers.json").read_text())
+]
+HEADERS = [header for header in HEADERS if header[0].lower() != b"content-length"] + [
+    (b"content-length", str(len(BODY)).encode())
+]
 START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 ANSWER = {"type": "http.response.body", "body": BODY}
 

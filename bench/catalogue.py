@@ -16,8 +16,18 @@ from bench.server import Profile, Server, bare_server, machine, measure, postgre
 
 PATH = "/api/search"
 TARGET_RPS = 8_000
-KEPT_HEADERS = ("content-type", "cache-control", "x-content-type-options", "x-frame-options", "referrer-policy",
-                "content-security-policy", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy")
+KEPT_HEADERS = (
+    "content-type",
+    "cache-control",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Path:
     started = datetime.now(UTC)
-    report: dict[str, Any] = {"benchmark": "catalogue", "started_at": started.isoformat(timespec="seconds"), "n": args.n,
-                              "seed": args.seed, "path": PATH, "server_workers": args.workers, "machine": machine(),
-                              "target_rps": TARGET_RPS}
+    report: dict[str, Any] = {
+        "benchmark": "catalogue",
+        "started_at": started.isoformat(timespec="seconds"),
+        "n": args.n,
+        "seed": args.seed,
+        "path": PATH,
+        "server_workers": args.workers,
+        "machine": machine(),
+        "target_rps": TARGET_RPS,
+    }
     server = Server(postgres_url(), args.workers)
     try:
         server.wait()
@@ -40,20 +57,41 @@ def run(args: argparse.Namespace) -> Path:
         headers = [(name, value) for name, value in answer.headers.items() if name.lower() in KEPT_HEADERS]
         report["body_bytes"] = len(body)
         report["total"] = answer.json().get("total")
-        wrk(server.url + PATH, connections=args.connections, seconds=2, headers={"Accept": "application/json"})  # warm-up
+        wrk(
+            server.url + PATH, connections=args.connections, seconds=2, headers={"Accept": "application/json"}
+        )  # warm-up
         with Profile(args.profile, server, "catalogue", args.seconds):
-            report["app"] = measure(server, server.url + PATH, postgres_url(), connections=args.connections, seconds=args.seconds, headers={"Accept": "application/json"})
+            report["app"] = measure(
+                server,
+                server.url + PATH,
+                postgres_url(),
+                connections=args.connections,
+                seconds=args.seconds,
+                headers={"Accept": "application/json"},
+            )
     finally:
         server.stop()
-    print(f"  catalogue app : {report['app']['requests_per_second']:9.1f} req/s  p99 {report['app']['p99_ms']:7.1f} ms", flush=True)
+    print(
+        f"  catalogue app : {report['app']['requests_per_second']:9.1f} req/s  p99 {report['app']['p99_ms']:7.1f} ms",
+        flush=True,
+    )
     bare = bare_server(body, headers, args.workers)
     try:
         bare.wait(path=PATH)
         wrk(bare.url + PATH, connections=args.connections, seconds=2)
-        report["bare"] = measure(bare, bare.url + PATH, connections=args.connections, seconds=args.seconds, headers={"Accept": "application/json"})
+        report["bare"] = measure(
+            bare,
+            bare.url + PATH,
+            connections=args.connections,
+            seconds=args.seconds,
+            headers={"Accept": "application/json"},
+        )
     finally:
         bare.stop()
-    print(f"  catalogue bare: {report['bare']['requests_per_second']:9.1f} req/s  p99 {report['bare']['p99_ms']:7.1f} ms", flush=True)
+    print(
+        f"  catalogue bare: {report['bare']['requests_per_second']:9.1f} req/s  p99 {report['bare']['p99_ms']:7.1f} ms",
+        flush=True,
+    )
     report["ratio_to_bare"] = round(report["app"]["requests_per_second"] / report["bare"]["requests_per_second"], 4)
     report["target_met"] = report["app"]["requests_per_second"] >= TARGET_RPS
     target = save("catalogue", report)
@@ -65,8 +103,12 @@ def table(report: dict[str, Any]) -> str:
     lines = [f"{'catalogue JSON page':24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'CPU ms/req':>10}"]
     for key, label in (("app", "market serve (2 workers)"), ("bare", "bare ASGI, same bytes")):
         row = report[key]
-        lines.append(f"{label:24} {row['requests_per_second']:9.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['errors']:>6} {row['server_cpu_ms_per_request']:10.2f}")
+        lines.append(
+            f"{label:24} {row['requests_per_second']:9.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['errors']:>6} {row['server_cpu_ms_per_request']:10.2f}"
+        )
     verdict = "met" if report["target_met"] else "MISSED"
-    lines.append(f"PostgreSQL CPU {report['app'].get('database_cpu_ms_per_request')} ms a request (the app's statements: the search when not kept, the certificate marks)")
+    lines.append(
+        f"PostgreSQL CPU {report['app'].get('database_cpu_ms_per_request')} ms a request (the app's statements: the search when not kept, the certificate marks)"
+    )
     lines.append(f"ratio to the bare app {report['ratio_to_bare']:.3f}; target >= {TARGET_RPS} req/s: {verdict}")
     return "\n".join(lines)

@@ -47,6 +47,7 @@ def _batches(items: Iterable[generate.Listing], size: int = BATCH) -> Iterable[l
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
 
+
 async def _ensure_database(url: str) -> None:
     parsed = make_url(url)
     admin = await asyncpg.connect(asyncpg_dsn(parsed.set(database="postgres").render_as_string(hide_password=False)))
@@ -79,8 +80,12 @@ async def _copy_postgres(url: str, seed: int, count: int, providers: int) -> Non
         created = datetime(2025, 6, 1, tzinfo=UTC)
         rng = generate.random.Random(seed)
         await connection.copy_records_to_table(
-            "organisation", columns=generate.ORGANISATION_COLUMNS,
-            records=[generate.organisation_row(number, name, sme, created) for number, name, sme in generate.providers(rng, providers)],
+            "organisation",
+            columns=generate.ORGANISATION_COLUMNS,
+            records=[
+                generate.organisation_row(number, name, sme, created)
+                for number, name, sme in generate.providers(rng, providers)
+            ],
         )
         for batch in _batches(generate.listings(seed, count, providers)):
             tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in generate.COLUMNS}
@@ -95,7 +100,9 @@ async def _copy_postgres(url: str, seed: int, count: int, providers: int) -> Non
         for statement in indexes.values():
             await connection.execute(statement)
         for table in ("organisation", "catalog_service", "catalog_service_version", "catalog_plan"):
-            await connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            await connection.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
         await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
@@ -110,6 +117,7 @@ def load_postgres(url: str, seed: int, count: int, providers: int) -> float:
 
 
 # --- SQLite ----------------------------------------------------------------------------------------
+
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):  # as SQLAlchemy stores UTCDateTime on SQLite: naive UTC text
@@ -135,7 +143,10 @@ def load_sqlite(path: Path, seed: int, count: int, providers: int) -> float:
         placeholders = ", ".join("?" for _ in generate.ORGANISATION_COLUMNS)
         connection.executemany(
             f"INSERT INTO organisation ({', '.join(generate.ORGANISATION_COLUMNS)}) VALUES ({placeholders})",
-            [tuple(_sqlite_value(v) for v in generate.organisation_row(n, name, sme, created)) for n, name, sme in generate.providers(rng, providers)],
+            [
+                tuple(_sqlite_value(v) for v in generate.organisation_row(n, name, sme, created))
+                for n, name, sme in generate.providers(rng, providers)
+            ],
         )
         statements = {
             table: f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
@@ -159,6 +170,7 @@ def load_sqlite(path: Path, seed: int, count: int, providers: int) -> float:
 
 # --- demo data -------------------------------------------------------------------------------------
 
+
 def load_demo(url: str) -> float:
     """The demo's organisations, users and data added to the generated catalogue by `market demo` itself
     (its documents under var/bench, where the benchmarks' servers keep their data); a second run adds nothing."""
@@ -170,5 +182,7 @@ def load_demo(url: str) -> float:
     data_dir = Path(__file__).resolve().parent.parent / "var" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MARKET_DATABASE_URL": url, "MARKET_DATA_DIR": str(data_dir), "MARKET_LOG_LEVEL": "WARNING"}
-    subprocess.run([str(Path(sys.executable).parent / "market"), "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "market"), "demo"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - started

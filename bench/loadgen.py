@@ -44,12 +44,19 @@ async def run(url: str, connections: int, seconds: float, headers: dict[str, str
         await asyncio.gather(*(one(n) for n in range(connections)))
         elapsed = time.perf_counter() - started
     return {
-        "generator": "httpx (python -m bench.loadgen)", "connections": connections, "seconds": round(elapsed, 2),
-        "requests": len(latencies) + errors, "requests_per_second": round((len(latencies) + errors) / elapsed, 1), "errors": errors,
-        **{f"p{p}_ms": round(percentile(latencies, p / 100), 2) for p in (50, 90, 95, 99)}, "max_ms": round(max(latencies, default=0), 2),
+        "generator": "httpx (python -m bench.loadgen)",
+        "connections": connections,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies) + errors,
+        "requests_per_second": round((len(latencies) + errors) / elapsed, 1),
+        "errors": errors,
+        **{f"p{p}_ms": round(percentile(latencies, p / 100), 2) for p in (50, 90, 95, 99)},
+        "max_ms": round(max(latencies, default=0), 2),
     }
 
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
-    print(json.dumps(asyncio.run(run(spec["url"], spec["connections"], spec["seconds"], spec["headers"], spec["paths"]))))
+    print(
+        json.dumps(asyncio.run(run(spec["url"], spec["connections"], spec["seconds"], spec["headers"], spec["paths"])))
+    )

@@ -41,9 +41,12 @@ ROLES = [
 SKIPPED_PREFIXES = ("/api", "/static", "/schema", "/healthz")
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
-DEMO_ORGANISATIONS = ("SELECT organisation_id FROM user_account WHERE email IN ("
-                      + ", ".join(f"'{email}'" for _, email in ROLES if email) + ", 'buyer@mois.example.go.kr', "
-                      "'provider@nurisoft.example.kr', 'provider@baramdata.example.kr')")
+DEMO_ORGANISATIONS = (
+    "SELECT organisation_id FROM user_account WHERE email IN ("
+    + ", ".join(f"'{email}'" for _, email in ROLES if email)
+    + ", 'buyer@mois.example.go.kr', "
+    "'provider@nurisoft.example.kr', 'provider@baramdata.example.kr')"
+)
 # candidate values of each path parameter, the demo's first
 CANDIDATES = {
     "service_id": f"SELECT id FROM catalog_service ORDER BY provider_id IN ({DEMO_ORGANISATIONS}) DESC, id LIMIT 40",
@@ -57,10 +60,10 @@ CANDIDATES = {
     "domain_id": "SELECT id FROM agency_domain ORDER BY id LIMIT 5",
     "appointment_id": "SELECT id FROM appointment ORDER BY id LIMIT 5",
     "token_id": f"SELECT id FROM api_token WHERE user_id IN (SELECT id FROM user_account WHERE organisation_id IN ({DEMO_ORGANISATIONS})) "
-                "ORDER BY id LIMIT 5",
+    "ORDER BY id LIMIT 5",
     "certificate_number": "SELECT number FROM committee_certificate ORDER BY id LIMIT 10",
     "contract_number": f"SELECT number FROM contracts_contract WHERE status IN ('signed', 'active', 'completed', 'terminated') "
-                       f"ORDER BY agency_id IN ({DEMO_ORGANISATIONS}) DESC, id LIMIT 10",
+    f"ORDER BY agency_id IN ({DEMO_ORGANISATIONS}) DESC, id LIMIT 10",
 }
 FIXED = {"fmt": ["csv", "xlsx"], "number:int": ["1", "2", "3"], "token": ["not-a-real-token"]}
 # pages that read their query: measured with one
@@ -70,7 +73,12 @@ EXTRA = ["/services?q=backup", "/services?q=quantum&deployment=public"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pages")
-    group.add_argument("--page-requests", type=int, default=20, help="measured requests per page and role (default 20, after 2 warm-ups)")
+    group.add_argument(
+        "--page-requests",
+        type=int,
+        default=20,
+        help="measured requests per page and role (default 20, after 2 warm-ups)",
+    )
 
 
 def page_routes() -> list[str]:
@@ -82,9 +90,12 @@ def page_routes() -> list[str]:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     found = []
     for route in app.routes:
-        if isinstance(route, HTTPRoute) and not route.path.startswith(SKIPPED_PREFIXES):
-            if any("GET" in handler.http_methods for handler in route.route_handlers):
-                found.append(route.path)
+        if (
+            isinstance(route, HTTPRoute)
+            and not route.path.startswith(SKIPPED_PREFIXES)
+            and any("GET" in handler.http_methods for handler in route.route_handlers)
+        ):
+            found.append(route.path)
     return sorted(set(found))
 
 
@@ -131,18 +142,28 @@ async def ensure_projects(url: str, database_url: str) -> list[str]:
 
     connection = await asyncpg.connect(load.asyncpg_dsn(database_url))
     try:
-        user = await connection.fetchrow("SELECT id, organisation_id FROM user_account WHERE email = $1", "buyer@seoul.example.go.kr")
-        if await connection.fetchval("SELECT count(*) FROM catalog_project WHERE agency_id = $1", user["organisation_id"]):
+        user = await connection.fetchrow(
+            "SELECT id, organisation_id FROM user_account WHERE email = $1", "buyer@seoul.example.go.kr"
+        )
+        if await connection.fetchval(
+            "SELECT count(*) FROM catalog_project WHERE agency_id = $1", user["organisation_id"]
+        ):
             return []
         token = "bench-pages-" + secrets.token_urlsafe(16)
-        await connection.execute("INSERT INTO api_token (user_id, name, token_hash, prefix, created_at) VALUES ($1, 'bench pages', $2, $3, now())",
-                                 user["id"], hashlib.sha256(token.encode()).hexdigest(), token[:8])
+        await connection.execute(
+            "INSERT INTO api_token (user_id, name, token_hash, prefix, created_at) VALUES ($1, 'bench pages', $2, $3, now())",
+            user["id"],
+            hashlib.sha256(token.encode()).hexdigest(),
+            token[:8],
+        )
     finally:
         await connection.close()
     made = []
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-        for name, query, end in (("Records archive (open)", {"q": "archive", "deployment": ["public"]}, False),
-                                 ("Quantum-safe storage (ended)", {"q": "quantum", "deployment": ["private"]}, True)):
+        for name, query, end in (
+            ("Records archive (open)", {"q": "archive", "deployment": ["public"]}, False),
+            ("Quantum-safe storage (ended)", {"q": "quantum", "deployment": ["private"]}, True),
+        ):
             answer = await client.post("/api/projects", json={"name": name, "query": query})
             answer.raise_for_status()
             made.append(str(answer.json()["id"]))
@@ -156,12 +177,16 @@ def login(client: httpx.Client, email: str) -> None:
     token = CSRF_FIELD.search(form.text)
     if token is None:
         raise RuntimeError("no CSRF field on /login")
-    answer = client.post("/login", data={"_csrf_token": token.group(1), "email": email, "password": PASSWORD}, follow_redirects=False)
+    answer = client.post(
+        "/login", data={"_csrf_token": token.group(1), "email": email, "password": PASSWORD}, follow_redirects=False
+    )
     if answer.status_code != 303:
         raise RuntimeError(f"login as {email} answered {answer.status_code}")
 
 
-def measure_role(url: str, role: str, email: str | None, routes: list[str], found: dict[str, list[str]], requests: int) -> list[dict[str, Any]]:
+def measure_role(
+    url: str, role: str, email: str | None, routes: list[str], found: dict[str, list[str]], requests: int
+) -> list[dict[str, Any]]:
     results = []
     with httpx.Client(base_url=url, timeout=60, headers={"Accept": "text/html"}) as client:
         if email:
@@ -187,11 +212,20 @@ def measure_role(url: str, role: str, email: str | None, routes: list[str], foun
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
                     raise RuntimeError(f"{role} {chosen}: {response.status_code} after 200")
-            results.append({
-                "role": role, "route": route, "address": chosen, "status": 200, "measured": True, "requests": requests,
-                "bytes": len(response.content), "p50_ms": round(percentile(latencies, 0.5), 1),
-                "p95_ms": round(percentile(latencies, 0.95), 1), "max_ms": round(max(latencies), 1),
-            })
+            results.append(
+                {
+                    "role": role,
+                    "route": route,
+                    "address": chosen,
+                    "status": 200,
+                    "measured": True,
+                    "requests": requests,
+                    "bytes": len(response.content),
+                    "p50_ms": round(percentile(latencies, 0.5), 1),
+                    "p95_ms": round(percentile(latencies, 0.95), 1),
+                    "max_ms": round(max(latencies), 1),
+                }
+            )
     return results
 
 
@@ -199,9 +233,18 @@ def run(args: argparse.Namespace) -> Path:
     started = datetime.now(UTC)
     database_url = postgres_url()
     routes = page_routes()
-    report: dict[str, Any] = {"benchmark": "pages", "started_at": started.isoformat(timespec="seconds"), "n": args.n, "seed": args.seed,
-                              "server_workers": args.workers, "requests_per_page": args.page_requests, "machine": machine(),
-                              "target_p95_ms": TARGET_P95_MS, "routes": routes, "results": []}
+    report: dict[str, Any] = {
+        "benchmark": "pages",
+        "started_at": started.isoformat(timespec="seconds"),
+        "n": args.n,
+        "seed": args.seed,
+        "server_workers": args.workers,
+        "requests_per_page": args.page_requests,
+        "machine": machine(),
+        "target_p95_ms": TARGET_P95_MS,
+        "routes": routes,
+        "results": [],
+    }
     server = Server(database_url, args.workers)
     try:
         server.wait()
@@ -211,13 +254,18 @@ def run(args: argparse.Namespace) -> Path:
             measured = measure_role(server.url, role, email, routes, found, args.page_requests)
             report["results"] += measured
             slow = [r for r in measured if r["measured"] and r["p95_ms"] >= TARGET_P95_MS]
-            print(f"  {role:17} {sum(r['measured'] for r in measured):3} pages measured, {len(slow)} over {TARGET_P95_MS:g} ms", flush=True)
+            print(
+                f"  {role:17} {sum(r['measured'] for r in measured):3} pages measured, {len(slow)} over {TARGET_P95_MS:g} ms",
+                flush=True,
+            )
     finally:
         server.stop()
     measured = [r for r in report["results"] if r["measured"]]
     report["pages_measured"] = len(measured)
     report["routes_measured"] = len({r["route"] for r in measured})
-    report["over_target"] = [f"{r['role']} {r['address']} {r['p95_ms']} ms" for r in measured if r["p95_ms"] >= TARGET_P95_MS]
+    report["over_target"] = [
+        f"{r['role']} {r['address']} {r['p95_ms']} ms" for r in measured if r["p95_ms"] >= TARGET_P95_MS
+    ]
     report["target_met"] = not report["over_target"]
     target = save("pages", report)
     print(table(report))
@@ -228,10 +276,14 @@ def table(report: dict[str, Any]) -> str:
     measured = sorted((r for r in report["results"] if r["measured"]), key=lambda r: -r["p95_ms"])
     lines = [f"{'role':17} {'page':58} {'p50 ms':>7} {'p95 ms':>7} {'kB':>6}"]
     for r in measured:
-        lines.append(f"{r['role']:17} {r['address'][:58]:58} {r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['bytes'] / 1024:6.1f}")
+        lines.append(
+            f"{r['role']:17} {r['address'][:58]:58} {r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['bytes'] / 1024:6.1f}"
+        )
     never = sorted({r["route"] for r in report["results"]} - {r["route"] for r in measured})
-    lines.append(f"{report['pages_measured']} (role, page) pairs over {report['routes_measured']} of {len(report['routes'])} routes; "
-                 f"not answering 200 for any role: {', '.join(never) or 'none'}")
+    lines.append(
+        f"{report['pages_measured']} (role, page) pairs over {report['routes_measured']} of {len(report['routes'])} routes; "
+        f"not answering 200 for any role: {', '.join(never) or 'none'}"
+    )
     verdict = "met" if report["target_met"] else f"MISSED by {len(report['over_target'])}"
     lines.append(f"target p95 < {TARGET_P95_MS:g} ms on every page: {verdict}")
     return "\n".join(lines)

@@ -39,7 +39,12 @@ from bench.server import RESULTS, ROOT, Server, postgres_url
 DEFAULT_SQLITE = ROOT / "var" / "bench" / "market_bench.db"
 
 # keyword plus 3 filters (deployment model, SLA at least, unit price at most), facets, first page
-FILTERS: list[tuple[str, str]] = [("deployment", "public"), ("deployment", "hybrid"), ("sla", "99.5"), ("price_max", "1000000")]
+FILTERS: list[tuple[str, str]] = [
+    ("deployment", "public"),
+    ("deployment", "hybrid"),
+    ("sla", "99.5"),
+    ("price_max", "1000000"),
+]
 TERMS = [
     ("rare", "quantum"),
     ("common", "backup"),
@@ -70,10 +75,19 @@ class Measure:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "database": self.database, "label": self.label, "term": self.term, "mode": self.mode, "clients": self.clients,
-            "matches": self.matches, "matches_capped": self.capped, "requests": len(self.latencies_ms), "errors": self.errors,
-            "p50_ms": round(self.percentile(0.50), 2), "p95_ms": round(self.percentile(0.95), 2),
-            "p99_ms": round(self.percentile(0.99), 2), "server_cpu_ms": self.cpu_ms,
+            "database": self.database,
+            "label": self.label,
+            "term": self.term,
+            "mode": self.mode,
+            "clients": self.clients,
+            "matches": self.matches,
+            "matches_capped": self.capped,
+            "requests": len(self.latencies_ms),
+            "errors": self.errors,
+            "p50_ms": round(self.percentile(0.50), 2),
+            "p95_ms": round(self.percentile(0.95), 2),
+            "p99_ms": round(self.percentile(0.99), 2),
+            "server_cpu_ms": self.cpu_ms,
         }
 
 
@@ -108,6 +122,7 @@ async def http_run(url: str, term: str, clients: int, requests: int, warmup: int
 
 
 # --- the floor: the same SQL through the driver --------------------------------------------------
+
 
 async def captured_sql(database_url: str, term: str) -> tuple[list[tuple[str, Any]], int]:
     """The statements one search runs, as the driver receives them (SQL text and parameters)."""
@@ -178,11 +193,17 @@ async def postgres_floor(
     finally:
         for connection in connections:
             await connection.close()
-    cpu = round((after - before) * 1000 / len(latencies), 1) if before is not None and after is not None and latencies else None
+    cpu = (
+        round((after - before) * 1000 / len(latencies), 1)
+        if before is not None and after is not None and latencies
+        else None
+    )
     return latencies, cpu
 
 
-def sqlite_floor(path: Path, statements: list[tuple[str, Any]], clients: int, requests: int, warmup: int) -> list[float]:
+def sqlite_floor(
+    path: Path, statements: list[tuple[str, Any]], clients: int, requests: int, warmup: int
+) -> list[float]:
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -223,11 +244,18 @@ def sqlite_floor(path: Path, statements: list[tuple[str, Any]], clients: int, re
 
 # --- the run ---------------------------------------------------------------------------------------
 
+
 def _postgres_settings(database_url: str) -> dict[str, str]:
     async def read() -> dict[str, str]:
         connection = await asyncpg.connect(load.asyncpg_dsn(database_url))
         try:
-            names = ("server_version", "shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather")
+            names = (
+                "server_version",
+                "shared_buffers",
+                "work_mem",
+                "effective_cache_size",
+                "max_parallel_workers_per_gather",
+            )
             return {name: await connection.fetchval(f"SHOW {name}") for name in names}
         finally:
             await connection.close()
@@ -235,7 +263,9 @@ def _postgres_settings(database_url: str) -> dict[str, str]:
     return asyncio.run(read())
 
 
-def measure_database(name: str, database_url: str, floor: Callable[..., Any], args: argparse.Namespace) -> list[Measure]:
+def measure_database(
+    name: str, database_url: str, floor: Callable[..., Any], args: argparse.Namespace
+) -> list[Measure]:
     measures: list[Measure] = []
     # Every search is asked many times over: the cache of recent searches (MARKET_SEARCH_CACHE_SECONDS) would
     # answer all but the first from memory, and the search itself is what is measured here, beside its SQL.
@@ -255,18 +285,26 @@ def measure_database(name: str, database_url: str, floor: Callable[..., Any], ar
                 if total != matches:
                     raise RuntimeError(f"{name} {term!r}: HTTP found {total}, the driver {matches}")
                 measures.append(Measure(name, label, term, "http", clients, total, latencies, errors, capped))
-                print(f"  {name:10} {term:10} http   x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True)
+                print(
+                    f"  {name:10} {term:10} http   x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True
+                )
                 result = floor(statements, clients, requests, warmup)
                 latencies, cpu = asyncio.run(result) if isinstance(result, Awaitable) else (result, None)
-                measures.append(Measure(name, label, term, "driver", clients, matches, latencies, capped=capped, cpu_ms=cpu))
-                print(f"  {name:10} {term:10} driver x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True)
+                measures.append(
+                    Measure(name, label, term, "driver", clients, matches, latencies, capped=capped, cpu_ms=cpu)
+                )
+                print(
+                    f"  {name:10} {term:10} driver x{clients}: p95 {measures[-1].percentile(0.95):8.1f} ms", flush=True
+                )
     finally:
         server.stop()
     return measures
 
 
 def table(measures: list[Measure]) -> str:
-    lines = [f"{'database':10} {'term':12} {'label':20} {'matches':>8} {'mode':6} {'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms':>6}  target"]
+    lines = [
+        f"{'database':10} {'term':12} {'label':20} {'matches':>8} {'mode':6} {'clients':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms':>6}  target"
+    ]
     floors = {(m.database, m.term, m.clients): m.percentile(0.95) for m in measures if m.mode == "driver"}
     for m in measures:
         verdict = ""
@@ -274,7 +312,11 @@ def table(measures: list[Measure]) -> str:
             limit = TARGET_P95_MS[m.label]
             p95 = m.percentile(0.95)
             ok = p95 <= limit and (m.label == "very common" or p95 <= 2 * floors[(m.database, m.term, 1)])
-            verdict = f"{'met' if ok else 'MISSED'} (p95 <= {limit:g} ms" + ("" if m.label == "very common" else ", <= 2x driver") + ")"
+            verdict = (
+                f"{'met' if ok else 'MISSED'} (p95 <= {limit:g} ms"
+                + ("" if m.label == "very common" else ", <= 2x driver")
+                + ")"
+            )
         lines.append(
             f"{m.database:10} {m.term:12} {m.label:20} {str(m.matches) + ('+' if m.capped else ''):>8} {m.mode:6} {m.clients:>7} "
             f"{m.percentile(0.5):8.1f} {m.percentile(0.95):8.1f} {m.percentile(0.99):8.1f} {m.errors:>6} "
@@ -285,11 +327,22 @@ def table(measures: list[Measure]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("search")
-    group.add_argument("--requests", type=int, default=int(os.environ.get("REQUESTS", "200")), help="measured requests per term for one client (twice as many for 8)")
-    group.add_argument("--sqlite-requests", type=int, default=int(os.environ.get("SQLITE_REQUESTS", "40")),
-                       help="the same on SQLite (default 40; its warm-up at most 5)")
+    group.add_argument(
+        "--requests",
+        type=int,
+        default=int(os.environ.get("REQUESTS", "200")),
+        help="measured requests per term for one client (twice as many for 8)",
+    )
+    group.add_argument(
+        "--sqlite-requests",
+        type=int,
+        default=int(os.environ.get("SQLITE_REQUESTS", "40")),
+        help="the same on SQLite (default 40; its warm-up at most 5)",
+    )
     group.add_argument("--warmup", type=int, default=20)
-    group.add_argument("--databases", default="postgresql,sqlite", help="where to measure the search (default: postgresql,sqlite)")
+    group.add_argument(
+        "--databases", default="postgresql,sqlite", help="where to measure the search (default: postgresql,sqlite)"
+    )
     group.add_argument("--terms", default="", help="measure only these terms (comma-separated; default: all)")
 
 
@@ -301,12 +354,25 @@ def run(args: argparse.Namespace) -> Path:
     wanted = args.databases.split(",")
     started = datetime.now(UTC)
     report: dict[str, Any] = {
-        "started_at": started.isoformat(timespec="seconds"), "n": args.n, "seed": args.seed, "providers": providers,
-        "requests": args.requests, "sqlite_requests": args.sqlite_requests, "warmup": args.warmup, "server_workers": args.workers, "filters": FILTERS,
+        "started_at": started.isoformat(timespec="seconds"),
+        "n": args.n,
+        "seed": args.seed,
+        "providers": providers,
+        "requests": args.requests,
+        "sqlite_requests": args.sqlite_requests,
+        "warmup": args.warmup,
+        "server_workers": args.workers,
+        "filters": FILTERS,
         "terms": args.terms or "all",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": os.getloadavg(), "sqlite": sqlite3.sqlite_version},
-        "load_seconds": {}, "results": [],
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_before": os.getloadavg(),
+            "sqlite": sqlite3.sqlite_version,
+        },
+        "load_seconds": {},
+        "results": [],
     }
     measures: list[Measure] = []
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -324,8 +390,12 @@ def run(args: argparse.Namespace) -> Path:
             print(f"  {report['load_seconds']['postgresql']} s", flush=True)
         report["postgresql"] = _postgres_settings(postgres)
         measures += measure_database(
-            "postgresql", postgres,
-            lambda statements, clients, requests, warmup: postgres_floor(postgres, statements, clients, requests, warmup), args,
+            "postgresql",
+            postgres,
+            lambda statements, clients, requests, warmup: postgres_floor(
+                postgres, statements, clients, requests, warmup
+            ),
+            args,
         )
         save()
     if "sqlite" in wanted:
@@ -335,8 +405,12 @@ def run(args: argparse.Namespace) -> Path:
             print(f"  {report['load_seconds']['sqlite']} s", flush=True)
         sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
         measures += measure_database(
-            "sqlite", sqlite_url,
-            lambda statements, clients, requests, warmup: sqlite_floor(sqlite_path, statements, clients, requests, warmup), args,
+            "sqlite",
+            sqlite_url,
+            lambda statements, clients, requests, warmup: sqlite_floor(
+                sqlite_path, statements, clients, requests, warmup
+            ),
+            args,
         )
         save()
     print()

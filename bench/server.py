@@ -44,20 +44,30 @@ def free_port() -> int:
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_average": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+    }
 
 
 class Server:
     """A server in its own process group, answering on a free loopback port: `market serve` by default, or
     any command given (the bare floor), with `{port}` in it replaced."""
 
-    def __init__(self, database_url: str, workers: int, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, database_url: str, workers: int, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         environment = {
-            **os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(DATA_DIR), "MARKET_WORKER": "off",
-            "MARKET_SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(48), "MARKET_LOG_LEVEL": "WARNING",
+            **os.environ,
+            "MARKET_DATABASE_URL": database_url,
+            "MARKET_DATA_DIR": str(DATA_DIR),
+            "MARKET_WORKER": "off",
+            "MARKET_SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(48),
+            "MARKET_LOG_LEVEL": "WARNING",
             "MARKET_ENV": "production",
             # one client sends thousands of requests a minute here: the API's per-caller limit would answer 429
             "MARKET_API_REQUESTS_PER_MINUTE": "100000000",
@@ -68,7 +78,10 @@ class Server:
             command = [str(MARKET), "serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers)]
         self.process = subprocess.Popen(
             [part.replace("{port}", str(self.port)) for part in command],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -117,10 +130,25 @@ def bare_server(body: bytes, headers: list[tuple[str, str]], workers: int) -> Se
     folder = Path(tempfile.mkdtemp(prefix="bench-bare-"))
     (folder / "body").write_bytes(body)
     (folder / "headers.json").write_text(json.dumps(headers))
-    return Server("", workers, command=[
-        str(UVICORN), "bench.bare:app", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers),
-        "--no-proxy-headers", "--log-level", "warning", "--no-access-log",
-    ], env={"BENCH_BARE_DIR": str(folder), "PYTHONPATH": str(ROOT)})
+    return Server(
+        "",
+        workers,
+        command=[
+            str(UVICORN),
+            "bench.bare:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            str(workers),
+            "--no-proxy-headers",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={"BENCH_BARE_DIR": str(folder), "PYTHONPATH": str(ROOT)},
+    )
 
 
 # --- the load generator ----------------------------------------------------------------------------
@@ -142,10 +170,19 @@ def ensure_wrk() -> str | None:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("installing wrk (apt-get install -y wrk) ...", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
         if not shutil.which("wrk"):
-            subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                ["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+            )
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "wrk"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
     return shutil.which("wrk")
 
 
@@ -183,16 +220,27 @@ def database_backends(database_url: str) -> dict[int, float]:
         parsed = make_url(database_url)
         connection = await asyncpg.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
         try:
-            return [row[0] for row in await connection.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", parsed.database)]
+            return [
+                row[0]
+                for row in await connection.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", parsed.database
+                )
+            ]
         finally:
             await connection.close()
 
     return {pid: process_cpu_seconds(pid) for pid in asyncio.run(read())}
 
 
-def wrk(url: str, *, connections: int, seconds: float, threads: int = 1, headers: dict[str, str] | None = None,
-        paths: list[str] | None = None) -> dict[str, Any]:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+    paths: list[str] | None = None,
+) -> dict[str, Any]:
     """Requests per second and latency percentiles (milliseconds) from wrk; with `paths`, each request takes
     the next path of the list, round robin."""
     binary = ensure_wrk()
@@ -201,29 +249,56 @@ def wrk(url: str, *, connections: int, seconds: float, threads: int = 1, headers
     script = WRK_REPORT
     if paths:
         listed = ", ".join(json.dumps(path) for path in paths)
-        script = f"local paths = {{{listed}}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n" + script
+        script = (
+            f"local paths = {{{listed}}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+            + script
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
-    command = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", lua.name]
+    command = [
+        binary,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        lua.name,
+    ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     Path(lua.name).unlink(missing_ok=True)
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
-    raw = json.loads(line[len("BENCH "):])
+    raw = json.loads(line[len("BENCH ") :])
     errors = sum(value for key, value in raw.items() if key.startswith("errors_"))
     return {
-        "generator": "wrk", "connections": connections, "seconds": round(raw["seconds"], 2), "requests": raw["requests"],
-        "requests_per_second": round(raw["requests"] / raw["seconds"], 1), "errors": errors,
-        **{key.replace("_us", "_ms"): round(raw[key] / 1000, 2) for key in ("p50_us", "p90_us", "p95_us", "p99_us", "max_us")},
+        "generator": "wrk",
+        "connections": connections,
+        "seconds": round(raw["seconds"], 2),
+        "requests": raw["requests"],
+        "requests_per_second": round(raw["requests"] / raw["seconds"], 1),
+        "errors": errors,
+        **{
+            key.replace("_us", "_ms"): round(raw[key] / 1000, 2)
+            for key in ("p50_us", "p90_us", "p95_us", "p99_us", "max_us")
+        },
     }
 
 
-def python_load(url: str, *, connections: int, seconds: float, headers: dict[str, str] | None = None,
-                paths: list[str] | None = None) -> dict[str, Any]:
+def python_load(
+    url: str, *, connections: int, seconds: float, headers: dict[str, str] | None = None, paths: list[str] | None = None
+) -> dict[str, Any]:
     """The fallback generator: async httpx clients in a separate process (bench.loadgen)."""
-    spec = json.dumps({"url": url, "connections": connections, "seconds": seconds, "headers": headers or {}, "paths": paths or ["/"]})
-    output = subprocess.run([sys.executable, "-m", "bench.loadgen", spec], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    spec = json.dumps(
+        {"url": url, "connections": connections, "seconds": seconds, "headers": headers or {}, "paths": paths or ["/"]}
+    )
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", spec], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -238,6 +313,7 @@ def save(name: str, report: dict[str, Any]) -> Path:
 
 
 # --- the profiler ----------------------------------------------------------------------------------
+
 
 class Profile:
     """With `--profile`: py-spy samples every worker of `server` for `seconds` (the measurement's length),
@@ -257,9 +333,27 @@ class Profile:
                 continue
             target = folder / f"{stamp}-{name}-{pid}.txt"
             self.files.append(target)
-            self.processes.append(subprocess.Popen(
-                [str(spy), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw", "-o", str(target), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        str(spy),
+                        "record",
+                        "-p",
+                        str(pid),
+                        "-d",
+                        str(int(seconds)),
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(target),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def __enter__(self) -> Profile:
         return self
@@ -286,7 +380,17 @@ def top_frames(collapsed: Path, count: int = 15) -> list[str]:
         total += int(samples)
         for frame in set(stack.split(";")):
             inclusive[frame] += int(samples)
-    skip = ("<module>", "asyncio", "uvicorn/", "multiprocessing/", "threading.py", "litestar/middleware", "litestar/_asgi",
-            "litestar/app.py", "market/app.py:2", "litestar/routes")
+    skip = (
+        "<module>",
+        "asyncio",
+        "uvicorn/",
+        "multiprocessing/",
+        "threading.py",
+        "litestar/middleware",
+        "litestar/_asgi",
+        "litestar/app.py",
+        "market/app.py:2",
+        "litestar/routes",
+    )
     found = [(frame, samples) for frame, samples in inclusive.most_common() if not any(part in frame for part in skip)]
     return [f"{100 * samples / max(total, 1):5.1f} %  {frame}" for frame, samples in found[:count]]

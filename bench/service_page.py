@@ -35,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def _service_ids(database_url: str, seed: int) -> list[int]:
     connection = await asyncpg.connect(load.asyncpg_dsn(database_url))
     try:
-        ids = [row[0] for row in await connection.fetch("SELECT id FROM catalog_service WHERE status = 'listed' ORDER BY id")]
+        ids = [
+            row[0]
+            for row in await connection.fetch("SELECT id FROM catalog_service WHERE status = 'listed' ORDER BY id")
+        ]
     finally:
         await connection.close()
     return sorted(random.Random(seed).sample(ids, min(SAMPLE, len(ids))))
@@ -67,14 +70,22 @@ async def captured_lookups(database_url: str, service_ids: list[int]) -> list[li
                 statements.clear()
                 await listings.view_service(session, None, service_id, None, zone=zone)
                 await hooks.service_panels(session, service_id)
-                lookups.append([(sql, args) for sql, args in statements if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))])
+                lookups.append(
+                    [
+                        (sql, args)
+                        for sql, args in statements
+                        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+                    ]
+                )
                 await session.rollback()
     finally:
         await engine.dispose()
     return lookups
 
 
-async def driver_floor(database_url: str, lookups: list[list[tuple[str, Any]]], connections: int, seconds: float) -> dict[str, Any]:
+async def driver_floor(
+    database_url: str, lookups: list[list[tuple[str, Any]]], connections: int, seconds: float
+) -> dict[str, Any]:
     dsn = load.asyncpg_dsn(database_url)
     pool = [await asyncpg.connect(dsn) for _ in range(connections)]
     latencies: list[float] = []
@@ -107,12 +118,18 @@ async def driver_floor(database_url: str, lookups: list[list[tuple[str, Any]]], 
     finally:
         for connection in pool:
             await connection.close()
-    return {"generator": "asyncpg in this process", "connections": connections, "seconds": round(elapsed, 2), "requests": len(latencies),
-            "requests_per_second": round(len(latencies) / elapsed, 1), "errors": 0,
-            **{f"p{p}_ms": round(percentile(latencies, p / 100), 2) for p in (50, 90, 95, 99)},
-            # the driver's side (this process: asyncpg and the loop) and PostgreSQL's backends, per lookup
-            "client_cpu_ms_per_request": round(client_cpu * 1000 / max(len(latencies), 1), 3),
-            "database_cpu_ms_per_request": round(database_cpu * 1000 / max(len(latencies), 1), 3)}
+    return {
+        "generator": "asyncpg in this process",
+        "connections": connections,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "errors": 0,
+        **{f"p{p}_ms": round(percentile(latencies, p / 100), 2) for p in (50, 90, 95, 99)},
+        # the driver's side (this process: asyncpg and the loop) and PostgreSQL's backends, per lookup
+        "client_cpu_ms_per_request": round(client_cpu * 1000 / max(len(latencies), 1), 3),
+        "database_cpu_ms_per_request": round(database_cpu * 1000 / max(len(latencies), 1), 3),
+    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -129,9 +146,16 @@ def run(args: argparse.Namespace) -> Path:
     database_url = postgres_url()
     ids = asyncio.run(_service_ids(database_url, args.seed))
     paths = [f"/services/{service_id}" for service_id in ids]
-    report: dict[str, Any] = {"benchmark": "service page", "started_at": started.isoformat(timespec="seconds"), "n": args.n,
-                              "seed": args.seed, "services": len(ids), "server_workers": args.workers, "machine": machine(),
-                              "target_rps": TARGET_RPS}
+    report: dict[str, Any] = {
+        "benchmark": "service page",
+        "started_at": started.isoformat(timespec="seconds"),
+        "n": args.n,
+        "seed": args.seed,
+        "services": len(ids),
+        "server_workers": args.workers,
+        "machine": machine(),
+        "target_rps": TARGET_RPS,
+    }
     lookups = asyncio.run(captured_lookups(database_url, ids))
     report["statements_per_page"] = round(sum(map(len, lookups)) / len(lookups), 1)
     server = Server(database_url, args.workers)
@@ -142,12 +166,20 @@ def run(args: argparse.Namespace) -> Path:
         report["page_bytes"] = len(first.content)
         wrk(server.url, connections=args.connections, seconds=2, paths=paths)  # warm-up
         with Profile(args.profile, server, "service_page", args.seconds):
-            report["app"] = measure(server, server.url, database_url, connections=args.connections, seconds=args.seconds, paths=paths)
+            report["app"] = measure(
+                server, server.url, database_url, connections=args.connections, seconds=args.seconds, paths=paths
+            )
     finally:
         server.stop()
-    print(f"  service page app   : {report['app']['requests_per_second']:9.1f} req/s  p99 {report['app']['p99_ms']:7.1f} ms", flush=True)
+    print(
+        f"  service page app   : {report['app']['requests_per_second']:9.1f} req/s  p99 {report['app']['p99_ms']:7.1f} ms",
+        flush=True,
+    )
     report["driver"] = asyncio.run(driver_floor(database_url, lookups, args.connections, args.seconds))
-    print(f"  service page driver: {report['driver']['requests_per_second']:9.1f} req/s  p99 {report['driver']['p99_ms']:7.1f} ms", flush=True)
+    print(
+        f"  service page driver: {report['driver']['requests_per_second']:9.1f} req/s  p99 {report['driver']['p99_ms']:7.1f} ms",
+        flush=True,
+    )
     report["ratio_to_driver"] = round(report["app"]["requests_per_second"] / report["driver"]["requests_per_second"], 4)
     report["target_met"] = report["app"]["requests_per_second"] >= TARGET_RPS
     target = save("service-page", report)
@@ -158,11 +190,17 @@ def run(args: argparse.Namespace) -> Path:
 def table(report: dict[str, Any]) -> str:
     lines = [f"{'service page':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  CPU ms a request"]
     app, driver = report["app"], report["driver"]
-    lines.append(f"{'market serve (2 workers)':28} {app['requests_per_second']:9.1f} {app['p50_ms']:8.1f} {app['p99_ms']:8.1f} {app['errors']:>6}  "
-                 f"{app['server_cpu_ms_per_request']} (app processes) + {app.get('database_cpu_ms_per_request')} (PostgreSQL)")
-    lines.append(f"{'same lookup, asyncpg':28} {driver['requests_per_second']:9.1f} {driver['p50_ms']:8.1f} {driver['p99_ms']:8.1f} {driver['errors']:>6}  "
-                 f"{driver['client_cpu_ms_per_request']} (driver side) + {driver['database_cpu_ms_per_request']} (PostgreSQL)")
+    lines.append(
+        f"{'market serve (2 workers)':28} {app['requests_per_second']:9.1f} {app['p50_ms']:8.1f} {app['p99_ms']:8.1f} {app['errors']:>6}  "
+        f"{app['server_cpu_ms_per_request']} (app processes) + {app.get('database_cpu_ms_per_request')} (PostgreSQL)"
+    )
+    lines.append(
+        f"{'same lookup, asyncpg':28} {driver['requests_per_second']:9.1f} {driver['p50_ms']:8.1f} {driver['p99_ms']:8.1f} {driver['errors']:>6}  "
+        f"{driver['client_cpu_ms_per_request']} (driver side) + {driver['database_cpu_ms_per_request']} (PostgreSQL)"
+    )
     verdict = "met" if report["target_met"] else "MISSED"
-    lines.append(f"{report['statements_per_page']} statements a page; ratio to the driver {report['ratio_to_driver']:.3f}; "
-                 f"target >= {TARGET_RPS} req/s: {verdict}")
+    lines.append(
+        f"{report['statements_per_page']} statements a page; ratio to the driver {report['ratio_to_driver']:.3f}; "
+        f"target >= {TARGET_RPS} req/s: {verdict}"
+    )
     return "\n".join(lines)

@@ -48,6 +48,7 @@ MAX_MONTHS = 120
 
 # --- input ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Request:
     ids: tuple[int, ...]
@@ -102,6 +103,7 @@ def parse_request(raw: Mapping[str, Any]) -> Request:
 
 # --- cost -----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Amount:
     net: int
@@ -143,9 +145,15 @@ class Cost:
             return {"net": value.net, "vat": value.vat, "gross": value.gross} if value else None
 
         return {
-            "plan": self.plan, "unit": self.unit, "unit_price": self.unit_price, "vat_included": self.vat_included,
-            "charging": self.charging, "billed_months": self.billed_months, "monthly": amount(self.monthly),
-            "total": amount(self.total), "notes": list(self.notes),
+            "plan": self.plan,
+            "unit": self.unit,
+            "unit_price": self.unit_price,
+            "vat_included": self.vat_included,
+            "charging": self.charging,
+            "billed_months": self.billed_months,
+            "monthly": amount(self.monthly),
+            "total": amount(self.total),
+            "notes": list(self.notes),
         }
 
 
@@ -168,8 +176,18 @@ def plan_cost(plan: Mapping[str, Any], quantity: int, months: int) -> Cost:
     if plan.get("free_trial_days"):
         notes.append(_("Free trial of %(n)s days, not deducted here.", n=plan["free_trial_days"]))
     if price is None:
-        return Cost(plan.get("name") or "", unit, unit_label(unit), None, bool(plan.get("vat_included")), charging, billed,
-                    None, None, (_("No price given."),))
+        return Cost(
+            plan.get("name") or "",
+            unit,
+            unit_label(unit),
+            None,
+            bool(plan.get("vat_included")),
+            charging,
+            billed,
+            None,
+            None,
+            (_("No price given."),),
+        )
     if charging == "hourly":
         total = price * quantity * HOURS_PER_MONTH * billed
     elif charging == "yearly":
@@ -180,13 +198,21 @@ def plan_cost(plan: Mapping[str, Any], quantity: int, months: int) -> Cost:
         total = price * quantity * billed
     vat_included = bool(plan.get("vat_included"))
     return Cost(
-        plan=plan.get("name") or "", unit=unit, unit_label=unit_label(unit), unit_price=price, vat_included=vat_included,
-        charging=charging, billed_months=billed, monthly=with_vat(_divide(total, billed), vat_included),
-        total=with_vat(total, vat_included), notes=tuple(notes),
+        plan=plan.get("name") or "",
+        unit=unit,
+        unit_label=unit_label(unit),
+        unit_price=price,
+        vat_included=vat_included,
+        charging=charging,
+        billed_months=billed,
+        monthly=with_vat(_divide(total, billed), vat_included),
+        total=with_vat(total, vat_included),
+        notes=tuple(notes),
     )
 
 
 # --- the comparison -------------------------------------------------------------------------------
+
 
 @dataclass
 class Column:
@@ -229,39 +255,60 @@ class Comparison:
             "project": self.project_id,
             "vat_percent": VAT_PERCENT,
             "services": [
-                {"id": column.service_id, "version": column.version_number, "name": column.name,
-                 "provider": column.provider_name, "url": column.url, "costs": [cost.to_json() for cost in column.costs]}
+                {
+                    "id": column.service_id,
+                    "version": column.version_number,
+                    "name": column.name,
+                    "provider": column.provider_name,
+                    "url": column.url,
+                    "costs": [cost.to_json() for cost in column.costs],
+                }
                 for column in self.columns
             ],
-            "rows": [{"key": row.key, "label": row.label, "values": row.values, "differs": row.differs} for row in self.rows],
+            "rows": [
+                {"key": row.key, "label": row.label, "values": row.values, "differs": row.differs} for row in self.rows
+            ],
         }
 
 
 async def compare(session: AsyncSession, viewer: Principal | None, request: Request) -> Comparison:
     """The services' listed versions side by side; with a project, the versions its ended search froze."""
-    versions = await _project_versions(session, viewer, request) if request.project_id else await _listed_versions(session, request.ids)
+    versions = (
+        await _project_versions(session, viewer, request)
+        if request.project_id
+        else await _listed_versions(session, request.ids)
+    )
     columns: list[Column] = []
     for service_id in request.ids:
         version, provider = versions[service_id]
         content = await version_content(session, version)
-        content["provider"] = {"name": provider.name if provider else "", "is_sme": bool(provider and provider.is_sme),
-                               "contact_email": provider.contact_email if provider else "",
-                               "contact_phone": provider.contact_phone if provider else ""}
+        content["provider"] = {
+            "name": provider.name if provider else "",
+            "is_sme": bool(provider and provider.is_sme),
+            "contact_email": provider.contact_email if provider else "",
+            "contact_phone": provider.contact_phone if provider else "",
+        }
         content["listed_at"] = version.listed_at
-        column = Column(service_id, version.number, version.name, content["provider"]["name"], f"/services/{service_id}", content)
+        column = Column(
+            service_id, version.number, version.name, content["provider"]["name"], f"/services/{service_id}", content
+        )
         column.costs = [plan_cost(plan, request.quantity, request.months) for plan in content["plans"]]
         columns.append(column)
     return Comparison(columns, _rows(columns), request.quantity, request.months, request.project_id)
 
 
-async def _listed_versions(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[ServiceVersion, Organisation | None]]:
+async def _listed_versions(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, tuple[ServiceVersion, Organisation | None]]:
     ids = list(ids)
-    rows = (await session.execute(
-        sa.select(col(ListedService.service_id), ServiceVersion, Organisation)
-        .join(ServiceVersion, col(ServiceVersion.id) == col(ListedService.version_id))
-        .outerjoin(Organisation, col(Organisation.id) == col(ListedService.provider_id))
-        .where(col(ListedService.service_id).in_(ids))
-    )).all()
+    rows = (
+        await session.execute(
+            sa.select(col(ListedService.service_id), ServiceVersion, Organisation)
+            .join(ServiceVersion, col(ServiceVersion.id) == col(ListedService.version_id))
+            .outerjoin(Organisation, col(Organisation.id) == col(ListedService.provider_id))
+            .where(col(ListedService.service_id).in_(ids))
+        )
+    ).all()
     found = {row[0]: (row[1], row[2]) for row in rows}
     missing = [str(service_id) for service_id in ids if service_id not in found]
     if missing:
@@ -279,17 +326,22 @@ async def _project_versions(
     ensure_owner(viewer, project.agency_id)
     if project.status != ProjectStatus.ended:
         raise NotFound(_("This project's search has not ended; compare from the search results instead."))
-    rows = (await session.execute(
-        sa.select(col(SnapshotItem.service_id), col(SnapshotItem.data), ServiceVersion)
-        .join(ServiceVersion, col(ServiceVersion.id) == col(SnapshotItem.version_id))
-        .where(col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id).in_(request.ids))
-    )).all()
+    rows = (
+        await session.execute(
+            sa.select(col(SnapshotItem.service_id), col(SnapshotItem.data), ServiceVersion)
+            .join(ServiceVersion, col(ServiceVersion.id) == col(SnapshotItem.version_id))
+            .where(col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id).in_(request.ids))
+        )
+    ).all()
     found: dict[int, tuple[ServiceVersion, Organisation | None]] = {}
     for service_id, data, version in rows:
         contact = data.get("contact") or {}
         provider = Organisation(
-            kind="provider", name=data.get("provider", ""), is_sme=bool(data.get("provider_sme")),
-            contact_email=contact.get("email", ""), contact_phone=contact.get("phone", ""),
+            kind="provider",
+            name=data.get("provider", ""),
+            is_sme=bool(data.get("provider_sme")),
+            contact_email=contact.get("email", ""),
+            contact_phone=contact.get("phone", ""),
         )
         found[service_id] = (version, provider)
     missing = [str(service_id) for service_id in request.ids if service_id not in found]
@@ -312,14 +364,17 @@ def _certification(item: Mapping[str, Any]) -> str:
         if item.get("grade"):
             details.append(_("grade %(g)s", g=grade_label(item["grade"])))
     if item.get("valid_from") or item.get("valid_to"):
-        details.append(_("valid %(start)s to %(end)s", start=item.get("valid_from") or "?", end=item.get("valid_to") or "?"))
+        details.append(
+            _("valid %(start)s to %(end)s", start=item.get("valid_from") or "?", end=item.get("valid_to") or "?")
+        )
     return f"{text} ({', '.join(details)})" if details else text
 
 
 def _plan(plan: Mapping[str, Any]) -> str:
     price = plan.get("unit_price")
     parts = [
-        f"{plan.get('name') or ''}: " + (f"{money(price)} {unit_label(plan.get('unit') or '')}" if price is not None else _("no price")),
+        f"{plan.get('name') or ''}: "
+        + (f"{money(price)} {unit_label(plan.get('unit') or '')}" if price is not None else _("no price")),
         _("VAT included") if plan.get("vat_included") else _("VAT excluded"),
     ]
     if plan.get("minimum_term_months"):
@@ -343,22 +398,41 @@ def attributes() -> list[tuple[str, str, Any]]:
     return [
         ("provider", _("Provider"), lambda c: c["provider"]["name"]),
         ("sme", _("Provider is an SME"), lambda c: _yes_no(c["provider"]["is_sme"])),
-        ("contact", _("Provider contact"), lambda c: " ".join(filter(None, [c["provider"]["contact_email"], c["provider"]["contact_phone"]]))),
+        (
+            "contact",
+            _("Provider contact"),
+            lambda c: " ".join(filter(None, [c["provider"]["contact_email"], c["provider"]["contact_phone"]])),
+        ),
         ("summary", _("Summary"), lambda c: c.get("summary") or ""),
         ("description", _("Description"), lambda c: c.get("description") or ""),
         ("category", _("Category"), lambda c: category_label(c.get("category") or "")),
         ("deployment_model", _("Deployment model"), lambda c: deployment_label(c.get("deployment_model") or "")),
         ("features", _("Features"), lambda c: "; ".join(c.get("features") or [])),
         ("benefits", _("Benefits"), lambda c: "; ".join(c.get("benefits") or [])),
-        ("data_location", _("Data location"),
-         lambda c: ", ".join(filter(None, [country_label(c.get("data_country") or ""), c.get("data_region") or ""]))),
-        ("certifications", _("Certifications"), lambda c: "; ".join(_certification(item) for item in c.get("certifications") or [])),
+        (
+            "data_location",
+            _("Data location"),
+            lambda c: ", ".join(filter(None, [country_label(c.get("data_country") or ""), c.get("data_region") or ""])),
+        ),
+        (
+            "certifications",
+            _("Certifications"),
+            lambda c: "; ".join(_certification(item) for item in c.get("certifications") or []),
+        ),
         ("sla_availability", _("SLA availability"), lambda c: percent(c.get("sla_availability_bp"))),
         ("support_hours", _("Support hours"), lambda c: c.get("support_hours") or ""),
-        ("support_channels", _("Support channels"),
-         lambda c: ", ".join(channels.get(item, item) for item in c.get("support_channels") or [])),
-        ("response_time", _("Response time"),
-         lambda c: _("%(n)s minutes", n=c["response_time_minutes"]) if c.get("response_time_minutes") is not None else ""),
+        (
+            "support_channels",
+            _("Support channels"),
+            lambda c: ", ".join(channels.get(item, item) for item in c.get("support_channels") or []),
+        ),
+        (
+            "response_time",
+            _("Response time"),
+            lambda c: (
+                _("%(n)s minutes", n=c["response_time_minutes"]) if c.get("response_time_minutes") is not None else ""
+            ),
+        ),
         ("service_credits", _("Service credits"), lambda c: c.get("service_credits") or ""),
         ("onboarding_terms", _("Onboarding"), lambda c: c.get("onboarding_terms") or ""),
         ("data_export_format", _("Data export format"), lambda c: c.get("data_export_format") or ""),
@@ -376,6 +450,7 @@ def _rows(columns: list[Column]) -> list[Row]:
 
 # --- export ---------------------------------------------------------------------------------------
 
+
 def to_csv(comparison: Comparison) -> str:
     """The table as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Korean): attributes, then costs."""
     writer = CsvWriter()
@@ -384,16 +459,55 @@ def to_csv(comparison: Comparison) -> str:
     for row in comparison.rows:
         writer.writerow([row.label, *row.values, _("Yes") if row.differs else _("No")])
     writer.writerow([])
-    writer.writerow([_("Cost for a quantity of %(q)s over %(m)s months (VAT %(v)s %%)",
-                       q=comparison.quantity, m=comparison.months, v=VAT_PERCENT)])
-    writer.writerow([
-        _("Service"), _("Plan"), _("Unit"), _("Unit price"), _("Months billed"), _("Monthly, before VAT"), _("Monthly VAT"),
-        _("Monthly with VAT"), _("Total, before VAT"), _("Total VAT"), _("Total with VAT"), _("Notes"),
-    ])
+    writer.writerow(
+        [
+            _(
+                "Cost for a quantity of %(q)s over %(m)s months (VAT %(v)s %%)",
+                q=comparison.quantity,
+                m=comparison.months,
+                v=VAT_PERCENT,
+            )
+        ]
+    )
+    writer.writerow(
+        [
+            _("Service"),
+            _("Plan"),
+            _("Unit"),
+            _("Unit price"),
+            _("Months billed"),
+            _("Monthly, before VAT"),
+            _("Monthly VAT"),
+            _("Monthly with VAT"),
+            _("Total, before VAT"),
+            _("Total VAT"),
+            _("Total with VAT"),
+            _("Notes"),
+        ]
+    )
     for column in comparison.columns:
         for cost in column.costs:
-            money = [cost.monthly.net, cost.monthly.vat, cost.monthly.gross, cost.total.net, cost.total.vat, cost.total.gross] \
-                if cost.monthly and cost.total else [""] * 6
-            writer.writerow([column.name, cost.plan, cost.unit_label, cost.unit_price if cost.unit_price is not None else "",
-                             cost.billed_months, *money, " ".join(cost.notes)])
+            money = (
+                [
+                    cost.monthly.net,
+                    cost.monthly.vat,
+                    cost.monthly.gross,
+                    cost.total.net,
+                    cost.total.vat,
+                    cost.total.gross,
+                ]
+                if cost.monthly and cost.total
+                else [""] * 6
+            )
+            writer.writerow(
+                [
+                    column.name,
+                    cost.plan,
+                    cost.unit_label,
+                    cost.unit_price if cost.unit_price is not None else "",
+                    cost.billed_months,
+                    *money,
+                    " ".join(cost.notes),
+                ]
+            )
     return writer.text()

@@ -48,11 +48,17 @@ def _viewer(request: Request) -> Principal | None:
 
 # --- what the form pages share -------------------------------------------------------------------------
 
+
 def _options() -> dict[str, Any]:
     return {
-        "categories": schemas.category_labels(), "deployments": schemas.deployment_labels(),
-        "schemes": schemas.scheme_labels(), "csap_types": schemas.csap_type_labels(), "grades": schemas.grade_labels(),
-        "channels": schemas.channel_labels(), "units": schemas.unit_labels(), "document_kinds": schemas.document_kind_labels(),
+        "categories": schemas.category_labels(),
+        "deployments": schemas.deployment_labels(),
+        "schemes": schemas.scheme_labels(),
+        "csap_types": schemas.csap_type_labels(),
+        "grades": schemas.grade_labels(),
+        "channels": schemas.channel_labels(),
+        "units": schemas.unit_labels(),
+        "document_kinds": schemas.document_kind_labels(),
         "file_size": diff.file_size,
     }
 
@@ -96,6 +102,7 @@ def _form_page(request: Request, template: str, status_code: int = 200, **contex
 
 # --- provider pages ----------------------------------------------------------------------------------
 
+
 @get("/provider/services", guards=[provider], include_in_schema=False)
 async def dashboard(request: Request, db_session: DbSession, page: FromQuery[int | None] = None) -> Template:
     rows, paging = await listings.provider_dashboard(db_session, current(request), page_number(page))
@@ -118,9 +125,17 @@ async def create_page(request: Request, data: FormBody, db_session: DbSession) -
         listing = schemas.validate(schemas.ListingInput, values)
         service = await listings.create_service(db_session, current(request), listing)
     except Invalid as exc:
-        return _form_page(request, "catalog/service_new.html", 422, values=values, errors=exc.errors,
-                          rows=_rows(values, _requested_rows(form)))
-    return redirect(request, f"/services/{service.id}/edit", _("Draft saved. Add documents, then submit it when it is complete."))
+        return _form_page(
+            request,
+            "catalog/service_new.html",
+            422,
+            values=values,
+            errors=exc.errors,
+            rows=_rows(values, _requested_rows(form)),
+        )
+    return redirect(
+        request, f"/services/{service.id}/edit", _("Draft saved. Add documents, then submit it when it is complete.")
+    )
 
 
 @get("/services/{service_id:int}/edit", guards=[provider], include_in_schema=False)
@@ -129,7 +144,10 @@ async def edit_page(request: Request, service_id: FromPath[int], db_session: DbS
     if editing.version is None or editing.blocked:
         return render(request, "catalog/service_locked.html", editing=editing)
     return _form_page(
-        request, "catalog/service_edit.html", editing=editing, values=schemas.form_values(editing.version.content),
+        request,
+        "catalog/service_edit.html",
+        editing=editing,
+        values=schemas.form_values(editing.version.content),
         lock_version=editing.version.lock_version,
     )
 
@@ -145,19 +163,33 @@ async def save_page(request: Request, service_id: FromPath[int], data: FormBody,
     lock_version = form.get("lock_version", "")
     rows = _add_row(form, values)
     if rows is not None:
-        return _form_page(request, "catalog/service_edit.html", editing=editing, values=values, rows=rows, lock_version=lock_version)
+        return _form_page(
+            request, "catalog/service_edit.html", editing=editing, values=values, rows=rows, lock_version=lock_version
+        )
     try:
         edit = schemas.validate(schemas.ListingEdit, values)
         await listings.save_draft(db_session, user, service_id, edit.lock_version, edit.changes())
     except StaleEdit as exc:
         return _form_page(
-            request, "catalog/service_edit.html", 409, editing=editing, values=values, stale=exc.changes,
-            lock_version=exc.current_lock_version, rows=_rows(values, _requested_rows(form)),
+            request,
+            "catalog/service_edit.html",
+            409,
+            editing=editing,
+            values=values,
+            stale=exc.changes,
+            lock_version=exc.current_lock_version,
+            rows=_rows(values, _requested_rows(form)),
         )
     except Invalid as exc:
         return _form_page(
-            request, "catalog/service_edit.html", 422, editing=editing, values=values, errors=exc.errors,
-            lock_version=lock_version, rows=_rows(values, _requested_rows(form)),
+            request,
+            "catalog/service_edit.html",
+            422,
+            editing=editing,
+            values=values,
+            errors=exc.errors,
+            lock_version=lock_version,
+            rows=_rows(values, _requested_rows(form)),
         )
     return redirect(request, f"/services/{service_id}/edit", _("Draft saved."))
 
@@ -177,11 +209,17 @@ async def submit(request: Request, service_id: FromPath[int], data: FormBody, db
         await listings.submit(db_session, user, service_id, form.lock_version)
     except StaleEdit as exc:
         editing = await listings.editing(db_session, user, service_id)
-        return render(request, "catalog/submit.html", 409, editing=editing, errors={}, stale=exc.changes, labels=_error_labels())
+        return render(
+            request, "catalog/submit.html", 409, editing=editing, errors={}, stale=exc.changes, labels=_error_labels()
+        )
     except Invalid as exc:
         editing = await listings.editing(db_session, user, service_id)
-        return render(request, "catalog/submit.html", 422, editing=editing, errors=exc.errors, stale=[], labels=_error_labels())
-    return redirect(request, f"/services/{service_id}", _("Submitted to the committee. You will hear from them by e-mail."))
+        return render(
+            request, "catalog/submit.html", 422, editing=editing, errors=exc.errors, stale=[], labels=_error_labels()
+        )
+    return redirect(
+        request, f"/services/{service_id}", _("Submitted to the committee. You will hear from them by e-mail.")
+    )
 
 
 @get("/services/{service_id:int}/withdraw", guards=[provider], include_in_schema=False)
@@ -197,12 +235,18 @@ async def withdraw(request: Request, service_id: FromPath[int], data: FormBody, 
     user = current(request)
     form = form_dict(data)
     try:
-        answer = schemas.validate(schemas.WithdrawInput, {"reason": form.get("reason", ""), "confirm": form.get("confirm", "")})
+        answer = schemas.validate(
+            schemas.WithdrawInput, {"reason": form.get("reason", ""), "confirm": form.get("confirm", "")}
+        )
         await listings.withdraw(db_session, user, service_id, answer.reason)
     except Invalid as exc:
         view = await listings.view_service(db_session, user, service_id, zone=_zone(request))
-        return render(request, "catalog/withdraw.html", 422, view=view, errors=exc.errors, form={"reason": form.get("reason", "")})
-    return redirect(request, "/provider/services", _("The service was withdrawn. Buyers can no longer find or order it."))
+        return render(
+            request, "catalog/withdraw.html", 422, view=view, errors=exc.errors, form={"reason": form.get("reason", "")}
+        )
+    return redirect(
+        request, "/provider/services", _("The service was withdrawn. Buyers can no longer find or order it.")
+    )
 
 
 @get("/services/{service_id:int}/revise", guards=[provider], include_in_schema=False)
@@ -215,8 +259,12 @@ async def revise_page(request: Request, service_id: FromPath[int], db_session: D
 async def revise(request: Request, service_id: FromPath[int], db_session: DbSession) -> Any:
     version = await listings.start_revision(db_session, current(request), _storage(request), service_id)
     return redirect(
-        request, f"/services/{service_id}/edit",
-        _("Revision started as version %(n)s. Buyers keep seeing the listed version until the committee approves this one.", n=version.number),
+        request,
+        f"/services/{service_id}/edit",
+        _(
+            "Revision started as version %(n)s. Buyers keep seeing the listed version until the committee approves this one.",
+            n=version.number,
+        ),
     )
 
 
@@ -238,41 +286,69 @@ async def _read_upload(data: dict[str, Any]) -> tuple[str, bytes]:
         await upload.close()
 
 
-@post("/services/{service_id:int}/documents", guards=[provider], include_in_schema=False, request_max_body_size=UPLOAD_BODY_LIMIT)
+@post(
+    "/services/{service_id:int}/documents",
+    guards=[provider],
+    include_in_schema=False,
+    request_max_body_size=UPLOAD_BODY_LIMIT,
+)
 async def upload_page(request: Request, service_id: FromPath[int], data: MultipartBody, db_session: DbSession) -> Any:
     user = current(request)
     filename, content = await _read_upload(data)
     try:
-        document = await documents.upload(db_session, user, _storage(request), service_id, str(data.get("kind", "")), filename, content)
+        document = await documents.upload(
+            db_session, user, _storage(request), service_id, str(data.get("kind", "")), filename, content
+        )
     except Invalid as exc:
         editing = await listings.editing(db_session, user, service_id)
         return render(request, "catalog/documents.html", 422, editing=editing, errors=exc.errors, **_options())
-    return redirect(request, f"/services/{service_id}/documents", _("“%(name)s” was attached.", name=document.original_name))
+    return redirect(
+        request, f"/services/{service_id}/documents", _("“%(name)s” was attached.", name=document.original_name)
+    )
 
 
 @post("/services/{service_id:int}/documents/{document_id:int}/remove", guards=[provider], include_in_schema=False)
-async def remove_document(request: Request, service_id: FromPath[int], document_id: FromPath[int], db_session: DbSession) -> Any:
+async def remove_document(
+    request: Request, service_id: FromPath[int], document_id: FromPath[int], db_session: DbSession
+) -> Any:
     document = await documents.remove(db_session, current(request), service_id, document_id)
-    return redirect(request, f"/services/{service_id}/documents", _("“%(name)s” was removed.", name=document.original_name))
+    return redirect(
+        request, f"/services/{service_id}/documents", _("“%(name)s” was removed.", name=document.original_name)
+    )
 
 
 # --- pages anyone may read (what they may see of it) ------------------------------------------------------
 
+
 @get("/services/{service_id:int}", include_in_schema=False)
-async def service_page(request: Request, service_id: FromPath[int], db_session: DbSession, version: FromQuery[int | None] = None) -> Template:
+async def service_page(
+    request: Request, service_id: FromPath[int], db_session: DbSession, version: FromQuery[int | None] = None
+) -> Template:
     view = await listings.view_service(db_session, _viewer(request), service_id, version, zone=_zone(request))
     panels = await hooks.service_panels(db_session, service_id)
-    return render(request, "catalog/service.html", view=view, **_options(), show=diff.show, show_plan=diff.show_plan,
-                  certification_text=diff.certification_text, panels=panels)
+    return render(
+        request,
+        "catalog/service.html",
+        view=view,
+        **_options(),
+        show=diff.show,
+        show_plan=diff.show_plan,
+        certification_text=diff.certification_text,
+        panels=panels,
+    )
 
 
 @get("/services/{service_id:int}/diff", include_in_schema=False)
 async def diff_page(
-    request: Request, service_id: FromPath[int], db_session: DbSession,
+    request: Request,
+    service_id: FromPath[int],
+    db_session: DbSession,
     from_number: Annotated[int | None, QueryParameter(name="from")] = None,
     to_number: Annotated[int | None, QueryParameter(name="to")] = None,
 ) -> Template:
-    result = await listings.compare_versions(db_session, _viewer(request), service_id, from_number, to_number, zone=_zone(request))
+    result = await listings.compare_versions(
+        db_session, _viewer(request), service_id, from_number, to_number, zone=_zone(request)
+    )
     return render(request, "catalog/diff.html", result=result)
 
 
@@ -285,10 +361,13 @@ def _content_disposition(name: str) -> str:
 async def download(request: Request, document_id: FromPath[int], db_session: DbSession) -> Response[bytes]:
     found = await documents.download(db_session, _viewer(request), _storage(request), document_id, zone=_zone(request))
     return Response(
-        found.data, media_type=found.media_type,
+        found.data,
+        media_type=found.media_type,
         headers={
-            "Content-Disposition": _content_disposition(found.name), "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store", "Content-Security-Policy": "sandbox",
+            "Content-Disposition": _content_disposition(found.name),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+            "Content-Security-Policy": "sandbox",
         },
     )
 
@@ -302,17 +381,25 @@ def _error_labels() -> dict[str, str]:
 
 # --- API ---------------------------------------------------------------------------------------------
 
+
 def _document_json(document: Document) -> dict[str, Any]:
     return {
-        "id": document.id, "kind": document.kind, "name": document.original_name, "content_type": document.content_type,
-        "size": document.size, "sha256": document.sha256, "uploaded_at": document.uploaded_at.isoformat(),
+        "id": document.id,
+        "kind": document.kind,
+        "name": document.original_name,
+        "content_type": document.content_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "uploaded_at": document.uploaded_at.isoformat(),
         "url": f"/documents/{document.id}",
     }
 
 
 def _summary_json(summary: listings.VersionSummary) -> dict[str, Any]:
     return {
-        "number": summary.number, "state": summary.state, "created_at": summary.created_at.isoformat(),
+        "number": summary.number,
+        "state": summary.state,
+        "created_at": summary.created_at.isoformat(),
         "updated_at": summary.updated_at.isoformat(),
         "submitted_at": summary.submitted_at.isoformat() if summary.submitted_at else None,
         "listed_at": summary.listed_at.isoformat() if summary.listed_at else None,
@@ -323,7 +410,9 @@ def _version_json(version: listings.VersionView) -> dict[str, Any]:
     content = dict(version.content)
     bp = content.pop("sla_availability_bp")
     return {
-        **_summary_json(version.summary), "lock_version": version.lock_version, **content,
+        **_summary_json(version.summary),
+        "lock_version": version.lock_version,
+        **content,
         "sla_availability": None if bp is None else bp / 100,
         "documents": [_document_json(document) for document in version.documents],
     }
@@ -332,11 +421,18 @@ def _version_json(version: listings.VersionView) -> dict[str, Any]:
 async def _service_json(db_session: Any, viewer: Principal | None, service_id: int, zone: Any) -> dict[str, Any]:
     view = await listings.view_service(db_session, viewer, service_id, zone=zone)
     body: dict[str, Any] = {
-        "id": view.service.id, "status": view.service.status, "status_reason": view.service.status_reason,
-        "status_changed_at": view.service.status_changed_at.isoformat(), "url": f"/services/{view.service.id}",
+        "id": view.service.id,
+        "status": view.service.status,
+        "status_reason": view.service.status_reason,
+        "status_changed_at": view.service.status_changed_at.isoformat(),
+        "url": f"/services/{view.service.id}",
         "provider": {
-            "id": view.provider.id, "name": view.provider.name, "contact_email": view.provider.contact_email,
-            "contact_phone": view.provider.contact_phone, "website": view.provider.website, "is_sme": view.provider.is_sme,
+            "id": view.provider.id,
+            "name": view.provider.name,
+            "contact_email": view.provider.contact_email,
+            "contact_phone": view.provider.contact_phone,
+            "website": view.provider.website,
+            "is_sme": view.provider.is_sme,
         },
         "listed_version": view.listed_number,
         "version": _version_json(view.version),
@@ -345,9 +441,13 @@ async def _service_json(db_session: Any, viewer: Principal | None, service_id: i
     if view.is_owner:
         open_view = None
         if view.open_version is not None:
-            open_view = view.version if view.open_version.number == view.version.number else (
-                await listings.view_service(db_session, viewer, service_id, view.open_version.number, zone=zone)
-            ).version
+            open_view = (
+                view.version
+                if view.open_version.number == view.version.number
+                else (
+                    await listings.view_service(db_session, viewer, service_id, view.open_version.number, zone=zone)
+                ).version
+            )
         body["open_version"] = _version_json(open_view) if open_view else None
     return body
 
@@ -367,7 +467,9 @@ async def api_service(request: Request, service_id: FromPath[int], db_session: D
 
 
 @patch("/api/services/{service_id:int}", guards=[provider], tags=["listings"])
-async def api_save(request: Request, service_id: FromPath[int], data: ApiInput[schemas.ListingEdit], db_session: DbSession) -> dict[str, Any]:
+async def api_save(
+    request: Request, service_id: FromPath[int], data: ApiInput[schemas.ListingEdit], db_session: DbSession
+) -> dict[str, Any]:
     """Change fields of the open draft; `lock_version` must be the one read, or the answer is 409 with what changed."""
     edit = schemas.validate(schemas.ListingEdit, data)
     await listings.save_draft(db_session, current(request), service_id, edit.lock_version, edit.changes(only_set=True))
@@ -375,7 +477,9 @@ async def api_save(request: Request, service_id: FromPath[int], data: ApiInput[s
 
 
 @post("/api/services/{service_id:int}/submit", guards=[provider], tags=["listings"], status_code=200)
-async def api_submit(request: Request, service_id: FromPath[int], data: ApiInput[schemas.SubmitInput], db_session: DbSession) -> dict[str, Any]:
+async def api_submit(
+    request: Request, service_id: FromPath[int], data: ApiInput[schemas.SubmitInput], db_session: DbSession
+) -> dict[str, Any]:
     """Submit the open draft to the committee; 422 names every missing or wrong field."""
     form = schemas.validate(schemas.SubmitInput, data)
     await listings.submit(db_session, current(request), service_id, form.lock_version)
@@ -390,45 +494,93 @@ async def api_revise(request: Request, service_id: FromPath[int], db_session: Db
 
 
 @post("/api/services/{service_id:int}/withdraw", guards=[provider], tags=["listings"], status_code=200)
-async def api_withdraw(request: Request, service_id: FromPath[int], data: ApiInput[schemas.WithdrawInput], db_session: DbSession) -> dict[str, Any]:
+async def api_withdraw(
+    request: Request, service_id: FromPath[int], data: ApiInput[schemas.WithdrawInput], db_session: DbSession
+) -> dict[str, Any]:
     """Withdraw a listed service for good: give a `reason` and `"confirm": true`."""
     answer = schemas.validate(schemas.WithdrawInput, data)
     service = await listings.withdraw(db_session, current(request), service_id, answer.reason)
-    return {"id": service.id, "status": service.status, "status_reason": service.status_reason,
-            "status_changed_at": service.status_changed_at.isoformat()}
+    return {
+        "id": service.id,
+        "status": service.status,
+        "status_reason": service.status_reason,
+        "status_changed_at": service.status_changed_at.isoformat(),
+    }
 
 
-@post("/api/services/{service_id:int}/documents", guards=[provider], tags=["listings"], status_code=201,
-      request_max_body_size=UPLOAD_BODY_LIMIT, responses=TOO_LARGE)
-async def api_upload(request: Request, service_id: FromPath[int], data: MultipartBody, db_session: DbSession) -> dict[str, Any]:
+@post(
+    "/api/services/{service_id:int}/documents",
+    guards=[provider],
+    tags=["listings"],
+    status_code=201,
+    request_max_body_size=UPLOAD_BODY_LIMIT,
+    responses=TOO_LARGE,
+)
+async def api_upload(
+    request: Request, service_id: FromPath[int], data: MultipartBody, db_session: DbSession
+) -> dict[str, Any]:
     """Attach a document (multipart fields `kind` and `file`): PDF or OpenDocument, at most 10 MB."""
     filename, content = await _read_upload(data)
-    document = await documents.upload(db_session, current(request), _storage(request), service_id, str(data.get("kind", "")), filename, content)
+    document = await documents.upload(
+        db_session, current(request), _storage(request), service_id, str(data.get("kind", "")), filename, content
+    )
     return _document_json(document)
 
 
 @get("/api/services/{service_id:int}/versions", tags=["listings"], responses=GONE)
 async def api_versions(request: Request, service_id: FromPath[int], db_session: DbSession) -> list[dict[str, Any]]:
     """The versions the caller may see: every version ever listed; its provider sees drafts too."""
-    return [_summary_json(summary) for summary in await listings.version_list(db_session, _viewer(request), service_id, _zone(request))]
+    return [
+        _summary_json(summary)
+        for summary in await listings.version_list(db_session, _viewer(request), service_id, _zone(request))
+    ]
 
 
 @get("/api/services/{service_id:int}/diff", tags=["listings"], responses=GONE)
 async def api_diff(
-    request: Request, service_id: FromPath[int], db_session: DbSession,
+    request: Request,
+    service_id: FromPath[int],
+    db_session: DbSession,
     from_number: Annotated[int | None, QueryParameter(name="from")] = None,
     to_number: Annotated[int | None, QueryParameter(name="to")] = None,
 ) -> dict[str, Any]:
     """The fields that differ between two versions, with old and new values as shown on the page."""
-    result = await listings.compare_versions(db_session, _viewer(request), service_id, from_number, to_number, _zone(request))
+    result = await listings.compare_versions(
+        db_session, _viewer(request), service_id, from_number, to_number, _zone(request)
+    )
     return {
-        "service_id": result.service.id, "from": result.old.number, "to": result.new.number,
+        "service_id": result.service.id,
+        "from": result.old.number,
+        "to": result.new.number,
         "changes": [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in result.changes],
     }
 
 
 routes = [
-    dashboard, new_page, create_page, edit_page, save_page, submit_page, submit, withdraw_page, withdraw, revise_page,
-    revise, documents_page, upload_page, remove_document, service_page, diff_page, download,
-    api_create, api_service, api_save, api_submit, api_revise, api_withdraw, api_upload, api_versions, api_diff,
+    dashboard,
+    new_page,
+    create_page,
+    edit_page,
+    save_page,
+    submit_page,
+    submit,
+    withdraw_page,
+    withdraw,
+    revise_page,
+    revise,
+    documents_page,
+    upload_page,
+    remove_document,
+    service_page,
+    diff_page,
+    download,
+    api_create,
+    api_service,
+    api_save,
+    api_submit,
+    api_revise,
+    api_withdraw,
+    api_upload,
+    api_versions,
+    api_diff,
 ]

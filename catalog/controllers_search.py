@@ -26,6 +26,7 @@ def _viewer(request: Request) -> Any:
 
 # --- search ---------------------------------------------------------------------------------------
 
+
 @get("/services", include_in_schema=False)
 async def search_page(request: Request, db_session: DbSession) -> Template:
     raw = query_of(request)
@@ -36,10 +37,14 @@ async def search_page(request: Request, db_session: DbSession) -> Template:
         page = search.parse_page(raw)
     except Invalid as exc:
         fallback = search.Criteria(q=" ".join(str((raw.get("q") or [""])[-1]).split())[: search.MAX_QUERY_LENGTH])
-        return render(request, "catalog/search.html", 422, criteria=fallback, results=None, errors=exc.errors, projects=saved_to)
+        return render(
+            request, "catalog/search.html", 422, criteria=fallback, results=None, errors=exc.errors, projects=saved_to
+        )
     results = await search_cache.of(request.app).search(db_session, criteria, page)
     marks = await hooks.marks_of(db_session, [hit.service_id for hit in results.hits])
-    return render(request, "catalog/search.html", criteria=criteria, results=results, marks=marks, errors={}, projects=saved_to)
+    return render(
+        request, "catalog/search.html", criteria=criteria, results=results, marks=marks, errors={}, projects=saved_to
+    )
 
 
 @get("/api/search", tags=["catalogue"], summary="Search the listed services")
@@ -75,16 +80,33 @@ async def search_api(
 
 # --- compare --------------------------------------------------------------------------------------
 
+
 @get("/compare", include_in_schema=False)
 async def compare_page(request: Request, db_session: DbSession) -> Template:
     raw = query_of(request)
     try:
         wanted = compare.parse_request(raw)
     except Invalid as exc:
-        return render(request, "catalog/compare.html", 422, comparison=None, errors=exc.errors, raw=raw, max_services=compare.MAX_SERVICES)
+        return render(
+            request,
+            "catalog/compare.html",
+            422,
+            comparison=None,
+            errors=exc.errors,
+            raw=raw,
+            max_services=compare.MAX_SERVICES,
+        )
     comparison = await compare.compare(db_session, _viewer(request), wanted)
-    return render(request, "catalog/compare.html", comparison=comparison, errors={}, raw=raw, max_services=compare.MAX_SERVICES,
-                  vat_percent=compare.VAT_PERCENT, hours_per_month=compare.HOURS_PER_MONTH)
+    return render(
+        request,
+        "catalog/compare.html",
+        comparison=comparison,
+        errors={},
+        raw=raw,
+        max_services=compare.MAX_SERVICES,
+        vat_percent=compare.VAT_PERCENT,
+        hours_per_month=compare.HOURS_PER_MONTH,
+    )
 
 
 @get("/compare/export", include_in_schema=False)
@@ -92,7 +114,8 @@ async def compare_export(request: Request, db_session: DbSession) -> Response[by
     comparison = await compare.compare(db_session, _viewer(request), compare.parse_request(query_of(request)))
     name = "comparison-" + "-".join(str(service_id) for service_id in comparison.ids) + ".csv"
     return Response(
-        compare.to_csv(comparison).encode("utf-8"), media_type="text/csv; charset=utf-8",
+        compare.to_csv(comparison).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

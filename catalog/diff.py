@@ -20,22 +20,37 @@ class Change:
 
 def field_labels() -> dict[str, str]:
     return {
-        "name": _("Name"), "summary": _("Summary"), "description": _("Description"), "category": _("Category"),
-        "deployment_model": _("Deployment model"), "features": _("Features"), "benefits": _("Benefits"),
-        "data_country": _("Data location: country"), "data_region": _("Data location: region"),
-        "certifications": _("Certifications"), "sla_availability_bp": _("SLA availability"),
-        "support_hours": _("Support hours"), "support_channels": _("Support channels"),
-        "response_time_minutes": _("Response time"), "service_credits": _("Service credits"),
-        "onboarding_terms": _("Onboarding"), "data_export_format": _("Data export format"),
-        "data_return_terms": _("Data return"), "data_deletion_terms": _("Data deletion"),
+        "name": _("Name"),
+        "summary": _("Summary"),
+        "description": _("Description"),
+        "category": _("Category"),
+        "deployment_model": _("Deployment model"),
+        "features": _("Features"),
+        "benefits": _("Benefits"),
+        "data_country": _("Data location: country"),
+        "data_region": _("Data location: region"),
+        "certifications": _("Certifications"),
+        "sla_availability_bp": _("SLA availability"),
+        "support_hours": _("Support hours"),
+        "support_channels": _("Support channels"),
+        "response_time_minutes": _("Response time"),
+        "service_credits": _("Service credits"),
+        "onboarding_terms": _("Onboarding"),
+        "data_export_format": _("Data export format"),
+        "data_return_terms": _("Data return"),
+        "data_deletion_terms": _("Data deletion"),
         "plans": _("Plans"),
     }
 
 
 def plan_field_labels() -> dict[str, str]:
     return {
-        "name": _("name"), "unit": _("unit"), "unit_price": _("unit price"), "vat_included": _("VAT included"),
-        "minimum_term_months": _("minimum term"), "free_trial_days": _("free trial"),
+        "name": _("name"),
+        "unit": _("unit"),
+        "unit_price": _("unit price"),
+        "vat_included": _("VAT included"),
+        "minimum_term_months": _("minimum term"),
+        "free_trial_days": _("free trial"),
     }
 
 
@@ -58,7 +73,13 @@ def certification_text(certification: dict[str, Any]) -> str:
 
 
 def schemes_short() -> dict[str, str]:
-    return {"CSAP": "CSAP", "ISO27001": "ISO/IEC 27001", "ISO27017": "ISO/IEC 27017", "ISO27018": "ISO/IEC 27018", "other": _("Other")}
+    return {
+        "CSAP": "CSAP",
+        "ISO27001": "ISO/IEC 27001",
+        "ISO27017": "ISO/IEC 27017",
+        "ISO27018": "ISO/IEC 27018",
+        "other": _("Other"),
+    }
 
 
 def show(field: str, value: Any) -> str:
@@ -128,10 +149,7 @@ def flatten(content: dict[str, Any], rows: dict[str, int] | None = None) -> dict
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """The fields whose shown value differs, in display order; a plan added or removed shows as changed rows."""
-    rows = {
-        group: max(len(old.get(group) or []), len(new.get(group) or []))
-        for group in ("plans", "certifications")
-    }
+    rows = {group: max(len(old.get(group) or []), len(new.get(group) or [])) for group in ("plans", "certifications")}
     before, after = flatten(old, rows), flatten(new, rows)
     return [
         Change(field, label, before[field][1], value)

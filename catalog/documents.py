@@ -64,23 +64,43 @@ _STEP = 64 * 1024
 _PDF_HEADER = re.compile(rb"%PDF-[12]\.[0-9]")
 _PDF_TAIL = 1024
 # Readers ignore what follows a PDF's last %%EOF, which makes it the place to append another file.
-_FOREIGN_SIGNATURES = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"PK",
-                       b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"%PDF-")
+_FOREIGN_SIGNATURES = (
+    b"MZ",
+    b"\x7fELF",
+    b"#!",
+    b"\xca\xfe\xba\xbe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xce\xfa\xed\xfe",
+    b"PK",
+    b"Rar!",
+    b"7z\xbc\xaf",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"%PDF-",
+)
 # Looked for in the first bytes (what content sniffing reads) and after the end marker.
 _HTML_MARKERS = (b"<html", b"<head", b"<body", b"<script", b"<iframe", b"<!doctype", b"<svg")
 _DELIMITERS = rb"\x00\t\n\x0c\r /<>\[\]()%{}"
 _PDF_NAME = re.compile(rb"/([^" + _DELIMITERS + rb"]*)")
 # One pass over the file finds only the names that matter, plain or written with #xx escapes (`/J#61vaScript`).
-_PDF_SUSPECT = re.compile(rb"/(JS|JavaScript|Launch|EmbeddedFiles?|Encrypt|ObjStm)(?![^" + _DELIMITERS + rb"])"
-                          rb"|/([^" + _DELIMITERS + rb"]*#[0-9A-Fa-f]{2}[^" + _DELIMITERS + rb"]*)")
+_PDF_SUSPECT = re.compile(
+    rb"/(JS|JavaScript|Launch|EmbeddedFiles?|Encrypt|ObjStm)(?![^" + _DELIMITERS + rb"])"
+    rb"|/([^" + _DELIMITERS + rb"]*#[0-9A-Fa-f]{2}[^" + _DELIMITERS + rb"]*)"
+)
 _PDF_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 # Real files have a few hundred of either at most; past these the file is built to be slow to check.
 MAX_ESCAPED_NAMES = 10_000
 MAX_OBJECT_STREAMS = 2_000
 _DICTIONARY_WINDOW = 16 * 1024
 _OBJECT_STREAM_KEYS = {b"Type", b"ObjStm", b"N", b"First", b"Length", b"Extends", b"Filter", b"FlateDecode"}
-_ACTIVE_NAMES = {b"JS": "JavaScript", b"JavaScript": "JavaScript", b"Launch": "launch action",
-                 b"EmbeddedFile": "embedded file", b"EmbeddedFiles": "embedded file"}
+_ACTIVE_NAMES = {
+    b"JS": "JavaScript",
+    b"JavaScript": "JavaScript",
+    b"Launch": "launch action",
+    b"EmbeddedFile": "embedded file",
+    b"EmbeddedFiles": "embedded file",
+}
 
 
 def _refuse(message: str) -> Invalid:
@@ -129,7 +149,7 @@ def _inflate(raw: memoryview, wbits: int) -> Iterator[bytes]:
     """The inflated pieces of `raw`, each at most `_STEP` bytes: the caller stops whenever it has seen enough."""
     inflater = zlib.decompressobj(wbits)
     for offset in range(0, len(raw), _STEP):
-        piece = inflater.decompress(raw[offset:offset + _STEP], _STEP)
+        piece = inflater.decompress(raw[offset : offset + _STEP], _STEP)
         yield piece
         while inflater.unconsumed_tail and not inflater.eof:
             yield inflater.decompress(inflater.unconsumed_tail, _STEP)
@@ -149,9 +169,11 @@ def _object_stream(data: bytes, start: int, budget: int) -> bytes:
         return b""  # not compressed: its bytes were read with the rest of the file
     # Only plain Flate: another filter or a predictor would show this check different bytes than a reader sees.
     if b"FlateDecode" not in filters or filters - _OBJECT_STREAM_KEYS:
-        raise _Refused(_("The PDF uses a compression for its objects that cannot be checked; save it as PDF/A and try again."))
+        raise _Refused(
+            _("The PDF uses a compression for its objects that cannot be checked; save it as PDF/A and try again.")
+        )
     begin = keyword + len(b"stream")
-    begin += 2 if data[begin:begin + 2] == b"\r\n" else 1
+    begin += 2 if data[begin : begin + 2] == b"\r\n" else 1
     parts: list[bytes] = []
     size = 0
     try:
@@ -170,24 +192,38 @@ def _check_pdf(data: bytes) -> None:
         raise _Refused(_("The file starts like a PDF but has no valid PDF version header."))
     end = data.rfind(b"%%EOF")
     if end < 0:
-        raise _Refused(_("The file starts like a PDF but does not end like one (it has no end-of-file marker); it may be another kind of file."))
-    head, tail = data[:_PDF_TAIL].lower(), data[end + 5:]
+        raise _Refused(
+            _(
+                "The file starts like a PDF but does not end like one (it has no end-of-file marker); it may be another kind of file."
+            )
+        )
+    head, tail = data[:_PDF_TAIL].lower(), data[end + 5 :]
     if any(marker in head for marker in _HTML_MARKERS) or any(marker in tail.lower() for marker in _HTML_MARKERS):
         raise _Refused(_("The file starts like a PDF but contains an HTML page; it is refused."))
     if zipfile.is_zipfile(io.BytesIO(data)) or b"PK\x03\x04" in tail:
         raise _Refused(_("The file is both a PDF and a ZIP archive; it is refused."))
     if tail.lstrip(b" \t\r\n\x00").startswith(_FOREIGN_SIGNATURES):
-        raise _Refused(_("The file is a PDF with another file (a program or an archive) appended after its end; it is refused."))
+        raise _Refused(
+            _("The file is a PDF with another file (a program or an archive) appended after its end; it is refused.")
+        )
     budget, streams = MAX_PDF_OBJECT_BYTES, 0
     chunks = [data]
     while chunks:
         chunk = chunks.pop()
         for name, end in _suspect_names(chunk):
             if name in _ACTIVE_NAMES:
-                raise _Refused(_("The PDF contains active or hidden content (%(what)s), which is not accepted; save it as plain PDF (PDF/A) and try again.",
-                                 what=_ACTIVE_NAMES[name]))
+                raise _Refused(
+                    _(
+                        "The PDF contains active or hidden content (%(what)s), which is not accepted; save it as plain PDF (PDF/A) and try again.",
+                        what=_ACTIVE_NAMES[name],
+                    )
+                )
             if name == b"Encrypt":
-                raise _Refused(_("The PDF is encrypted, so its content cannot be checked; save it without a password or restrictions."))
+                raise _Refused(
+                    _(
+                        "The PDF is encrypted, so its content cannot be checked; save it without a password or restrictions."
+                    )
+                )
             if name == b"ObjStm" and chunk is data:
                 streams += 1
                 if streams > MAX_OBJECT_STREAMS:
@@ -207,30 +243,51 @@ def _check_package(data: bytes) -> None:
         for entry in entries:
             name = entry.orig_filename
             parts = name.split("/")
-            if (not name or name.startswith("/") or "\\" in name or ".." in parts or ":" in parts[0]
-                    or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)):
-                raise _Refused(_("The document contains a part named “%(name)s”, which points outside the document.", name=name[:100]))
+            if (
+                not name
+                or name.startswith("/")
+                or "\\" in name
+                or ".." in parts
+                or ":" in parts[0]
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+            ):
+                raise _Refused(
+                    _(
+                        "The document contains a part named “%(name)s”, which points outside the document.",
+                        name=name[:100],
+                    )
+                )
             if name in seen:
                 raise _Refused(_("The document contains the part “%(name)s” twice.", name=name[:100]))
             seen.add(name)
             if entry.flag_bits & 0x1 or entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise _Refused(_("The document is encrypted or compressed in a way OpenDocument does not use."))
             if entry.file_size > _RATIO_EXEMPT_BYTES and entry.file_size > MAX_RATIO * max(entry.compress_size, 1):
-                raise _Refused(_("The document is a zip bomb: a part claims to inflate more than %(ratio)s times.", ratio=MAX_RATIO))
+                raise _Refused(
+                    _(
+                        "The document is a zip bomb: a part claims to inflate more than %(ratio)s times.",
+                        ratio=MAX_RATIO,
+                    )
+                )
         declared = sum(entry.file_size for entry in entries)
         if declared > MAX_INFLATED_BYTES:
-            raise _Refused(_("The document is a zip bomb: it would inflate to more than %(mb)s MB.", mb=MAX_INFLATED_BYTES // (1024 * 1024)))
+            raise _Refused(
+                _(
+                    "The document is a zip bomb: it would inflate to more than %(mb)s MB.",
+                    mb=MAX_INFLATED_BYTES // (1024 * 1024),
+                )
+            )
         for entry in entries:
             _inflate_entry(data, entry)
 
 
 def _inflate_entry(data: bytes, entry: zipfile.ZipInfo) -> None:
     """Inflate one entry in small steps, never past its declared size, and check its size and checksum."""
-    header = data[entry.header_offset:entry.header_offset + 30]
+    header = data[entry.header_offset : entry.header_offset + 30]
     if len(header) < 30 or header[:4] != _ODF_HEADER:
         raise _Refused(_("The document is damaged (a part cannot be found)."))
     start = entry.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
-    raw = memoryview(data)[start:start + entry.compress_size]
+    raw = memoryview(data)[start : start + entry.compress_size]
     if len(raw) != entry.compress_size:
         raise _Refused(_("The document is damaged (a part is cut short)."))
     if entry.compress_type == zipfile.ZIP_STORED:
@@ -263,7 +320,11 @@ def check_file(filename: str, data: bytes) -> tuple[str, str]:
     """(clean name, media type) of an acceptable document; Invalid naming the problem otherwise."""
     name = clean_name(filename)
     if not name:
-        raise _refuse(_("Choose a file to upload.") if not data else _("The file's name is not usable; rename the file and try again."))
+        raise _refuse(
+            _("Choose a file to upload.")
+            if not data
+            else _("The file's name is not usable; rename the file and try again.")
+        )
     if not data:
         raise _refuse(_("The file is empty."))
     if len(data) > MAX_DOCUMENT_BYTES:
@@ -272,7 +333,11 @@ def check_file(filename: str, data: bytes) -> tuple[str, str]:
         raise _refuse(_("The document has more than %(n)s parts.", n=MAX_ENTRIES))
     media_type = detect_type(data)
     if media_type is None:
-        raise _refuse(_("Only PDF or OpenDocument files (.pdf, .odt, .ods, .odp) are accepted, and this file's content is neither."))
+        raise _refuse(
+            _(
+                "Only PDF or OpenDocument files (.pdf, .odt, .ods, .odp) are accepted, and this file's content is neither."
+            )
+        )
     try:
         _check_pdf(data) if media_type == PDF else _check_package(data)
     except _Refused as exc:
@@ -282,8 +347,13 @@ def check_file(filename: str, data: bytes) -> tuple[str, str]:
     extension = name.rpartition(".")[2].lower() if "." in name else ""
     expected = EXTENSIONS[media_type]
     if extension != expected:
-        raise _refuse(_("The file's content is a .%(expected)s document but its name ends in “%(name)s”; rename it to end in .%(expected)s.",
-                        expected=expected, name=("." + extension) if extension else name))
+        raise _refuse(
+            _(
+                "The file's content is a .%(expected)s document but its name ends in “%(name)s”; rename it to end in .%(expected)s.",
+                expected=expected,
+                name=("." + extension) if extension else name,
+            )
+        )
     return name, media_type
 
 
@@ -301,17 +371,36 @@ async def upload(
     except Invalid as exc:
         errors.update(exc.errors)
     if errors:
-        raise Invalid(_("The document was not attached: %(problems)s", problems=" ".join(errors.values())), errors=errors)
+        raise Invalid(
+            _("The document was not attached: %(problems)s", problems=" ".join(errors.values())), errors=errors
+        )
     key = await storage.put(data)
     document = Document(
-        version_id=row_id(version), kind=kind, original_name=name, storage_key=key, content_type=media_type,
-        size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.user_id,
+        version_id=row_id(version),
+        kind=kind,
+        original_name=name,
+        storage_key=key,
+        content_type=media_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=actor.user_id,
     )
     session.add(document)
     await session.flush()
     await audit.record(
-        session, actor, "document.upload", "service", service_id,
-        {"version": version.number, "document_id": document.id, "kind": kind, "name": name, "size": len(data), "sha256": document.sha256},
+        session,
+        actor,
+        "document.upload",
+        "service",
+        service_id,
+        {
+            "version": version.number,
+            "document_id": document.id,
+            "kind": kind,
+            "name": name,
+            "size": len(data),
+            "sha256": document.sha256,
+        },
     )
     return document
 
@@ -325,7 +414,11 @@ async def remove(session: AsyncSession, actor: Principal, service_id: int, docum
     await session.delete(document)
     await session.flush()
     await audit.record(
-        session, actor, "document.remove", "service", service_id,
+        session,
+        actor,
+        "document.remove",
+        "service",
+        service_id,
         {"version": version.number, "document_id": document_id, "name": document.original_name},
     )
     return document
@@ -359,4 +452,10 @@ async def download(
 
 
 async def documents_of(session: AsyncSession, version_id: int) -> list[Document]:
-    return list((await session.scalars(sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id)))).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id))
+            )
+        ).all()
+    )

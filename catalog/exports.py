@@ -62,16 +62,32 @@ def rows(project: Project, items: list[SnapshotItem], zone: ZoneInfo) -> list[li
         [_("Search"), project.query_description],
         [_("Services found"), len(items)],
         [],
-        [_("No."), _("Provider"), _("Service"), _("Summary"), _("Lowest price (KRW)"), _("Unit"), _("Page address"), _("Contact")],
+        [
+            _("No."),
+            _("Provider"),
+            _("Service"),
+            _("Summary"),
+            _("Lowest price (KRW)"),
+            _("Unit"),
+            _("Page address"),
+            _("Contact"),
+        ],
     ]
     for item in items:
         data = item.data
         contact = data.get("contact") or {}
-        table.append([
-            item.position, data.get("provider", ""), data.get("name", ""), data.get("summary", ""),
-            data.get("min_price", ""), unit_label(data.get("min_price_unit") or ""), data.get("url", ""),
-            " ".join(filter(None, [contact.get("email"), contact.get("phone")])),
-        ])
+        table.append(
+            [
+                item.position,
+                data.get("provider", ""),
+                data.get("name", ""),
+                data.get("summary", ""),
+                data.get("min_price", ""),
+                unit_label(data.get("min_price_unit") or ""),
+                data.get("url", ""),
+                " ".join(filter(None, [contact.get("email"), contact.get("phone")])),
+            ]
+        )
     return [[cell(value) for value in row] for row in table]
 
 

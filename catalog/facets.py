@@ -19,15 +19,29 @@ PRICE_THRESHOLDS = (10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000)
 
 # How a plan's unit price is charged over time; units not named here are taken as monthly.
 CHARGING = {
-    "user_month": "monthly", "instance_month": "monthly", "gb_month": "monthly", "month": "monthly",
-    "vcpu_hour": "hourly", "year": "yearly", "project": "once", "person_day": "once",
+    "user_month": "monthly",
+    "instance_month": "monthly",
+    "gb_month": "monthly",
+    "month": "monthly",
+    "vcpu_hour": "hourly",
+    "year": "yearly",
+    "project": "once",
+    "person_day": "once",
 }
 
 
 def country_labels() -> dict[str, str]:
     return {
-        "KR": _("Korea"), "US": _("United States"), "JP": _("Japan"), "SG": _("Singapore"), "DE": _("Germany"),
-        "IE": _("Ireland"), "GB": _("United Kingdom"), "FR": _("France"), "HK": _("Hong Kong"), "AU": _("Australia"),
+        "KR": _("Korea"),
+        "US": _("United States"),
+        "JP": _("Japan"),
+        "SG": _("Singapore"),
+        "DE": _("Germany"),
+        "IE": _("Ireland"),
+        "GB": _("United Kingdom"),
+        "FR": _("France"),
+        "HK": _("Hong Kong"),
+        "AU": _("Australia"),
     }
 
 

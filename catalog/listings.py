@@ -50,8 +50,11 @@ class StaleEdit(Conflict):
         errors = {change.field: f"{change.old or '-'} → {change.new or '-'}" for change in changes}
         errors["lock_version"] = str(current_lock_version)
         super().__init__(
-            _("Someone else saved this service while you were editing it; nothing of yours was saved. "
-              "Review what changed meanwhile, then save again (now at edit %(n)s).", n=current_lock_version),
+            _(
+                "Someone else saved this service while you were editing it; nothing of yours was saved. "
+                "Review what changed meanwhile, then save again (now at edit %(n)s).",
+                n=current_lock_version,
+            ),
             errors=errors,
         )
         self.changes = changes
@@ -59,6 +62,7 @@ class StaleEdit(Conflict):
 
 
 # --- loading -------------------------------------------------------------------------------------
+
 
 async def get_service(session: AsyncSession, service_id: int, *, for_update: bool = False) -> Service:
     found = await session.get(Service, service_id, with_for_update=for_update or None, populate_existing=for_update)
@@ -70,7 +74,9 @@ async def get_service(session: AsyncSession, service_id: int, *, for_update: boo
 async def _version(session: AsyncSession, version_id: int | None, *, for_update: bool = False) -> ServiceVersion:
     found = None
     if version_id is not None:
-        found = await session.get(ServiceVersion, version_id, with_for_update=for_update or None, populate_existing=for_update)
+        found = await session.get(
+            ServiceVersion, version_id, with_for_update=for_update or None, populate_existing=for_update
+        )
     if found is None:
         raise NotFound(_("No such service version."))
     return found
@@ -84,15 +90,23 @@ async def _owned(session: AsyncSession, actor: Principal, service_id: int) -> Se
 
 
 async def _plans(session: AsyncSession, version_id: int) -> list[Plan]:
-    return list((await session.scalars(
-        sa.select(Plan).where(col(Plan.version_id) == version_id).order_by(col(Plan.position), col(Plan.id))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Plan).where(col(Plan.version_id) == version_id).order_by(col(Plan.position), col(Plan.id))
+            )
+        ).all()
+    )
 
 
 async def _documents(session: AsyncSession, version_id: int) -> list[Document]:
-    return list((await session.scalars(
-        sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Document).where(col(Document.version_id) == version_id).order_by(col(Document.id))
+            )
+        ).all()
+    )
 
 
 def _content(version: ServiceVersion, plans: list[Plan]) -> dict[str, Any]:
@@ -127,10 +141,14 @@ async def _remember(session: AsyncSession, actor: audit.Actor | None, version: S
     """The version's content at this lock_version, for showing a later stale save what changed."""
     await session.flush()
     content = await version_content(session, version)
-    session.add(VersionEdit(
-        version_id=row_id(version), lock_version=version.lock_version, content=content,
-        edited_by_id=getattr(actor, "user_id", None),
-    ))
+    session.add(
+        VersionEdit(
+            version_id=row_id(version),
+            lock_version=version.lock_version,
+            content=content,
+            edited_by_id=getattr(actor, "user_id", None),
+        )
+    )
     await session.flush()
 
 
@@ -138,7 +156,9 @@ async def _check_lock(session: AsyncSession, version: ServiceVersion, lock_versi
     if version.lock_version == lock_version:
         return
     started = await session.scalar(
-        sa.select(col(VersionEdit.content)).where(col(VersionEdit.version_id) == version.id, col(VersionEdit.lock_version) == lock_version)
+        sa.select(col(VersionEdit.content)).where(
+            col(VersionEdit.version_id) == version.id, col(VersionEdit.lock_version) == lock_version
+        )
     )
     now = await version_content(session, version)
     raise StaleEdit(diff.changes(started, now) if started is not None else [], version.lock_version)
@@ -159,7 +179,9 @@ async def open_draft(session: AsyncSession, actor: Principal, service_id: int) -
         raise Conflict(_("This service has no open draft. Start a revision to change it."))
     version = await _version(session, service.open_version_id, for_update=True)
     if version.state != VersionState.draft:
-        raise Conflict(_("Version %(n)s is with the committee; it cannot be changed until they decide.", n=version.number))
+        raise Conflict(
+            _("Version %(n)s is with the committee; it cannot be changed until they decide.", n=version.number)
+        )
     return service, version
 
 
@@ -170,13 +192,16 @@ def _require_provider(actor: Principal) -> None:
 
 # --- the provider's changes ----------------------------------------------------------------------
 
+
 async def create_service(session: AsyncSession, actor: Principal, data: schemas.ListingInput) -> Service:
     """A new service with its first draft; a draft may be incomplete."""
     _require_provider(actor)
     service = Service(provider_id=actor.organisation_id, status=ServiceStatus.draft)
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=row_id(service), number=1, state=VersionState.draft, created_by_id=actor.user_id)
+    version = ServiceVersion(
+        service_id=row_id(service), number=1, state=VersionState.draft, created_by_id=actor.user_id
+    )
     session.add(version)
     await session.flush()
     await _apply(session, version, data.changes(), [])
@@ -203,13 +228,23 @@ async def save_draft(
     version.updated_at = utcnow()
     await _remember(session, actor, version)
     await audit.record(
-        session, actor, "service.save", "service", service_id,
-        {"version": version.number, "lock_version": version.lock_version, "fields": [change.field for change in changed]},
+        session,
+        actor,
+        "service.save",
+        "service",
+        service_id,
+        {
+            "version": version.number,
+            "lock_version": version.lock_version,
+            "fields": [change.field for change in changed],
+        },
     )
     return version
 
 
-async def submit(session: AsyncSession, actor: Principal, service_id: int, lock_version: int, *, today: Any = None) -> ServiceVersion:
+async def submit(
+    session: AsyncSession, actor: Principal, service_id: int, lock_version: int, *, today: Any = None
+) -> ServiceVersion:
     """Send the open draft to the committee; every missing or wrong field is named at once."""
     service, version = await open_draft(session, actor, service_id)
     await _check_lock(session, version, lock_version)
@@ -229,10 +264,15 @@ async def submit(session: AsyncSession, actor: Principal, service_id: int, lock_
     version.submitted_at = utcnow()
     version.lock_version += 1
     await _remember(session, actor, version)
-    await audit.record(session, actor, "service.submit", "service", service.id, {"version": version.number, "revision": not first})
+    await audit.record(
+        session, actor, "service.submit", "service", service.id, {"version": version.number, "revision": not first}
+    )
     await hooks.emit(
-        "service.submitted" if first else "revision.submitted", session,
-        service_id=service.id, version_id=version.id, actor=actor,
+        "service.submitted" if first else "revision.submitted",
+        session,
+        service_id=service.id,
+        version_id=version.id,
+        actor=actor,
     )
     return version
 
@@ -241,31 +281,61 @@ async def start_revision(session: AsyncSession, actor: Principal, storage: Stora
     """A new draft copied from the listed version (or the last one), plans and documents included."""
     service = await _owned(session, actor, service_id)
     if service.status not in workflow.REVISABLE_SERVICE:
-        raise Conflict(_("A service that is %(status)s cannot be revised.", status=workflow.SERVICE.label(service.status).lower()))
+        raise Conflict(
+            _("A service that is %(status)s cannot be revised.", status=workflow.SERVICE.label(service.status).lower())
+        )
     if service.open_version_id is not None:
-        open_number = await session.scalar(sa.select(col(ServiceVersion.number)).where(col(ServiceVersion.id) == service.open_version_id))
-        raise Conflict(_("This service already has an open draft or submission (version %(n)s); only one at a time.", n=open_number))
+        open_number = await session.scalar(
+            sa.select(col(ServiceVersion.number)).where(col(ServiceVersion.id) == service.open_version_id)
+        )
+        raise Conflict(
+            _(
+                "This service already has an open draft or submission (version %(n)s); only one at a time.",
+                n=open_number,
+            )
+        )
     source_id = service.listed_version_id or await session.scalar(
-        sa.select(col(ServiceVersion.id)).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number).desc()).limit(1)
+        sa.select(col(ServiceVersion.id))
+        .where(col(ServiceVersion.service_id) == service.id)
+        .order_by(col(ServiceVersion.number).desc())
+        .limit(1)
     )
     source = await _version(session, source_id)
-    number = int(await session.scalar(
-        sa.select(sa.func.max(col(ServiceVersion.number))).where(col(ServiceVersion.service_id) == service.id)
-    ) or 0) + 1
-    version = ServiceVersion(service_id=row_id(service), number=number, state=VersionState.draft, created_by_id=actor.user_id)
+    number = (
+        int(
+            await session.scalar(
+                sa.select(sa.func.max(col(ServiceVersion.number))).where(col(ServiceVersion.service_id) == service.id)
+            )
+            or 0
+        )
+        + 1
+    )
+    version = ServiceVersion(
+        service_id=row_id(service), number=number, state=VersionState.draft, created_by_id=actor.user_id
+    )
     session.add(version)
     await session.flush()
     await _apply(session, version, await version_content(session, source), [])
     for document in await _documents(session, row_id(source)):
         key = await storage.put(await storage.get(document.storage_key))
-        session.add(Document(
-            version_id=row_id(version), kind=document.kind, original_name=document.original_name, storage_key=key,
-            content_type=document.content_type, size=document.size, sha256=document.sha256, uploaded_by_id=document.uploaded_by_id,
-            uploaded_at=document.uploaded_at,
-        ))
+        session.add(
+            Document(
+                version_id=row_id(version),
+                kind=document.kind,
+                original_name=document.original_name,
+                storage_key=key,
+                content_type=document.content_type,
+                size=document.size,
+                sha256=document.sha256,
+                uploaded_by_id=document.uploaded_by_id,
+                uploaded_at=document.uploaded_at,
+            )
+        )
     service.open_version_id = version.id
     await _remember(session, actor, version)
-    await audit.record(session, actor, "service.revise", "service", service.id, {"version": number, "from_version": source.number})
+    await audit.record(
+        session, actor, "service.revise", "service", service.id, {"version": number, "from_version": source.number}
+    )
     return version
 
 
@@ -277,11 +347,14 @@ async def withdraw(session: AsyncSession, actor: Principal, service_id: int, rea
     await session.flush()
     await refresh_listing(session, service)
     await audit.record(session, actor, "service.withdraw", "service", service.id, {"reason": service.status_reason})
-    await hooks.emit("service.delisted", session, service_id=service.id, status=ServiceStatus.withdrawn, reason=service.status_reason)
+    await hooks.emit(
+        "service.delisted", session, service_id=service.id, status=ServiceStatus.withdrawn, reason=service.status_reason
+    )
     return service
 
 
 # --- the committee's decisions (called by the committee package) -----------------------------------
+
 
 async def _submission(session: AsyncSession, service_id: int) -> tuple[Service, ServiceVersion]:
     service = await get_service(session, service_id, for_update=True)
@@ -311,13 +384,19 @@ async def list_version(session: AsyncSession, actor: audit.Actor | None, service
     await session.flush()
     await refresh_listing(session, service)
     await audit.record(
-        session, actor, "service.list", "service", service.id,
+        session,
+        actor,
+        "service.list",
+        "service",
+        service.id,
         {"version": version.number, "superseded": previous.number if previous else None},
     )
     return version
 
 
-async def refuse_revision(session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = "") -> ServiceVersion:
+async def refuse_revision(
+    session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = ""
+) -> ServiceVersion:
     """The committee refuses the submission: kept as refused; a listed version stays listed, unchanged."""
     service, version = await _submission(session, service_id)
     workflow.VERSION.check(version.state, VersionState.refused)
@@ -327,11 +406,15 @@ async def refuse_revision(session: AsyncSession, actor: audit.Actor | None, serv
         workflow.SERVICE.check(service.status, ServiceStatus.draft)
         _set_status(service, ServiceStatus.draft, reason)
     await session.flush()
-    await audit.record(session, actor, "service.refuse", "service", service.id, {"version": version.number, "reason": reason})
+    await audit.record(
+        session, actor, "service.refuse", "service", service.id, {"version": version.number, "reason": reason}
+    )
     return version
 
 
-async def return_to_provider(session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = "") -> ServiceVersion:
+async def return_to_provider(
+    session: AsyncSession, actor: audit.Actor | None, service_id: int, reason: str = ""
+) -> ServiceVersion:
     """The submission goes back to its provider as a draft to change and submit again."""
     service, version = await _submission(session, service_id)
     workflow.VERSION.check(version.state, VersionState.draft)
@@ -341,12 +424,19 @@ async def return_to_provider(session: AsyncSession, actor: audit.Actor | None, s
         workflow.SERVICE.check(service.status, ServiceStatus.draft)
         _set_status(service, ServiceStatus.draft, reason)
     await _remember(session, actor, version)
-    await audit.record(session, actor, "service.return", "service", service.id, {"version": version.number, "reason": reason})
+    await audit.record(
+        session, actor, "service.return", "service", service.id, {"version": version.number, "reason": reason}
+    )
     return version
 
 
 async def change_status(
-    session: AsyncSession, actor: audit.Actor | None, service_id: int, status: str, reason: str = "", until: datetime | None = None
+    session: AsyncSession,
+    actor: audit.Actor | None,
+    service_id: int,
+    status: str,
+    reason: str = "",
+    until: datetime | None = None,
 ) -> Service:
     """Suspend, reinstate, expire or revoke a listing; it leaves (or returns to) search at once."""
     service = await get_service(session, service_id, for_update=True)
@@ -356,11 +446,14 @@ async def change_status(
     _set_status(service, status, reason.strip(), until)
     await session.flush()
     await refresh_listing(session, service)
-    await audit.record(session, actor, f"service.{name}", "service", service.id, {"status": status, "reason": service.status_reason})
+    await audit.record(
+        session, actor, f"service.{name}", "service", service.id, {"status": status, "reason": service.status_reason}
+    )
     return service
 
 
 # --- the search projection -------------------------------------------------------------------------
+
 
 def tiebreak(service_id: int) -> int:
     """A stable order that favours no provider: the first 7 hex digits of the id's SHA-256 (fits 32 bits)."""
@@ -373,7 +466,12 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
         service = await get_service(session, service)
     row = await session.get(ListedService, service.id)
     provider = await session.get(Organisation, service.provider_id)
-    if service.status != ServiceStatus.listed or service.listed_version_id is None or provider is None or not provider.active:
+    if (
+        service.status != ServiceStatus.listed
+        or service.listed_version_id is None
+        or provider is None
+        or not provider.active
+    ):
         if row is not None:
             await session.delete(row)
             await session.flush()
@@ -384,20 +482,32 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
     priced = [plan for plan in plans if plan.unit_price is not None]
     cheapest = min(priced, key=lambda plan: (plan.unit_price, plan.position), default=None)
     certifications = version.certifications or []
-    schemes = [scheme for scheme in schemas.CERTIFICATION_SCHEMES if scheme != "other" and any(c.get("scheme") == scheme for c in certifications)]
+    schemes = [
+        scheme
+        for scheme in schemas.CERTIFICATION_SCHEMES
+        if scheme != "other" and any(c.get("scheme") == scheme for c in certifications)
+    ]
     csap = [c for c in certifications if c.get("scheme") == "CSAP" and c.get("grade")]
-    values: dict[str, Any] = dict(
-        version_id=version.id, provider_id=service.provider_id, provider_name=provider.name,
-        name=version.name, summary=version.summary,
-        body="\n".join([version.description, *(version.features or []), *(version.benefits or [])]),
-        category=version.category, deployment_model=version.deployment_model,
-        certification_schemes=("|" + "|".join(schemes) + "|") if schemes else "",
-        csap_grade=csap[0]["grade"] if csap else "", data_country=version.data_country,
-        sla_availability_bp=version.sla_availability_bp or 0,
-        min_price=cheapest.unit_price if cheapest else 0, min_price_unit=cheapest.unit if cheapest else "",
-        free_trial=any(plan.free_trial_days > 0 for plan in plans), is_sme=provider.is_sme,
-        listed_at=version.listed_at or utcnow(), tiebreak=tiebreak(row_id(service)),
-    )
+    values: dict[str, Any] = {
+        "version_id": version.id,
+        "provider_id": service.provider_id,
+        "provider_name": provider.name,
+        "name": version.name,
+        "summary": version.summary,
+        "body": "\n".join([version.description, *(version.features or []), *(version.benefits or [])]),
+        "category": version.category,
+        "deployment_model": version.deployment_model,
+        "certification_schemes": ("|" + "|".join(schemes) + "|") if schemes else "",
+        "csap_grade": csap[0]["grade"] if csap else "",
+        "data_country": version.data_country,
+        "sla_availability_bp": version.sla_availability_bp or 0,
+        "min_price": cheapest.unit_price if cheapest else 0,
+        "min_price_unit": cheapest.unit if cheapest else "",
+        "free_trial": any(plan.free_trial_days > 0 for plan in plans),
+        "is_sme": provider.is_sme,
+        "listed_at": version.listed_at or utcnow(),
+        "tiebreak": tiebreak(row_id(service)),
+    }
     if row is None:
         row = ListedService(service_id=row_id(service), **values)
         session.add(row)
@@ -411,9 +521,13 @@ async def refresh_listing(session: AsyncSession, service: Service | int) -> List
 
 async def refresh_provider_listings(session: AsyncSession, provider_id: int) -> int:
     """After a provider's name, SME standing or activation changed: rewrite (or remove) its listed services' rows."""
-    ids = (await session.scalars(
-        sa.select(id_column(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
-    )).all()
+    ids = (
+        await session.scalars(
+            sa.select(id_column(Service.id))
+            .where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed)
+            .order_by(col(Service.id))
+        )
+    ).all()
     for service_id in ids:
         await refresh_listing(session, service_id)
     return len(ids)
@@ -424,6 +538,7 @@ async def on_provider_standing_changed(session: AsyncSession, *, organisation_id
 
 
 # --- reading ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class VersionSummary:
@@ -498,8 +613,13 @@ class ServiceView:
 
 def _summary(version: ServiceVersion) -> VersionSummary:
     return VersionSummary(
-        id=row_id(version), number=version.number, state=version.state, state_label=workflow.VERSION.label(version.state),
-        created_at=version.created_at, updated_at=version.updated_at, submitted_at=version.submitted_at,
+        id=row_id(version),
+        number=version.number,
+        state=version.state,
+        state_label=workflow.VERSION.label(version.state),
+        created_at=version.created_at,
+        updated_at=version.updated_at,
+        submitted_at=version.submitted_at,
         listed_at=version.listed_at,
     )
 
@@ -522,7 +642,9 @@ def _visible_unless_submitted(viewer: Principal | None, service: Service, versio
     return None
 
 
-async def may_see_version(session: AsyncSession, viewer: Principal | None, service: Service, version: ServiceVersion) -> bool:
+async def may_see_version(
+    session: AsyncSession, viewer: Principal | None, service: Service, version: ServiceVersion
+) -> bool:
     visible = _visible_unless_submitted(viewer, service, version)
     return visible if visible is not None else await hooks.may_read_submissions(session, viewer, service.provider_id)
 
@@ -539,9 +661,13 @@ def check_not_gone(viewer: Principal | None, service: Service, zone: ZoneInfo | 
 
 
 async def _visible_versions(session: AsyncSession, viewer: Principal | None, service: Service) -> list[ServiceVersion]:
-    rows = (await session.scalars(
-        sa.select(ServiceVersion).where(col(ServiceVersion.service_id) == service.id).order_by(col(ServiceVersion.number))
-    )).all()
+    rows = (
+        await session.scalars(
+            sa.select(ServiceVersion)
+            .where(col(ServiceVersion.service_id) == service.id)
+            .order_by(col(ServiceVersion.number))
+        )
+    ).all()
     seen = {row.id: _visible_unless_submitted(viewer, service, row) for row in rows}
     if None in seen.values():  # one question to the committee for all of the service's submissions
         reviewer = await hooks.may_read_submissions(session, viewer, service.provider_id)
@@ -563,13 +689,18 @@ async def _visible_service(
 
 async def _version_view(session: AsyncSession, version: ServiceVersion) -> VersionView:
     return VersionView(
-        summary=_summary(version), lock_version=version.lock_version,
-        content=await version_content(session, version), documents=await _documents(session, row_id(version)),
+        summary=_summary(version),
+        lock_version=version.lock_version,
+        content=await version_content(session, version),
+        documents=await _documents(session, row_id(version)),
     )
 
 
 async def view_service(
-    session: AsyncSession, viewer: Principal | None, service_id: int, version_number: int | None = None,
+    session: AsyncSession,
+    viewer: Principal | None,
+    service_id: int,
+    version_number: int | None = None,
     zone: ZoneInfo | None = None,
 ) -> ServiceView:
     """What a buyer reads (the listed version), or a named version the viewer may see; the owner also sees its draft."""
@@ -589,13 +720,19 @@ async def view_service(
     assert provider is not None  # service.provider_id is a foreign key
     listed_number = next((v.number for v in visible if v.id == service.listed_version_id), None)
     return ServiceView(
-        service=service, provider=provider, version=await _version_view(session, shown), is_owner=owner,
-        listed_number=listed_number, open_version=_summary(open_version) if open_version else None,
+        service=service,
+        provider=provider,
+        version=await _version_view(session, shown),
+        is_owner=owner,
+        listed_number=listed_number,
+        open_version=_summary(open_version) if open_version else None,
         versions=[_summary(version) for version in visible],
     )
 
 
-async def version_list(session: AsyncSession, viewer: Principal | None, service_id: int, zone: ZoneInfo | None = None) -> list[VersionSummary]:
+async def version_list(
+    session: AsyncSession, viewer: Principal | None, service_id: int, zone: ZoneInfo | None = None
+) -> list[VersionSummary]:
     _service_row, visible = await _visible_service(session, viewer, service_id, zone)
     return [_summary(version) for version in visible]
 
@@ -611,7 +748,11 @@ class VersionDiff:
 
 
 async def compare_versions(
-    session: AsyncSession, viewer: Principal | None, service_id: int, from_number: int | None, to_number: int | None,
+    session: AsyncSession,
+    viewer: Principal | None,
+    service_id: int,
+    from_number: int | None,
+    to_number: int | None,
     zone: ZoneInfo | None = None,
 ) -> VersionDiff:
     """The changed fields between two versions the viewer may see (by default: the last one and the one before)."""
@@ -627,7 +768,10 @@ async def compare_versions(
     old, new = by_number[from_number], by_number[to_number]
     new_content = await version_content(session, new)
     return VersionDiff(
-        service=service, old=_summary(old), new=_summary(new), name=new_content["name"] or _("(untitled service)"),
+        service=service,
+        old=_summary(old),
+        new=_summary(new),
+        name=new_content["name"] or _("(untitled service)"),
         changes=diff.changes(await version_content(session, old), new_content),
         versions=[_summary(version) for version in visible],
     )
@@ -646,8 +790,12 @@ async def editing(session: AsyncSession, actor: Principal, service_id: int) -> E
     service = await get_service(session, service_id)
     ensure_owner(actor, service.provider_id)
     if service.open_version_id is None:
-        blocked = "" if service.status in workflow.REVISABLE_SERVICE else _(
-            "A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower()
+        blocked = (
+            ""
+            if service.status in workflow.REVISABLE_SERVICE
+            else _(
+                "A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower()
+            )
         )
         return Editing(service, None, blocked)
     version = await _version(session, service.open_version_id)
@@ -655,7 +803,9 @@ async def editing(session: AsyncSession, actor: Principal, service_id: int) -> E
     if version.state != VersionState.draft:
         blocked = _("Version %(n)s is with the committee; it cannot be changed until they decide.", n=version.number)
     elif service.status not in workflow.EDITABLE_SERVICE:
-        blocked = _("A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower())
+        blocked = _(
+            "A service that is %(status)s cannot be changed.", status=workflow.SERVICE.label(service.status).lower()
+        )
     return Editing(service, await _version_view(session, version), blocked)
 
 
@@ -681,33 +831,47 @@ class DashboardRow:
     certificate_valid_to: str  # filled once the committee issues certificates
 
 
-async def provider_dashboard(session: AsyncSession, actor: Principal, page_number: int = 1) -> tuple[list[DashboardRow], Page]:
+async def provider_dashboard(
+    session: AsyncSession, actor: Principal, page_number: int = 1
+) -> tuple[list[DashboardRow], Page]:
     """The provider's own services, newest first, 20 a page."""
     _require_provider(actor)
     where = col(Service.provider_id) == actor.organisation_id
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Service).where(where)) or 0)
     page = check_page(Page(page_number, PAGE_SIZE, total))
-    services = (await session.scalars(
-        sa.select(Service).where(where).order_by(col(Service.id).desc()).offset(page.offset).limit(page.size)
-    )).all()
+    services = (
+        await session.scalars(
+            sa.select(Service).where(where).order_by(col(Service.id).desc()).offset(page.offset).limit(page.size)
+        )
+    ).all()
     version_ids = {v for s in services for v in (s.listed_version_id, s.open_version_id) if v is not None}
-    versions = {
-        version.id: version for version in (await session.scalars(
-            sa.select(ServiceVersion).where(col(ServiceVersion.id).in_(version_ids))
-        )).all()
-    } if version_ids else {}
+    versions = (
+        {
+            version.id: version
+            for version in (
+                await session.scalars(sa.select(ServiceVersion).where(col(ServiceVersion.id).in_(version_ids)))
+            ).all()
+        }
+        if version_ids
+        else {}
+    )
     rows = []
     for service in services:
         listed = versions.get(service.listed_version_id)
         open_version = versions.get(service.open_version_id)
         named = open_version or listed
-        rows.append(DashboardRow(
-            id=row_id(service), name=(named.name if named else "") or _("(untitled service)"), status=service.status,
-            status_label=workflow.SERVICE.label(service.status), listed_number=listed.number if listed else None,
-            open_number=open_version.number if open_version else None,
-            open_is_draft=open_version is not None and open_version.state == VersionState.draft,
-            open_state_label=workflow.VERSION.label(open_version.state) if open_version else "",
-            updated_at=max((v.updated_at for v in (listed, open_version) if v), default=service.created_at),
-            certificate_valid_to="",
-        ))
+        rows.append(
+            DashboardRow(
+                id=row_id(service),
+                name=(named.name if named else "") or _("(untitled service)"),
+                status=service.status,
+                status_label=workflow.SERVICE.label(service.status),
+                listed_number=listed.number if listed else None,
+                open_number=open_version.number if open_version else None,
+                open_is_draft=open_version is not None and open_version.state == VersionState.draft,
+                open_state_label=workflow.VERSION.label(open_version.state) if open_version else "",
+                updated_at=max((v.updated_at for v in (listed, open_version) if v), default=service.created_at),
+                certificate_valid_to="",
+            )
+        )
     return rows, page

@@ -50,7 +50,6 @@ class DeploymentModel(StrEnum):
     community = "community"
 
 
-
 class Service(SQLModel, table=True):
     """A provider's offering; what it says lives in its versions."""
 
@@ -116,7 +115,9 @@ class Plan(SQLModel, table=True):
     position: int = Field(default=0)
     name: str = Field(max_length=120)
     unit: str = Field(max_length=32)  # user_month, vcpu_hour, gb_month, project, ...
-    unit_price: int | None = Field(default=None, nullable=True, sa_type=sa.BigInteger)  # KRW, whole won; blank only while a draft
+    unit_price: int | None = Field(
+        default=None, nullable=True, sa_type=sa.BigInteger
+    )  # KRW, whole won; blank only while a draft
     vat_included: bool = Field(default=False)
     minimum_term_months: int = Field(default=0)
     free_trial_days: int = Field(default=0)

@@ -84,26 +84,41 @@ class ProjectAward:
 
 def _plan(plan: Plan) -> OfferedPlan:
     return OfferedPlan(
-        id=row_id(plan), name=plan.name, unit=plan.unit, unit_price=int(plan.unit_price or 0),
-        vat_included=plan.vat_included, minimum_term_months=plan.minimum_term_months,
+        id=row_id(plan),
+        name=plan.name,
+        unit=plan.unit,
+        unit_price=int(plan.unit_price or 0),
+        vat_included=plan.vat_included,
+        minimum_term_months=plan.minimum_term_months,
     )
 
 
 def _contracted(version: ServiceVersion) -> ContractedService:
     return ContractedService(
-        id=row_id(version), service_id=version.service_id, number=version.number, name=version.name,
-        summary=version.summary, category=version.category, data_country=version.data_country,
-        data_region=version.data_region, sla_availability_bp=version.sla_availability_bp,
-        support_hours=version.support_hours, response_time_minutes=version.response_time_minutes,
-        service_credits=version.service_credits, data_export_format=version.data_export_format,
-        data_return_terms=version.data_return_terms, data_deletion_terms=version.data_deletion_terms,
+        id=row_id(version),
+        service_id=version.service_id,
+        number=version.number,
+        name=version.name,
+        summary=version.summary,
+        category=version.category,
+        data_country=version.data_country,
+        data_region=version.data_region,
+        sla_availability_bp=version.sla_availability_bp,
+        support_hours=version.support_hours,
+        response_time_minutes=version.response_time_minutes,
+        service_credits=version.service_credits,
+        data_export_format=version.data_export_format,
+        data_return_terms=version.data_return_terms,
+        data_deletion_terms=version.data_deletion_terms,
     )
 
 
 async def offered_plans(session: AsyncSession, version_id: int) -> list[OfferedPlan]:
     """The version's priced plans, in the order its provider gave them."""
     plans = await session.scalars(
-        sa.select(Plan).where(col(Plan.version_id) == version_id, col(Plan.unit_price).is_not(None)).order_by(col(Plan.position), col(Plan.id))
+        sa.select(Plan)
+        .where(col(Plan.version_id) == version_id, col(Plan.unit_price).is_not(None))
+        .order_by(col(Plan.position), col(Plan.id))
     )
     return [_plan(plan) for plan in plans]
 
@@ -122,17 +137,26 @@ async def listed_offer(session: AsyncSession, service_id: int) -> ListedOffer | 
     version = await session.get(ServiceVersion, service.listed_version_id)
     assert version is not None
     return ListedOffer(
-        service_id=row_id(service), provider_id=service.provider_id, status=service.status,
-        version=_contracted(version), plans=await offered_plans(session, service.listed_version_id),
+        service_id=row_id(service),
+        provider_id=service.provider_id,
+        status=service.status,
+        version=_contracted(version),
+        plans=await offered_plans(session, service.listed_version_id),
     )
 
 
 async def listed_service_ids(session: AsyncSession, provider_id: int) -> list[int]:
     """The provider's services listed now, oldest first."""
-    ids = (await session.scalars(
-        sa.select(col(Service.id)).where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed).order_by(col(Service.id))
-    )).all()
-    return [service_id for service_id in ids if service_id is not None]  # a stored key is never NULL: narrows `int | None`
+    ids = (
+        await session.scalars(
+            sa.select(col(Service.id))
+            .where(col(Service.provider_id) == provider_id, col(Service.status) == ServiceStatus.listed)
+            .order_by(col(Service.id))
+        )
+    ).all()
+    return [
+        service_id for service_id in ids if service_id is not None
+    ]  # a stored key is never NULL: narrows `int | None`
 
 
 async def contracted_service(session: AsyncSession, version_id: int) -> ContractedService | None:
@@ -144,7 +168,9 @@ async def contracted_service(session: AsyncSession, version_id: int) -> Contract
 def service_version_names() -> sa.Subquery:
     """Every service version's name and category as a relation (`id`, `name`, `category`) to join by id, for lists,
     searches and sums that name a contracted service in the same query."""
-    return sa.select(col(ServiceVersion.id), col(ServiceVersion.name), col(ServiceVersion.category)).subquery("service_version_names")
+    return sa.select(col(ServiceVersion.id), col(ServiceVersion.name), col(ServiceVersion.category)).subquery(
+        "service_version_names"
+    )
 
 
 async def project_award(session: AsyncSession, project_id: int) -> ProjectAward | None:
@@ -152,5 +178,8 @@ async def project_award(session: AsyncSession, project_id: int) -> ProjectAward 
     if project is None:
         return None
     awarded = project.status == ProjectStatus.ended and project.outcome == Outcome.awarded
-    return ProjectAward(id=row_id(project), agency_id=project.agency_id,
-                        awarded_service_id=project.outcome_service_id if awarded else None)
+    return ProjectAward(
+        id=row_id(project),
+        agency_id=project.agency_id,
+        awarded_service_id=project.outcome_service_id if awarded else None,
+    )

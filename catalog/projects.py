@@ -70,7 +70,9 @@ class OutcomeInput(BaseModel):
 
 def outcome_labels() -> dict[str, str]:
     return {
-        Outcome.awarded: _("Awarded"), Outcome.cancelled: _("Cancelled"), Outcome.none_suitable: _("No suitable service"),
+        Outcome.awarded: _("Awarded"),
+        Outcome.cancelled: _("Cancelled"),
+        Outcome.none_suitable: _("No suitable service"),
     }
 
 
@@ -80,6 +82,7 @@ def _require_agency(actor: Principal) -> None:
 
 
 # --- reading --------------------------------------------------------------------------------------
+
 
 async def get_project(session: AsyncSession, actor: Principal, project_id: int, *, for_update: bool = False) -> Project:
     """The actor's agency's project; any other answers 404."""
@@ -98,12 +101,22 @@ async def get_project(session: AsyncSession, actor: Principal, project_id: int, 
 async def list_projects(session: AsyncSession, actor: Principal, page: int = 1) -> tuple[list[ProjectView], Page]:
     """The agency's projects, last changed first, without their snapshots or what their searches find now."""
     _require_agency(actor)
-    total = int(await session.scalar(sa.select(sa.func.count()).select_from(Project).where(col(Project.agency_id) == actor.organisation_id)) or 0)
+    total = int(
+        await session.scalar(
+            sa.select(sa.func.count()).select_from(Project).where(col(Project.agency_id) == actor.organisation_id)
+        )
+        or 0
+    )
     current = check_page(Page(number=page, size=PAGE_SIZE, total=total))
-    rows = (await session.scalars(
-        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id)
-        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(PAGE_SIZE).offset(current.offset)
-    )).all()
+    rows = (
+        await session.scalars(
+            sa.select(Project)
+            .where(col(Project.agency_id) == actor.organisation_id)
+            .order_by(col(Project.updated_at).desc(), col(Project.id).desc())
+            .limit(PAGE_SIZE)
+            .offset(current.offset)
+        )
+    ).all()
     return [ProjectView(row, criteria_of(row), [], None) for row in rows], current
 
 
@@ -111,16 +124,28 @@ async def active_projects(session: AsyncSession, actor: Principal) -> list[Proje
     """The agency's projects whose search may still be saved, newest first (for the search page's choice)."""
     if not actor.is_kind("agency"):
         return []
-    return list((await session.scalars(
-        sa.select(Project).where(col(Project.agency_id) == actor.organisation_id, col(Project.status) == ProjectStatus.active)
-        .order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(100)
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Project)
+                .where(col(Project.agency_id) == actor.organisation_id, col(Project.status) == ProjectStatus.active)
+                .order_by(col(Project.updated_at).desc(), col(Project.id).desc())
+                .limit(100)
+            )
+        ).all()
+    )
 
 
 async def snapshot(session: AsyncSession, project: Project) -> list[SnapshotItem]:
-    return list((await session.scalars(
-        sa.select(SnapshotItem).where(col(SnapshotItem.project_id) == project.id).order_by(col(SnapshotItem.position))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(SnapshotItem)
+                .where(col(SnapshotItem.project_id) == project.id)
+                .order_by(col(SnapshotItem.position))
+            )
+        ).all()
+    )
 
 
 def criteria_of(project: Project) -> search.Criteria:
@@ -156,7 +181,9 @@ async def view_project(
     criteria = criteria_of(project)
     if project.status == ProjectStatus.ended:
         return ProjectView(project, criteria, await snapshot(session, project), None)
-    found = await (cache.search if cache is not None else search.search)(session, criteria, 1, size=1, with_facets=False)
+    found = await (cache.search if cache is not None else search.search)(
+        session, criteria, 1, size=1, with_facets=False
+    )
     return ProjectView(project, criteria, [], found.total, found.total_capped)
 
 
@@ -179,13 +206,18 @@ def to_json(view: ProjectView) -> dict[str, Any]:
             for item in view.items
         ],
         "outcome": {
-            "outcome": project.outcome, "service_id": project.outcome_service_id, "reason": project.outcome_reason,
+            "outcome": project.outcome,
+            "service_id": project.outcome_service_id,
+            "reason": project.outcome_reason,
             "recorded_at": project.outcome_at.isoformat() if project.outcome_at else None,
-        } if project.outcome else None,
+        }
+        if project.outcome
+        else None,
     }
 
 
 # --- changes --------------------------------------------------------------------------------------
+
 
 async def create_project(session: AsyncSession, actor: Principal, data: ProjectInput) -> Project:
     """A new project holding `data.query` as its active search."""
@@ -193,13 +225,24 @@ async def create_project(session: AsyncSession, actor: Principal, data: ProjectI
     criteria = search.parse_criteria(data.query)
     now = utcnow()
     project = Project(
-        agency_id=actor.organisation_id, name=data.name, query=criteria.to_dict(), query_description=search.describe(criteria),
-        created_by_id=actor.user_id, created_at=now, updated_at=now,
+        agency_id=actor.organisation_id,
+        name=data.name,
+        query=criteria.to_dict(),
+        query_description=search.describe(criteria),
+        created_by_id=actor.user_id,
+        created_at=now,
+        updated_at=now,
     )
     session.add(project)
     await session.flush()
-    await audit.record(session, actor, "project.create", "project", project.id,
-                       {"name": project.name, "query": project.query_description})
+    await audit.record(
+        session,
+        actor,
+        "project.create",
+        "project",
+        project.id,
+        {"name": project.name, "query": project.query_description},
+    )
     return project
 
 
@@ -214,8 +257,14 @@ async def save_search(session: AsyncSession, actor: Principal, project_id: int, 
     project.query_description = search.describe(criteria)
     project.updated_at = utcnow()
     await session.flush()
-    await audit.record(session, actor, "project.save_search", "project", project.id,
-                       {"query": project.query_description, "replaced": previous})
+    await audit.record(
+        session,
+        actor,
+        "project.save_search",
+        "project",
+        project.id,
+        {"query": project.query_description, "replaced": previous},
+    )
     return project
 
 
@@ -227,23 +276,39 @@ async def end_search(session: AsyncSession, actor: Principal, project_id: int, b
     criteria = criteria_of(project)
     found = await search.search(session, criteria, 1, size=SNAPSHOT_LIMIT, with_facets=False)
     if found.total > SNAPSHOT_LIMIT:
-        raise Conflict(_(
-            "The search finds %(n)s services; refine it to at most %(limit)s before ending it.",
-            n=found.total, limit=SNAPSHOT_LIMIT,
-        ))
+        raise Conflict(
+            _(
+                "The search finds %(n)s services; refine it to at most %(limit)s before ending it.",
+                n=found.total,
+                limit=SNAPSHOT_LIMIT,
+            )
+        )
     for position, hit in enumerate(found.hits, start=1):
-        session.add(SnapshotItem(
-            project_id=row_id(project), position=position, service_id=hit.service_id, version_id=hit.version_id,
-            data=await _frozen(session, hit, base_url),
-        ))
+        session.add(
+            SnapshotItem(
+                project_id=row_id(project),
+                position=position,
+                service_id=hit.service_id,
+                version_id=hit.version_id,
+                data=await _frozen(session, hit, base_url),
+            )
+        )
     project.status = ProjectStatus.ended
     project.ended_at = utcnow()
     project.updated_at = project.ended_at
     await session.flush()
-    await audit.record(session, actor, "project.end_search", "project", project.id, {
-        "query": project.query_description, "services": [hit.service_id for hit in found.hits],
-        "versions": [hit.version_id for hit in found.hits],
-    })
+    await audit.record(
+        session,
+        actor,
+        "project.end_search",
+        "project",
+        project.id,
+        {
+            "query": project.query_description,
+            "services": [hit.service_id for hit in found.hits],
+            "versions": [hit.version_id for hit in found.hits],
+        },
+    )
     return project
 
 
@@ -253,13 +318,14 @@ async def _frozen(session: AsyncSession, hit: search.Hit, base_url: str) -> dict
     content = await version_content(session, version if version is not None else hit.version_id)
     provider = await session.get(Organisation, hit.provider_id)
     return {
-        **{key: value for key, value in content.items()},
+        **dict(content.items()),
         "version": version.number if version else None,
         "listed_at": version.listed_at.isoformat() if version and version.listed_at else None,
         "provider": hit.provider_name,
         "provider_sme": hit.is_sme,
         "contact": {
-            "email": provider.contact_email if provider else "", "phone": provider.contact_phone if provider else "",
+            "email": provider.contact_email if provider else "",
+            "phone": provider.contact_phone if provider else "",
             "website": provider.website if provider else "",
         },
         "min_price": hit.min_price,
@@ -274,16 +340,26 @@ async def record_outcome(session: AsyncSession, actor: Principal, project_id: in
     if project.status != ProjectStatus.ended:
         raise Conflict(_("End the search before recording the outcome."))
     if project.outcome:
-        raise Conflict(_("The outcome was already recorded on %(date)s and cannot be changed.",
-                         date=day(project.outcome_at)))
+        raise Conflict(
+            _("The outcome was already recorded on %(date)s and cannot be changed.", date=day(project.outcome_at))
+        )
     service_id = None
     if data.outcome == Outcome.awarded:
-        in_snapshot = await session.scalar(sa.select(col(SnapshotItem.id)).where(
-            col(SnapshotItem.project_id) == project.id, col(SnapshotItem.service_id) == data.service_id,
-        )) if data.service_id is not None else None
+        in_snapshot = (
+            await session.scalar(
+                sa.select(col(SnapshotItem.id)).where(
+                    col(SnapshotItem.project_id) == project.id,
+                    col(SnapshotItem.service_id) == data.service_id,
+                )
+            )
+            if data.service_id is not None
+            else None
+        )
         if in_snapshot is None:
-            raise Invalid(_("Please correct: %(fields)s.", fields="service_id"),
-                          errors={"service_id": _("Choose one of the services of the ended search.")})
+            raise Invalid(
+                _("Please correct: %(fields)s.", fields="service_id"),
+                errors={"service_id": _("Choose one of the services of the ended search.")},
+            )
         service_id = data.service_id
     project.outcome = data.outcome
     project.outcome_service_id = service_id
@@ -291,8 +367,14 @@ async def record_outcome(session: AsyncSession, actor: Principal, project_id: in
     project.outcome_at = utcnow()
     project.updated_at = project.outcome_at
     await session.flush()
-    await audit.record(session, actor, "project.record_outcome", "project", project.id,
-                       {"outcome": data.outcome, "service_id": service_id, "reason": data.reason})
+    await audit.record(
+        session,
+        actor,
+        "project.record_outcome",
+        "project",
+        project.id,
+        {"outcome": data.outcome, "service_id": service_id, "reason": data.reason},
+    )
     return project
 
 
@@ -300,7 +382,9 @@ async def record_export(session: AsyncSession, actor: Principal, project: Projec
     await audit.record(session, actor, "project.export", "project", project.id, {"format": fmt})
 
 
-async def save_from_search(session: AsyncSession, actor: Principal, choice: str, name: str, query: dict[str, Any]) -> Project:
+async def save_from_search(
+    session: AsyncSession, actor: Principal, choice: str, name: str, query: dict[str, Any]
+) -> Project:
     """The search page's "save": into the chosen active project (replacing its search), or a new one named `name`."""
     _require_agency(actor)
     choice = (choice or "").strip()

@@ -36,9 +36,24 @@ MAX_LIST_ITEMS = 30
 
 # Fields of a version in display order (plans follow); the diff, the snapshot of each save and the API use them.
 VERSION_FIELDS = (
-    "name", "summary", "description", "category", "deployment_model", "features", "benefits", "data_country",
-    "data_region", "certifications", "sla_availability_bp", "support_hours", "support_channels",
-    "response_time_minutes", "service_credits", "onboarding_terms", "data_export_format", "data_return_terms",
+    "name",
+    "summary",
+    "description",
+    "category",
+    "deployment_model",
+    "features",
+    "benefits",
+    "data_country",
+    "data_region",
+    "certifications",
+    "sla_availability_bp",
+    "support_hours",
+    "support_channels",
+    "response_time_minutes",
+    "service_credits",
+    "onboarding_terms",
+    "data_export_format",
+    "data_return_terms",
     "data_deletion_terms",
 )
 PLAN_FIELDS = ("name", "unit", "unit_price", "vat_included", "minimum_term_months", "free_trial_days")
@@ -46,30 +61,45 @@ PLAN_FIELDS = ("name", "unit", "unit_price", "vat_included", "minimum_term_month
 
 def category_labels() -> dict[str, str]:
     return {
-        Category.iaas: _("Cloud: IaaS"), Category.paas: _("Cloud: PaaS"), Category.saas: _("Cloud: SaaS"),
-        Category.consulting: _("Support: consulting"), Category.migration: _("Support: migration"),
+        Category.iaas: _("Cloud: IaaS"),
+        Category.paas: _("Cloud: PaaS"),
+        Category.saas: _("Cloud: SaaS"),
+        Category.consulting: _("Support: consulting"),
+        Category.migration: _("Support: migration"),
         Category.managed_operations: _("Support: managed operations"),
-        Category.cloud_ai: _("Convergence: cloud with AI"), Category.cloud_big_data: _("Convergence: cloud with big data"),
-        Category.cloud_iot: _("Convergence: cloud with IoT"), Category.cloud_blockchain: _("Convergence: cloud with blockchain"),
+        Category.cloud_ai: _("Convergence: cloud with AI"),
+        Category.cloud_big_data: _("Convergence: cloud with big data"),
+        Category.cloud_iot: _("Convergence: cloud with IoT"),
+        Category.cloud_blockchain: _("Convergence: cloud with blockchain"),
     }
 
 
 def deployment_labels() -> dict[str, str]:
     return {
-        DeploymentModel.public: _("Public"), DeploymentModel.private: _("Private"),
-        DeploymentModel.hybrid: _("Hybrid"), DeploymentModel.community: _("Community"),
+        DeploymentModel.public: _("Public"),
+        DeploymentModel.private: _("Private"),
+        DeploymentModel.hybrid: _("Hybrid"),
+        DeploymentModel.community: _("Community"),
     }
 
 
 def scheme_labels() -> dict[str, str]:
     return {
-        "CSAP": _("CSAP (Cloud Security Assurance Program)"), "ISO27001": "ISO/IEC 27001",
-        "ISO27017": "ISO/IEC 27017", "ISO27018": "ISO/IEC 27018", "other": _("Other (named)"),
+        "CSAP": _("CSAP (Cloud Security Assurance Program)"),
+        "ISO27001": "ISO/IEC 27001",
+        "ISO27017": "ISO/IEC 27017",
+        "ISO27018": "ISO/IEC 27018",
+        "other": _("Other (named)"),
     }
 
 
 def csap_type_labels() -> dict[str, str]:
-    return {"iaas": "IaaS", "saas_standard": _("SaaS standard"), "saas_simplified": _("SaaS simplified"), "daas": "DaaS"}
+    return {
+        "iaas": "IaaS",
+        "saas_standard": _("SaaS standard"),
+        "saas_simplified": _("SaaS simplified"),
+        "daas": "DaaS",
+    }
 
 
 def grade_labels() -> dict[str, str]:
@@ -77,25 +107,38 @@ def grade_labels() -> dict[str, str]:
 
 
 def channel_labels() -> dict[str, str]:
-    return {"phone": _("Telephone"), "email": _("E-mail"), "web": _("Web portal"), "chat": _("Chat"), "onsite": _("On site")}
+    return {
+        "phone": _("Telephone"),
+        "email": _("E-mail"),
+        "web": _("Web portal"),
+        "chat": _("Chat"),
+        "onsite": _("On site"),
+    }
 
 
 def unit_labels() -> dict[str, str]:
     return {
-        "user_month": _("per user per month"), "vcpu_hour": _("per vCPU-hour"), "gb_month": _("per GB-month"),
-        "instance_month": _("per instance per month"), "project": _("per project"), "month": _("per month"),
-        "year": _("per year"), "person_day": _("per person-day"),
+        "user_month": _("per user per month"),
+        "vcpu_hour": _("per vCPU-hour"),
+        "gb_month": _("per GB-month"),
+        "instance_month": _("per instance per month"),
+        "project": _("per project"),
+        "month": _("per month"),
+        "year": _("per year"),
+        "person_day": _("per person-day"),
     }
 
 
 def document_kind_labels() -> dict[str, str]:
     return {
-        "service_definition": _("Service definition"), "terms_of_use": _("Terms of use"),
+        "service_definition": _("Service definition"),
+        "terms_of_use": _("Terms of use"),
         "security_evidence": _("Security evidence"),
     }
 
 
 # --- value parsing ----------------------------------------------------------------------------------
+
 
 def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
@@ -121,7 +164,7 @@ def _whole_number(value: Any) -> Any:
 
 
 def _percentage(value: Any) -> Any:
-    """"99.95" (per cent, at most two decimals) to basis points 9995."""
+    """ "99.95" (per cent, at most two decimals) to basis points 9995."""
     value = _blank_to_none(value)
     if value is None:
         return None
@@ -179,7 +222,11 @@ def _lines(value: Any) -> Any:
     if isinstance(value, str):
         value = value.splitlines()
     if isinstance(value, list):
-        return [item.strip() if isinstance(item, str) else item for item in value if not (isinstance(item, str) and not item.strip())]
+        return [
+            item.strip() if isinstance(item, str) else item
+            for item in value
+            if not (isinstance(item, str) and not item.strip())
+        ]
     return value
 
 
@@ -241,7 +288,9 @@ class CertificationInput(_Input):
 
     def stored(self) -> dict[str, Any]:
         return {
-            "scheme": self.scheme, "name": self.name, "csap_type": self.csap_type if self.scheme == "CSAP" else "",
+            "scheme": self.scheme,
+            "name": self.name,
+            "csap_type": self.csap_type if self.scheme == "CSAP" else "",
             "grade": self.grade if self.scheme == "CSAP" else "",
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
@@ -289,8 +338,11 @@ class ListingInput(_Input):
             elif field == "plans":
                 values["plans"] = [
                     {
-                        "name": plan.name, "unit": plan.unit, "unit_price": plan.unit_price,
-                        "vat_included": plan.vat_included, "minimum_term_months": plan.minimum_term_months or 0,
+                        "name": plan.name,
+                        "unit": plan.unit,
+                        "unit_price": plan.unit_price,
+                        "vat_included": plan.vat_included,
+                        "minimum_term_months": plan.minimum_term_months or 0,
                         "free_trial_days": plan.free_trial_days or 0,
                     }
                     for plan in value
@@ -343,13 +395,26 @@ _LIST_FIELDS = {"features", "benefits", "support_channels"}
 
 # --- completeness for submission ----------------------------------------------------------------------
 
+
 def missing_for_submission(content: dict[str, Any], document_kinds: set[str], today: date) -> dict[str, str]:
     """Every missing or wrong field of a stored version, by the form's field name; empty when complete."""
     errors: dict[str, str] = {}
     required = _("This field is required.")
-    for field in ("name", "summary", "description", "category", "deployment_model", "data_country", "data_region",
-                  "support_hours", "service_credits", "onboarding_terms", "data_export_format", "data_return_terms",
-                  "data_deletion_terms"):
+    for field in (
+        "name",
+        "summary",
+        "description",
+        "category",
+        "deployment_model",
+        "data_country",
+        "data_region",
+        "support_hours",
+        "service_credits",
+        "onboarding_terms",
+        "data_export_format",
+        "data_return_terms",
+        "data_deletion_terms",
+    ):
         if not str(content.get(field) or "").strip():
             errors[field] = required
     if not content.get("features"):
@@ -395,7 +460,9 @@ def missing_for_submission(content: dict[str, Any], document_kinds: set[str], to
     labels = document_kind_labels()
     for kind in REQUIRED_DOCUMENTS:
         if kind not in document_kinds:
-            errors[f"documents.{kind}"] = _("Attach the %(document)s (PDF or OpenDocument).", document=labels[kind].lower())
+            errors[f"documents.{kind}"] = _(
+                "Attach the %(document)s (PDF or OpenDocument).", document=labels[kind].lower()
+            )
     return errors
 
 
@@ -427,7 +494,8 @@ def listing_from_form(form: dict[str, Any]) -> dict[str, Any]:
     data["support_channels"] = channels
     for group, found in rows.items():
         data[group] = [
-            row for _index, row in sorted(found.items())
+            row
+            for _index, row in sorted(found.items())
             if any(str(value).strip() for field, value in row.items() if field != "vat_included")
         ]
     return data
@@ -442,7 +510,11 @@ def form_values(content: dict[str, Any]) -> dict[str, Any]:
     values["benefits"] = list(content.get("benefits") or [])
     values["plans"] = [dict(plan) for plan in content.get("plans") or []]
     values["certifications"] = [
-        {**certification, "valid_from": certification.get("valid_from") or "", "valid_to": certification.get("valid_to") or ""}
+        {
+            **certification,
+            "valid_from": certification.get("valid_from") or "",
+            "valid_to": certification.get("valid_to") or "",
+        }
         for certification in content.get("certifications") or []
     ]
     return values

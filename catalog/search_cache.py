@@ -102,7 +102,12 @@ class SearchCache:
         self._kept.clear()
 
     async def search(
-        self, session: AsyncSession, criteria: catalogue.Criteria, page: int = 1, *, size: int = PAGE_SIZE,
+        self,
+        session: AsyncSession,
+        criteria: catalogue.Criteria,
+        page: int = 1,
+        *,
+        size: int = PAGE_SIZE,
         with_facets: bool = True,
     ) -> catalogue.Results:
         """`catalog.search.search`, answered from memory when the same search was read recently enough."""
@@ -115,7 +120,9 @@ class SearchCache:
             if entry.generation == _generation and now - entry.born < self.seconds:
                 self._kept.move_to_end(key)
                 self.hits += 1
-                return entry.results if entry.results.criteria == criteria else replace(entry.results, criteria=criteria)
+                return (
+                    entry.results if entry.results.criteria == criteria else replace(entry.results, criteria=criteria)
+                )
             del self._kept[key]
         self.misses += 1
         # Dated from the start of the transaction when one is open (its reads may be that old), else from now.
@@ -135,8 +142,11 @@ class SearchCache:
 def _key(criteria: catalogue.Criteria, page: int, size: int, with_facets: bool) -> Key:
     """The same search however its choices were ordered (they select a set), in the request's language."""
     ordered = replace(
-        criteria, category=tuple(sorted(criteria.category)), deployment=tuple(sorted(criteria.deployment)),
-        certification=tuple(sorted(criteria.certification)), grade=tuple(sorted(criteria.grade)),
+        criteria,
+        category=tuple(sorted(criteria.category)),
+        deployment=tuple(sorted(criteria.deployment)),
+        certification=tuple(sorted(criteria.certification)),
+        grade=tuple(sorted(criteria.grade)),
         country=tuple(sorted(criteria.country)),
     )
     return (ordered, page, size, with_facets, i18n.current_language.get())

@@ -7,6 +7,7 @@ reaches the file system.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -57,10 +58,8 @@ class LocalStorage:
         return await asyncio.to_thread(self._path(key).read_bytes)
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(self._path(key).unlink)
-        except FileNotFoundError:
-            pass
 
 
 def _write(path: Path, data: bytes) -> None:

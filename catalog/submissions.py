@@ -70,9 +70,14 @@ async def submission_details(session: AsyncSession, version_id: int) -> dict[str
         raise NotFound(_("No such service version."))
     details = await version_content(session, row)
     details.update(
-        id=row.id, number=row.number, state=row.state, service_id=row.service_id,
-        documents=[{"id": d.id, "kind": d.kind, "name": d.original_name, "size": d.size, "sha256": d.sha256}
-                   for d in await documents_of(session, version_id)],
+        id=row.id,
+        number=row.number,
+        state=row.state,
+        service_id=row.service_id,
+        documents=[
+            {"id": d.id, "kind": d.kind, "name": d.original_name, "size": d.size, "sha256": d.sha256}
+            for d in await documents_of(session, version_id)
+        ],
     )
     return details
 
@@ -92,14 +97,20 @@ async def previous_listed_version_id(session: AsyncSession, service_id: int, bef
 
 
 async def add_demo_submission(
-    session: AsyncSession, actor: Principal, provider_id: int, fields: dict[str, Any], plans: list[dict[str, Any]],
+    session: AsyncSession,
+    actor: Principal,
+    provider_id: int,
+    fields: dict[str, Any],
+    plans: list[dict[str, Any]],
 ) -> int:
     """Demo data only: a service submitted with its first version as given (no documents, no checks), announced
     as a provider's submission is. The new service's id."""
     service = Service(provider_id=provider_id, status=ServiceStatus.submitted)
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=row_id(service), number=1, state=VersionState.submitted, created_by_id=actor.user_id, **fields)
+    version = ServiceVersion(
+        service_id=row_id(service), number=1, state=VersionState.submitted, created_by_id=actor.user_id, **fields
+    )
     session.add(version)
     await session.flush()
     for plan in plans:

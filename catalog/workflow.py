@@ -28,8 +28,13 @@ SERVICE = Workflow(
         (S.suspended, S.revoked): "revoke",
     },
     labels={
-        S.draft: N_("Draft"), S.submitted: N_("Submitted"), S.listed: N_("Listed"), S.suspended: N_("Suspended"),
-        S.withdrawn: N_("Withdrawn"), S.expired: N_("Expired"), S.revoked: N_("Revoked"),
+        S.draft: N_("Draft"),
+        S.submitted: N_("Submitted"),
+        S.listed: N_("Listed"),
+        S.suspended: N_("Suspended"),
+        S.withdrawn: N_("Withdrawn"),
+        S.expired: N_("Expired"),
+        S.revoked: N_("Revoked"),
     },
     refusal=N_("A service that is %(current)s cannot become %(target)s."),
 )
@@ -43,7 +48,10 @@ VERSION = Workflow(
         (V.listed, V.superseded): "supersede",
     },
     labels={
-        V.draft: N_("Draft"), V.submitted: N_("Submitted"), V.listed: N_("Listed"), V.superseded: N_("Superseded"),
+        V.draft: N_("Draft"),
+        V.submitted: N_("Submitted"),
+        V.listed: N_("Listed"),
+        V.superseded: N_("Superseded"),
         V.refused: N_("Refused"),
     },
     refusal=N_("A version that is %(current)s cannot become %(target)s."),
@@ -72,7 +80,9 @@ def status_when_version_listed(current: str) -> str:
         return S.listed
     if current in ON_OFFER:
         return current
-    raise Conflict(_("A service that is %(current)s cannot have a version listed.", current=SERVICE.label(current).lower()))
+    raise Conflict(
+        _("A service that is %(current)s cannot have a version listed.", current=SERVICE.label(current).lower())
+    )
 
 
 def check_editable(status: str) -> None:

@@ -35,15 +35,24 @@ SYSTEM = SystemActor(email="committee")
 
 # --- issuing and reading certificates -------------------------------------------------------------
 
+
 def certificate_json(certificate: Certificate) -> dict[str, Any]:
     return {
-        "number": certificate.number, "service_id": certificate.service_id, "version_id": certificate.version_id,
-        "version_number": certificate.version_number, "criteria_set_version": certificate.criteria_set_version,
-        "service_name": certificate.service_name, "provider_name": certificate.provider_name,
-        "valid_from": certificate.valid_from.isoformat(), "valid_to": certificate.valid_to.isoformat(),
-        "status": certificate.status, "status_reason": certificate.status_reason,
+        "number": certificate.number,
+        "service_id": certificate.service_id,
+        "version_id": certificate.version_id,
+        "version_number": certificate.version_number,
+        "criteria_set_version": certificate.criteria_set_version,
+        "service_name": certificate.service_name,
+        "provider_name": certificate.provider_name,
+        "valid_from": certificate.valid_from.isoformat(),
+        "valid_to": certificate.valid_to.isoformat(),
+        "status": certificate.status,
+        "status_reason": certificate.status_reason,
         "suspended_until": certificate.suspended_until.isoformat() if certificate.suspended_until else None,
-        "criteria_set_id": certificate.criteria_set_id, "case_id": certificate.case_id, "issued_at": certificate.issued_at,
+        "criteria_set_id": certificate.criteria_set_id,
+        "case_id": certificate.case_id,
+        "issued_at": certificate.issued_at,
     }
 
 
@@ -58,15 +67,29 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
     rules_set = await criteria_set(session, case.criteria_set_id)
     await lock(session, locks.CERTIFICATE_NUMBER)
     year = clock.today(at=now).year
-    last = await session.scalar(sa.select(sa.func.max(col(Certificate.sequence))).where(col(Certificate.year) == year)) or 0
+    last = (
+        await session.scalar(sa.select(sa.func.max(col(Certificate.sequence))).where(col(Certificate.year) == year))
+        or 0
+    )
     version = await catalog.submitted_version(session, case.version_id)
     start = clock.today(at=now)
     certificate = Certificate(
-        number=rules.certificate_number(year, last + 1), year=year, sequence=last + 1, service_id=case.service_id,
-        version_id=case.version_id, version_number=version.number, provider_id=case.provider_id, case_id=row_id(case),
-        criteria_set_id=case.criteria_set_id, criteria_set_version=rules_set.version,
-        service_name=version.name, provider_name=await provider_name(session, case.provider_id),
-        valid_from=start, valid_to=_add_years(start, rules_set.certificate_years) - timedelta(days=1), issued_at=now, status_changed_at=now,
+        number=rules.certificate_number(year, last + 1),
+        year=year,
+        sequence=last + 1,
+        service_id=case.service_id,
+        version_id=case.version_id,
+        version_number=version.number,
+        provider_id=case.provider_id,
+        case_id=row_id(case),
+        criteria_set_id=case.criteria_set_id,
+        criteria_set_version=rules_set.version,
+        service_name=version.name,
+        provider_name=await provider_name(session, case.provider_id),
+        valid_from=start,
+        valid_to=_add_years(start, rules_set.certificate_years) - timedelta(days=1),
+        issued_at=now,
+        status_changed_at=now,
     )
     session.add(certificate)
     if case.kind == CaseKind.renewal and case.renews_certificate_id:
@@ -74,7 +97,14 @@ async def issue_certificate(session: AsyncSession, case: Case, actor: Actor | No
         if old is not None and CERTIFICATE.allows(old.status, CertificateStatus.renewed):
             change_certificate(old, CertificateStatus.renewed, certificate.number, now, old.suspended_until)
     await session.flush()
-    await audit.record(session, actor, "committee.certificate_issued", "certificate", certificate.id, {"number": certificate.number, "case_id": case.id})
+    await audit.record(
+        session,
+        actor,
+        "committee.certificate_issued",
+        "certificate",
+        certificate.id,
+        {"number": certificate.number, "case_id": case.id},
+    )
     if not version.is_listed:
         await catalog.list_version(session, actor, case.service_id)
     await apply_standing(session, certificate, now)
@@ -90,43 +120,80 @@ async def certificate_by_number(session: AsyncSession, number: str) -> Certifica
 
 async def certificate_of_service(session: AsyncSession, service_id: int) -> Certificate | None:
     """The service's current certificate (the latest issued), for the catalogue's service page."""
-    return await session.scalar(sa.select(Certificate).where(col(Certificate.service_id) == service_id).order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(1))
+    return await session.scalar(
+        sa.select(Certificate)
+        .where(col(Certificate.service_id) == service_id)
+        .order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc())
+        .limit(1)
+    )
 
 
-async def valid_certificates_of(session: AsyncSession, service_ids: list[int], now: datetime | None = None) -> list[Certificate]:
+async def valid_certificates_of(
+    session: AsyncSession, service_ids: list[int], now: datetime | None = None
+) -> list[Certificate]:
     """The certificates of these services that are valid today (at most one a service: a renewal supersedes)."""
-    return list((await session.scalars(
-        sa.select(Certificate).where(col(Certificate.service_id).in_(service_ids), col(Certificate.status) == CertificateStatus.valid,
-                                     col(Certificate.valid_from) <= clock.today(at=now), col(Certificate.valid_to) >= clock.today(at=now))
-        .order_by(col(Certificate.service_id), col(Certificate.issued_at))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Certificate)
+                .where(
+                    col(Certificate.service_id).in_(service_ids),
+                    col(Certificate.status) == CertificateStatus.valid,
+                    col(Certificate.valid_from) <= clock.today(at=now),
+                    col(Certificate.valid_to) >= clock.today(at=now),
+                )
+                .order_by(col(Certificate.service_id), col(Certificate.issued_at))
+            )
+        ).all()
+    )
 
 
-async def register(session: AsyncSession, *, offset: int = 0, limit: int = 20, status: str | None = None) -> tuple[list[Certificate], int]:
+async def register(
+    session: AsyncSession, *, offset: int = 0, limit: int = 20, status: str | None = None
+) -> tuple[list[Certificate], int]:
     query = sa.select(Certificate)
     if status:
         query = query.where(col(Certificate.status) == status)
     total = await session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = (await session.scalars(query.order_by(col(Certificate.year).desc(), col(Certificate.sequence).desc()).offset(offset).limit(limit))).all()
+    rows = (
+        await session.scalars(
+            query.order_by(col(Certificate.year).desc(), col(Certificate.sequence).desc()).offset(offset).limit(limit)
+        )
+    ).all()
     return list(rows), int(total)
 
 
-async def certificates_by_expiry(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[Certificate]:
+async def certificates_by_expiry(
+    session: AsyncSession, principal: Principal, now: datetime | None = None
+) -> list[Certificate]:
     await require_staff(session, principal, now)
-    return list((await session.scalars(
-        sa.select(Certificate).where(col(Certificate.status).in_(LIVE)).order_by(col(Certificate.valid_to), col(Certificate.id))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Certificate)
+                .where(col(Certificate.status).in_(LIVE))
+                .order_by(col(Certificate.valid_to), col(Certificate.id))
+            )
+        ).all()
+    )
 
 
 async def provider_certificates(session: AsyncSession, principal: Principal) -> list[Certificate]:
     if not principal.is_kind("provider"):
         raise Forbidden(_("This page is for providers."))
-    return list((await session.scalars(
-        sa.select(Certificate).where(col(Certificate.provider_id) == principal.organisation_id).order_by(col(Certificate.valid_to).desc(), col(Certificate.id).desc())
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Certificate)
+                .where(col(Certificate.provider_id) == principal.organisation_id)
+                .order_by(col(Certificate.valid_to).desc(), col(Certificate.id).desc())
+            )
+        ).all()
+    )
 
 
 # --- the listing's standing -----------------------------------------------------------------------
+
 
 def csap_valid_to(details: dict[str, Any]) -> date | None:
     """The latest end of validity among the version's CSAP certifications, or None if it records none."""
@@ -146,21 +213,31 @@ async def standing(session: AsyncSession, certificate: Certificate, now: datetim
     if certificate.status == CertificateStatus.revoked:
         return ServiceStatus.revoked, certificate.status_reason
     if certificate.status == CertificateStatus.expired:
-        return ServiceStatus.expired, _("The certificate %(number)s expired on %(date)s.", number=certificate.number, date=certificate.valid_to.isoformat())
+        return ServiceStatus.expired, _(
+            "The certificate %(number)s expired on %(date)s.",
+            number=certificate.number,
+            date=certificate.valid_to.isoformat(),
+        )
     if certificate.status == CertificateStatus.suspended:
         return ServiceStatus.suspended, certificate.status_reason
     bar = await active_bar(session, certificate.provider_id, on)
     if bar is not None:
-        return ServiceStatus.suspended, _("The provider is barred until %(date)s: %(reason)s", date=bar.ends_on.isoformat(), reason=bar.reason)
+        return ServiceStatus.suspended, _(
+            "The provider is barred until %(date)s: %(reason)s", date=bar.ends_on.isoformat(), reason=bar.reason
+        )
     owner = await catalog.submitted_service(session, certificate.service_id)
     if owner.listed_version_id:
         csap_end = csap_valid_to(await catalog.submission_details(session, owner.listed_version_id))
         if csap_end is not None and csap_end < on:
-            return ServiceStatus.suspended, _("The recorded CSAP certification expired on %(date)s; upload a valid one.", date=csap_end.isoformat())
+            return ServiceStatus.suspended, _(
+                "The recorded CSAP certification expired on %(date)s; upload a valid one.", date=csap_end.isoformat()
+            )
     return ServiceStatus.listed, ""
 
 
-async def apply_standing(session: AsyncSession, certificate: Certificate, now: datetime, actor: Actor | None = None) -> None:
+async def apply_standing(
+    session: AsyncSession, certificate: Certificate, now: datetime, actor: Actor | None = None
+) -> None:
     """Bring the certified listing in line with what should stand now (only listings on offer change)."""
     if certificate.status == CertificateStatus.renewed:
         return
@@ -186,7 +263,10 @@ async def restore_standing_of_service(session: AsyncSession, service_id: int, no
 
 # --- changes of status: suspension and revocation -------------------------------------------------
 
-def change_certificate(certificate: Certificate, status: str, reason: str, now: datetime, suspended_until: date | None = None) -> None:
+
+def change_certificate(
+    certificate: Certificate, status: str, reason: str, now: datetime, suspended_until: date | None = None
+) -> None:
     """Change the certificate's status along the table (409 otherwise), with the reason shown beside it."""
     CERTIFICATE.check(certificate.status, status)
     certificate.status, certificate.status_reason, certificate.status_changed_at = status, reason, now
@@ -200,7 +280,9 @@ async def _certificate_for_update(session: AsyncSession, number: str) -> Certifi
     return certificate
 
 
-async def suspend(session: AsyncSession, principal: Principal, number: str, *, reason: str, until: date, now: datetime | None = None) -> Certificate:
+async def suspend(
+    session: AsyncSession, principal: Principal, number: str, *, reason: str, until: date, now: datetime | None = None
+) -> Certificate:
     now = now or utcnow()
     await require_chair(session, principal, now)
     reason = reason.strip()
@@ -213,35 +295,71 @@ async def suspend(session: AsyncSession, principal: Principal, number: str, *, r
         raise Invalid(_("The certificate could not be suspended."), errors=errors)
     certificate = await _certificate_for_update(session, number)
     if certificate.status == CertificateStatus.suspended:
-        raise Conflict(_("The certificate is already suspended until %(date)s.", date=certificate.suspended_until.isoformat() if certificate.suspended_until else ""))
+        raise Conflict(
+            _(
+                "The certificate is already suspended until %(date)s.",
+                date=certificate.suspended_until.isoformat() if certificate.suspended_until else "",
+            )
+        )
     change_certificate(certificate, CertificateStatus.suspended, reason[:2000], now, until)
-    await audit.record(session, principal, "committee.certificate_suspended", "certificate", certificate.id, {"number": certificate.number, "until": until.isoformat(), "reason": reason[:200]})
+    await audit.record(
+        session,
+        principal,
+        "committee.certificate_suspended",
+        "certificate",
+        certificate.id,
+        {"number": certificate.number, "until": until.isoformat(), "reason": reason[:200]},
+    )
     await apply_standing(session, certificate, now, principal)
     return certificate
 
 
-async def revoke(session: AsyncSession, principal: Principal, number: str, *, reason: str, now: datetime | None = None) -> Certificate:
+async def revoke(
+    session: AsyncSession, principal: Principal, number: str, *, reason: str, now: datetime | None = None
+) -> Certificate:
     now = now or utcnow()
     await require_chair(session, principal, now)
     reason = reason.strip()
     if not reason:
-        raise Invalid(_("The certificate could not be revoked."), errors={"reason": _("Give the reason for the revocation.")})
+        raise Invalid(
+            _("The certificate could not be revoked."), errors={"reason": _("Give the reason for the revocation.")}
+        )
     certificate = await _certificate_for_update(session, number)
     change_certificate(certificate, CertificateStatus.revoked, reason[:2000], now)
-    await audit.record(session, principal, "committee.certificate_revoked", "certificate", certificate.id, {"number": certificate.number, "reason": reason[:200]})
+    await audit.record(
+        session,
+        principal,
+        "committee.certificate_revoked",
+        "certificate",
+        certificate.id,
+        {"number": certificate.number, "reason": reason[:200]},
+    )
     await apply_standing(session, certificate, now, principal)
     return certificate
 
 
 # --- provider bars --------------------------------------------------------------------------------
 
+
 async def active_bar(session: AsyncSession, provider_id: int, on: date) -> Bar | None:
     return await session.scalar(
-        sa.select(Bar).where(col(Bar.provider_id) == provider_id, col(Bar.starts_on) <= on, col(Bar.ends_on) >= on).order_by(col(Bar.ends_on).desc()).limit(1)
+        sa.select(Bar)
+        .where(col(Bar.provider_id) == provider_id, col(Bar.starts_on) <= on, col(Bar.ends_on) >= on)
+        .order_by(col(Bar.ends_on).desc())
+        .limit(1)
     )
 
 
-async def bar_provider(session: AsyncSession, principal: Principal, *, provider_id: int, starts_on: date, ends_on: date, reason: str, now: datetime | None = None) -> Bar:
+async def bar_provider(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    provider_id: int,
+    starts_on: date,
+    ends_on: date,
+    reason: str,
+    now: datetime | None = None,
+) -> Bar:
     now = now or utcnow()
     await require_chair(session, principal, now)
     errors = {}
@@ -254,10 +372,24 @@ async def bar_provider(session: AsyncSession, principal: Principal, *, provider_
         errors["reason"] = _("Give the reason for the bar.")
     if errors:
         raise Invalid(_("The provider could not be barred."), errors=errors)
-    bar = Bar(provider_id=provider_id, starts_on=starts_on, ends_on=ends_on, reason=reason.strip()[:2000], created_by_id=principal.user_id, created_at=now)
+    bar = Bar(
+        provider_id=provider_id,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        reason=reason.strip()[:2000],
+        created_by_id=principal.user_id,
+        created_at=now,
+    )
     session.add(bar)
     await session.flush()
-    await audit.record(session, principal, "committee.provider_barred", "bar", bar.id, {"provider_id": provider_id, "ends_on": ends_on.isoformat()})
+    await audit.record(
+        session,
+        principal,
+        "committee.provider_barred",
+        "bar",
+        bar.id,
+        {"provider_id": provider_id, "ends_on": ends_on.isoformat()},
+    )
     for certificate in await _live_certificates(session, provider_id):
         await apply_standing(session, certificate, now, principal)
     return bar
@@ -270,6 +402,7 @@ async def bars(session: AsyncSession, principal: Principal) -> list[Bar]:
 
 # --- the sweep: expiry, reminders, the end of suspensions -----------------------------------------
 
+
 async def _live_certificates(session: AsyncSession, provider_id: int | None = None) -> list[Certificate]:
     query = sa.select(Certificate).where(col(Certificate.status).in_(LIVE)).order_by(col(Certificate.id))
     if provider_id is not None:
@@ -278,8 +411,11 @@ async def _live_certificates(session: AsyncSession, provider_id: int | None = No
 
 
 async def _renewal_pending(session: AsyncSession, certificate: Certificate) -> bool:
-    return bool(await session.scalar(sa.select(col(Case.id)).where(
-        col(Case.renews_certificate_id) == certificate.id, col(Case.state).in_(OPEN))))
+    return bool(
+        await session.scalar(
+            sa.select(col(Case.id)).where(col(Case.renews_certificate_id) == certificate.id, col(Case.state).in_(OPEN))
+        )
+    )
 
 
 @dataclass
@@ -298,13 +434,37 @@ async def sweep(session: AsyncSession, settings: Any = None, now: datetime | Non
     report = SweepReport()
     base_url = getattr(settings, "base_url", "")
     for certificate in await _live_certificates(session):
-        if certificate.status == CertificateStatus.suspended and certificate.suspended_until and certificate.suspended_until < on:
+        if (
+            certificate.status == CertificateStatus.suspended
+            and certificate.suspended_until
+            and certificate.suspended_until < on
+        ):
             change_certificate(certificate, CertificateStatus.valid, "", now)
-            await audit.record(session, SYSTEM, "committee.suspension_ended", "certificate", certificate.id, {"number": certificate.number})
+            await audit.record(
+                session,
+                SYSTEM,
+                "committee.suspension_ended",
+                "certificate",
+                certificate.id,
+                {"number": certificate.number},
+            )
             report.resumed += 1
         if certificate.valid_to < on and not await _renewal_pending(session, certificate):
-            change_certificate(certificate, CertificateStatus.expired, _("Expired on %(date)s.", date=certificate.valid_to.isoformat()), now, certificate.suspended_until)
-            await audit.record(session, SYSTEM, "committee.certificate_expired", "certificate", certificate.id, {"number": certificate.number})
+            change_certificate(
+                certificate,
+                CertificateStatus.expired,
+                _("Expired on %(date)s.", date=certificate.valid_to.isoformat()),
+                now,
+                certificate.suspended_until,
+            )
+            await audit.record(
+                session,
+                SYSTEM,
+                "committee.certificate_expired",
+                "certificate",
+                certificate.id,
+                {"number": certificate.number},
+            )
             report.expired += 1
         elif certificate.valid_to >= on:
             report.reminded += await _remind(session, certificate, on, base_url)
@@ -322,19 +482,37 @@ async def _remind(session: AsyncSession, certificate: Certificate, on: date, bas
     if not due:
         return 0
     days = min(due)
-    if await session.scalar(sa.select(col(Reminder.id)).where(col(Reminder.certificate_id) == certificate.id, col(Reminder.days_before) == days)):
+    if await session.scalar(
+        sa.select(col(Reminder.id)).where(
+            col(Reminder.certificate_id) == certificate.id, col(Reminder.days_before) == days
+        )
+    ):
         return 0
     session.add(Reminder(certificate_id=row_id(certificate), days_before=days))
     await session.flush()
-    subject = _("Certificate %(number)s expires on %(date)s", number=certificate.number, date=certificate.valid_to.isoformat())
+    subject = _(
+        "Certificate %(number)s expires on %(date)s", number=certificate.number, date=certificate.valid_to.isoformat()
+    )
     body = _(
         "The certificate %(number)s of %(service)s expires on %(date)s (in %(days)s days). Apply to renew it before then: %(url)s",
-        number=certificate.number, service=certificate.service_name, date=certificate.valid_to.isoformat(), days=days_left,
+        number=certificate.number,
+        service=certificate.service_name,
+        date=certificate.valid_to.isoformat(),
+        days=days_left,
         url=f"{base_url}/provider/certificates",
     )
     for email in await provider_emails(session, certificate.provider_id):
-        await outbox.send_email(session, email, subject, body, f"committee-certificate-{certificate.id}-expiry-{days}-{email}")
-    await audit.record(session, SYSTEM, "committee.expiry_reminded", "certificate", certificate.id, {"number": certificate.number, "days_before": days})
+        await outbox.send_email(
+            session, email, subject, body, f"committee-certificate-{certificate.id}-expiry-{days}-{email}"
+        )
+    await audit.record(
+        session,
+        SYSTEM,
+        "committee.expiry_reminded",
+        "certificate",
+        certificate.id,
+        {"number": certificate.number, "days_before": days},
+    )
     return 1
 
 
@@ -343,12 +521,23 @@ async def periodic_sweep(sessions: Any, settings: Any) -> None:
         await sweep(session, settings)
 
 
-async def reminders_for_provider(session: AsyncSession, principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
+async def reminders_for_provider(
+    session: AsyncSession, principal: Principal, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """The provider's certificates expiring within 90 days, for its dashboard."""
     on = clock.today(at=now)
     rows = []
     for certificate in await provider_certificates(session, principal):
-        if certificate.status == CertificateStatus.valid and 0 <= (certificate.valid_to - on).days <= max(rules.REMINDER_DAYS):
-            rows.append({"number": certificate.number, "service_name": certificate.service_name, "valid_to": certificate.valid_to.isoformat(),
-                         "days_left": (certificate.valid_to - on).days, "renewal_pending": await _renewal_pending(session, certificate)})
+        if certificate.status == CertificateStatus.valid and 0 <= (certificate.valid_to - on).days <= max(
+            rules.REMINDER_DAYS
+        ):
+            rows.append(
+                {
+                    "number": certificate.number,
+                    "service_name": certificate.service_name,
+                    "valid_to": certificate.valid_to.isoformat(),
+                    "days_left": (certificate.valid_to - on).days,
+                    "renewal_pending": await _renewal_pending(session, certificate),
+                }
+            )
     return rows

@@ -26,6 +26,7 @@ TIE_COOLING_OFF = timedelta(days=3 * 365)  # a tie that ended less than three ye
 
 # --- who may do what ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Role:
     """What the principal is to the committee right now."""
@@ -48,7 +49,11 @@ async def role_of(session: AsyncSession, principal: Principal, now: datetime | N
     on = clock.today(at=now)
     appointment = await session.scalar(
         sa.select(Appointment)
-        .where(col(Appointment.user_id) == principal.user_id, col(Appointment.starts_on) <= on, col(Appointment.ends_on) >= on)
+        .where(
+            col(Appointment.user_id) == principal.user_id,
+            col(Appointment.starts_on) <= on,
+            col(Appointment.ends_on) >= on,
+        )
         .order_by(col(Appointment.is_chair).desc())
         .limit(1)
     )
@@ -91,6 +96,7 @@ async def require_operator(session: AsyncSession, principal: Principal) -> Role:
 
 # --- criteria sets --------------------------------------------------------------------------------
 
+
 async def current_criteria_set(session: AsyncSession) -> CriteriaSet:
     """The newest version; the default set is created the first time one is needed."""
     found = await session.scalar(sa.select(CriteriaSet).order_by(col(CriteriaSet.version).desc()).limit(1))
@@ -114,8 +120,15 @@ async def criteria_set(session: AsyncSession, set_id: int) -> CriteriaSet:
 
 
 async def publish_criteria_set(
-    session: AsyncSession, principal: Principal, *, criteria: list[dict[str, Any]], threshold: int,
-    reviewers_per_case: int, review_period_days: int, certificate_years: int, note: str = "",
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    criteria: list[dict[str, Any]],
+    threshold: int,
+    reviewers_per_case: int,
+    review_period_days: int,
+    certificate_years: int,
+    note: str = "",
 ) -> CriteriaSet:
     """A new version; cases already open keep the version they opened with."""
     await require_chair(session, principal)
@@ -133,24 +146,36 @@ async def publish_criteria_set(
     cleaned = rules.check_criteria(criteria)
     latest = await current_criteria_set(session)
     created = CriteriaSet(
-        version=latest.version + 1, criteria=cleaned, threshold=threshold, reviewers_per_case=reviewers_per_case,
-        review_period_days=review_period_days, certificate_years=certificate_years, note=note[:2000],
+        version=latest.version + 1,
+        criteria=cleaned,
+        threshold=threshold,
+        reviewers_per_case=reviewers_per_case,
+        review_period_days=review_period_days,
+        certificate_years=certificate_years,
+        note=note[:2000],
         created_by_id=principal.user_id,
     )
     session.add(created)
     await session.flush()
-    await audit.record(session, principal, "committee.criteria_published", "criteria_set", created.id, {"version": created.version})
+    await audit.record(
+        session, principal, "committee.criteria_published", "criteria_set", created.id, {"version": created.version}
+    )
     return created
 
 
 # --- ties and conflicts ---------------------------------------------------------------------------
+
 
 def tie_conflicts(tie: Tie, on: date) -> bool:
     return tie.starts_on <= on and (tie.ends_on is None or tie.ends_on >= on - TIE_COOLING_OFF)
 
 
 async def conflicted(session: AsyncSession, member_id: int, provider_id: int, on: date) -> bool:
-    ties = (await session.scalars(sa.select(Tie).where(col(Tie.member_id) == member_id, col(Tie.provider_id) == provider_id))).all()
+    ties = (
+        await session.scalars(
+            sa.select(Tie).where(col(Tie.member_id) == member_id, col(Tie.provider_id) == provider_id)
+        )
+    ).all()
     return any(tie_conflicts(tie, on) for tie in ties)
 
 
@@ -163,12 +188,24 @@ async def may_read_submissions(session: AsyncSession, principal: Principal, prov
 
 
 async def ties_of(session: AsyncSession, member_id: int) -> list[Tie]:
-    return list((await session.scalars(sa.select(Tie).where(col(Tie.member_id) == member_id).order_by(col(Tie.starts_on).desc(), col(Tie.id)))).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Tie).where(col(Tie.member_id) == member_id).order_by(col(Tie.starts_on).desc(), col(Tie.id))
+            )
+        ).all()
+    )
 
 
 async def declare_tie(
-    session: AsyncSession, principal: Principal, *, provider_id: int, kind: str, starts_on: date,
-    ends_on: date | None = None, note: str = "",
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    provider_id: int,
+    kind: str,
+    starts_on: date,
+    ends_on: date | None = None,
+    note: str = "",
 ) -> Tie:
     if not principal.is_kind("committee"):
         raise Forbidden(_("Only committee members declare ties."))
@@ -182,10 +219,19 @@ async def declare_tie(
         errors["ends_on"] = _("The end date is before the start date.")
     if errors:
         raise Invalid(_("The tie could not be declared."), errors=errors)
-    tie = Tie(member_id=principal.user_id, provider_id=provider_id, kind=kind, starts_on=starts_on, ends_on=ends_on, note=note[:1000])
+    tie = Tie(
+        member_id=principal.user_id,
+        provider_id=provider_id,
+        kind=kind,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        note=note[:1000],
+    )
     session.add(tie)
     await session.flush()
-    await audit.record(session, principal, "committee.tie_declared", "tie", tie.id, {"provider_id": provider_id, "kind": kind})
+    await audit.record(
+        session, principal, "committee.tie_declared", "tie", tie.id, {"provider_id": provider_id, "kind": kind}
+    )
     return tie
 
 
@@ -205,4 +251,8 @@ async def end_tie(session: AsyncSession, principal: Principal, tie_id: int, ends
 async def names_of(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict((await session.execute(sa.select(id_column(User.id), col(User.name)).where(col(User.id).in_(user_ids)))).tuples().all())
+    return dict(
+        (await session.execute(sa.select(id_column(User.id), col(User.name)).where(col(User.id).in_(user_ids))))
+        .tuples()
+        .all()
+    )

@@ -16,13 +16,17 @@ async def certificate_panel(session: AsyncSession, service_id: int) -> hooks.Pan
     certificate = await certificate_of_service(session, service_id)
     if certificate is None:
         return None
-    return hooks.Panel("committee/_service_certificate.html", {"certificate": certificate, "status_label": CERTIFICATE.label(certificate.status)})
+    return hooks.Panel(
+        "committee/_service_certificate.html",
+        {"certificate": certificate, "status_label": CERTIFICATE.label(certificate.status)},
+    )
 
 
 async def certificate_marks(session: AsyncSession, service_ids: list[int]) -> dict[int, hooks.Mark]:
     return {
         certificate.service_id: hooks.Mark(
-            "certificate", _("Certified: %(number)s, valid to %(date)s", number=certificate.number, date=day(certificate.valid_to)),
+            "certificate",
+            _("Certified: %(number)s, valid to %(date)s", number=certificate.number, date=day(certificate.valid_to)),
             f"/certificates/{certificate.number}",
             {"number": certificate.number, "valid_to": certificate.valid_to.isoformat()},
         )

@@ -9,11 +9,41 @@ from market.errors import Invalid
 from market.i18n import _
 
 DEFAULT_CRITERIA: list[dict[str, Any]] = [
-    {"code": "management", "name": "Management condition", "description": "Credit rating of the provider.", "mandatory": True, "weight": 20},
-    {"code": "sanctions", "name": "Sanctions", "description": "The provider is not a debarred supplier.", "mandatory": True, "weight": 0},
-    {"code": "security", "name": "Security", "description": "A security certification valid for the category (e.g. CSAP); a SaaS runs on a certified IaaS.", "mandatory": True, "weight": 30},
-    {"code": "stability", "name": "Operational stability", "description": "Service level agreement and track record.", "mandatory": False, "weight": 30},
-    {"code": "support", "name": "Support system", "description": "Support hours, staff and an exit plan.", "mandatory": False, "weight": 20},
+    {
+        "code": "management",
+        "name": "Management condition",
+        "description": "Credit rating of the provider.",
+        "mandatory": True,
+        "weight": 20,
+    },
+    {
+        "code": "sanctions",
+        "name": "Sanctions",
+        "description": "The provider is not a debarred supplier.",
+        "mandatory": True,
+        "weight": 0,
+    },
+    {
+        "code": "security",
+        "name": "Security",
+        "description": "A security certification valid for the category (e.g. CSAP); a SaaS runs on a certified IaaS.",
+        "mandatory": True,
+        "weight": 30,
+    },
+    {
+        "code": "stability",
+        "name": "Operational stability",
+        "description": "Service level agreement and track record.",
+        "mandatory": False,
+        "weight": 30,
+    },
+    {
+        "code": "support",
+        "name": "Support system",
+        "description": "Support hours, staff and an exit plan.",
+        "mandatory": False,
+        "weight": 20,
+    },
 ]
 
 RULE_NAME = "majority-passes-mandatory-and-weighted-mean"
@@ -43,7 +73,15 @@ def check_criteria(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif not 0 <= weight <= 100:
             errors[f"criteria.{index}"] = _("The weight must be between 0 and 100.")
         seen.add(code)
-        cleaned.append({"code": code, "name": name, "description": str(item.get("description", "")), "mandatory": bool(item.get("mandatory")), "weight": weight})
+        cleaned.append(
+            {
+                "code": code,
+                "name": name,
+                "description": str(item.get("description", "")),
+                "mandatory": bool(item.get("mandatory")),
+                "weight": weight,
+            }
+        )
     if not cleaned:
         errors["criteria"] = _("A criteria set needs at least one criterion.")
     if errors:
@@ -93,7 +131,11 @@ def check_review(criteria: list[dict[str, Any]], answers: dict[str, Any]) -> Che
         raise Invalid(_("The review is not complete."), errors=errors)
     weights = {c["code"]: c["weight"] for c in criteria if c.get("weight")}
     total_weight = sum(weights.values())
-    weighted = round(sum(cleaned[code]["score"] * weight for code, weight in weights.items()) / total_weight, 2) if total_weight else None
+    weighted = (
+        round(sum(cleaned[code]["score"] * weight for code, weight in weights.items()) / total_weight, 2)
+        if total_weight
+        else None
+    )
     passes = all(cleaned[c["code"]]["passed"] for c in criteria if c.get("mandatory"))
     return CheckedReview(cleaned, weighted, passes)
 
@@ -122,22 +164,66 @@ def decide(criteria: list[dict[str, Any]], threshold: int, reviews: list[dict[st
     outcome = "certified" if count and majority and reaches else "rejected"
     failed = []
     for criterion in criteria:
-        comments = [review["answers"][criterion["code"]]["comment"] for review in reviews
-                    if not review["answers"].get(criterion["code"], {}).get("passed", True)]
+        comments = [
+            review["answers"][criterion["code"]]["comment"]
+            for review in reviews
+            if not review["answers"].get(criterion["code"], {}).get("passed", True)
+        ]
         if comments:
-            failed.append({"code": criterion["code"], "name": criterion["name"], "mandatory": bool(criterion.get("mandatory")), "comments": comments})
+            failed.append(
+                {
+                    "code": criterion["code"],
+                    "name": criterion["name"],
+                    "mandatory": bool(criterion.get("mandatory")),
+                    "comments": comments,
+                }
+            )
     lines = []
     if outcome == "rejected":
         if not majority:
-            lines.append(_("Fewer than a majority of reviews passed every mandatory criterion (%(passing)s of %(count)s).", passing=passing, count=count))
+            lines.append(
+                _(
+                    "Fewer than a majority of reviews passed every mandatory criterion (%(passing)s of %(count)s).",
+                    passing=passing,
+                    count=count,
+                )
+            )
         if not reaches:
-            lines.append(_("The weighted mean score %(mean)s is below the threshold %(threshold)s.", mean=mean, threshold=threshold))
+            lines.append(
+                _(
+                    "The weighted mean score %(mean)s is below the threshold %(threshold)s.",
+                    mean=mean,
+                    threshold=threshold,
+                )
+            )
         for item in failed:
             lines.append(f"{item['name']}: " + " / ".join(item["comments"]))
     return Outcome(
         outcome=outcome,
-        rule={"name": RULE_NAME, "threshold": threshold, "majority": "more than half of the reviews pass every mandatory criterion"},
-        inputs={"reviews": [{"review_id": r["review_id"], "passes_mandatory": r["passes_mandatory"], "weighted_score": r["weighted_score"], "answers": r["answers"]} for r in reviews]},
-        result={"outcome": outcome, "reviews": count, "passing_mandatory": passing, "majority": majority, "mean_score": mean, "reaches_threshold": reaches, "failed_criteria": failed},
+        rule={
+            "name": RULE_NAME,
+            "threshold": threshold,
+            "majority": "more than half of the reviews pass every mandatory criterion",
+        },
+        inputs={
+            "reviews": [
+                {
+                    "review_id": r["review_id"],
+                    "passes_mandatory": r["passes_mandatory"],
+                    "weighted_score": r["weighted_score"],
+                    "answers": r["answers"],
+                }
+                for r in reviews
+            ]
+        },
+        result={
+            "outcome": outcome,
+            "reviews": count,
+            "passing_mandatory": passing,
+            "majority": majority,
+            "mean_score": mean,
+            "reaches_threshold": reaches,
+            "failed_criteria": failed,
+        },
         reason="\n".join(lines),
     )

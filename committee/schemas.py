@@ -55,7 +55,9 @@ def review_from_form(form: dict[str, Any]) -> ReviewInput:
                 answers.setdefault(code, {})[part] = value
     approve = form.get("approve")
     return ReviewInput(
-        answers=answers, approve=None if approve in (None, "") else approve == "yes", comment=str(form.get("comment", ""))[:4000],
+        answers=answers,
+        approve=None if approve in (None, "") else approve == "yes",
+        comment=str(form.get("comment", ""))[:4000],
     )
 
 
@@ -124,14 +126,20 @@ def criteria_from_text(text: str) -> list[dict[str, Any]]:
             continue
         parts = [part.strip() for part in line.split("|")]
         parts += [""] * (5 - len(parts))
-        criteria.append({
-            "code": parts[0], "name": parts[1], "mandatory": parts[2].lower() in {"yes", "y", "true", "mandatory", "1"},
-            "weight": parts[3] or "0", "description": parts[4],
-        })
+        criteria.append(
+            {
+                "code": parts[0],
+                "name": parts[1],
+                "mandatory": parts[2].lower() in {"yes", "y", "true", "mandatory", "1"},
+                "weight": parts[3] or "0",
+                "description": parts[4],
+            }
+        )
     return criteria
 
 
 def criteria_to_text(criteria: list[dict[str, Any]]) -> str:
     return "\n".join(
-        f"{c['code']} | {c['name']} | {'yes' if c.get('mandatory') else 'no'} | {c.get('weight', 0)} | {c.get('description', '')}" for c in criteria
+        f"{c['code']} | {c['name']} | {'yes' if c.get('mandatory') else 'no'} | {c.get('weight', 0)} | {c.get('description', '')}"
+        for c in criteria
     )

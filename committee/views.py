@@ -35,7 +35,10 @@ def case_page(detail: dict[str, Any]) -> dict[str, Any]:
     if detail["decision"] is not None:
         view["decision"] = {**detail["decision"], "outcome_label": CASE.label(detail["decision"]["outcome"])}
     if detail["certificate"] is not None:
-        view["certificate"] = {**detail["certificate"], "status_label": CERTIFICATE.label(detail["certificate"]["status"])}
+        view["certificate"] = {
+            **detail["certificate"],
+            "status_label": CERTIFICATE.label(detail["certificate"]["status"]),
+        }
     return view
 
 
@@ -61,10 +64,20 @@ def meeting_page(record: dict[str, Any]) -> dict[str, Any]:
     items = []
     for item in record["items"]:
         choices = REVISION_OUTCOMES if item["kind"] == CaseKind.revision else SESSION_OUTCOMES
-        items.append({
-            **item, "outcome_label": CASE.label(item["outcome"]),
-            "computed_outcome_label": CASE.label(item["computed_outcome"]) if item["computed_outcome"] else "",
-            "is_pending": item["confirmation"] == Confirmation.pending,
-            "override_choices": [(outcome, CASE.label(outcome)) for outcome in sorted(choices) if outcome != item["outcome"]],
-        })
-    return {**record, "is_open": is_open, "items": items, "ready_cases": [case_row(row) for row in record["ready_cases"]]}
+        items.append(
+            {
+                **item,
+                "outcome_label": CASE.label(item["outcome"]),
+                "computed_outcome_label": CASE.label(item["computed_outcome"]) if item["computed_outcome"] else "",
+                "is_pending": item["confirmation"] == Confirmation.pending,
+                "override_choices": [
+                    (outcome, CASE.label(outcome)) for outcome in sorted(choices) if outcome != item["outcome"]
+                ],
+            }
+        )
+    return {
+        **record,
+        "is_open": is_open,
+        "items": items,
+        "ready_cases": [case_row(row) for row in record["ready_cases"]],
+    }

@@ -26,4 +26,3 @@ __all__ = [
     "side_of",
     "store_for",
 ]
-

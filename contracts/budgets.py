@@ -34,15 +34,22 @@ def require_agency(actor: Principal) -> None:
         raise Forbidden(_("Budgets and drafting are for agencies."))
 
 
-async def budget_figures(session: AsyncSession, agency_id: int, year: int, *, excluding: int | None = None) -> BudgetFigures:
-    amount = await session.scalar(sa.select(col(Budget.amount)).where(col(Budget.agency_id) == agency_id, col(Budget.year) == year))
+async def budget_figures(
+    session: AsyncSession, agency_id: int, year: int, *, excluding: int | None = None
+) -> BudgetFigures:
+    amount = await session.scalar(
+        sa.select(col(Budget.amount)).where(col(Budget.agency_id) == agency_id, col(Budget.year) == year)
+    )
     shown = sa.func.coalesce(col(Contract.signed_version_id), col(Contract.current_version_id))
     query = (
         sa.select(sa.func.coalesce(sa.func.sum(col(ContractVersion.amount_total)), 0))
-        .select_from(Contract).join(ContractVersion, col(ContractVersion.id) == shown)
+        .select_from(Contract)
+        .join(ContractVersion, col(ContractVersion.id) == shown)
         .where(
-            col(Contract.agency_id) == agency_id, col(Contract.status) != ContractStatus.cancelled,
-            col(ContractVersion.starts_on) >= date(year, 1, 1), col(ContractVersion.starts_on) <= date(year, 12, 31),
+            col(Contract.agency_id) == agency_id,
+            col(Contract.status) != ContractStatus.cancelled,
+            col(ContractVersion.starts_on) >= date(year, 1, 1),
+            col(ContractVersion.starts_on) <= date(year, 12, 31),
         )
     )
     if excluding is not None:
@@ -52,7 +59,13 @@ async def budget_figures(session: AsyncSession, agency_id: int, year: int, *, ex
 
 async def budgets(session: AsyncSession, actor: Principal) -> list[BudgetFigures]:
     require_agency(actor)
-    years = (await session.scalars(sa.select(col(Budget.year)).where(col(Budget.agency_id) == actor.organisation_id).order_by(col(Budget.year).desc()))).all()
+    years = (
+        await session.scalars(
+            sa.select(col(Budget.year))
+            .where(col(Budget.agency_id) == actor.organisation_id)
+            .order_by(col(Budget.year).desc())
+        )
+    ).all()
     return [await budget_figures(session, actor.organisation_id, year) for year in years]
 
 
@@ -61,7 +74,9 @@ async def set_budget(session: AsyncSession, actor: Principal, data: BudgetInput)
     if not actor.is_admin:
         raise Forbidden(_("Only an administrator of your agency can set its budgets."))
     budget = await session.scalar(
-        sa.select(Budget).where(col(Budget.agency_id) == actor.organisation_id, col(Budget.year) == data.year).with_for_update()
+        sa.select(Budget)
+        .where(col(Budget.agency_id) == actor.organisation_id, col(Budget.year) == data.year)
+        .with_for_update()
     )
     previous = budget.amount if budget else None
     if budget is None:
@@ -71,16 +86,36 @@ async def set_budget(session: AsyncSession, actor: Principal, data: BudgetInput)
         budget.amount = data.amount
         budget.updated_at = utcnow()
     await session.flush()
-    await audit.record(session, actor, "budget.set", "budget", budget.id, {"year": data.year, "amount": data.amount, "previous": previous})
+    await audit.record(
+        session,
+        actor,
+        "budget.set",
+        "budget",
+        budget.id,
+        {"year": data.year, "amount": data.amount, "previous": previous},
+    )
     return await budget_figures(session, actor.organisation_id, data.year)
 
 
-async def check_budget(session: AsyncSession, agency_id: int, starts_on: date, amount_total: int, excluding: int | None = None) -> None:
+async def check_budget(
+    session: AsyncSession, agency_id: int, starts_on: date, amount_total: int, excluding: int | None = None
+) -> None:
     figures = await budget_figures(session, agency_id, starts_on.year, excluding=excluding)
     if figures.remaining is not None and amount_total > figures.remaining:
         raise Invalid(
-            _("This contract (₩%(amount)s with VAT) is more than what remains of the %(year)s budget: ₩%(remaining)s of ₩%(budget)s (₩%(committed)s already committed).",
-              amount=f"{amount_total:,}", year=figures.year, remaining=f"{figures.remaining:,}", budget=f"{figures.amount:,}",
-              committed=f"{figures.committed:,}"),
-            errors={"quantity": _("Over budget: ₩%(remaining)s remains for %(year)s.", remaining=f"{figures.remaining:,}", year=figures.year)},
+            _(
+                "This contract (₩%(amount)s with VAT) is more than what remains of the %(year)s budget: ₩%(remaining)s of ₩%(budget)s (₩%(committed)s already committed).",
+                amount=f"{amount_total:,}",
+                year=figures.year,
+                remaining=f"{figures.remaining:,}",
+                budget=f"{figures.amount:,}",
+                committed=f"{figures.committed:,}",
+            ),
+            errors={
+                "quantity": _(
+                    "Over budget: ₩%(remaining)s remains for %(year)s.",
+                    remaining=f"{figures.remaining:,}",
+                    year=figures.year,
+                )
+            },
         )

@@ -18,7 +18,12 @@ def commands() -> None:
 
 
 @commands.command("sweep")
-@click.option("--today", "on", default=None, help="The day to sweep for, as YYYY-MM-DD (default: today in the marketplace's time zone).")
+@click.option(
+    "--today",
+    "on",
+    default=None,
+    help="The day to sweep for, as YYYY-MM-DD (default: today in the marketplace's time zone).",
+)
 def contracts_sweep(on: str | None) -> None:
     """Start and complete contracts on their dates and issue the invoices of begun billing periods (the worker runs it daily)."""
     from datetime import date
@@ -40,7 +45,12 @@ def contracts_sweep(on: str | None) -> None:
 
 @commands.command("verify-signature")
 @click.argument("bundle", type=click.File("rb"))
-@click.option("--document", type=click.File("rb"), default=None, help="The signed document, to check it is the one the signature names.")
+@click.option(
+    "--document",
+    type=click.File("rb"),
+    default=None,
+    help="The signed document, to check it is the one the signature names.",
+)
 def contracts_verify_signature(bundle: Any, document: Any) -> None:
     """Check a signature's evidence bundle (the contract page's "Evidence (JSON)"), with no database and no network.
     Exits 0 when it verifies, 1 when it does not, 2 for a password signature (no cryptographic proof)."""
@@ -69,7 +79,9 @@ def payments_reconcile() -> None:
 
     settings = settings_from_env()
     if not settings.stripe_api_key:
-        raise click.ClickException("MARKET_STRIPE_API_KEY is not set: payments are manual and there is nothing to reconcile.")
+        raise click.ClickException(
+            "MARKET_STRIPE_API_KEY is not set: payments are manual and there is nothing to reconcile."
+        )
     try:
         found = asyncio.run(stripe_payments.fetch_stripe_invoices(settings))
     except Exception as exc:  # the SDK's errors and network failures alike: say what happened, exit non-zero
@@ -80,10 +92,14 @@ def payments_reconcile() -> None:
 
     report = in_transaction(settings, work)
     click.echo(f"Stripe invoices checked: {report.checked}")
-    for title, lines in (("Repaired", report.repaired), ("Linked to their Stripe invoice", report.linked),
-                         ("Differing, left as they are (ours cannot move back)", report.disagreeing),
-                         ("In Stripe but not ours", report.unknown), ("Ours (Stripe mode) missing from Stripe", report.missing),
-                         ("Of those, sent again (their sending had given up)", report.requeued)):
+    for title, lines in (
+        ("Repaired", report.repaired),
+        ("Linked to their Stripe invoice", report.linked),
+        ("Differing, left as they are (ours cannot move back)", report.disagreeing),
+        ("In Stripe but not ours", report.unknown),
+        ("Ours (Stripe mode) missing from Stripe", report.missing),
+        ("Of those, sent again (their sending had given up)", report.requeued),
+    ):
         click.echo(f"{title}: {len(lines)}")
         for line in lines:
             click.echo(f"  {line}")

@@ -38,35 +38,59 @@ def _url(path: str, params: dict[str, str]) -> str:
 
 @get("/contracts/register", **PAGE)
 async def register_page(
-    request: Request, db_session: DbSession, q: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
-    route: FromQuery[str | None] = None, category: FromQuery[str | None] = None, agency: FromQuery[str | None] = None,
-    year: FromQuery[str | None] = None, sort: FromQuery[str | None] = None, page: FromQuery[int | None] = None,
+    request: Request,
+    db_session: DbSession,
+    q: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    route: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agency: FromQuery[str | None] = None,
+    year: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
+    page: FromQuery[int | None] = None,
 ) -> Template:
     zone = _settings(request).zone
     query = _query(q=q, status=status, route=route, category=category, agency=agency, year=year, sort=sort)
     rows, paging = await register.search(db_session, query, page_number(page), zone)
     params = query.params()
     return render(
-        request, "contracts/register.html", rows=rows, page=paging, query=query, filtered=bool(query.params(sort="newest")),
-        page_url=_url("/contracts/register", params), csv_url=_url("/contracts/register.csv", params),
-        statuses=register.status_options(), routes=register.route_options(), categories=register.category_options(),
-        agencies=await register.agency_options(db_session), years=await register.year_options(db_session, zone),
-        sorts=register.sort_options(), sort_urls={key: _url("/contracts/register", query.params(sort=key)) for key, _label in register.sort_options()},
+        request,
+        "contracts/register.html",
+        rows=rows,
+        page=paging,
+        query=query,
+        filtered=bool(query.params(sort="newest")),
+        page_url=_url("/contracts/register", params),
+        csv_url=_url("/contracts/register.csv", params),
+        statuses=register.status_options(),
+        routes=register.route_options(),
+        categories=register.category_options(),
+        agencies=await register.agency_options(db_session),
+        years=await register.year_options(db_session, zone),
+        sorts=register.sort_options(),
+        sort_urls={key: _url("/contracts/register", query.params(sort=key)) for key, _label in register.sort_options()},
     )
 
 
 @get("/contracts/register.csv", **PAGE)
 async def register_csv(
-    request: Request, db_session: DbSession, q: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
-    route: FromQuery[str | None] = None, category: FromQuery[str | None] = None, agency: FromQuery[str | None] = None,
-    year: FromQuery[str | None] = None, sort: FromQuery[str | None] = None,
+    request: Request,
+    db_session: DbSession,
+    q: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    route: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agency: FromQuery[str | None] = None,
+    year: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
 ) -> Response[str]:
     zone = _settings(request).zone
     query = _query(q=q, status=status, route=route, category=category, agency=agency, year=year, sort=sort)
     rows = await register.all_rows(db_session, query, zone)
     day = clock.today(zone).isoformat()
     return Response(
-        "\ufeff" + register.csv_text(rows, zone), media_type="text/csv; charset=utf-8",  # the mark lets spreadsheets read Hangul as UTF-8
+        "\ufeff" + register.csv_text(rows, zone),
+        media_type="text/csv; charset=utf-8",  # the mark lets spreadsheets read Hangul as UTF-8
         headers={"Content-Disposition": f'attachment; filename="{day}-contract-register.csv"'},
     )
 
@@ -77,7 +101,10 @@ async def statistics_page(request: Request, db_session: DbSession, year: FromQue
     query = _query(year=year)
     figures = await register.statistics(db_session, zone, query.year)
     return render(
-        request, "contracts/register_statistics.html", stats=figures, year=query.year,
+        request,
+        "contracts/register_statistics.html",
+        stats=figures,
+        year=query.year,
         years=await register.year_options(db_session, zone),
     )
 
@@ -87,8 +114,13 @@ async def register_entry_page(request: Request, db_session: DbSession, number: F
     entry = await register.entry(db_session, number)
     certificate = await _certificate(db_session, entry.row.service_id)
     return render(
-        request, "contracts/register_entry.html", entry=entry, row=entry.row, certificate=certificate,
-        ocid=ocds.ocid(entry.row.number), billing_label=_billing_label(entry.billing_period),
+        request,
+        "contracts/register_entry.html",
+        entry=entry,
+        row=entry.row,
+        certificate=certificate,
+        ocid=ocds.ocid(entry.row.number),
+        billing_label=_billing_label(entry.billing_period),
     )
 
 
@@ -103,18 +135,31 @@ async def _certificate(db_session: Any, service_id: int) -> Any:
 
 @get("/api/contracts/register", tags=["register"])
 async def register_api(
-    request: Request, db_session: DbSession, q: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
-    route: FromQuery[str | None] = None, category: FromQuery[str | None] = None, agency: FromQuery[str | None] = None,
-    year: FromQuery[str | None] = None, sort: FromQuery[str | None] = None, page: FromQuery[int | None] = None,
+    request: Request,
+    db_session: DbSession,
+    q: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    route: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agency: FromQuery[str | None] = None,
+    year: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
+    page: FromQuery[int | None] = None,
 ) -> dict[str, Any]:
     """The public contract register, 20 contracts a page, with the page's filters (no sign-in needed)."""
     zone = _settings(request).zone
     query = _query(q=q, status=status, route=route, category=category, agency=agency, year=year, sort=sort)
     rows, paging = await register.search(db_session, query, page_number(page), zone)
-    return {"total": paging.total, "page": paging.number, "pages": paging.count, "contracts": [register.row_json(row) for row in rows]}
+    return {
+        "total": paging.total,
+        "page": paging.number,
+        "pages": paging.count,
+        "contracts": [register.row_json(row) for row in rows],
+    }
 
 
 # --- OCDS ------------------------------------------------------------------------------------------------
+
 
 def _moment(field: str, raw: str | None, zone: ZoneInfo, *, end: bool) -> datetime | None:
     """An ISO date (a whole day in the marketplace's zone; `until` includes it) or date-time (UTC when no zone)."""
@@ -127,7 +172,10 @@ def _moment(field: str, raw: str | None, zone: ZoneInfo, *, end: bool) -> dateti
             return datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(_("Please correct: %(fields)s.", fields=field), errors={field: _("Enter a date (YYYY-MM-DD) or a date and time (ISO 8601).")}) from None
+        raise Invalid(
+            _("Please correct: %(fields)s.", fields=field),
+            errors={field: _("Enter a date (YYYY-MM-DD) or a date and time (ISO 8601).")},
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -137,7 +185,9 @@ def _feed_number(field: str, raw: str | None, default: int, lowest: int, highest
     try:
         value = int(raw)
     except ValueError:
-        raise Invalid(_("Please correct: %(fields)s.", fields=field), errors={field: _("Enter a whole number.")}) from None
+        raise Invalid(
+            _("Please correct: %(fields)s.", fields=field), errors={field: _("Enter a whole number.")}
+        ) from None
     if not lowest <= value <= highest:
         raise Invalid(_("Please correct: %(fields)s.", fields=field), errors={field: _("The number is out of range.")})
     return value
@@ -145,8 +195,12 @@ def _feed_number(field: str, raw: str | None, default: int, lowest: int, highest
 
 @get("/api/ocds/releases", **OCDS_API)
 async def ocds_releases(
-    request: Request, db_session: DbSession, after: FromQuery[str | None] = None, limit: FromQuery[str | None] = None,
-    since: FromQuery[str | None] = None, until: FromQuery[str | None] = None,
+    request: Request,
+    db_session: DbSession,
+    after: FromQuery[str | None] = None,
+    limit: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """An OCDS 1.1 release package of the register's changes, oldest first.
 
@@ -160,8 +214,14 @@ async def ocds_releases(
     start, stop = _moment("since", since, zone, end=False), _moment("until", until, zone, end=True)
     rows, next_cursor = await ocds.releases_page(db_session, after=cursor, limit=size, since=start, until=stop)
     base = str(request.base_url).rstrip("/")
-    params = {"after": str(next_cursor), "limit": str(size), **{k: v for k, v in (("since", since), ("until", until)) if v}}
-    return ocds.release_package(rows, uri=str(request.url), base_url=base, next_uri=f"{base}/api/ocds/releases?{urlencode(params)}")
+    params = {
+        "after": str(next_cursor),
+        "limit": str(size),
+        **{k: v for k, v in (("since", since), ("until", until)) if v},
+    }
+    return ocds.release_package(
+        rows, uri=str(request.url), base_url=base, next_uri=f"{base}/api/ocds/releases?{urlencode(params)}"
+    )
 
 
 @get("/api/ocds/records/{ocid:str}", **OCDS_API)

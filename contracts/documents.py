@@ -66,10 +66,15 @@ def store_for(settings: Settings) -> DocumentStore:
 
 # --- HTML -----------------------------------------------------------------------------------------
 
+
 def _environment() -> Environment:
     environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-        extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     # jinja2.ext.i18n adds this method when the environment is built; jinja2's annotations cannot declare it
     environment.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)  # type: ignore[attr-defined]
@@ -89,6 +94,7 @@ def render_html(context: dict[str, Any]) -> bytes:
 
 
 # --- PDF ------------------------------------------------------------------------------------------
+
 
 def pdf_available() -> bool:
     try:

@@ -41,16 +41,21 @@ def bundle(contract: Contract, version: ContractVersion, signature: Signature) -
     }
 
 
-def verdicts(contract: Contract, versions: list[ContractVersion], signatures: list[Signature]) -> dict[int, verify_signature.Verdict]:
+def verdicts(
+    contract: Contract, versions: list[ContractVersion], signatures: list[Signature]
+) -> dict[int, verify_signature.Verdict]:
     """Each signature's verdict by its id, as the verifier gives it on its bundle."""
     by_id = {version.id: version for version in versions}
     return {
         signature.id: verify_signature.verify(bundle(contract, by_id[signature.version_id], signature))  # type: ignore[misc]
-        for signature in signatures if signature.version_id in by_id
+        for signature in signatures
+        if signature.version_id in by_id
     }
 
 
-async def signature_bundle(session: AsyncSession, actor: Principal, contract_id: int, signature_id: int) -> dict[str, Any]:
+async def signature_bundle(
+    session: AsyncSession, actor: Principal, contract_id: int, signature_id: int
+) -> dict[str, Any]:
     """The bundle of one signature on a contract the actor's organisation is party to."""
     contract = await get_contract(session, actor, contract_id)
     signature = await session.get(Signature, signature_id)

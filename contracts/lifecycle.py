@@ -41,7 +41,9 @@ from market.errors import Conflict, Forbidden
 from market.i18n import _
 
 
-async def signed_by_both(session: AsyncSession, actor: Principal, contract: Contract, version: ContractVersion, today: date) -> None:
+async def signed_by_both(
+    session: AsyncSession, actor: Principal, contract: Contract, version: ContractVersion, today: date
+) -> None:
     """Both signatures are on the version: it is the text in force from now."""
     workflow.VERSION.check(version.state, V.signed)
     version.state = V.signed
@@ -56,14 +58,18 @@ async def signed_by_both(session: AsyncSession, actor: Principal, contract: Cont
     contract.updated_at = utcnow()
     if version.kind == VersionKind.amendment:
         await session.flush()
-        await audit.record(session, actor, "contract.amendment_signed", "contract", contract.id, {"version": version.number})
+        await audit.record(
+            session, actor, "contract.amendment_signed", "contract", contract.id, {"version": version.number}
+        )
         await hooks.emit("contract.amended", session, contract_id=contract.id, version_id=version.id)
         return
     target = C.active if version.starts_on <= today else C.signed
     workflow.CONTRACT.check(contract.status, target)
     contract.status = target
     await session.flush()
-    await audit.record(session, actor, "contract.signed", "contract", contract.id, {"version": version.number, "status": target})
+    await audit.record(
+        session, actor, "contract.signed", "contract", contract.id, {"version": version.number, "status": target}
+    )
     await hooks.emit("contract.signed", session, contract_id=contract.id, version_id=version.id)
     if target == C.active:
         await hooks.emit("contract.started", session, contract_id=contract.id)
@@ -81,7 +87,9 @@ async def decline(session: AsyncSession, actor: Principal, contract_id: int, rea
     else:
         require_side(actor, contract, Side.provider)
     workflow.VERSION.check(version.state, V.declined)
-    if await session.scalar(sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)):
+    if await session.scalar(
+        sa.select(col(Signature.id)).where(col(Signature.version_id) == version.id, col(Signature.side) == side)
+    ):
         raise Conflict(_("You have already signed this version."))
     version.state = V.declined
     version.decline_reason = reason
@@ -93,7 +101,9 @@ async def decline(session: AsyncSession, actor: Principal, contract_id: int, rea
         contract.end_reason = reason
     contract.updated_at = utcnow()
     await session.flush()
-    await audit.record(session, actor, "contract.decline", "contract", contract.id, {"version": version.number, "reason": reason})
+    await audit.record(
+        session, actor, "contract.decline", "contract", contract.id, {"version": version.number, "reason": reason}
+    )
     return contract
 
 
@@ -140,9 +150,12 @@ async def complete(session: AsyncSession, actor: Any, contract: Contract, ended_
 
 async def _close_pending(session: AsyncSession, contract: Contract) -> None:
     """A contract that ends takes no more amendments: one waiting for signatures is withdrawn."""
-    pending = await session.scalar(sa.select(ContractVersion).where(
-        col(ContractVersion.contract_id) == contract.id, col(ContractVersion.state).in_(sorted(workflow.PENDING_VERSION)),
-    ))
+    pending = await session.scalar(
+        sa.select(ContractVersion).where(
+            col(ContractVersion.contract_id) == contract.id,
+            col(ContractVersion.state).in_(sorted(workflow.PENDING_VERSION)),
+        )
+    )
     if pending is not None:
         pending.state = V.withdrawn if pending.state == V.sent else V.superseded
         contract.current_version_id = contract.signed_version_id
@@ -153,22 +166,34 @@ async def advance_contracts(session: AsyncSession, today: date) -> tuple[int, in
     Returns (started, completed). Safe to run again: a contract already moved is not picked up."""
     actor = SystemActor(email="system")
     signed_terms = sa.orm.aliased(ContractVersion)
-    due_to_start = (await session.scalars(
-        sa.select(Contract).join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
-        .where(col(Contract.status) == C.signed, col(signed_terms.starts_on) <= today).order_by(col(Contract.id)).with_for_update(of=Contract)
-    )).all()
+    due_to_start = (
+        await session.scalars(
+            sa.select(Contract)
+            .join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
+            .where(col(Contract.status) == C.signed, col(signed_terms.starts_on) <= today)
+            .order_by(col(Contract.id))
+            .with_for_update(of=Contract)
+        )
+    ).all()
     for contract in due_to_start:
         await start(session, actor, contract)
-    due_to_end = (await session.execute(
-        sa.select(Contract, col(signed_terms.ends_on)).join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
-        .where(col(Contract.status) == C.active, col(signed_terms.ends_on) < today).order_by(col(Contract.id)).with_for_update(of=Contract)
-    )).all()
+    due_to_end = (
+        await session.execute(
+            sa.select(Contract, col(signed_terms.ends_on))
+            .join(signed_terms, col(signed_terms.id) == col(Contract.signed_version_id))
+            .where(col(Contract.status) == C.active, col(signed_terms.ends_on) < today)
+            .order_by(col(Contract.id))
+            .with_for_update(of=Contract)
+        )
+    ).all()
     for contract, ends_on in due_to_end:
         await complete(session, actor, contract, ends_on)
     return len(due_to_start), len(due_to_end)
 
 
-async def terminate(session: AsyncSession, actor: Principal, contract_id: int, data: TerminateInput, today: date | None = None) -> Contract:
+async def terminate(
+    session: AsyncSession, actor: Principal, contract_id: int, data: TerminateInput, today: date | None = None
+) -> Contract:
     """Either party ends a signed or active contract early, with a reason and an effective date within the term.
     The amount paid so far is taken from the recorded payments."""
     today = today or clock.today()
@@ -178,7 +203,13 @@ async def terminate(session: AsyncSession, actor: Principal, contract_id: int, d
     if data.effective_on < today:
         raise invalid("effective_on", _("The effective date cannot be in the past."))
     if data.effective_on > terms.ends_on:
-        raise invalid("effective_on", _("The effective date must be on or before the end of the term (%(date)s).", date=terms.ends_on.isoformat()))
+        raise invalid(
+            "effective_on",
+            _(
+                "The effective date must be on or before the end of the term (%(date)s).",
+                date=terms.ends_on.isoformat(),
+            ),
+        )
     await _close_pending(session, contract)
     paid = await amount_paid(session, contract_id)
     contract.status = C.terminated
@@ -187,13 +218,26 @@ async def terminate(session: AsyncSession, actor: Principal, contract_id: int, d
     contract.amount_paid_at_end = paid
     contract.updated_at = utcnow()
     await session.flush()
-    await audit.record(session, actor, "contract.terminate", "contract", contract.id,
-                       {"reason": data.reason, "effective_on": data.effective_on.isoformat(), "amount_paid": paid, "by": side_of(actor, contract)})
+    await audit.record(
+        session,
+        actor,
+        "contract.terminate",
+        "contract",
+        contract.id,
+        {
+            "reason": data.reason,
+            "effective_on": data.effective_on.isoformat(),
+            "amount_paid": paid,
+            "by": side_of(actor, contract),
+        },
+    )
     await hooks.emit("contract.terminated", session, contract_id=contract.id)
     return contract
 
 
-async def amend(session: AsyncSession, actor: Principal, store: documents.DocumentStore, contract_id: int, data: AmendInput) -> ContractVersion:
+async def amend(
+    session: AsyncSession, actor: Principal, store: documents.DocumentStore, contract_id: int, data: AmendInput
+) -> ContractVersion:
     """Either party proposes an amendment to a contract in force: a new version, frozen and sent for both signatures.
     It must change something; it takes effect when both have signed, and the signed text before it stays readable."""
     contract = await get_contract(session, actor, contract_id, for_update=True)
@@ -207,7 +251,13 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
     plan = dict(signed.plan)
     if data.unit_price is not None:
         if data.amendment_reason == AmendmentReason.price_reduction and data.unit_price >= int(plan["unit_price"]):
-            raise invalid("unit_price", _("A price reduction must lower the unit price (now ₩%(price)s).", price=f"{int(plan['unit_price']):,}"))
+            raise invalid(
+                "unit_price",
+                _(
+                    "A price reduction must lower the unit price (now ₩%(price)s).",
+                    price=f"{int(plan['unit_price']):,}",
+                ),
+            )
         plan["unit_price"] = data.unit_price
     if data.quantity is not None:
         version.quantity = data.quantity
@@ -221,10 +271,18 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
         version.special_terms = data.special_terms
     version.plan = plan
     price = priced(plan, version, version.vat_rate_bp, "unit_price" if data.unit_price is not None else "quantity")
-    version.periods, version.amount_net, version.amount_vat, version.amount_total = price.periods, price.amount_net, price.amount_vat, price.amount_total
+    version.periods, version.amount_net, version.amount_vat, version.amount_total = (
+        price.periods,
+        price.amount_net,
+        price.amount_vat,
+        price.amount_total,
+    )
     compared = ("plan", "quantity", "ends_on", "vat_rate_bp", "special_terms")
     if all(getattr(version, key) == getattr(signed, key) for key in compared):
-        raise invalid("amendment_reason", _("The amendment changes nothing: change the quantity, end date, unit price, tax rate or special terms."))
+        raise invalid(
+            "amendment_reason",
+            _("The amendment changes nothing: change the quantity, end date, unit price, tax rate or special terms."),
+        )
     version.amendment_reason = data.amendment_reason
     version.amendment_rationale = data.rationale
     session.add(version)
@@ -233,10 +291,20 @@ async def amend(session: AsyncSession, actor: Principal, store: documents.Docume
     contract.current_version_id = version.id
     contract.updated_at = utcnow()
     await session.flush()
-    await audit.record(session, actor, "contract.amend", "contract", contract.id, {
-        "version": version.number, "reason": data.amendment_reason, "rationale": data.rationale,
-        "changed": [key for key in compared if getattr(version, key) != getattr(signed, key)],
-        "amount_total": version.amount_total, "document_sha256": version.document_sha256,
-    })
+    await audit.record(
+        session,
+        actor,
+        "contract.amend",
+        "contract",
+        contract.id,
+        {
+            "version": version.number,
+            "reason": data.amendment_reason,
+            "rationale": data.rationale,
+            "changed": [key for key in compared if getattr(version, key) != getattr(signed, key)],
+            "amount_total": version.amount_total,
+            "document_sha256": version.document_sha256,
+        },
+    )
     await hooks.emit("contract.sent", session, contract_id=contract.id, version_id=version.id)
     return version

@@ -15,7 +15,6 @@ from market.database import utc_field, utcnow
 CURRENCY = "KRW"  # whole won: KRW has no minor unit
 
 
-
 class ContractStatus(StrEnum):
     draft = "draft"  # the agency is preparing it; nothing frozen yet
     sent = "sent"  # the document is frozen and waiting for signatures
@@ -109,7 +108,9 @@ class ContractVersion(SQLModel, table=True):
     state: str = Field(default=VersionState.draft, max_length=16)
     service_version_id: int = Field(foreign_key="catalog_service_version.id")
     plan_id: int = Field(foreign_key="catalog_plan.id")
-    plan: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # name, unit, unit_price, vat_included as priced
+    plan: dict[str, Any] = Field(
+        default_factory=dict, sa_type=sa.JSON
+    )  # name, unit, unit_price, vat_included as priced
     quantity: int
     starts_on: date
     ends_on: date
@@ -131,7 +132,9 @@ class ContractVersion(SQLModel, table=True):
     pdf_sha256: str | None = Field(default=None, max_length=64)
     decline_reason: str = Field(default="", max_length=2000)
     created_by_id: int = Field(foreign_key="user_account.id")
-    edited_by_id: int | None = Field(default=None, foreign_key="user_account.id")  # the last member who changed the draft
+    edited_by_id: int | None = Field(
+        default=None, foreign_key="user_account.id"
+    )  # the last member who changed the draft
     # A second member's approval of the draft (above the agency's approval threshold it is needed before sending);
     # a change to the draft withdraws it.
     approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")

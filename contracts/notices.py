@@ -25,7 +25,9 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
     if organisation is not None and organisation.contact_email:
         return [organisation.contact_email]
     admins = await session.scalars(
-        sa.select(col(User.email)).where(col(User.organisation_id) == agency_id, col(User.role) == "admin", col(User.active).is_(True)).order_by(col(User.id))
+        sa.select(col(User.email))
+        .where(col(User.organisation_id) == agency_id, col(User.role) == "admin", col(User.active).is_(True))
+        .order_by(col(User.id))
     )
     return list(admins)
 
@@ -33,7 +35,9 @@ async def _recipients(session: AsyncSession, agency_id: int) -> list[str]:
 async def tell_agencies(session: AsyncSession, *, service_id: int, status: str, reason: str, **_data: object) -> None:
     contracts = (
         await session.scalars(
-            sa.select(Contract).where(col(Contract.service_id) == service_id, col(Contract.status).in_(sorted(IN_FORCE))).order_by(col(Contract.id))
+            sa.select(Contract)
+            .where(col(Contract.service_id) == service_id, col(Contract.status).in_(sorted(IN_FORCE)))
+            .order_by(col(Contract.id))
         )
     ).all()
     stamp = utcnow().strftime("%Y%m%d%H%M%S")
@@ -42,7 +46,9 @@ async def tell_agencies(session: AsyncSession, *, service_id: int, status: str, 
         body = _(
             "The service of contract %(number)s is now %(status)s: %(reason)s\n\n"
             "Your signed contract stays valid. New contracts for this service cannot be drafted while it is not listed.",
-            number=contract.number, status=status, reason=reason or "-",
+            number=contract.number,
+            status=status,
+            reason=reason or "-",
         )
         for address in await _recipients(session, contract.agency_id):
             key = f"contract-{contract.id}-delisted-{status}-{stamp}-{address}"

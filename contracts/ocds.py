@@ -74,8 +74,11 @@ ROUTE_DETAILS: dict[str, str] = {
 }
 
 AMENDMENT_REASONS = {
-    "price_reduction": "Price reduction", "volume_change": "Volume change", "duration_extension": "Duration extension",
-    "tax_rate_change": "Tax rate change", "other": "Other",
+    "price_reduction": "Price reduction",
+    "volume_change": "Volume change",
+    "duration_extension": "Duration extension",
+    "tax_rate_change": "Tax rate change",
+    "other": "Other",
 }
 
 
@@ -117,12 +120,20 @@ def _organisation(organisation: Organisation, roles: list[str]) -> dict[str, Any
 
 # --- building a release ---------------------------------------------------------------------------------
 
-async def _versions(session: AsyncSession, contract: Contract) -> tuple[ContractVersion, ContractVersion, list[ContractVersion]]:
+
+async def _versions(
+    session: AsyncSession, contract: Contract
+) -> tuple[ContractVersion, ContractVersion, list[ContractVersion]]:
     """The first signed version (the award), the one in force now, and the signed amendments in order."""
-    signed = list((await session.scalars(
-        sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract.id, col(ContractVersion.signed_at).is_not(None))
-        .order_by(col(ContractVersion.number))
-    )).all())
+    signed = list(
+        (
+            await session.scalars(
+                sa.select(ContractVersion)
+                .where(col(ContractVersion.contract_id) == contract.id, col(ContractVersion.signed_at).is_not(None))
+                .order_by(col(ContractVersion.number))
+            )
+        ).all()
+    )
     in_force = await session.get(ContractVersion, contract.signed_version_id) if contract.signed_version_id else None
     if in_force is None:
         raise NotFound(_("Contract %(number)s has no signed version.", number=contract.number))
@@ -130,10 +141,14 @@ async def _versions(session: AsyncSession, contract: Contract) -> tuple[Contract
 
 
 async def _payments(session: AsyncSession, contract_id: int) -> list[tuple[Payment, Invoice]]:
-    rows = (await session.execute(
-        sa.select(Payment, Invoice).join(Invoice, col(Invoice.id) == col(Payment.invoice_id))
-        .where(col(Invoice.contract_id) == contract_id).order_by(col(Payment.paid_on), col(Payment.id))
-    )).all()
+    rows = (
+        await session.execute(
+            sa.select(Payment, Invoice)
+            .join(Invoice, col(Invoice.id) == col(Payment.invoice_id))
+            .where(col(Invoice.contract_id) == contract_id)
+            .order_by(col(Payment.paid_on), col(Payment.id))
+        )
+    ).all()
     return [(row[0], row[1]) for row in rows]
 
 
@@ -149,7 +164,11 @@ def _items(version: ContractVersion, service: ContractedService | None) -> list[
     if plan.get("unit_price") is not None:
         item["unit"]["value"] = _value(int(plan["unit_price"]))
     if service is not None and service.category:
-        item["classification"] = {"scheme": "x_marketplaceCategory", "id": service.category, "description": category_label(service.category)}
+        item["classification"] = {
+            "scheme": "x_marketplaceCategory",
+            "id": service.category,
+            "description": category_label(service.category),
+        }
     return [item]
 
 
@@ -170,7 +189,9 @@ def _contract_description(contract: Contract) -> str | None:
     return None
 
 
-async def build_release(session: AsyncSession, contract: Contract, release_id: str, tags: list[str], at: datetime, prefix: str | None = None) -> dict[str, Any]:
+async def build_release(
+    session: AsyncSession, contract: Contract, release_id: str, tags: list[str], at: datetime, prefix: str | None = None
+) -> dict[str, Any]:
     """The whole contracting process as it stands at `at`: every release is complete, so the latest one compiles them.
 
     Labels come out in the data's one language, whichever user's request caused the release."""
@@ -181,7 +202,9 @@ async def build_release(session: AsyncSession, contract: Contract, release_id: s
         i18n.current_language.reset(token)
 
 
-async def _build_release(session: AsyncSession, contract: Contract, release_id: str, tags: list[str], at: datetime, prefix: str | None) -> dict[str, Any]:
+async def _build_release(
+    session: AsyncSession, contract: Contract, release_id: str, tags: list[str], at: datetime, prefix: str | None
+) -> dict[str, Any]:
     awarded, in_force, amendments = await _versions(session, contract)
     agency = await session.get(Organisation, contract.agency_id)
     provider = await session.get(Organisation, contract.provider_id)
@@ -219,48 +242,73 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
         # The agency's internal approval of the draft by a second member (above its approval threshold it is needed
         # before sending): an `approval` milestone of the closed milestoneStatus `met`. The approver's role is
         # published, not their name (as with signatures).
-        ocds_contract["milestones"] = [{
-            "id": f"approval-{awarded.number}",
-            "title": "Internal approval of the draft",
-            "type": "approval",
-            "code": "internalApproval",
-            "status": "met",
-            "dateMet": _instant(awarded.approved_at),
-            "dateModified": _instant(awarded.approved_at),
-            "description": f"Version {awarded.number} was approved before it was sent by a second member of {agency.name} "
-                           f"({awarded.approved_by_role or 'signer'}) who neither drafted nor last changed it.",
-        }]
+        ocds_contract["milestones"] = [
+            {
+                "id": f"approval-{awarded.number}",
+                "title": "Internal approval of the draft",
+                "type": "approval",
+                "code": "internalApproval",
+                "status": "met",
+                "dateMet": _instant(awarded.approved_at),
+                "dateModified": _instant(awarded.approved_at),
+                "description": f"Version {awarded.number} was approved before it was sent by a second member of {agency.name} "
+                f"({awarded.approved_by_role or 'signer'}) who neither drafted nor last changed it.",
+            }
+        ]
     if amendments:
-        ocds_contract["amendments"] = [{
-            "id": str(version.number),
-            "date": _instant(version.signed_at),
-            "rationale": f"{AMENDMENT_REASONS.get(version.amendment_reason or '', version.amendment_reason or '')}: {version.amendment_rationale}".strip(": "),
-            "description": f"Version {version.number}: value {version.amount_total} {CURRENCY}, "
-                           f"{version.starts_on.isoformat()} to {version.ends_on.isoformat()}.",
-            "releaseID": f"{process}-amendment-{version.id}",
-        } for version in amendments]
+        ocds_contract["amendments"] = [
+            {
+                "id": str(version.number),
+                "date": _instant(version.signed_at),
+                "rationale": f"{AMENDMENT_REASONS.get(version.amendment_reason or '', version.amendment_reason or '')}: {version.amendment_rationale}".strip(
+                    ": "
+                ),
+                "description": f"Version {version.number}: value {version.amount_total} {CURRENCY}, "
+                f"{version.starts_on.isoformat()} to {version.ends_on.isoformat()}.",
+                "releaseID": f"{process}-amendment-{version.id}",
+            }
+            for version in amendments
+        ]
     if payments:
-        ocds_contract["implementation"] = {"transactions": [{
-            "id": f"{invoice.number}-payment-{payment.id}",
-            "date": _day_start(payment.paid_on),
-            "value": _value(payment.amount),
-            "payer": _reference(buyer),
-            "payee": _reference(supplier),
-        } for payment, invoice in payments]}
+        ocds_contract["implementation"] = {
+            "transactions": [
+                {
+                    "id": f"{invoice.number}-payment-{payment.id}",
+                    "date": _day_start(payment.paid_on),
+                    "value": _value(payment.amount),
+                    "payer": _reference(buyer),
+                    "payee": _reference(supplier),
+                }
+                for payment, invoice in payments
+            ]
+        }
 
     related: list[dict[str, Any]] = []
     certificate = await committee.certificate_of_service(session, contract.service_id)
     if certificate is not None:
-        related.append({
-            "id": "certification", "relationship": ["framework"],
-            "title": f"Certification {certificate.number} of {certificate.service_name}",
-            # Certificates are not published as contracting processes: they are named by their own number.
-            "scheme": "x_certificate", "identifier": certificate.number, "uri": f"/certificates/{certificate.number}",
-        })
+        related.append(
+            {
+                "id": "certification",
+                "relationship": ["framework"],
+                "title": f"Certification {certificate.number} of {certificate.service_name}",
+                # Certificates are not published as contracting processes: they are named by their own number.
+                "scheme": "x_certificate",
+                "identifier": certificate.number,
+                "uri": f"/certificates/{certificate.number}",
+            }
+        )
     if contract.renewal_of_id is not None:
         previous = await session.get(Contract, contract.renewal_of_id)
         if previous is not None and previous.status in PUBLIC:
-            related.append({"id": "renews", "relationship": ["prior"], "title": f"Contract {previous.number}", "scheme": "ocid", "identifier": ocid(previous.number, prefix)})
+            related.append(
+                {
+                    "id": "renews",
+                    "relationship": ["prior"],
+                    "title": f"Contract {previous.number}",
+                    "scheme": "ocid",
+                    "identifier": ocid(previous.number, prefix),
+                }
+            )
 
     release: dict[str, Any] = {
         "ocid": process,
@@ -280,16 +328,18 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
             "procurementMethodDetails": ROUTE_DETAILS.get(in_force.route, in_force.route),
             "mainProcurementCategory": "services",
         },
-        "awards": [{
-            "id": award_id,
-            "title": awarded_service.name if awarded_service else title,
-            "status": "active",
-            "date": _instant(awarded.signed_at),
-            "value": _value(awarded.amount_total),
-            "suppliers": [_reference(supplier)],
-            "items": _items(awarded, awarded_service),
-            "contractPeriod": {"startDate": _day_start(awarded.starts_on), "endDate": _day_end(awarded.ends_on)},
-        }],
+        "awards": [
+            {
+                "id": award_id,
+                "title": awarded_service.name if awarded_service else title,
+                "status": "active",
+                "date": _instant(awarded.signed_at),
+                "value": _value(awarded.amount_total),
+                "suppliers": [_reference(supplier)],
+                "items": _items(awarded, awarded_service),
+                "contractPeriod": {"startDate": _day_start(awarded.starts_on), "endDate": _day_end(awarded.ends_on)},
+            }
+        ],
         "contracts": [ocds_contract],
     }
     if related:
@@ -299,7 +349,10 @@ async def _build_release(session: AsyncSession, contract: Contract, release_id: 
 
 # --- writing releases when contracts change -------------------------------------------------------------
 
-async def write_release(session: AsyncSession, contract_id: int, event: str, key: str, tags: list[str] | None = None) -> Release | None:
+
+async def write_release(
+    session: AsyncSession, contract_id: int, event: str, key: str, tags: list[str] | None = None
+) -> Release | None:
     """Record the contract as it now stands, once per (contract, key): a repeated event writes nothing."""
     contract = await session.get(Contract, contract_id)
     if contract is None or contract.status not in PUBLIC or contract.signed_version_id is None:
@@ -312,7 +365,11 @@ async def write_release(session: AsyncSession, contract_id: int, event: str, key
     now = utcnow()
     tags = list(tags or TAGS[event])
     release = Release(
-        contract_id=contract_id, ocid=process, release_id=release_id, tags=tags, released_at=now,
+        contract_id=contract_id,
+        ocid=process,
+        release_id=release_id,
+        tags=tags,
+        released_at=now,
         data=await build_release(session, contract, release_id, tags, now),
     )
     session.add(release)
@@ -322,21 +379,35 @@ async def write_release(session: AsyncSession, contract_id: int, event: str, key
 
 async def backfill(session: AsyncSession) -> int:
     """A first release for every contract in the register that has none (contracts signed before publication began)."""
-    missing = (await session.execute(
-        sa.select(col(Contract.id), col(Contract.status)).where(col(Contract.status).in_(sorted(PUBLIC)), ~sa.exists().where(col(Release.contract_id) == col(Contract.id))).order_by(col(Contract.id))
-    )).all()
+    missing = (
+        await session.execute(
+            sa.select(col(Contract.id), col(Contract.status))
+            .where(
+                col(Contract.status).in_(sorted(PUBLIC)),
+                ~sa.exists().where(col(Release.contract_id) == col(Contract.id)),
+            )
+            .order_by(col(Contract.id))
+        )
+    ).all()
     written = 0
     for contract_id, status in missing:
         ended = ["contractTermination"] if status in CLOSED else []
-        written += await write_release(session, contract_id, "contract.signed", "contract", ["award", "contract", *ended]) is not None
+        written += (
+            await write_release(session, contract_id, "contract.signed", "contract", ["award", "contract", *ended])
+            is not None
+        )
     return written
 
 
-async def on_contract_signed(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
+async def on_contract_signed(
+    session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object
+) -> None:
     await write_release(session, contract_id, "contract.signed", f"contract-{version_id}" if version_id else "contract")
 
 
-async def on_contract_amended(session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object) -> None:
+async def on_contract_amended(
+    session: AsyncSession, contract_id: int, version_id: int | None = None, **_data: object
+) -> None:
     await write_release(session, contract_id, "contract.amended", f"amendment-{version_id}")
 
 
@@ -352,13 +423,21 @@ async def on_contract_terminated(session: AsyncSession, contract_id: int, **_dat
     await write_release(session, contract_id, "contract.terminated", "terminated")
 
 
-async def on_invoice_paid(session: AsyncSession, invoice_id: int, payment_id: int | None = None, **_data: object) -> None:
+async def on_invoice_paid(
+    session: AsyncSession, invoice_id: int, payment_id: int | None = None, **_data: object
+) -> None:
     invoice = await session.get(Invoice, invoice_id)
     if invoice is not None:
-        await write_release(session, invoice.contract_id, "invoice.paid", f"payment-{payment_id}" if payment_id else f"invoice-{invoice_id}")
+        await write_release(
+            session,
+            invoice.contract_id,
+            "invoice.paid",
+            f"payment-{payment_id}" if payment_id else f"invoice-{invoice_id}",
+        )
 
 
 # --- serving them ---------------------------------------------------------------------------------------
+
 
 def _absolute(release: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Stored releases name the marketplace's pages by path; the published ones by full address."""
@@ -380,7 +459,12 @@ def _package(uri: str, base_url: str, published: datetime) -> dict[str, Any]:
 
 
 async def releases_page(
-    session: AsyncSession, *, after: int = 0, limit: int = FEED_PAGE_SIZE, since: datetime | None = None, until: datetime | None = None,
+    session: AsyncSession,
+    *,
+    after: int = 0,
+    limit: int = FEED_PAGE_SIZE,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[Release], int]:
     """Releases after the cursor (a release row id), oldest first, and the cursor for the next request.
 
@@ -404,7 +488,9 @@ def release_package(rows: list[Release], *, uri: str, base_url: str, next_uri: s
 
 
 async def record_package(session: AsyncSession, process: str, *, uri: str, base_url: str) -> dict[str, Any]:
-    rows = list((await session.scalars(sa.select(Release).where(col(Release.ocid) == process).order_by(col(Release.id)))).all())
+    rows = list(
+        (await session.scalars(sa.select(Release).where(col(Release.ocid) == process).order_by(col(Release.id)))).all()
+    )
     if not rows:
         raise NotFound(_("No contracting process %(ocid)s is published.", ocid=process))
     releases = [_absolute(row.data, base_url) for row in rows]
@@ -413,4 +499,3 @@ async def record_package(session: AsyncSession, process: str, *, uri: str, base_
     package = _package(uri, base_url, utcnow())
     package["records"] = [{"ocid": process, "releases": releases, "compiledRelease": compiled}]
     return package
-

@@ -33,7 +33,12 @@ STRIPE_ACTOR = SystemActor(email="stripe")
 # Seconds before a call to Stripe counts as failed; the outbox retries it later with the same key.
 TIMEOUT_SECONDS = 20.0
 # Stripe's invoice states that are also ours; a draft is still being built by the outbox job.
-STRIPE_STATUS = {"open": InvoiceStatus.open, "paid": InvoiceStatus.paid, "void": InvoiceStatus.void, "uncollectible": InvoiceStatus.uncollectible}
+STRIPE_STATUS = {
+    "open": InvoiceStatus.open,
+    "paid": InvoiceStatus.paid,
+    "void": InvoiceStatus.void,
+    "uncollectible": InvoiceStatus.uncollectible,
+}
 
 
 class _HTTPXClient(stripe.HTTPXClient):
@@ -52,7 +57,9 @@ async def stripe_client(settings: Settings) -> AsyncIterator[stripe.StripeClient
     """A client on the configured base address; the SDK does not retry by itself (the outbox does)."""
     http_client = _HTTPXClient(timeout=TIMEOUT_SECONDS)
     client = stripe.StripeClient(
-        settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base}, http_client=http_client,
+        settings.stripe_api_key,
+        base_addresses={"api": settings.stripe_api_base},
+        http_client=http_client,
         max_network_retries=0,
     )
     try:
@@ -71,6 +78,7 @@ async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
 
 
 # --- issuing in Stripe (outbox) -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _ToBill:
@@ -105,9 +113,20 @@ async def _to_bill(sessions: async_sessionmaker[AsyncSession], invoice_id: int) 
         return None
     invoice, contract_number, agency, customer_id = row
     return _ToBill(
-        invoice.id, invoice.number, agency.id, agency.name, agency.contact_email, contract_number, invoice.period,
-        invoice.period_start, invoice.period_end, invoice.amount_net, invoice.amount_vat,
-        max((invoice.due_on - invoice.issued_on).days, 1), customer_id, invoice.stripe_invoice_id,
+        invoice.id,
+        invoice.number,
+        agency.id,
+        agency.name,
+        agency.contact_email,
+        contract_number,
+        invoice.period,
+        invoice.period_start,
+        invoice.period_end,
+        invoice.amount_net,
+        invoice.amount_vat,
+        max((invoice.due_on - invoice.issued_on).days, 1),
+        customer_id,
+        invoice.stripe_invoice_id,
     )
 
 
@@ -124,7 +143,14 @@ async def _customer(client: stripe.StripeClient, sessions: async_sessionmaker[As
         stored = await session.get(StripeCustomer, bill.agency_id)
         if stored is None:
             session.add(StripeCustomer(agency_id=bill.agency_id, customer_id=customer.id))
-            await audit.record(session, STRIPE_ACTOR, "contracts.stripe_customer_created", "organisation", bill.agency_id, {"customer": customer.id})
+            await audit.record(
+                session,
+                STRIPE_ACTOR,
+                "contracts.stripe_customer_created",
+                "organisation",
+                bill.agency_id,
+                {"customer": customer.id},
+            )
         else:
             return stored.customer_id
     return customer.id
@@ -135,8 +161,14 @@ async def _store_stripe_id(sessions: async_sessionmaker[AsyncSession], invoice_i
         invoice = await session.get(Invoice, invoice_id)
         if invoice is not None and invoice.stripe_invoice_id != stripe_invoice_id:
             invoice.stripe_invoice_id, invoice.updated_at = stripe_invoice_id, utcnow()
-            await audit.record(session, STRIPE_ACTOR, "contracts.invoice_sent_to_stripe", "invoice", invoice_id,
-                               {"number": invoice.number, "stripe_invoice": stripe_invoice_id})
+            await audit.record(
+                session,
+                STRIPE_ACTOR,
+                "contracts.invoice_sent_to_stripe",
+                "invoice",
+                invoice_id,
+                {"number": invoice.number, "stripe_invoice": stripe_invoice_id},
+            )
 
 
 @outbox.handler(STRIPE_JOB)
@@ -149,24 +181,50 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
         if bill is None:
             return
         customer_id = await _customer(client, sessions, bill)
-        created = await client.v1.invoices.create_async({
-            "customer": customer_id, "collection_method": "send_invoice", "days_until_due": bill.days_until_due,
-            "currency": "krw", "auto_advance": False, "pending_invoice_items_behavior": "exclude",
-            "description": f"{bill.contract_number} · {bill.period_start.isoformat()} – {bill.period_end.isoformat()}",
-            "metadata": {"invoice_id": str(bill.invoice_id), "number": bill.number, "contract": bill.contract_number},
-        }, {"idempotency_key": f"{key}-create"})
+        created = await client.v1.invoices.create_async(
+            {
+                "customer": customer_id,
+                "collection_method": "send_invoice",
+                "days_until_due": bill.days_until_due,
+                "currency": "krw",
+                "auto_advance": False,
+                "pending_invoice_items_behavior": "exclude",
+                "description": f"{bill.contract_number} · {bill.period_start.isoformat()} – {bill.period_end.isoformat()}",
+                "metadata": {
+                    "invoice_id": str(bill.invoice_id),
+                    "number": bill.number,
+                    "contract": bill.contract_number,
+                },
+            },
+            {"idempotency_key": f"{key}-create"},
+        )
         stripe_id = created.id
         if bill.stripe_invoice_id != stripe_id:
             await _store_stripe_id(sessions, bill.invoice_id, stripe_id)
         if created.status == "draft":
-            items = [("net", bill.amount_net, f"{bill.number} ({bill.period_start.isoformat()} – {bill.period_end.isoformat()})")]
+            items = [
+                (
+                    "net",
+                    bill.amount_net,
+                    f"{bill.number} ({bill.period_start.isoformat()} – {bill.period_end.isoformat()})",
+                )
+            ]
             if bill.amount_vat:
                 items.append(("vat", bill.amount_vat, f"{bill.number}: VAT"))
             for name, amount, description in items:
-                await client.v1.invoice_items.create_async({
-                    "customer": customer_id, "invoice": stripe_id, "amount": amount, "currency": "krw", "description": description,
-                }, {"idempotency_key": f"{key}-item-{name}"})
-            finalized = await client.v1.invoices.finalize_invoice_async(stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"})
+                await client.v1.invoice_items.create_async(
+                    {
+                        "customer": customer_id,
+                        "invoice": stripe_id,
+                        "amount": amount,
+                        "currency": "krw",
+                        "description": description,
+                    },
+                    {"idempotency_key": f"{key}-item-{name}"},
+                )
+            finalized = await client.v1.invoices.finalize_invoice_async(
+                stripe_id, {"auto_advance": False}, {"idempotency_key": f"{key}-finalize"}
+            )
             status = finalized.status
         else:
             status = (await client.v1.invoices.retrieve_async(stripe_id)).status
@@ -176,6 +234,7 @@ async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
 
 # --- Stripe's state applied to ours --------------------------------------------------------------------
 
+
 def _paid_at(stripe_invoice: Any, fallback: int) -> datetime:
     transitions = stripe_invoice.get("status_transitions") or {}
     return datetime.fromtimestamp(int(transitions.get("paid_at") or fallback), UTC)
@@ -183,19 +242,30 @@ def _paid_at(stripe_invoice: Any, fallback: int) -> datetime:
 
 async def find_invoice(session: AsyncSession, stripe_invoice: Any) -> Invoice | None:
     """Ours, by the Stripe id we stored, or by our id in its metadata (a webhook may come before we stored it)."""
-    found = await session.scalar(sa.select(Invoice).where(col(Invoice.stripe_invoice_id) == stripe_invoice["id"]).with_for_update())
+    found = await session.scalar(
+        sa.select(Invoice).where(col(Invoice.stripe_invoice_id) == stripe_invoice["id"]).with_for_update()
+    )
     if found is not None:
         return found
     ours = (stripe_invoice.get("metadata") or {}).get("invoice_id")
     if ours and str(ours).isdigit():
-        found = await session.scalar(sa.select(Invoice).where(col(Invoice.id) == int(ours), col(Invoice.payment_mode) == STRIPE).with_for_update())
+        found = await session.scalar(
+            sa.select(Invoice)
+            .where(col(Invoice.id) == int(ours), col(Invoice.payment_mode) == STRIPE)
+            .with_for_update()
+        )
         if found is not None and found.stripe_invoice_id in (None, stripe_invoice["id"]):
             return found
     return None
 
 
 async def apply_stripe_status(
-    session: AsyncSession, invoice: Invoice, stripe_invoice: Any, at: int, via: str, zone: tzinfo = UTC,
+    session: AsyncSession,
+    invoice: Invoice,
+    stripe_invoice: Any,
+    at: int,
+    via: str,
+    zone: tzinfo = UTC,
 ) -> str | None:
     """Bring our invoice to Stripe's status when that is a step forward; returns the change made, or None.
 
@@ -216,21 +286,32 @@ async def apply_stripe_status(
     if target == InvoiceStatus.paid:
         amount = int(stripe_invoice.get("amount_paid") or invoice.amount_total)
         paid_at = _paid_at(stripe_invoice, at)
-        payment = Payment(invoice_id=row_id(invoice), amount=amount, paid_on=paid_at.astimezone(zone).date(), method="stripe",
-                          reference=str(stripe_invoice["id"]))
+        payment = Payment(
+            invoice_id=row_id(invoice),
+            amount=amount,
+            paid_on=paid_at.astimezone(zone).date(),
+            method="stripe",
+            reference=str(stripe_invoice["id"]),
+        )
         session.add(payment)
         invoice.paid_at = paid_at
         await session.flush()
-        await audit.record(session, STRIPE_ACTOR, "contracts.invoice_paid", "invoice", invoice.id, {**summary, "amount": amount})
+        await audit.record(
+            session, STRIPE_ACTOR, "contracts.invoice_paid", "invoice", invoice.id, {**summary, "amount": amount}
+        )
         await hooks.emit("invoice.paid", session, invoice_id=invoice.id, payment_id=payment.id)
     else:
         await session.flush()
-        action = {InvoiceStatus.void: "contracts.invoice_voided", InvoiceStatus.uncollectible: "contracts.invoice_uncollectible"}[target]
+        action = {
+            InvoiceStatus.void: "contracts.invoice_voided",
+            InvoiceStatus.uncollectible: "contracts.invoice_uncollectible",
+        }[target]
         await audit.record(session, STRIPE_ACTOR, action, "invoice", invoice.id, summary)
     return change
 
 
 # --- reconciliation -------------------------------------------------------------------------------------
+
 
 async def fetch_stripe_invoices(settings: Settings) -> list[dict[str, Any]]:
     """Every invoice in the Stripe account, page by page."""
@@ -260,7 +341,10 @@ class Reconciliation:
 
 
 async def reconcile(
-    session: AsyncSession, stripe_invoices: list[dict[str, Any]], now: datetime | None = None, zone: tzinfo = UTC,
+    session: AsyncSession,
+    stripe_invoices: list[dict[str, Any]],
+    now: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> Reconciliation:
     """Compare Stripe's invoices with ours and repair ours (status, payment, missing Stripe id)."""
     report = Reconciliation()
@@ -277,11 +361,19 @@ async def reconcile(
         if invoice.stripe_invoice_id is None:
             invoice.stripe_invoice_id = stripe_invoice["id"]
             await session.flush()
-            await audit.record(session, STRIPE_ACTOR, "contracts.invoice_linked", "invoice", invoice.id,
-                               {"number": invoice.number, "stripe_invoice": stripe_invoice["id"], "via": "reconcile"})
+            await audit.record(
+                session,
+                STRIPE_ACTOR,
+                "contracts.invoice_linked",
+                "invoice",
+                invoice.id,
+                {"number": invoice.number, "stripe_invoice": stripe_invoice["id"], "via": "reconcile"},
+            )
             report.linked.append(f"{invoice.number}: {stripe_invoice['id']}")
         # Stripe's current state is newer than any event we applied.
-        change = await apply_stripe_status(session, invoice, stripe_invoice, max(at, invoice.stripe_status_at or 0), "reconcile", zone)
+        change = await apply_stripe_status(
+            session, invoice, stripe_invoice, max(at, invoice.stripe_status_at or 0), "reconcile", zone
+        )
         if change:
             report.repaired.append(f"{invoice.number}: {before} -> {invoice.status}")
         elif STRIPE_STATUS.get(stripe_invoice.get("status") or "") not in (None, invoice.status):
@@ -289,7 +381,11 @@ async def reconcile(
     missing = (
         await session.execute(
             sa.select(col(Invoice.id), col(Invoice.number))
-            .where(col(Invoice.payment_mode) == STRIPE, col(Invoice.status) == InvoiceStatus.open, col(Invoice.id).not_in(seen) if seen else sa.true())
+            .where(
+                col(Invoice.payment_mode) == STRIPE,
+                col(Invoice.status) == InvoiceStatus.open,
+                col(Invoice.id).not_in(seen) if seen else sa.true(),
+            )
             .order_by(col(Invoice.id))
         )
     ).all()
@@ -311,7 +407,14 @@ async def _requeue(session: AsyncSession, invoice_id: int, number: str) -> bool:
         await outbox.enqueue(session, STRIPE_JOB, {"invoice_id": invoice_id}, key)
     else:
         message.status, message.attempts, message.next_attempt_at, message.locked_until = "pending", 0, utcnow(), None
-    await audit.record(session, STRIPE_ACTOR, "contracts.invoice_resent_to_stripe", "invoice", invoice_id, {"number": number, "via": "reconcile"})
+    await audit.record(
+        session,
+        STRIPE_ACTOR,
+        "contracts.invoice_resent_to_stripe",
+        "invoice",
+        invoice_id,
+        {"number": number, "via": "reconcile"},
+    )
     return True
 
 

@@ -75,8 +75,15 @@ def split_gross(gross: int, vat_rate_bp: int) -> tuple[int, int]:
 
 
 def price(
-    *, unit: str, unit_price: int, vat_included: bool, quantity: int, starts_on: date, ends_on: date,
-    billing_period: str, vat_rate_bp: int,
+    *,
+    unit: str,
+    unit_price: int,
+    vat_included: bool,
+    quantity: int,
+    starts_on: date,
+    ends_on: date,
+    billing_period: str,
+    vat_rate_bp: int,
 ) -> Price:
     periods = len(billing_periods(starts_on, ends_on, billing_period))
     months = term_months(starts_on, ends_on)
@@ -104,7 +111,11 @@ def _shares(amount: int, weights: list[int]) -> list[int]:
 
 
 def period_amounts(
-    starts_on: date, ends_on: date, billing_period: str, amount_net: int, amount_vat: int,
+    starts_on: date,
+    ends_on: date,
+    billing_period: str,
+    amount_net: int,
+    amount_vat: int,
 ) -> list[tuple[date, date, int, int, int]]:
     """Each billing period as (first day, last day, net, VAT, total): the contract's net and VAT shared in
     proportion to the months each period covers (a short last period pays less); the shares add up exactly."""

@@ -38,7 +38,7 @@ def status_options() -> list[tuple[str, str]]:
 
 
 def route_options() -> list[tuple[str, str]]:
-    return [("", _("Any route"))] + list(route_labels().items())
+    return [("", _("Any route")), *list(route_labels().items())]
 
 
 def category_options() -> list[tuple[str, str]]:
@@ -47,9 +47,13 @@ def category_options() -> list[tuple[str, str]]:
 
 def sort_options() -> list[tuple[str, str]]:
     return [
-        ("newest", _("Signed, newest first")), ("oldest", _("Signed, oldest first")),
-        ("value_desc", _("Value, highest first")), ("value_asc", _("Value, lowest first")),
-        ("ends", _("End date, soonest first")), ("agency", _("Agency, A to Z")), ("provider", _("Provider, A to Z")),
+        ("newest", _("Signed, newest first")),
+        ("oldest", _("Signed, oldest first")),
+        ("value_desc", _("Value, highest first")),
+        ("value_asc", _("Value, lowest first")),
+        ("ends", _("End date, soonest first")),
+        ("agency", _("Agency, A to Z")),
+        ("provider", _("Provider, A to Z")),
     ]
 
 
@@ -88,7 +92,11 @@ class RegisterQuery(BaseModel):
     def params(self, **override: Any) -> dict[str, str]:
         """The query as URL parameters, blanks left out (for links that keep the filters)."""
         values = {**self.model_dump(), **override}
-        return {key: str(value) for key, value in values.items() if value not in ("", None) and not (key == "sort" and value == "newest")}
+        return {
+            key: str(value)
+            for key, value in values.items()
+            if value not in ("", None) and not (key == "sort" and value == "newest")
+        }
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,14 @@ class RegisterRow(ContractRow):
 
 # --- the query ------------------------------------------------------------------------------------------
 
+
 def _first_signed() -> Any:
     """When each contract first became binding: the earliest time a version of it was signed by both."""
     return (
-        sa.select(col(ContractVersion.contract_id).label("contract_id"), sa.func.min(col(ContractVersion.signed_at)).label("signed_at"))
+        sa.select(
+            col(ContractVersion.contract_id).label("contract_id"),
+            sa.func.min(col(ContractVersion.signed_at)).label("signed_at"),
+        )
         .where(col(ContractVersion.signed_at).is_not(None))
         .group_by(col(ContractVersion.contract_id))
         .subquery("first_signed")
@@ -123,10 +135,13 @@ def _first_signed() -> Any:
 
 FirstSigned = _first_signed()
 
+
 def _base() -> sa.Select[Any]:
     """The contract rows of the register: a public contract's shown version is the one both parties signed."""
     return (
-        rows_select(service_version_names().c.category.label("category"), FirstSigned.c.signed_at, col(Contract.ended_on))
+        rows_select(
+            service_version_names().c.category.label("category"), FirstSigned.c.signed_at, col(Contract.ended_on)
+        )
         .outerjoin(FirstSigned, FirstSigned.c.contract_id == col(Contract.id))
         .where(col(Contract.status).in_(sorted(PUBLIC)))
     )
@@ -146,10 +161,19 @@ def _filtered(query: RegisterQuery, zone: ZoneInfo) -> sa.Select[Any]:
     statement = _base()
     if query.q:
         pattern = _like(query.q)
-        statement = statement.where(sa.or_(*[
-            sa.func.lower(column).like(pattern, escape="\\")
-            for column in (col(Contract.number), col(Agency.name), col(Provider.name), service_version_names().c.name)
-        ]))
+        statement = statement.where(
+            sa.or_(
+                *[
+                    sa.func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        col(Contract.number),
+                        col(Agency.name),
+                        col(Provider.name),
+                        service_version_names().c.name,
+                    )
+                ]
+            )
+        )
     if query.status:
         statement = statement.where(col(Contract.status) == query.status)
     if query.route:
@@ -182,7 +206,9 @@ def _row(values: Any) -> RegisterRow:
     return RegisterRow(**row_values(values))
 
 
-async def search(session: AsyncSession, query: RegisterQuery, page_number: int, zone: ZoneInfo) -> tuple[list[RegisterRow], Page]:
+async def search(
+    session: AsyncSession, query: RegisterQuery, page_number: int, zone: ZoneInfo
+) -> tuple[list[RegisterRow], Page]:
     """One page of the register (20 rows); a page beyond the end is 404."""
     statement = _filtered(query, zone)
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0)
@@ -198,52 +224,101 @@ async def all_rows(session: AsyncSession, query: RegisterQuery, zone: ZoneInfo) 
 
 async def agency_options(session: AsyncSession) -> list[tuple[str, str]]:
     """Agencies with at least one contract in the register, for the filter."""
-    rows = (await session.execute(
-        sa.select(col(Organisation.id), col(Organisation.name))
-        .where(col(Organisation.id).in_(sa.select(col(Contract.agency_id)).where(col(Contract.status).in_(sorted(PUBLIC)))))
-        .order_by(col(Organisation.name), col(Organisation.id))
-    )).all()
+    rows = (
+        await session.execute(
+            sa.select(col(Organisation.id), col(Organisation.name))
+            .where(
+                col(Organisation.id).in_(
+                    sa.select(col(Contract.agency_id)).where(col(Contract.status).in_(sorted(PUBLIC)))
+                )
+            )
+            .order_by(col(Organisation.name), col(Organisation.id))
+        )
+    ).all()
     return [("", _("Any agency"))] + [(str(row.id), row.name) for row in rows]
 
 
 async def year_options(session: AsyncSession, zone: ZoneInfo) -> list[tuple[str, str]]:
-    times = (await session.scalars(
-        sa.select(FirstSigned.c.signed_at).select_from(Contract).join(FirstSigned, FirstSigned.c.contract_id == col(Contract.id))
-        .where(col(Contract.status).in_(sorted(PUBLIC)))
-    )).all()
+    times = (
+        await session.scalars(
+            sa.select(FirstSigned.c.signed_at)
+            .select_from(Contract)
+            .join(FirstSigned, FirstSigned.c.contract_id == col(Contract.id))
+            .where(col(Contract.status).in_(sorted(PUBLIC)))
+        )
+    ).all()
     years = sorted({moment.astimezone(zone).year for moment in times if moment is not None}, reverse=True)
     return [("", _("Any year"))] + [(str(year), str(year)) for year in years]
 
 
 def row_json(row: RegisterRow) -> dict[str, Any]:
     return {
-        "number": row.number, "status": row.status, "agency": {"id": row.agency_id, "name": row.agency_name},
+        "number": row.number,
+        "status": row.status,
+        "agency": {"id": row.agency_id, "name": row.agency_name},
         "provider": {"id": row.provider_id, "name": row.provider_name},
         "service": {"id": row.service_id, "name": row.service_name, "category": row.category, "plan": row.plan_name},
-        "route": row.route, "currency": "KRW", "amount_net": row.amount_net, "amount_vat": row.amount_vat, "amount_total": row.amount_total,
-        "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(),
-        "signed_at": row.signed_at.isoformat() if row.signed_at else None, "ended_on": row.ended_on.isoformat() if row.ended_on else None,
+        "route": row.route,
+        "currency": "KRW",
+        "amount_net": row.amount_net,
+        "amount_vat": row.amount_vat,
+        "amount_total": row.amount_total,
+        "starts_on": row.starts_on.isoformat(),
+        "ends_on": row.ends_on.isoformat(),
+        "signed_at": row.signed_at.isoformat() if row.signed_at else None,
+        "ended_on": row.ended_on.isoformat() if row.ended_on else None,
     }
 
 
 # --- CSV -------------------------------------------------------------------------------------------------
 
+
 def csv_text(rows: list[RegisterRow], zone: ZoneInfo) -> str:
     writer = CsvWriter()
-    writer.writerow([
-        _("Number"), _("Status"), _("Agency"), _("Provider"), _("Service"), _("Category"), _("Plan"), _("Route"),
-        _("Value before VAT (KRW)"), _("VAT (KRW)"), _("Value with VAT (KRW)"), _("Starts on"), _("Ends on"), _("Signed on"), _("Ended on"),
-    ])
+    writer.writerow(
+        [
+            _("Number"),
+            _("Status"),
+            _("Agency"),
+            _("Provider"),
+            _("Service"),
+            _("Category"),
+            _("Plan"),
+            _("Route"),
+            _("Value before VAT (KRW)"),
+            _("VAT (KRW)"),
+            _("Value with VAT (KRW)"),
+            _("Starts on"),
+            _("Ends on"),
+            _("Signed on"),
+            _("Ended on"),
+        ]
+    )
     for row in rows:
-        writer.writerow((
-            row.number, row.status_label, row.agency_name, row.provider_name, row.service_name, row.category_label, row.plan_name,
-            row.route_label, row.amount_net, row.amount_vat, row.amount_total, row.starts_on.isoformat(), row.ends_on.isoformat(),
-            row.signed_at.astimezone(zone).date().isoformat() if row.signed_at else "", row.ended_on.isoformat() if row.ended_on else "",
-        ))
+        writer.writerow(
+            (
+                row.number,
+                row.status_label,
+                row.agency_name,
+                row.provider_name,
+                row.service_name,
+                row.category_label,
+                row.plan_name,
+                row.route_label,
+                row.amount_net,
+                row.amount_vat,
+                row.amount_total,
+                row.starts_on.isoformat(),
+                row.ends_on.isoformat(),
+                row.signed_at.astimezone(zone).date().isoformat() if row.signed_at else "",
+                row.ended_on.isoformat() if row.ended_on else "",
+            )
+        )
     return writer.text(byte_order_mark=False)
 
 
 # --- one contract ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Amendment:
@@ -278,23 +353,39 @@ async def entry(session: AsyncSession, number: str) -> RegisterEntry:
     assert contract is not None
     in_force = await session.get(ContractVersion, contract.signed_version_id)
     assert in_force is not None
-    amendments = (await session.scalars(
-        sa.select(ContractVersion)
-        .where(col(ContractVersion.contract_id) == row.id, col(ContractVersion.kind) == VersionKind.amendment, col(ContractVersion.signed_at).is_not(None))
-        .order_by(col(ContractVersion.number))
-    )).all()
+    amendments = (
+        await session.scalars(
+            sa.select(ContractVersion)
+            .where(
+                col(ContractVersion.contract_id) == row.id,
+                col(ContractVersion.kind) == VersionKind.amendment,
+                col(ContractVersion.signed_at).is_not(None),
+            )
+            .order_by(col(ContractVersion.number))
+        )
+    ).all()
     reasons = amendment_reason_labels()
     renewal_of = None
     if contract.renewal_of_id is not None:
         previous = await session.get(Contract, contract.renewal_of_id)
         renewal_of = previous.number if previous is not None and previous.status in PUBLIC else None
     return RegisterEntry(
-        row=row, quantity=in_force.quantity, unit=unit_label(str(in_force.plan["unit"])) if in_force.plan.get("unit") else "",
-        billing_period=in_force.billing_period, vat_rate_bp=in_force.vat_rate_bp,
-        amendments=[Amendment(
-            number=v.number, reason=reasons.get(v.amendment_reason or "", v.amendment_reason or ""), rationale=v.amendment_rationale, signed_at=v.signed_at,
-            amount_total=v.amount_total, ends_on=v.ends_on,
-        ) for v in amendments],
+        row=row,
+        quantity=in_force.quantity,
+        unit=unit_label(str(in_force.plan["unit"])) if in_force.plan.get("unit") else "",
+        billing_period=in_force.billing_period,
+        vat_rate_bp=in_force.vat_rate_bp,
+        amendments=[
+            Amendment(
+                number=v.number,
+                reason=reasons.get(v.amendment_reason or "", v.amendment_reason or ""),
+                rationale=v.amendment_rationale,
+                signed_at=v.signed_at,
+                amount_total=v.amount_total,
+                ends_on=v.ends_on,
+            )
+            for v in amendments
+        ],
         amount_paid=await amount_paid(session, row.id),
         end_reason=contract.end_reason if contract.status == ContractStatus.terminated else "",
         renewal_of=renewal_of,
@@ -302,6 +393,7 @@ async def entry(session: AsyncSession, number: str) -> RegisterEntry:
 
 
 # --- statistics -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Tally:
@@ -321,7 +413,10 @@ class Statistics:
 
 
 def _tallies(groups: dict[str, list[int]], labels: dict[str, str]) -> list[Tally]:
-    return [Tally(key=key, label=labels.get(key, key), contracts=len(values), value=sum(values)) for key, values in groups.items()]
+    return [
+        Tally(key=key, label=labels.get(key, key), contracts=len(values), value=sum(values))
+        for key, values in groups.items()
+    ]
 
 
 async def statistics(session: AsyncSession, zone: ZoneInfo, year: int | None = None) -> Statistics:
@@ -338,10 +433,15 @@ async def statistics(session: AsyncSession, zone: ZoneInfo, year: int | None = N
         agency_names[str(row.agency_id)] = row.agency_name
         if row.signed_at is not None:
             by_month[row.signed_at.astimezone(zone).strftime("%Y-%m")].append(row.amount_total)
-    categories = sorted(_tallies(by_category, {c: category_label(c) for c in CATEGORIES}), key=lambda t: (-t.value, t.label))
+    categories = sorted(
+        _tallies(by_category, {c: category_label(c) for c in CATEGORIES}), key=lambda t: (-t.value, t.label)
+    )
     agencies = sorted(_tallies(by_agency, agency_names), key=lambda t: (-t.value, t.label))
     months = sorted(_tallies(by_month, {}), key=lambda t: t.key)
     return Statistics(
-        contracts=len(rows), value=sum(row.amount_total for row in rows),
-        by_category=categories, by_agency=agencies, by_month=months,
+        contracts=len(rows),
+        value=sum(row.amount_total for row in rows),
+        by_category=categories,
+        by_agency=agencies,
+        by_month=months,
     )

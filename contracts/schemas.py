@@ -26,18 +26,24 @@ def invalid(field_name: str, message: str) -> Invalid:
 
 # How each choice is named to the reader (the drafting form, the document, the register).
 
+
 def billing_labels() -> dict[str, str]:
     return {"monthly": _("Monthly"), "quarterly": _("Quarterly"), "once": _("One payment for the whole term")}
 
 
 def route_labels() -> dict[str, str]:
-    return {"direct": _("Direct award by the agency"), "central": _("Catalogue contract through the central procurement agency")}
+    return {
+        "direct": _("Direct award by the agency"),
+        "central": _("Catalogue contract through the central procurement agency"),
+    }
 
 
 def amendment_reason_labels() -> dict[str, str]:
     return {
-        AmendmentReason.price_reduction: _("Price reduction"), AmendmentReason.volume_change: _("Volume change"),
-        AmendmentReason.duration_extension: _("Duration extension"), AmendmentReason.tax_rate_change: _("Tax rate change"),
+        AmendmentReason.price_reduction: _("Price reduction"),
+        AmendmentReason.volume_change: _("Volume change"),
+        AmendmentReason.duration_extension: _("Duration extension"),
+        AmendmentReason.tax_rate_change: _("Tax rate change"),
         AmendmentReason.other: _("Other"),
     }
 
@@ -150,7 +156,11 @@ class SignInput(_Input):
 
     def missing_proof(self) -> list[str]:
         """The fields the chosen method needs that are empty."""
-        needed = {"password": ("password",), "webauthn": ("nonce", "credential"), "ed25519": ("nonce", "key_id", "signature")}[self.method]
+        needed = {
+            "password": ("password",),
+            "webauthn": ("nonce", "credential"),
+            "ed25519": ("nonce", "key_id", "signature"),
+        }[self.method]
         return [name for name in needed if getattr(self, name) in (None, "")]
 
 

@@ -77,7 +77,11 @@ def canonical(payload: dict[str, Any]) -> bytes:
 
 def check_key_signature(public_key: Any, algorithm: int, signature: bytes, data: bytes) -> None:
     """Raises InvalidSignature (or ValueError for a key that does not fit the algorithm)."""
-    if algorithm == ES256 and isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == "secp256r1":
+    if (
+        algorithm == ES256
+        and isinstance(public_key, ec.EllipticCurvePublicKey)
+        and public_key.curve.name == "secp256r1"
+    ):
         public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
     elif algorithm == EDDSA and isinstance(public_key, ed25519.Ed25519PublicKey):
         public_key.verify(signature, data)
@@ -135,7 +139,13 @@ def verify(bundle: dict[str, Any], document: bytes | None = None) -> Verdict:
         check_key_signature(public_key, algorithm, signature, data)
     except InvalidSignature:
         problems.append("the signature does not verify with the public key")
-    except (KeyError, TypeError, ValueError, UnicodeError, AttributeError) as exc:  # a bundle with a part missing or malformed
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        UnicodeError,
+        AttributeError,
+    ) as exc:  # a bundle with a part missing or malformed
         problems.append(f"the bundle cannot be read ({type(exc).__name__}: {exc})")
     return Verdict(FAILED if problems else VERIFIED, method, problems)
 

@@ -55,7 +55,9 @@ def side_of(actor: Principal, contract: Contract) -> Side | None:
     return None
 
 
-async def get_contract(session: AsyncSession, actor: Principal, contract_id: int, *, for_update: bool = False) -> Contract:
+async def get_contract(
+    session: AsyncSession, actor: Principal, contract_id: int, *, for_update: bool = False
+) -> Contract:
     """The contract if the actor's organisation is one of its parties; 404 otherwise, so its existence stays private."""
     contract = await session.get(Contract, contract_id)
     if contract is None:
@@ -75,7 +77,9 @@ def require_side(actor: Principal, contract: Contract, side: Side) -> None:
         raise Forbidden(_("Only the provider can do this."))
 
 
-async def version_of(session: AsyncSession, contract: Contract, number: int | None = None, *, version_id: int | None = None) -> ContractVersion:
+async def version_of(
+    session: AsyncSession, contract: Contract, number: int | None = None, *, version_id: int | None = None
+) -> ContractVersion:
     query = sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract.id)
     if version_id is not None:
         query = query.where(col(ContractVersion.id) == version_id)
@@ -90,15 +94,27 @@ async def version_of(session: AsyncSession, contract: Contract, number: int | No
 
 
 async def versions_of(session: AsyncSession, contract_id: int) -> list[ContractVersion]:
-    return list((await session.scalars(
-        sa.select(ContractVersion).where(col(ContractVersion.contract_id) == contract_id).order_by(col(ContractVersion.number))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(ContractVersion)
+                .where(col(ContractVersion.contract_id) == contract_id)
+                .order_by(col(ContractVersion.number))
+            )
+        ).all()
+    )
 
 
 async def signatures_of(session: AsyncSession, contract_id: int) -> list[Signature]:
-    return list((await session.scalars(
-        sa.select(Signature).where(col(Signature.contract_id) == contract_id).order_by(col(Signature.signed_at), col(Signature.id))
-    )).all())
+    return list(
+        (
+            await session.scalars(
+                sa.select(Signature)
+                .where(col(Signature.contract_id) == contract_id)
+                .order_by(col(Signature.signed_at), col(Signature.id))
+            )
+        ).all()
+    )
 
 
 @dataclass(frozen=True)
@@ -144,10 +160,26 @@ def rows_select(*extra: Any) -> sa.Select[Any]:
     names = service_version_names()
     return (
         sa.select(
-            col(Contract.id), col(Contract.number), col(Contract.status), col(Contract.agency_id), col(Agency.name).label("agency_name"),
-            col(Contract.provider_id), col(Provider.name).label("provider_name"), col(Contract.service_id), names.c.name.label("service_name"),
-            col(Shown.plan), col(Shown.route), col(Shown.starts_on), col(Shown.ends_on), col(Shown.billing_period), col(Shown.amount_net), col(Shown.amount_vat),
-            col(Shown.amount_total), col(Shown.id).label("version_id"), col(Contract.updated_at), *extra,
+            col(Contract.id),
+            col(Contract.number),
+            col(Contract.status),
+            col(Contract.agency_id),
+            col(Agency.name).label("agency_name"),
+            col(Contract.provider_id),
+            col(Provider.name).label("provider_name"),
+            col(Contract.service_id),
+            names.c.name.label("service_name"),
+            col(Shown.plan),
+            col(Shown.route),
+            col(Shown.starts_on),
+            col(Shown.ends_on),
+            col(Shown.billing_period),
+            col(Shown.amount_net),
+            col(Shown.amount_vat),
+            col(Shown.amount_total),
+            col(Shown.id).label("version_id"),
+            col(Contract.updated_at),
+            *extra,
         )
         .select_from(Contract)
         .join(Shown, col(Shown.id) == SHOWN_VERSION)
@@ -169,7 +201,9 @@ def row_values(values: Any) -> dict[str, Any]:
     return {**data, "plan_name": str(plan.get("name", "")), "currency": CURRENCY}
 
 
-async def contract_rows(session: AsyncSession, *where: Any, order: tuple[Any, ...] | None = None, limit: int | None = None, offset: int = 0) -> list[ContractRow]:
+async def contract_rows(
+    session: AsyncSession, *where: Any, order: tuple[Any, ...] | None = None, limit: int | None = None, offset: int = 0
+) -> list[ContractRow]:
     """Contracts with their names and the figures of the version in force (or being prepared), for any reader.
     Callers filter: this does no access check."""
     query = _rows_query().where(*where).order_by(*(order or SORTS["updated"])).offset(offset)
@@ -183,7 +217,6 @@ async def contract_row(session: AsyncSession, contract_id: int) -> ContractRow |
     return rows[0] if rows else None
 
 
-
 def _party_filter(actor: Principal) -> Any:
     if actor.is_kind("agency"):
         return col(Contract.agency_id) == actor.organisation_id
@@ -193,7 +226,12 @@ def _party_filter(actor: Principal) -> Any:
 
 
 async def list_contracts(
-    session: AsyncSession, actor: Principal, *, status: str | None = None, sort: str = "updated", page: int = 1,
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    status: str | None = None,
+    sort: str = "updated",
+    page: int = 1,
 ) -> tuple[list[ContractRow], Page]:
     where = [_party_filter(actor)]
     if status:
@@ -257,7 +295,9 @@ class ContractView:
 
     @property
     def may_decline(self) -> bool:
-        return self.current.state == V.sent and self.side != self.proposer and not self.has_signed(self.current, self.side)
+        return (
+            self.current.state == V.sent and self.side != self.proposer and not self.has_signed(self.current, self.side)
+        )
 
     @property
     def may_withdraw(self) -> bool:
@@ -295,7 +335,9 @@ class ContractView:
 
 async def proposer_side(session: AsyncSession, version: ContractVersion, contract: Contract) -> Side:
     """Who made the version: the agency for an original, either party for an amendment."""
-    organisation_id = await session.scalar(sa.select(col(User.organisation_id)).where(col(User.id) == version.created_by_id))
+    organisation_id = await session.scalar(
+        sa.select(col(User.organisation_id)).where(col(User.id) == version.created_by_id)
+    )
     return Side.agency if organisation_id == contract.agency_id else Side.provider
 
 
@@ -305,16 +347,27 @@ async def view_contract(session: AsyncSession, actor: Principal, contract_id: in
     by_id = {version.id: version for version in versions}
     renewal_of = await session.get(Contract, contract.renewal_of_id) if contract.renewal_of_id else None
     current = by_id[contract.current_version_id]
-    renewals = list((await session.scalars(sa.select(Contract).where(col(Contract.renewal_of_id) == contract.id).order_by(col(Contract.id)))).all())
+    renewals = list(
+        (
+            await session.scalars(
+                sa.select(Contract).where(col(Contract.renewal_of_id) == contract.id).order_by(col(Contract.id))
+            )
+        ).all()
+    )
     row, side = await contract_row(session, contract_id), side_of(actor, contract)
     assert row is not None and side is not None  # get_contract found it and admits only its parties
     return ContractView(
-        contract=contract, row=row,
+        contract=contract,
+        row=row,
         side=side,
-        versions=versions, signatures=await signatures_of(session, contract_id),
-        current=current, proposer=await proposer_side(session, current, contract),
+        versions=versions,
+        signatures=await signatures_of(session, contract_id),
+        current=current,
+        proposer=await proposer_side(session, current, contract),
         signed=by_id.get(contract.signed_version_id) if contract.signed_version_id else None,
-        renewal_of=renewal_of, renewals=renewals, amount_paid=await amount_paid(session, contract_id),
+        renewal_of=renewal_of,
+        renewals=renewals,
+        amount_paid=await amount_paid(session, contract_id),
         approval=await authority.approval_of(session, contract, current),
     )
 
@@ -325,37 +378,75 @@ def _iso(value: Any) -> Any:
 
 def version_json(version: ContractVersion) -> dict[str, Any]:
     return {
-        "id": version.id, "number": version.number, "kind": version.kind, "state": version.state,
-        "service_version_id": version.service_version_id, "plan_id": version.plan_id, "plan": version.plan,
-        "quantity": version.quantity, "starts_on": _iso(version.starts_on), "ends_on": _iso(version.ends_on),
-        "billing_period": version.billing_period, "budget_reference": version.budget_reference, "route": version.route,
-        "special_terms": version.special_terms, "vat_rate_bp": version.vat_rate_bp, "periods": version.periods,
-        "amount_net": version.amount_net, "amount_vat": version.amount_vat, "amount_total": version.amount_total,
-        "currency": CURRENCY, "amendment_reason": version.amendment_reason, "amendment_rationale": version.amendment_rationale,
-        "lock_version": version.lock_version, "document_sha256": version.document_sha256, "pdf_sha256": version.pdf_sha256,
-        "decline_reason": version.decline_reason, "created_at": _iso(version.created_at), "sent_at": _iso(version.sent_at),
-        "signed_at": _iso(version.signed_at), "approved_by_id": version.approved_by_id, "approved_by_role": version.approved_by_role,
+        "id": version.id,
+        "number": version.number,
+        "kind": version.kind,
+        "state": version.state,
+        "service_version_id": version.service_version_id,
+        "plan_id": version.plan_id,
+        "plan": version.plan,
+        "quantity": version.quantity,
+        "starts_on": _iso(version.starts_on),
+        "ends_on": _iso(version.ends_on),
+        "billing_period": version.billing_period,
+        "budget_reference": version.budget_reference,
+        "route": version.route,
+        "special_terms": version.special_terms,
+        "vat_rate_bp": version.vat_rate_bp,
+        "periods": version.periods,
+        "amount_net": version.amount_net,
+        "amount_vat": version.amount_vat,
+        "amount_total": version.amount_total,
+        "currency": CURRENCY,
+        "amendment_reason": version.amendment_reason,
+        "amendment_rationale": version.amendment_rationale,
+        "lock_version": version.lock_version,
+        "document_sha256": version.document_sha256,
+        "pdf_sha256": version.pdf_sha256,
+        "decline_reason": version.decline_reason,
+        "created_at": _iso(version.created_at),
+        "sent_at": _iso(version.sent_at),
+        "signed_at": _iso(version.signed_at),
+        "approved_by_id": version.approved_by_id,
+        "approved_by_role": version.approved_by_role,
         "approved_at": _iso(version.approved_at),
     }
 
 
 def signature_json(signature: Signature) -> dict[str, Any]:
     return {
-        "id": signature.id, "version_id": signature.version_id, "side": signature.side, "user_id": signature.user_id,
-        "organisation_id": signature.organisation_id, "signer_name": signature.signer_name,
-        "signer_role": signature.signer_role, "document_sha256": signature.document_sha256,
-        "signed_at": _iso(signature.signed_at), "method": signature.method, "signing_key_id": signature.signing_key_id,
+        "id": signature.id,
+        "version_id": signature.version_id,
+        "side": signature.side,
+        "user_id": signature.user_id,
+        "organisation_id": signature.organisation_id,
+        "signer_name": signature.signer_name,
+        "signer_role": signature.signer_role,
+        "document_sha256": signature.document_sha256,
+        "signed_at": _iso(signature.signed_at),
+        "method": signature.method,
+        "signing_key_id": signature.signing_key_id,
     }
 
 
 def row_json(row: ContractRow) -> dict[str, Any]:
     return {
-        "id": row.id, "number": row.number, "status": row.status, "agency": {"id": row.agency_id, "name": row.agency_name},
+        "id": row.id,
+        "number": row.number,
+        "status": row.status,
+        "agency": {"id": row.agency_id, "name": row.agency_name},
         "provider": {"id": row.provider_id, "name": row.provider_name},
-        "service": {"id": row.service_id, "name": row.service_name}, "plan": row.plan_name, "route": row.route,
-        "starts_on": _iso(row.starts_on), "ends_on": _iso(row.ends_on), "billing_period": row.billing_period,
-        "amount_net": row.amount_net, "amount_vat": row.amount_vat, "amount_total": row.amount_total,
-        "currency": row.currency, "updated_at": _iso(row.updated_at),
+        "service": {"id": row.service_id, "name": row.service_name},
+        "plan": row.plan_name,
+        "route": row.route,
+        "starts_on": _iso(row.starts_on),
+        "ends_on": _iso(row.ends_on),
+        "billing_period": row.billing_period,
+        "amount_net": row.amount_net,
+        "amount_vat": row.amount_vat,
+        "amount_total": row.amount_total,
+        "currency": row.currency,
+        "updated_at": _iso(row.updated_at),
     }
 
 
@@ -364,11 +455,15 @@ def contract_json(view: ContractView) -> dict[str, Any]:
     return {
         **row_json(view.row),
         "your_side": view.side,
-        "project_id": contract.project_id, "renewal_of_id": contract.renewal_of_id,
+        "project_id": contract.project_id,
+        "renewal_of_id": contract.renewal_of_id,
         "renewal_ids": [item.id for item in view.renewals],
-        "current_version_id": contract.current_version_id, "signed_version_id": contract.signed_version_id,
-        "ended_on": _iso(contract.ended_on), "end_reason": contract.end_reason,
-        "amount_paid_at_end": contract.amount_paid_at_end, "amount_paid": view.amount_paid,
+        "current_version_id": contract.current_version_id,
+        "signed_version_id": contract.signed_version_id,
+        "ended_on": _iso(contract.ended_on),
+        "end_reason": contract.end_reason,
+        "amount_paid_at_end": contract.amount_paid_at_end,
+        "amount_paid": view.amount_paid,
         "created_at": _iso(contract.created_at),
         "approval": _approval_json(view.approval) if view.side == Side.agency else None,  # the agency's internal rule
         "versions": [version_json(version) for version in view.versions],
@@ -379,13 +474,23 @@ def contract_json(view: ContractView) -> dict[str, Any]:
 def _approval_json(approval: authority.Approval | None) -> dict[str, Any] | None:
     if approval is None:
         return None
-    return {"threshold": approval.threshold, "needed": approval.needed, "approved": approval.approved,
-            "approved_by": approval.approved_by, "approved_by_role": approval.approved_by_role, "approved_at": _iso(approval.approved_at)}
+    return {
+        "threshold": approval.threshold,
+        "needed": approval.needed,
+        "approved": approval.approved,
+        "approved_by": approval.approved_by,
+        "approved_by_role": approval.approved_by_role,
+        "approved_at": _iso(approval.approved_at),
+    }
 
 
 async def amount_paid(session: AsyncSession, contract_id: int) -> int:
     """What the agency has paid on this contract so far (every recorded payment of its invoices)."""
-    return int(await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0))
-        .join(Invoice, col(Invoice.id) == col(Payment.invoice_id)).where(col(Invoice.contract_id) == contract_id)
-    ) or 0)
+    return int(
+        await session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(col(Payment.amount)), 0))
+            .join(Invoice, col(Invoice.id) == col(Payment.invoice_id))
+            .where(col(Invoice.contract_id) == contract_id)
+        )
+        or 0
+    )

@@ -55,7 +55,9 @@ async def handle_event(session: AsyncSession, event: dict[str, Any], zone: tzinf
         if invoice is None:
             log.warning("Stripe event %s names invoice %s, which is not ours", event["id"], stripe_invoice.get("id"))
         else:
-            applied = await payments.apply_stripe_status(session, invoice, {**stripe_invoice, "status": target}, created, f"webhook {event['id']}", zone)
+            applied = await payments.apply_stripe_status(
+                session, invoice, {**stripe_invoice, "status": target}, created, f"webhook {event['id']}", zone
+            )
     return {"received": True, "duplicate": False, "applied": applied}
 
 
@@ -64,7 +66,9 @@ async def stripe_webhook(request: Request, db_session: DbSession) -> dict[str, A
     from market.state import settings_of
 
     settings = settings_of(request.app)
-    event = verified_event(await request.body(), request.headers.get("stripe-signature"), settings.stripe_webhook_secret)
+    event = verified_event(
+        await request.body(), request.headers.get("stripe-signature"), settings.stripe_webhook_secret
+    )
     result = await handle_event(db_session, event, settings.zone)
     await db_session.commit()  # before answering: a 2xx tells Stripe the effect is kept
     return result

@@ -29,8 +29,14 @@ CONTRACT = Workflow(
         (C.declined, C.cancelled): "cancel",
     },
     labels={
-        C.draft: N_("Draft"), C.sent: N_("Sent for signature"), C.declined: N_("Declined"), C.signed: N_("Signed"),
-        C.active: N_("Active"), C.completed: N_("Completed"), C.terminated: N_("Terminated"), C.cancelled: N_("Cancelled"),
+        C.draft: N_("Draft"),
+        C.sent: N_("Sent for signature"),
+        C.declined: N_("Declined"),
+        C.signed: N_("Signed"),
+        C.active: N_("Active"),
+        C.completed: N_("Completed"),
+        C.terminated: N_("Terminated"),
+        C.cancelled: N_("Cancelled"),
     },
     refusal=N_("A contract that is %(current)s cannot become %(target)s."),
 )
@@ -46,8 +52,12 @@ VERSION = Workflow(
         (V.signed, V.superseded): "supersede",  # an amendment signed by both sides replaces it
     },
     labels={
-        V.draft: N_("Draft"), V.sent: N_("Sent for signature"), V.signed: N_("Signed by both parties"),
-        V.declined: N_("Declined"), V.withdrawn: N_("Withdrawn"), V.superseded: N_("Superseded"),
+        V.draft: N_("Draft"),
+        V.sent: N_("Sent for signature"),
+        V.signed: N_("Signed by both parties"),
+        V.declined: N_("Declined"),
+        V.withdrawn: N_("Withdrawn"),
+        V.superseded: N_("Superseded"),
     },
     refusal=N_("A version of the contract that is %(current)s cannot become %(target)s."),
 )

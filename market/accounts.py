@@ -120,16 +120,24 @@ def check_password(password: str, *, email: str = "", name: str = "") -> None:
     if zxcvbn(password, user_inputs=_guessable_words(email, name))["score"] < MIN_PASSWORD_SCORE:
         raise Invalid(
             _("The password is too easy to guess."),
-            errors={"password": _("Too easy to guess: it is a common password, or close to your name or address. Choose a few unrelated words.")},
+            errors={
+                "password": _(
+                    "Too easy to guess: it is a common password, or close to your name or address. Choose a few unrelated words."
+                )
+            },
         )
 
 
 async def _recent_mails(session: AsyncSession, email: str, purpose: str) -> int:
     since = utcnow() - timedelta(hours=1)
-    return int(await session.scalar(
-        sa.select(sa.func.count()).select_from(AccountMail)
-        .where(col(AccountMail.email) == email, col(AccountMail.purpose) == purpose, col(AccountMail.at) >= since)
-    ) or 0)
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AccountMail)
+            .where(col(AccountMail.email) == email, col(AccountMail.purpose) == purpose, col(AccountMail.at) >= since)
+        )
+        or 0
+    )
 
 
 async def _may_mail(session: AsyncSession, email: str, purpose: str) -> AccountMail | None:
@@ -156,18 +164,34 @@ async def authenticate(session: AsyncSession, settings: Settings, email: str, pa
         await check_login_allowed(session, settings, key, ip)
     except TooManyRequests:
         user = await user_by_email(session, key)
-        await audit.record(session, _attempt_by(user, ip), "security.locked_out", "user", user.id if user else "", {"account_known": user is not None})
+        await audit.record(
+            session,
+            _attempt_by(user, ip),
+            "security.locked_out",
+            "user",
+            user.id if user else "",
+            {"account_known": user is not None},
+        )
         raise
     user = await user_by_email(session, key)
     organisation = await session.get(Organisation, user.organisation_id) if user else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active or organisation is None or not organisation.active:
         await record_login_failure(session, key, ip)
-        await audit.record(session, _attempt_by(user, ip), "security.login_failed", "user", user.id if user else "", {"account_known": user is not None})
+        await audit.record(
+            session,
+            _attempt_by(user, ip),
+            "security.login_failed",
+            "user",
+            user.id if user else "",
+            {"account_known": user is not None},
+        )
         return None
     await clear_login_failures(session, key)
     if user.email_verified_at is None:
-        raise AddressNotConfirmed(_("Confirm your e-mail address first: open the link we sent to it when you registered."))
+        raise AddressNotConfirmed(
+            _("Confirm your e-mail address first: open the link we sent to it when you registered.")
+        )
     return user
 
 
@@ -178,9 +202,17 @@ def _attempt_by(user: User | None, ip: str) -> SystemActor:
 
 
 async def create_organisation(
-    session: AsyncSession, actor: Principal | SystemActor | None, *, kind: str, name: str,
-    registration_number: str | None = None, contact_email: str = "", contact_phone: str = "",
-    address: str = "", website: str = "", is_sme: bool = False,
+    session: AsyncSession,
+    actor: Principal | SystemActor | None,
+    *,
+    kind: str,
+    name: str,
+    registration_number: str | None = None,
+    contact_email: str = "",
+    contact_phone: str = "",
+    address: str = "",
+    website: str = "",
+    is_sme: bool = False,
 ) -> Organisation:
     if kind not in OrganisationKind.__members__:
         raise Invalid(_("Unknown organisation kind."), errors={"kind": _("Choose one of the offered values.")})
@@ -188,7 +220,11 @@ async def create_organisation(
         if not registration_number or not valid_business_number(registration_number):
             raise Invalid(
                 _("The business registration number is not valid."),
-                errors={"registration_number": _("Enter the 10-digit business registration number; its last digit is a check digit.")},
+                errors={
+                    "registration_number": _(
+                        "Enter the 10-digit business registration number; its last digit is a check digit."
+                    )
+                },
             )
         registration_number = normalise_business_number(registration_number)
     elif kind == OrganisationKind.agency:
@@ -199,19 +235,34 @@ async def create_organisation(
             )
         registration_number = registration_number.strip()
     if registration_number and await session.scalar(
-        sa.select(col(Organisation.id)).where(col(Organisation.kind) == kind, col(Organisation.registration_number) == registration_number)
+        sa.select(col(Organisation.id)).where(
+            col(Organisation.kind) == kind, col(Organisation.registration_number) == registration_number
+        )
     ):
         raise Conflict(
             _("An organisation with this registration number is already registered."),
             errors={"registration_number": _("Already registered.")},
         )
     organisation = Organisation(
-        kind=kind, name=name.strip(), registration_number=registration_number, contact_email=contact_email.strip(),
-        contact_phone=contact_phone.strip(), address=address.strip(), website=website.strip(), is_sme=is_sme,
+        kind=kind,
+        name=name.strip(),
+        registration_number=registration_number,
+        contact_email=contact_email.strip(),
+        contact_phone=contact_phone.strip(),
+        address=address.strip(),
+        website=website.strip(),
+        is_sme=is_sme,
     )
     session.add(organisation)
     await session.flush()
-    await audit.record(session, actor, "organisation.create", "organisation", organisation.id, {"kind": kind, "name": organisation.name})
+    await audit.record(
+        session,
+        actor,
+        "organisation.create",
+        "organisation",
+        organisation.id,
+        {"kind": kind, "name": organisation.name},
+    )
     return organisation
 
 
@@ -231,8 +282,16 @@ def signs_with_limit(kind: str, role: str) -> bool:
 
 
 async def create_user(
-    session: AsyncSession, actor: Principal | SystemActor | None, *, organisation: Organisation, email: str,
-    name: str, password: str, role: str | None = None, signing_limit: int = 0, verified: bool = True,
+    session: AsyncSession,
+    actor: Principal | SystemActor | None,
+    *,
+    organisation: Organisation,
+    email: str,
+    name: str,
+    password: str,
+    role: str | None = None,
+    signing_limit: int = 0,
+    verified: bool = True,
 ) -> User:
     """A new user of `organisation`; `role` defaults to the kind's first (an agency's buyer, a provider's signer).
 
@@ -243,20 +302,37 @@ async def create_user(
     role = role or default_role(organisation.kind)
     email = normalise_email(email)
     if not valid_email(email):
-        raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
+        raise Invalid(
+            _("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")}
+        )
     check_password(password, email=email, name=name)
     check_role(organisation.kind, role)
     if signing_limit and not signs_with_limit(organisation.kind, role):
-        raise Invalid(_("Only an agency's signers and administrators have a signing limit."), errors={"signing_limit": _("Leave it at 0.")})
+        raise Invalid(
+            _("Only an agency's signers and administrators have a signing limit."),
+            errors={"signing_limit": _("Leave it at 0.")},
+        )
     if await user_by_email(session, email):
-        raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
+        raise Conflict(
+            _("An account with this e-mail address exists already."), errors={"email": _("Already registered.")}
+        )
     user = User(
-        email=email, name=name.strip(), password_hash=hash_password(password), organisation_id=row_id(organisation), role=role,
-        signing_limit=signing_limit, email_verified_at=utcnow() if verified else None,
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        organisation_id=row_id(organisation),
+        role=role,
+        signing_limit=signing_limit,
+        email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
     await session.flush()
-    summary: dict[str, object] = {"email": email, "organisation_id": organisation.id, "role": role, "verified": verified}
+    summary: dict[str, object] = {
+        "email": email,
+        "organisation_id": organisation.id,
+        "role": role,
+        "verified": verified,
+    }
     if signing_limit:
         summary["signing_limit"] = signing_limit
     await audit.record(session, actor or _self_actor(user), "user.create", "user", user.id, summary)
@@ -278,29 +354,52 @@ async def get_user_in_organisation(session: AsyncSession, principal: Principal, 
 
 # --- invitations ----------------------------------------------------------------------------------
 
+
 async def create_invitation(
-    session: AsyncSession, settings: Settings, actor: Principal | SystemActor, *, organisation: Organisation,
-    email: str, role: str | None = None,
+    session: AsyncSession,
+    settings: Settings,
+    actor: Principal | SystemActor,
+    *,
+    organisation: Organisation,
+    email: str,
+    role: str | None = None,
 ) -> Invitation:
     """Invite someone into `organisation` with one of its kind's roles (its first unless told); the link goes out
     by e-mail through the outbox. A signing limit is set once they have joined."""
     role = role or default_role(organisation.kind)
     email = normalise_email(email)
     if not valid_email(email):
-        raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
+        raise Invalid(
+            _("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")}
+        )
     check_role(organisation.kind, role)
     if await user_by_email(session, email):
-        raise Conflict(_("An account with this e-mail address exists already."), errors={"email": _("Already registered.")})
+        raise Conflict(
+            _("An account with this e-mail address exists already."), errors={"email": _("Already registered.")}
+        )
     raw = new_token()
     invitation = Invitation(
-        organisation_id=row_id(organisation), email=email, role=role, token_hash=token_hash(raw),
-        invited_by_id=actor.user_id, expires_at=utcnow() + INVITATION_VALIDITY,
+        organisation_id=row_id(organisation),
+        email=email,
+        role=role,
+        token_hash=token_hash(raw),
+        invited_by_id=actor.user_id,
+        expires_at=utcnow() + INVITATION_VALIDITY,
     )
     session.add(invitation)
     await session.flush()
-    await audit.record(session, actor, "invitation.create", "invitation", invitation.id, {"email": email, "organisation_id": organisation.id, "role": role})
+    await audit.record(
+        session,
+        actor,
+        "invitation.create",
+        "invitation",
+        invitation.id,
+        {"email": email, "organisation_id": organisation.id, "role": role},
+    )
     await outbox.send_email(
-        session, email, _("You are invited to %(org)s on the Cloud Service Marketplace", org=organisation.name),
+        session,
+        email,
+        _("You are invited to %(org)s on the Cloud Service Marketplace", org=organisation.name),
         _("Accept the invitation within 7 days: %(link)s", link=f"{settings.base_url}/invitations/{raw}"),
         idempotency_key=f"invitation-{invitation.id}",
     )
@@ -319,13 +418,22 @@ async def accept_invitation(session: AsyncSession, raw: str, *, name: str, passw
     invitation = await open_invitation(session, raw)
     organisation = await session.get(Organisation, invitation.organisation_id)
     assert organisation is not None  # foreign key
-    user = await create_user(session, None, organisation=organisation, email=invitation.email, name=name, password=password, role=invitation.role)
+    user = await create_user(
+        session,
+        None,
+        organisation=organisation,
+        email=invitation.email,
+        name=name,
+        password=password,
+        role=invitation.role,
+    )
     invitation.accepted_at = utcnow()
     await audit.record(session, _self_actor(user), "invitation.accept", "invitation", invitation.id)
     return user
 
 
 # --- password reset -------------------------------------------------------------------------------
+
 
 async def request_password_reset(session: AsyncSession, settings: Settings, email: str, ip: str) -> None:
     """Always the same outcome for the caller; a link is sent only to an active account, at most
@@ -338,13 +446,20 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
         await audit.record(session, actor, "password.reset_throttled", "user", user.id)
         return
     raw = new_token()
-    reset = PasswordReset(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY)
+    reset = PasswordReset(
+        user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY
+    )
     session.add(reset)
     await session.flush()
     await audit.record(session, actor, "password.reset_requested", "user", user.id)
     await outbox.send_email(
-        session, user.email, _("Reset your password"),
-        _("Set a new password within one hour: %(link)s\nIf you did not ask for this, ignore this message.", link=f"{settings.base_url}/password/reset/{raw}"),
+        session,
+        user.email,
+        _("Reset your password"),
+        _(
+            "Set a new password within one hour: %(link)s\nIf you did not ask for this, ignore this message.",
+            link=f"{settings.base_url}/password/reset/{raw}",
+        ),
         idempotency_key=f"password-reset-{reset.id}",
     )
 
@@ -376,13 +491,25 @@ async def set_password(session: AsyncSession, user: User, password: str, *, acto
     user.password_changed_at = utcnow()
     now = utcnow()
     await end_all_sessions(session, row_id(user))
-    ended_resets = await changed_rows(session,
+    ended_resets = await changed_rows(
+        session,
         sa.update(PasswordReset)
-        .where(col(PasswordReset.user_id) == user.id, col(PasswordReset.used_at).is_(None), col(PasswordReset.expires_at) > now)
-        .values(expires_at=now)
+        .where(
+            col(PasswordReset.user_id) == user.id,
+            col(PasswordReset.used_at).is_(None),
+            col(PasswordReset.expires_at) > now,
+        )
+        .values(expires_at=now),
     )
     revoked = await revoke_all_tokens(session, row_id(user))
-    await audit.record(session, actor, "password.change", "user", user.id, {"reset_links_ended": ended_resets, "api_keys_revoked": revoked})
+    await audit.record(
+        session,
+        actor,
+        "password.change",
+        "user",
+        user.id,
+        {"reset_links_ended": ended_resets, "api_keys_revoked": revoked},
+    )
 
 
 # --- self-registration ----------------------------------------------------------------------------
@@ -395,8 +522,18 @@ def valid_phone(phone: str) -> bool:
 
 
 async def register_provider(
-    session: AsyncSession, settings: Settings, *, organisation_name: str, registration_number: str, contact_email: str,
-    contact_phone: str, is_sme: bool, name: str, email: str, password: str, ip: str,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    organisation_name: str,
+    registration_number: str,
+    contact_email: str,
+    contact_phone: str,
+    is_sme: bool,
+    name: str,
+    email: str,
+    password: str,
+    ip: str,
 ) -> User | None:
     """A provider organisation and its first user, an administrator whose address is still to be confirmed.
 
@@ -406,7 +543,9 @@ async def register_provider(
     """
     errors: dict[str, str] = {}
     if not valid_business_number(registration_number):
-        errors["registration_number"] = _("Enter the 10-digit business registration number; its last digit is a check digit.")
+        errors["registration_number"] = _(
+            "Enter the 10-digit business registration number; its last digit is a check digit."
+        )
     if not valid_email(normalise_email(contact_email)):
         errors["contact_email"] = _("Enter an address like name@example.go.kr.")
     if not valid_phone(contact_phone):
@@ -436,40 +575,67 @@ async def register_provider(
         return None
     actor = SystemActor(email=email, ip=ip)
     organisation = await create_organisation(
-        session, actor, kind=OrganisationKind.provider, name=organisation_name, registration_number=registration_number,
-        contact_email=normalise_email(contact_email), contact_phone=contact_phone, is_sme=is_sme,
+        session,
+        actor,
+        kind=OrganisationKind.provider,
+        name=organisation_name,
+        registration_number=registration_number,
+        contact_email=normalise_email(contact_email),
+        contact_phone=contact_phone,
+        is_sme=is_sme,
     )
     user = await create_user(
-        session, None, organisation=organisation, email=email, name=name, password=password, role=MemberRole.admin,
+        session,
+        None,
+        organisation=organisation,
+        email=email,
+        name=name,
+        password=password,
+        role=MemberRole.admin,
         verified=False,
     )
     await _send_confirmation(session, settings, user, ip)
     return user
 
 
-async def register_agency_user(session: AsyncSession, settings: Settings, *, name: str, email: str, password: str, ip: str) -> User | None:
+async def register_agency_user(
+    session: AsyncSession, settings: Settings, *, name: str, email: str, password: str, ip: str
+) -> User | None:
     """Join an agency as a buyer: only with an address at a domain an operator approved for it, and only once
     the address is confirmed. An address with an account already is told so by mail instead (None)."""
     email = normalise_email(email)
     if not valid_email(email):
-        raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
+        raise Invalid(
+            _("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")}
+        )
     domain = email.rsplit("@", 1)[1]
     organisation = await session.scalar(
         sa.select(Organisation)
         .join(AgencyDomain, col(AgencyDomain.organisation_id) == col(Organisation.id))
-        .where(col(AgencyDomain.domain) == domain, col(Organisation.kind) == OrganisationKind.agency, col(Organisation.active).is_(True))
+        .where(
+            col(AgencyDomain.domain) == domain,
+            col(Organisation.kind) == OrganisationKind.agency,
+            col(Organisation.active).is_(True),
+        )
     )
     if organisation is None:
         raise Invalid(
             _("Addresses at %(domain)s cannot register themselves.", domain=domain),
-            errors={"email": _("%(domain)s is not an approved agency domain. Ask your agency's administrator for an invitation.", domain=domain)},
+            errors={
+                "email": _(
+                    "%(domain)s is not an approved agency domain. Ask your agency's administrator for an invitation.",
+                    domain=domain,
+                )
+            },
         )
     check_password(password, email=email, name=name)
     existing = await user_by_email(session, email)
     if existing is not None:
         await _tell_existing_account(session, settings, existing, password, ip)
         return None
-    user = await create_user(session, None, organisation=organisation, email=email, name=name, password=password, verified=False)
+    user = await create_user(
+        session, None, organisation=organisation, email=email, name=name, password=password, verified=False
+    )
     await _send_confirmation(session, settings, user, ip)
     return user
 
@@ -484,18 +650,22 @@ async def _tell_existing_account(session: AsyncSession, settings: Settings, user
         return
     await audit.record(session, actor, "registration.existing_address", "user", user.id)
     await outbox.send_email(
-        session, user.email, _("You already have an account on the Cloud Service Marketplace"),
+        session,
+        user.email,
+        _("You already have an account on the Cloud Service Marketplace"),
         _(
             "Someone, perhaps you, tried to register on the Cloud Service Marketplace with this address, but you already "
             "have an account. Sign in: %(login)s\nForgotten your password? Set a new one: %(forgot)s\n"
             "If this was not you, ignore this message: nothing was changed.",
-            login=f"{settings.base_url}/login", forgot=f"{settings.base_url}/password/forgot",
+            login=f"{settings.base_url}/login",
+            forgot=f"{settings.base_url}/password/forgot",
         ),
         idempotency_key=f"account-exists-{mail.id}",
     )
 
 
 # --- address confirmation -------------------------------------------------------------------------
+
 
 async def _send_confirmation(session: AsyncSession, settings: Settings, user: User, ip: str) -> None:
     """A fresh single-use link to confirm the address, valid for `VERIFICATION_VALIDITY`; throttled per address."""
@@ -504,12 +674,16 @@ async def _send_confirmation(session: AsyncSession, settings: Settings, user: Us
         await audit.record(session, actor, "user.confirmation_throttled", "user", user.id)
         return
     raw = new_token()
-    verification = EmailVerification(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY)
+    verification = EmailVerification(
+        user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY
+    )
     session.add(verification)
     await session.flush()
     await audit.record(session, actor, "user.confirmation_sent", "user", user.id)
     await outbox.send_email(
-        session, user.email, _("Confirm your e-mail address for the Cloud Service Marketplace"),
+        session,
+        user.email,
+        _("Confirm your e-mail address for the Cloud Service Marketplace"),
         _(
             "Open this link within 24 hours to confirm your address and finish registering: %(link)s\n"
             "If you did not register, ignore this message: the account will not be usable.",
@@ -529,12 +703,29 @@ async def resend_confirmation(session: AsyncSession, settings: Settings, email: 
 
 async def confirm_address(session: AsyncSession, settings: Settings, raw: str, ip: str) -> User:
     """Open a confirmation link: the address is confirmed, every link of the user is spent."""
-    verification = await session.scalar(sa.select(EmailVerification).where(col(EmailVerification.token_hash) == token_hash(raw)))
+    verification = await session.scalar(
+        sa.select(EmailVerification).where(col(EmailVerification.token_hash) == token_hash(raw))
+    )
     user = await session.get(User, verification.user_id) if verification else None
-    if (verification is None or user is None or verification.used_at is not None or verification.expires_at < utcnow()
-            or user.email_verified_at is not None or not user.active):
-        raise NotFound(_("This confirmation link is not valid: it was used already, has expired, or never existed. You can ask for a new one."))
-    await _confirm_address(session, settings, user, SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip))
+    if (
+        verification is None
+        or user is None
+        or verification.used_at is not None
+        or verification.expires_at < utcnow()
+        or user.email_verified_at is not None
+        or not user.active
+    ):
+        raise NotFound(
+            _(
+                "This confirmation link is not valid: it was used already, has expired, or never existed. You can ask for a new one."
+            )
+        )
+    await _confirm_address(
+        session,
+        settings,
+        user,
+        SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip),
+    )
     return user
 
 
@@ -543,7 +734,9 @@ async def _confirm_address(session: AsyncSession, settings: Settings, user: User
     now = utcnow()
     user.email_verified_at = now
     await session.execute(
-        sa.update(EmailVerification).where(col(EmailVerification.user_id) == user.id, col(EmailVerification.used_at).is_(None)).values(used_at=now)
+        sa.update(EmailVerification)
+        .where(col(EmailVerification.user_id) == user.id, col(EmailVerification.used_at).is_(None))
+        .values(used_at=now)
     )
     await audit.record(session, actor, "user.confirm_email", "user", user.id, {"email": user.email})
     await _tell_administrators(session, settings, user)
@@ -552,19 +745,31 @@ async def _confirm_address(session: AsyncSession, settings: Settings, user: User
 async def _tell_administrators(session: AsyncSession, settings: Settings, newcomer: User) -> None:
     organisation = await session.get(Organisation, newcomer.organisation_id)
     assert organisation is not None  # foreign key
-    admins = (await session.scalars(
-        sa.select(User).where(
-            col(User.organisation_id) == organisation.id, col(User.role) == MemberRole.admin, col(User.active).is_(True),
-            col(User.email_verified_at).is_not(None), col(User.id) != newcomer.id,
-        ).order_by(col(User.id))
-    )).all()
+    admins = (
+        await session.scalars(
+            sa.select(User)
+            .where(
+                col(User.organisation_id) == organisation.id,
+                col(User.role) == MemberRole.admin,
+                col(User.active).is_(True),
+                col(User.email_verified_at).is_not(None),
+                col(User.id) != newcomer.id,
+            )
+            .order_by(col(User.id))
+        )
+    ).all()
     for admin in admins:
         await outbox.send_email(
-            session, admin.email, _("%(name)s joined %(org)s on the Cloud Service Marketplace", name=newcomer.name, org=organisation.name),
+            session,
+            admin.email,
+            _("%(name)s joined %(org)s on the Cloud Service Marketplace", name=newcomer.name, org=organisation.name),
             _(
                 "%(name)s (%(email)s) registered themselves and is now a member of %(org)s: "
                 "they see its contracts and invoices. If you do not know them, remove them on your organisation's page: %(link)s",
-                name=newcomer.name, email=newcomer.email, org=organisation.name, link=f"{settings.base_url}/organisation",
+                name=newcomer.name,
+                email=newcomer.email,
+                org=organisation.name,
+                link=f"{settings.base_url}/organisation",
             ),
             idempotency_key=f"member-joined-{newcomer.id}-{admin.id}",
         )
@@ -579,6 +784,7 @@ async def invitation_with_organisation(session: AsyncSession, raw: str) -> tuple
 
 
 # --- own account ----------------------------------------------------------------------------------
+
 
 async def _own_user(session: AsyncSession, principal: Principal) -> User:
     user = await session.get(User, principal.user_id)
@@ -605,11 +811,15 @@ async def update_profile(session: AsyncSession, principal: Principal, *, name: s
     return user
 
 
-async def change_password(session: AsyncSession, principal: Principal, *, current_password: str, new_password: str) -> User:
+async def change_password(
+    session: AsyncSession, principal: Principal, *, current_password: str, new_password: str
+) -> User:
     """The current password must be given again; every session of the user ends (the caller starts a fresh one)."""
     user = await _own_user(session, principal)
     if not verify_password(user.password_hash, current_password):
-        raise Invalid(_("The current password is wrong."), errors={"current_password": _("This is not your current password.")})
+        raise Invalid(
+            _("The current password is wrong."), errors={"current_password": _("This is not your current password.")}
+        )
     await set_password(session, user, new_password, actor=principal)
     return user
 
@@ -620,7 +830,10 @@ TOKEN_SHOWN_PREFIX = 12  # "mkt_" and 8 random characters, enough to tell tokens
 
 
 async def create_token(
-    session: AsyncSession, principal: Principal, name: str, lifetime_days: int = TOKEN_LIFETIME_DEFAULT.days,
+    session: AsyncSession,
+    principal: Principal,
+    name: str,
+    lifetime_days: int = TOKEN_LIFETIME_DEFAULT.days,
 ) -> tuple[ApiToken, str]:
     """A new API token for the principal, valid for `lifetime_days` (1 to 365); the raw token is returned once
     and stored only as its SHA-256."""
@@ -634,13 +847,20 @@ async def create_token(
         )
     raw = new_token(TOKEN_PREFIX)
     token = ApiToken(
-        user_id=principal.user_id, name=name, token_hash=token_hash(raw), prefix=raw[:TOKEN_SHOWN_PREFIX],
+        user_id=principal.user_id,
+        name=name,
+        token_hash=token_hash(raw),
+        prefix=raw[:TOKEN_SHOWN_PREFIX],
         expires_at=utcnow() + timedelta(days=lifetime_days),
     )
     session.add(token)
     await session.flush()
     await audit.record(
-        session, principal, "token.create", "api_token", token.id,
+        session,
+        principal,
+        "token.create",
+        "api_token",
+        token.id,
         {"name": name, "prefix": token.prefix, "expires_at": token.expires_at.isoformat()},
     )
     return token, raw
@@ -648,7 +868,9 @@ async def create_token(
 
 async def list_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
     rows = await session.scalars(
-        sa.select(ApiToken).where(col(ApiToken.user_id) == principal.user_id).order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+        sa.select(ApiToken)
+        .where(col(ApiToken.user_id) == principal.user_id)
+        .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
     )
     return list(rows.all())
 
@@ -668,7 +890,9 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: in
     if token.revoked_at is not None:
         raise Conflict(_("This token was revoked already."))
     token.revoked_at = utcnow()
-    await audit.record(session, principal, "token.revoke", "api_token", token.id, {"name": token.name, "prefix": token.prefix})
+    await audit.record(
+        session, principal, "token.revoke", "api_token", token.id, {"name": token.name, "prefix": token.prefix}
+    )
     return token
 
 
@@ -699,7 +923,11 @@ class OrganisationOverview:
 
 
 async def organisation_overview(
-    session: AsyncSession, principal: Principal, *, offset: int = 0, limit: int | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> OrganisationOverview:
     """The principal's organisation, a slice of its members (all when `limit` is None) and its open invitations."""
     organisation = await session.get(Organisation, principal.organisation_id)
@@ -715,7 +943,11 @@ async def organisation_overview(
         (
             await session.scalars(
                 sa.select(Invitation)
-                .where(col(Invitation.organisation_id) == organisation.id, col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utcnow())
+                .where(
+                    col(Invitation.organisation_id) == organisation.id,
+                    col(Invitation.accepted_at).is_(None),
+                    col(Invitation.expires_at) > utcnow(),
+                )
                 .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
             )
         ).all()
@@ -723,7 +955,9 @@ async def organisation_overview(
     return OrganisationOverview(organisation, members, int(total or 0), invitations, can_manage_members(principal))
 
 
-async def invite_member(session: AsyncSession, settings: Settings, principal: Principal, *, email: str, role: str | None) -> Invitation:
+async def invite_member(
+    session: AsyncSession, settings: Settings, principal: Principal, *, email: str, role: str | None
+) -> Invitation:
     _check_manager(principal)
     organisation = await session.get(Organisation, principal.organisation_id)
     assert organisation is not None  # the principal's own organisation
@@ -745,13 +979,24 @@ async def set_member_active(session: AsyncSession, principal: Principal, user_id
     if user.id == principal.user_id:
         raise Conflict(_("You cannot disable or enable your own account. Ask another administrator."))
     if user.removed_at is not None:
-        raise Conflict(_("%(name)s was removed from the organisation; only the marketplace operators can restore the account.", name=user.name))
+        raise Conflict(
+            _(
+                "%(name)s was removed from the organisation; only the marketplace operators can restore the account.",
+                name=user.name,
+            )
+        )
     if user.active == active:
-        raise Conflict(_("%(name)s is already active.", name=user.name) if active else _("%(name)s is already disabled.", name=user.name))
+        raise Conflict(
+            _("%(name)s is already active.", name=user.name)
+            if active
+            else _("%(name)s is already disabled.", name=user.name)
+        )
     user.active = active
     if not active:
         await end_all_sessions(session, row_id(user))
-    await audit.record(session, principal, "user.enable" if active else "user.disable", "user", user.id, {"email": user.email})
+    await audit.record(
+        session, principal, "user.enable" if active else "user.disable", "user", user.id, {"email": user.email}
+    )
     return user
 
 
@@ -774,7 +1019,9 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: in
     user.removed_at = utcnow()
     await end_all_sessions(session, row_id(user))
     revoked = await revoke_all_tokens(session, row_id(user))
-    await audit.record(session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked})
+    await audit.record(
+        session, principal, "user.remove", "user", user.id, {"email": user.email, "api_keys_revoked": revoked}
+    )
     return user
 
 
@@ -807,18 +1054,24 @@ async def set_signing_limit(session: AsyncSession, principal: Principal, user_id
     if not principal.is_kind(OrganisationKind.agency):
         raise Forbidden(_("Signing limits are an agency's: a provider's signers and administrators sign without one."))
     if not 0 <= amount <= MAX_SIGNING_LIMIT:
-        raise Invalid(_("Please correct: %(fields)s.", fields="signing_limit"),
-                      errors={"signing_limit": _("A whole number of won from 0 to %(n)s.", n=number(MAX_SIGNING_LIMIT))})
+        raise Invalid(
+            _("Please correct: %(fields)s.", fields="signing_limit"),
+            errors={"signing_limit": _("A whole number of won from 0 to %(n)s.", n=number(MAX_SIGNING_LIMIT))},
+        )
     user = await _member(session, principal, user_id)
     if user.id == principal.user_id:
         raise Conflict(_("You cannot set your own signing limit. Ask another administrator."))
     if not signs_with_limit(principal.organisation_kind, user.role):
-        raise Conflict(_("%(name)s is a buyer and cannot sign: make them a signer first.", name=user.name),
-                       errors={"signing_limit": _("Buyers do not sign.")})
+        raise Conflict(
+            _("%(name)s is a buyer and cannot sign: make them a signer first.", name=user.name),
+            errors={"signing_limit": _("Buyers do not sign.")},
+        )
     if user.signing_limit == amount:
         raise Conflict(_("%(name)s's signing limit is ₩%(amount)s already.", name=user.name, amount=number(amount)))
     previous, user.signing_limit = user.signing_limit, amount
-    await audit.record(session, principal, "user.signing_limit", "user", user.id, {"email": user.email, "from": previous, "to": amount})
+    await audit.record(
+        session, principal, "user.signing_limit", "user", user.id, {"email": user.email, "from": previous, "to": amount}
+    )
     return user
 
 
@@ -830,5 +1083,12 @@ async def set_password_signing(session: AsyncSession, principal: Principal, *, a
     assert organisation is not None  # the principal's own organisation
     if organisation.password_signing != allowed:
         organisation.password_signing = allowed
-        await audit.record(session, principal, "organisation.signing_policy", "organisation", organisation.id, {"password_signing": allowed})
+        await audit.record(
+            session,
+            principal,
+            "organisation.signing_policy",
+            "organisation",
+            organisation.id,
+            {"password_signing": allowed},
+        )
     return organisation

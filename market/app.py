@@ -43,7 +43,11 @@ STATIC_DIR = TEMPLATES_DIR.parent / "market" / "static"
 
 
 def create_app(
-    settings: Settings | None = None, *, check_schema: bool = True, extra_routes: list[Any] | None = None, parts: Parts | None = None
+    settings: Settings | None = None,
+    *,
+    check_schema: bool = True,
+    extra_routes: list[Any] | None = None,
+    parts: Parts | None = None,
 ) -> Litestar:
     """The whole application: the shell, and the parts every package includes (`market.assembly`). `extra_routes`
     lets tests mount handlers of their own beside the real ones; `parts` lets them share one registry between apps."""
@@ -52,7 +56,11 @@ def create_app(
     db_config = database(settings, parts)
     limit, limit_store = rate_limit(settings)
     app = Litestar(
-        route_handlers=[*parts.routes, *(extra_routes or []), create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)],
+        route_handlers=[
+            *parts.routes,
+            *(extra_routes or []),
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+        ],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         state=State({"settings": settings, "db_config": db_config, "parts": parts}),
         stores={"rate_limit": limit_store},
@@ -91,7 +99,9 @@ def database(settings: Settings, parts: Parts) -> SQLAlchemyAsyncConfig:
     return db_config
 
 
-def running(engine: AsyncEngine, settings: Settings, *, check_schema: bool) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+def running(
+    engine: AsyncEngine, settings: Settings, *, check_schema: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """The app's lifespan: the schema checked, the embedded worker started, the engine disposed at the end."""
 
     @contextlib.asynccontextmanager

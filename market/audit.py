@@ -69,7 +69,9 @@ async def record(
     """Append an event. Never put secrets (passwords, tokens, hashes) into `summary`."""
     await lock(session, AUDIT_LOCK)
     last = (
-        await session.execute(sa.select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(col(AuditEvent.seq).desc()).limit(1))
+        await session.execute(
+            sa.select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(col(AuditEvent.seq).desc()).limit(1)
+        )
     ).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
@@ -121,15 +123,24 @@ PENDING_SECURITY_EVENTS = "market_security_events"  # scope key: events to write
 
 
 def note_security_event(
-    scope: Any, actor: Actor | None, action: str, object_type: str, object_id: object = "", summary: dict[str, Any] | None = None,
+    scope: Any,
+    actor: Actor | None,
+    action: str,
+    object_type: str,
+    object_id: object = "",
+    summary: dict[str, Any] | None = None,
 ) -> None:
     """Keep a security event for the request's error answer; `write_noted_security_events` writes it after rollback."""
-    scope.setdefault(PENDING_SECURITY_EVENTS, []).append(SecurityEvent(actor, action, object_type, str(object_id), summary or {}))
+    scope.setdefault(PENDING_SECURITY_EVENTS, []).append(
+        SecurityEvent(actor, action, object_type, str(object_id), summary or {})
+    )
 
 
 async def write_noted_security_events(scope: Any, sessions: async_sessionmaker[AsyncSession]) -> None:
     for event in scope.pop(PENDING_SECURITY_EVENTS, []):
-        await record_security_event(sessions, event.actor, event.action, event.object_type, event.object_id, event.summary)
+        await record_security_event(
+            sessions, event.actor, event.action, event.object_type, event.object_id, event.summary
+        )
 
 
 @dataclass(frozen=True)
@@ -201,7 +212,9 @@ class AuditFilter:
         return clauses
 
 
-async def search(session: AsyncSession, filters: AuditFilter, *, offset: int = 0, limit: int = 50) -> tuple[list[AuditEvent], int]:
+async def search(
+    session: AsyncSession, filters: AuditFilter, *, offset: int = 0, limit: int = 50
+) -> tuple[list[AuditEvent], int]:
     where = filters.where()
     total = await session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(*where))
     rows = (

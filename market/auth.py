@@ -64,9 +64,16 @@ def client_ip(connection: ASGIConnection) -> str:
 
 def _principal(user: User, organisation: Organisation, ip: str, via_token: bool) -> Principal:
     return Principal(
-        user_id=row_id(user), email=user.email, name=user.name, organisation_id=row_id(organisation),
-        organisation_kind=organisation.kind, organisation_name=organisation.name, role=user.role,
-        language=user.language, ip=ip, via_token=via_token,
+        user_id=row_id(user),
+        email=user.email,
+        name=user.name,
+        organisation_id=row_id(organisation),
+        organisation_kind=organisation.kind,
+        organisation_name=organisation.name,
+        role=user.role,
+        language=user.language,
+        ip=ip,
+        via_token=via_token,
     )
 
 
@@ -75,7 +82,12 @@ async def _active_user(session: AsyncSession, user_id: int) -> tuple[User, Organ
         await session.execute(
             sa.select(User, Organisation)
             .join(Organisation, col(Organisation.id) == col(User.organisation_id))
-            .where(col(User.id) == user_id, col(User.active).is_(True), col(User.email_verified_at).is_not(None), col(Organisation.active).is_(True))
+            .where(
+                col(User.id) == user_id,
+                col(User.active).is_(True),
+                col(User.email_verified_at).is_not(None),
+                col(Organisation.active).is_(True),
+            )
         )
     ).first()
     return (row[0], row[1]) if row else None
@@ -86,8 +98,9 @@ async def principal_from_session(session: AsyncSession, settings: Settings, raw:
     if login is None:
         return None
     now = utcnow()
-    if (now - login.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
-            or now - login.created_at > timedelta(hours=settings.session_absolute_hours)):
+    if now - login.last_seen_at > timedelta(
+        minutes=settings.session_idle_minutes
+    ) or now - login.created_at > timedelta(hours=settings.session_absolute_hours):
         await session.delete(login)
         await session.flush()
         return None
@@ -102,7 +115,11 @@ async def principal_from_session(session: AsyncSession, settings: Settings, raw:
 async def principal_from_token(session: AsyncSession, raw: str, ip: str) -> Principal | None:
     """An expired token is refused like a revoked one."""
     token = await session.scalar(
-        sa.select(ApiToken).where(col(ApiToken.token_hash) == token_hash(raw), col(ApiToken.revoked_at).is_(None), col(ApiToken.expires_at) > utcnow())
+        sa.select(ApiToken).where(
+            col(ApiToken.token_hash) == token_hash(raw),
+            col(ApiToken.revoked_at).is_(None),
+            col(ApiToken.expires_at) > utcnow(),
+        )
     )
     if token is None:
         return None
@@ -136,11 +153,15 @@ async def end_all_sessions(session: AsyncSession, user_id: int) -> None:
 async def revoke_all_tokens(session: AsyncSession, user_id: int) -> int:
     """Revoke every API token of the user still in force; how many were."""
     return await changed_rows(
-        session, sa.update(ApiToken).where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None)).values(revoked_at=utcnow())
+        session,
+        sa.update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow()),
     )
 
 
 # --- throttling ---------------------------------------------------------------------------------
+
 
 async def check_login_allowed(session: AsyncSession, settings: Settings, account_key: str, ip: str) -> None:
     """The same answer whether or not the account exists: the count is kept per submitted address."""
@@ -151,7 +172,9 @@ async def check_login_allowed(session: AsyncSession, settings: Settings, account
     per_address = await session.scalar(
         sa.select(sa.func.count()).where(col(LoginFailure.ip) == ip, col(LoginFailure.at) >= since)
     )
-    if (per_account or 0) >= settings.login_failures_per_account or (per_address or 0) >= settings.login_failures_per_address:
+    if (per_account or 0) >= settings.login_failures_per_account or (
+        per_address or 0
+    ) >= settings.login_failures_per_address:
         minutes = settings.login_window_minutes
         raise TooManyRequests(
             _("Too many failed sign-in attempts. Try again in %(minutes)s minutes.", minutes=minutes),
@@ -169,6 +192,7 @@ async def clear_login_failures(session: AsyncSession, account_key: str) -> None:
 
 
 # --- middleware ---------------------------------------------------------------------------------
+
 
 class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Sets `request.user` to a Principal or None. `/api` trusts only Bearer tokens, pages only the cookie."""

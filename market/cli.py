@@ -45,14 +45,18 @@ class MarketCommands(click.Group):
 @click.group(cls=MarketCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """The cloud service marketplace: serve it, migrate its database, load demo data, verify its audit trail."""
-    logging.basicConfig(level=os.environ.get("MARKET_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("MARKET_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1 or $HOST")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int, show_default="8000 or $PORT")
-@click.option("--workers", default=1, type=int, show_default=True, help="Server processes (use PostgreSQL for more than one).")
+@click.option(
+    "--workers", default=1, type=int, show_default=True, help="Server processes (use PostgreSQL for more than one)."
+)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the marketplace over HTTP."""
     import uvicorn
@@ -66,7 +70,15 @@ def serve(host: str, port: int, workers: int) -> None:
     asyncio.run(check())  # refuse here, in words, rather than in a failing server process
     click.echo(f"Serving on http://{host}:{port} (database: {where(settings)})")
     # proxy_headers off: the app decides the client address itself, from MARKET_TRUSTED_PROXIES (market.forwarded)
-    uvicorn.run("market.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=False, log_level="info")
+    uvicorn.run(
+        "market.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_level="info",
+    )
 
 
 @main.group()
@@ -126,7 +138,10 @@ def current() -> None:
             await engine.dispose()
 
     at, head = asyncio.run(read()), schema_version.head()
-    click.echo(f"database: {at or 'empty'}\ncode head: {head}\n" + ("up to date" if at == head else "behind: run `market db upgrade`"))
+    click.echo(
+        f"database: {at or 'empty'}\ncode head: {head}\n"
+        + ("up to date" if at == head else "behind: run `market db upgrade`")
+    )
     if at != head:
         sys.exit(1)
 
@@ -138,7 +153,9 @@ def demo() -> None:
 
     settings = settings_from_env()
     created = in_transaction(settings, lambda session: load(session, settings, echo=click.echo))
-    click.echo(f"Demo data loaded ({created} new records)." if created else "Demo data already present; nothing changed.")
+    click.echo(
+        f"Demo data loaded ({created} new records)." if created else "Demo data already present; nothing changed."
+    )
 
 
 @main.group()
@@ -148,13 +165,29 @@ def user() -> None:
 
 @user.command("create")
 @click.option("--email", required=True)
-@click.option("--role", "kind", required=True, type=click.Choice(["operator", "committee", "agency", "provider"]), help="The kind of organisation the user belongs to.")
+@click.option(
+    "--role",
+    "kind",
+    required=True,
+    type=click.Choice(["operator", "committee", "agency", "provider"]),
+    help="The kind of organisation the user belongs to.",
+)
 @click.option("--org", "org_name", required=True, help="Organisation name; created when missing.")
 @click.option("--name", default="", help="Display name (defaults to the e-mail's local part).")
-@click.option("--registration-number", default=None, help="For a new agency (institution code) or provider (business number).")
-@click.option("--member", is_flag=True, help="Make a member with the organisation kind's first role (an agency's buyer, a provider's signer, committee or operator member) instead of an administrator.")
-@click.password_option(envvar="MARKET_NEW_USER_PASSWORD", help="Password (asked for when not given; or $MARKET_NEW_USER_PASSWORD).")
-def create_user(email: str, kind: str, org_name: str, name: str, registration_number: str | None, member: bool, password: str) -> None:
+@click.option(
+    "--registration-number", default=None, help="For a new agency (institution code) or provider (business number)."
+)
+@click.option(
+    "--member",
+    is_flag=True,
+    help="Make a member with the organisation kind's first role (an agency's buyer, a provider's signer, committee or operator member) instead of an administrator.",
+)
+@click.password_option(
+    envvar="MARKET_NEW_USER_PASSWORD", help="Password (asked for when not given; or $MARKET_NEW_USER_PASSWORD)."
+)
+def create_user(
+    email: str, kind: str, org_name: str, name: str, registration_number: str | None, member: bool, password: str
+) -> None:
     """Create a user (the first operator, for example) and its organisation if needed."""
     import sqlalchemy as sa
 
@@ -167,12 +200,21 @@ def create_user(email: str, kind: str, org_name: str, name: str, registration_nu
 
     async def work(session: AsyncSession) -> Any:
         actor = SystemActor(email="cli")
-        organisation = await session.scalar(sa.select(Organisation).where(col(Organisation.name) == org_name, col(Organisation.kind) == kind))
+        organisation = await session.scalar(
+            sa.select(Organisation).where(col(Organisation.name) == org_name, col(Organisation.kind) == kind)
+        )
         if organisation is None:
-            organisation = await accounts.create_organisation(session, actor, kind=kind, name=org_name, registration_number=registration_number)
+            organisation = await accounts.create_organisation(
+                session, actor, kind=kind, name=org_name, registration_number=registration_number
+            )
         return await accounts.create_user(
-            session, actor, organisation=organisation, email=email, name=name or email.split("@")[0],
-            password=password, role=None if member else "admin",
+            session,
+            actor,
+            organisation=organisation,
+            email=email,
+            name=name or email.split("@")[0],
+            password=password,
+            role=None if member else "admin",
         )
 
     try:
@@ -197,7 +239,10 @@ def audit_verify() -> None:
     if result.ok:
         click.echo(f"Audit chain intact: {result.checked} events verified.")
         return
-    click.echo(f"Audit chain BROKEN at event {result.broken_seq}: {result.reason} ({result.checked} events verified before it).", err=True)
+    click.echo(
+        f"Audit chain BROKEN at event {result.broken_seq}: {result.reason} ({result.checked} events verified before it).",
+        err=True,
+    )
     sys.exit(1)
 
 

@@ -91,9 +91,18 @@ def _answer_unavailable(message: Message, scope: Scope) -> None:
     else:
         body, media_type = detail.encode(), b"text/plain; charset=utf-8"
     start = _raw(message)
-    kept = [(name, value) for name, value in start.get("headers", []) if name.lower() not in {b"content-length", b"content-type", b"location"}]
+    kept = [
+        (name, value)
+        for name, value in start.get("headers", [])
+        if name.lower() not in {b"content-length", b"content-type", b"location"}
+    ]
     start["status"] = 503
-    start["headers"] = [*kept, (b"content-type", media_type), (b"content-length", str(len(body)).encode()), (b"retry-after", b"5")]
+    start["headers"] = [
+        *kept,
+        (b"content-type", media_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"5"),
+    ]
     _raw(scope)[COMMIT_FAILED] = body
 
 

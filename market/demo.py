@@ -51,8 +51,10 @@ USERS = [
 # demo contract). The administrators sign nothing until another administrator gives them a limit.
 SIGNING_LIMITS = {"signer@seoul.example.go.kr": 1_000_000_000, "signer@mois.example.go.kr": 1_000_000_000}
 
-DOMAINS = [("seoul.example.go.kr", "Seoul Metropolitan Government"), ("mois.example.go.kr", "Ministry of the Interior and Safety")]
-
+DOMAINS = [
+    ("seoul.example.go.kr", "Seoul Metropolitan Government"),
+    ("mois.example.go.kr", "Ministry of the Interior and Safety"),
+]
 
 
 async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], None] = print) -> int:
@@ -72,13 +74,26 @@ async def load(session: AsyncSession, settings: Settings, echo: Callable[[str], 
         user = await session.scalar(sa.select(User).where(col(User.email) == email))
         if user is None:
             user = await accounts.create_user(
-                session, actor, organisation=organisations[organisation], email=email, name=name,
-                password=DEMO_PASSWORD, role=role, signing_limit=SIGNING_LIMITS.get(email, 0),
+                session,
+                actor,
+                organisation=organisations[organisation],
+                email=email,
+                name=name,
+                password=DEMO_PASSWORD,
+                role=role,
+                signing_limit=SIGNING_LIMITS.get(email, 0),
             )
             created += 1
             if organisations[organisation].kind == "committee":
                 today = clock.today()
-                session.add(Appointment(user_id=row_id(user), starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=730), is_chair=role == "admin"))
+                session.add(
+                    Appointment(
+                        user_id=row_id(user),
+                        starts_on=today - timedelta(days=30),
+                        ends_on=today + timedelta(days=730),
+                        is_chair=role == "admin",
+                    )
+                )
     echo(f"users: {len(USERS)} (password for all: {DEMO_PASSWORD})")
     for domain, organisation in DOMAINS:
         if not await session.scalar(sa.select(col(AgencyDomain.id)).where(col(AgencyDomain.domain) == domain)):

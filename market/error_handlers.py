@@ -38,9 +38,17 @@ def wants_json(request: Request) -> bool:
     return best != "text/html"
 
 
-def problem_response(request: Request, status: int, title: str, detail: str, errors: Any = None, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    request: Request, status: int, title: str, detail: str, errors: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     if wants_json(request):
-        body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": request.url.path,
+        }
         if errors:
             body["errors"] = errors
         return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
@@ -70,8 +78,13 @@ def _csrf_for_error_page(request: Request) -> list[Cookie]:
     state.csrf_token = generate_csrf_token(config.secret)
     return [
         Cookie(
-            key=config.cookie_name, value=state.csrf_token, path=config.cookie_path, secure=config.cookie_secure,
-            httponly=config.cookie_httponly, samesite=config.cookie_samesite, domain=config.cookie_domain,
+            key=config.cookie_name,
+            value=state.csrf_token,
+            path=config.cookie_path,
+            secure=config.cookie_secure,
+            httponly=config.cookie_httponly,
+            samesite=config.cookie_samesite,
+            domain=config.cookie_domain,
         )
     ]
 
@@ -103,7 +116,11 @@ def on_http_error(request: Request, exc: HTTPException) -> Response:
     if status == 429 and "Retry-After" not in headers:  # the API's limit says when the window resets
         headers["Retry-After"] = headers.get("RateLimit-Reset", "60")
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        errors = {str(item.get("key") or item.get("source") or "body"): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
+        errors = {
+            str(item.get("key") or item.get("source") or "body"): str(item.get("message"))
+            for item in exc.extra
+            if isinstance(item, dict)
+        }
     detail = exc.detail
     if status == 403 and "CSRF" in detail:
         _note_refusal(request.scope, "security.csrf_refused", status)
@@ -126,20 +143,34 @@ def _note_refusal(scope: Scope, action: str, status: int) -> None:
 def on_database_unavailable(request: Request, exc: Exception) -> Response:
     ensure_language(request.scope)
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return problem_response(request, 503, status_title(503), i18n._("The database is not reachable just now. Try again shortly."), headers={"Retry-After": "5"})
+    return problem_response(
+        request,
+        503,
+        status_title(503),
+        i18n._("The database is not reachable just now. Try again shortly."),
+        headers={"Retry-After": "5"},
+    )
 
 
 def on_write_while_reading(request: Request, exc: WriteWhileReading) -> Response:
     """Normally never seen: `ReadingMiddleware` drops this answer and runs the request again as a write."""
     ensure_language(request.scope)
     log.info("%s %s wrote while reading (%s); running it again as a write", request.method, request.url.path, exc)
-    return problem_response(request, 503, status_title(503), i18n._("The database is not reachable just now. Try again shortly."), headers={"Retry-After": "1"})
+    return problem_response(
+        request,
+        503,
+        status_title(503),
+        i18n._("The database is not reachable just now. Try again shortly."),
+        headers={"Retry-After": "1"},
+    )
 
 
 def on_unexpected(request: Request, exc: Exception) -> Response:
     ensure_language(request.scope)
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(request, 500, status_title(500), i18n._("Something went wrong on our side. The error was logged."))
+    return problem_response(
+        request, 500, status_title(500), i18n._("Something went wrong on our side. The error was logged.")
+    )
 
 
 def _phrase(status: int) -> str:
@@ -151,10 +182,19 @@ def _phrase(status: int) -> str:
 
 def status_title(status: int) -> str:
     titles = {
-        400: i18n._("Bad request"), 401: i18n._("Not signed in"), 403: i18n._("Forbidden"), 404: i18n._("Not found"),
-        405: i18n._("Method not allowed"), 409: i18n._("Conflict"), 410: i18n._("Gone"), 413: i18n._("Request too large"),
-        415: i18n._("Unsupported media type"), 422: i18n._("Invalid input"), 429: i18n._("Too many requests"),
-        500: i18n._("Server error"), 503: i18n._("Service unavailable"),
+        400: i18n._("Bad request"),
+        401: i18n._("Not signed in"),
+        403: i18n._("Forbidden"),
+        404: i18n._("Not found"),
+        405: i18n._("Method not allowed"),
+        409: i18n._("Conflict"),
+        410: i18n._("Gone"),
+        413: i18n._("Request too large"),
+        415: i18n._("Unsupported media type"),
+        422: i18n._("Invalid input"),
+        429: i18n._("Too many requests"),
+        500: i18n._("Server error"),
+        503: i18n._("Service unavailable"),
     }
     return titles.get(status) or i18n._("Error")
 
@@ -190,13 +230,18 @@ def on_database_error(request: Request, exc: DBAPIError) -> Response:
         # A value the service's own checks let through and the database cannot hold (a number beyond its column).
         ensure_language(request.scope)
         log.warning("data error on %s %s: %s", request.method, request.url.path, exc.orig)
-        return problem_response(request, 422, status_title(422), i18n._("A value is too large or holds characters that cannot be stored."))
+        return problem_response(
+            request, 422, status_title(422), i18n._("A value is too large or holds characters that cannot be stored.")
+        )
     if isinstance(exc, IntegrityError):
         # A constraint caught what the service's own check could not see: a change made at the same moment.
         ensure_language(request.scope)
         log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
         return problem_response(
-            request, 409, status_title(409), i18n._("This conflicts with a change made at the same time. Reload and try again.")
+            request,
+            409,
+            status_title(409),
+            i18n._("This conflicts with a change made at the same time. Reload and try again."),
         )
     return on_unexpected(request, exc)
 

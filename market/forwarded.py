@@ -41,7 +41,9 @@ def _valid(address: str) -> bool:
     return True
 
 
-def decide(peer: str, forwarded_for: str, forwarded_proto: str, trusted_proxies: tuple[str, ...]) -> tuple[str, str | None]:
+def decide(
+    peer: str, forwarded_for: str, forwarded_proto: str, trusted_proxies: tuple[str, ...]
+) -> tuple[str, str | None]:
     """(client address, scheme or None to keep the connection's) from the peer and what it forwarded."""
     trusted = networks(trusted_proxies)
     if not trusted or not _trusted(peer, trusted):

@@ -38,6 +38,7 @@ async def run_periodic(sessions: async_sessionmaker[AsyncSession], settings: Set
 # A lower package announces what happened; a higher one subscribes (the committee opens a case when the
 # catalogue reports a submission). Subscribers run in the announcer's transaction, so both commit or neither.
 
+
 async def emit(event: str, session: AsyncSession, **data: object) -> None:
     for function in list(parts_of(session).subscribers.get(event, [])):
         await function(session, **data)
@@ -46,6 +47,7 @@ async def emit(event: str, session: AsyncSession, **data: object) -> None:
 # --- home page panels ---------------------------------------------------------------------------
 # A domain package adds what a role should see first on its home page (a provider's contracts to sign).
 # A panel function returns the template to include and its context, or None to show nothing.
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -62,6 +64,7 @@ async def home_panels(session: AsyncSession, user: Any) -> list[Panel]:
 # --- service page panels ------------------------------------------------------------------------
 # A higher package adds what a buyer needs on a service's page (the committee's certificate).
 
+
 async def service_panels(session: AsyncSession, service_id: int) -> list[Panel]:
     panels = [await source(session, service_id) for source in parts_of(session).service_panels]
     return [panel for panel in panels if panel is not None]
@@ -70,6 +73,7 @@ async def service_panels(session: AsyncSession, service_id: int) -> list[Panel]:
 # --- marks on services in lists -------------------------------------------------------------------
 # A higher package marks services in the catalogue's results (the committee: a valid certificate), for many
 # services at once, so a page of results costs one query per source.
+
 
 @dataclass(frozen=True)
 class Mark:
@@ -92,6 +96,7 @@ async def marks_of(session: AsyncSession, service_ids: list[int]) -> dict[int, l
 # --- who reads a provider's submissions ----------------------------------------------------------
 # The catalogue shows a submitted (not yet listed) version to committee and secretariat users only; a higher
 # package narrows that further (the committee: its current members, never one with a tie to the provider).
+
 
 async def may_read_submissions(session: AsyncSession, principal: Any, provider_id: int) -> bool:
     for check in parts_of(session).submission_checks:

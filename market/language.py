@@ -22,7 +22,10 @@ def choose_language(scope: Scope) -> None:
     user = scope.get("user")
     settings: Settings = scope["litestar_app"].state["settings"]
     language = i18n.choose_language(
-        cookies.get(settings.cookie(i18n.LANGUAGE_COOKIE)), getattr(user, "language", None), headers.get("accept-language"), settings.default_language,
+        cookies.get(settings.cookie(i18n.LANGUAGE_COOKIE)),
+        getattr(user, "language", None),
+        headers.get("accept-language"),
+        settings.default_language,
     )
     i18n.current_language.set(language)
     scope[LANGUAGE_CHOSEN] = language  # type: ignore[literal-required]

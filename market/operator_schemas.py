@@ -55,6 +55,8 @@ def _ticked(value: Any) -> Any:
         if text in {"1", "true", "yes", "on"}:
             return True
     return value
+
+
 Present = BeforeValidator(_present)
 RequiredText = AfterValidator(_required)
 OrganisationName = Annotated[str, StringConstraints(max_length=200), RequiredText]
@@ -65,7 +67,9 @@ Id = Annotated[RowId, Present]
 
 Stripped = AfterValidator(_stripped)
 # Stripped text, possibly empty; or (the optional ones) None when left blank.
-RegistrationNumber: TypeAlias = Annotated[Annotated[str, StringConstraints(max_length=20), Stripped] | None, BlankIsNone]
+RegistrationNumber: TypeAlias = Annotated[
+    Annotated[str, StringConstraints(max_length=20), Stripped] | None, BlankIsNone
+]
 ContactEmail: TypeAlias = Annotated[Annotated[str, StringConstraints(max_length=254), Stripped] | None, BlankIsNone]
 SearchText: TypeAlias = Annotated[str, StringConstraints(max_length=100), Stripped]
 EmailFilter: TypeAlias = Annotated[str, StringConstraints(max_length=254), Stripped]
@@ -79,6 +83,7 @@ class _Input(BaseModel):
 
 
 # --- input ----------------------------------------------------------------------------------------
+
 
 class OrganisationCreate(_Input):
     """An agency needs its 7-digit institution code; committee and operator organisations only a name."""
@@ -131,6 +136,7 @@ class PageQuery(_Input):
 
 
 # --- read models ----------------------------------------------------------------------------------
+
 
 class _Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -220,9 +226,18 @@ class AuditEventRead(_Read):
         if not isinstance(summary, dict):
             summary = {"value": summary}
         return cls(
-            seq=event.seq, at=event.at, actor_id=event.actor_id, actor_email=event.actor_email,
-            organisation_id=event.organisation_id, organisation_name=organisation_name, action=event.action,
-            object_type=event.object_type, object_id=event.object_id, summary=summary, ip=event.ip, hash=event.hash,
+            seq=event.seq,
+            at=event.at,
+            actor_id=event.actor_id,
+            actor_email=event.actor_email,
+            organisation_id=event.organisation_id,
+            organisation_name=organisation_name,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            summary=summary,
+            ip=event.ip,
+            hash=event.hash,
         )
 
 

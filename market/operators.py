@@ -63,7 +63,10 @@ TOP_LEVEL = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 # --- organisations --------------------------------------------------------------------------------
 
 _user_count = (
-    sa.select(sa.func.count(col(User.id))).where(col(User.organisation_id) == col(Organisation.id)).correlate(Organisation).scalar_subquery()
+    sa.select(sa.func.count(col(User.id)))
+    .where(col(User.organisation_id) == col(Organisation.id))
+    .correlate(Organisation)
+    .scalar_subquery()
 )
 
 
@@ -82,7 +85,8 @@ async def list_organisations(session: AsyncSession, query: OrganisationQuery) ->
     total = int(await session.scalar(sa.select(sa.func.count()).select_from(Organisation).where(*where)) or 0)
     page = check_page(Page(page_number(query.page), PAGE_SIZE, total))
     order = (
-        (col(Organisation.created_at).desc(), col(Organisation.id).desc()) if query.sort == "newest"
+        (col(Organisation.created_at).desc(), col(Organisation.id).desc())
+        if query.sort == "newest"
         else (sa.func.lower(col(Organisation.name)), col(Organisation.id))
     )
     rows = (
@@ -92,7 +96,9 @@ async def list_organisations(session: AsyncSession, query: OrganisationQuery) ->
     ).all()
     return OrganisationList(
         items=[_organisation_read(organisation, count) for organisation, count in rows],
-        page=page.number, pages=page.count, total=total,
+        page=page.number,
+        pages=page.count,
+        total=total,
     )
 
 
@@ -100,10 +106,18 @@ async def create_organisation(session: AsyncSession, actor: Principal, data: Org
     """An agency (name and 7-digit institution code) or a committee or operator organisation (name only)."""
     contact_email = accounts.normalise_email(data.contact_email or "")
     if contact_email and not accounts.valid_email(contact_email):
-        raise Invalid(_("The e-mail address is not valid."), errors={"contact_email": _("Enter an address like name@example.go.kr.")})
+        raise Invalid(
+            _("The e-mail address is not valid."),
+            errors={"contact_email": _("Enter an address like name@example.go.kr.")},
+        )
     number = data.registration_number if data.kind == OrganisationKind.agency else None
     return await accounts.create_organisation(
-        session, actor, kind=data.kind, name=data.name, registration_number=number, contact_email=contact_email,
+        session,
+        actor,
+        kind=data.kind,
+        name=data.name,
+        registration_number=number,
+        contact_email=contact_email,
     )
 
 
@@ -117,10 +131,18 @@ async def _organisation(session: AsyncSession, organisation_id: int) -> Organisa
 async def organisation_details(session: AsyncSession, organisation_id: int) -> OrganisationDetails:
     organisation = await _organisation(session, organisation_id)
     users = (
-        await session.scalars(sa.select(User).where(col(User.organisation_id) == organisation_id).order_by(sa.func.lower(col(User.name)), col(User.id)))
+        await session.scalars(
+            sa.select(User)
+            .where(col(User.organisation_id) == organisation_id)
+            .order_by(sa.func.lower(col(User.name)), col(User.id))
+        )
     ).all()
     domains = (
-        await session.scalars(sa.select(AgencyDomain).where(col(AgencyDomain.organisation_id) == organisation_id).order_by(col(AgencyDomain.domain)))
+        await session.scalars(
+            sa.select(AgencyDomain)
+            .where(col(AgencyDomain.organisation_id) == organisation_id)
+            .order_by(col(AgencyDomain.domain))
+        )
     ).all()
     return OrganisationDetails(
         organisation=_organisation_read(organisation, len(users)),
@@ -129,12 +151,15 @@ async def organisation_details(session: AsyncSession, organisation_id: int) -> O
     )
 
 
-async def set_organisation_active(session: AsyncSession, actor: Principal, organisation_id: int, active: bool) -> Organisation:
+async def set_organisation_active(
+    session: AsyncSession, actor: Principal, organisation_id: int, active: bool
+) -> Organisation:
     """Deactivating signs every user of the organisation out and stops their logins and API tokens."""
     organisation = await _organisation(session, organisation_id)
     if organisation.active == active:
         raise Conflict(
-            _("%(name)s is already active.", name=organisation.name) if active
+            _("%(name)s is already active.", name=organisation.name)
+            if active
             else _("%(name)s is already deactivated.", name=organisation.name)
         )
     if not active and organisation.id == actor.organisation_id:
@@ -143,12 +168,16 @@ async def set_organisation_active(session: AsyncSession, actor: Principal, organ
     summary: dict[str, object] = {"name": organisation.name, "kind": organisation.kind}
     if not active:
         user_ids = sa.select(col(User.id)).where(col(User.organisation_id) == organisation.id).scalar_subquery()
-        summary["sessions_ended"] = await changed_rows(session, sa.delete(LoginSession).where(col(LoginSession.user_id).in_(user_ids)))
+        summary["sessions_ended"] = await changed_rows(
+            session, sa.delete(LoginSession).where(col(LoginSession.user_id).in_(user_ids))
+        )
     await session.flush()
     action = "organisation.activate" if active else "organisation.deactivate"
     await audit.record(session, actor, action, "organisation", organisation.id, summary)
     # A deactivated provider's services leave the catalogue's search until it is active again.
-    await hooks.emit("organisation.activated" if active else "organisation.deactivated", session, organisation_id=organisation.id)
+    await hooks.emit(
+        "organisation.activated" if active else "organisation.deactivated", session, organisation_id=organisation.id
+    )
     return organisation
 
 
@@ -159,7 +188,8 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
         raise NotFound(_("No such user."))
     if user.active == active:
         raise Conflict(
-            _("%(email)s is already enabled.", email=user.email) if active
+            _("%(email)s is already enabled.", email=user.email)
+            if active
             else _("%(email)s is already disabled.", email=user.email)
         )
     if not active and user.id == actor.user_id:
@@ -171,7 +201,9 @@ async def set_user_active(session: AsyncSession, actor: Principal, user_id: int,
         await end_all_sessions(session, row_id(user))
     await session.flush()
     action = "user.enable" if active else "user.disable"
-    await audit.record(session, actor, action, "user", user.id, {"email": user.email, "organisation_id": user.organisation_id})
+    await audit.record(
+        session, actor, action, "user", user.id, {"email": user.email, "organisation_id": user.organisation_id}
+    )
     return user
 
 
@@ -183,6 +215,7 @@ async def user_organisation_id(session: AsyncSession, user_id: int) -> int:
 
 
 # --- agency e-mail domains ------------------------------------------------------------------------
+
 
 def normalise_domain(raw: str) -> str:
     return raw.strip().lower().removeprefix("@").rstrip(".")
@@ -198,8 +231,11 @@ def valid_domain(domain: str) -> bool:
 
 def _domain_read(domain: AgencyDomain, organisation_name: str) -> DomainRead:
     return DomainRead(
-        id=domain.id, domain=domain.domain, organisation_id=domain.organisation_id,
-        organisation_name=organisation_name, created_at=domain.created_at,
+        id=domain.id,
+        domain=domain.domain,
+        organisation_id=domain.organisation_id,
+        organisation_name=organisation_name,
+        created_at=domain.created_at,
     )
 
 
@@ -215,14 +251,19 @@ async def list_domains(session: AsyncSession, page_requested: int | None) -> Dom
             .limit(page.size)
         )
     ).all()
-    return DomainList(items=[_domain_read(domain, name) for domain, name in rows], page=page.number, pages=page.count, total=total)
+    return DomainList(
+        items=[_domain_read(domain, name) for domain, name in rows], page=page.number, pages=page.count, total=total
+    )
 
 
 async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCreate) -> DomainRead:
     """People with addresses at the domain may then register themselves into the agency."""
     domain = normalise_domain(data.domain)
     if not valid_domain(domain):
-        raise Invalid(_("The domain is not valid."), errors={"domain": _("Enter a domain like busan.go.kr, without the part before @.")})
+        raise Invalid(
+            _("The domain is not valid."),
+            errors={"domain": _("Enter a domain like busan.go.kr, without the part before @.")},
+        )
     organisation = await session.get(Organisation, data.organisation_id)
     if organisation is None or organisation.kind != OrganisationKind.agency:
         raise Invalid(_("Choose an agency."), errors={"organisation_id": _("Choose an agency organisation.")})
@@ -230,7 +271,9 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
         raise Invalid(_("The agency is deactivated."), errors={"organisation_id": _("Activate the agency first.")})
     holder = (
         await session.execute(
-            sa.select(col(Organisation.name)).join(AgencyDomain, col(AgencyDomain.organisation_id) == col(Organisation.id)).where(col(AgencyDomain.domain) == domain)
+            sa.select(col(Organisation.name))
+            .join(AgencyDomain, col(AgencyDomain.organisation_id) == col(Organisation.id))
+            .where(col(AgencyDomain.domain) == domain)
         )
     ).scalar()
     if holder is not None:
@@ -242,7 +285,12 @@ async def approve_domain(session: AsyncSession, actor: Principal, data: DomainCr
     session.add(approved)
     await session.flush()
     await audit.record(
-        session, actor, "agency_domain.approve", "agency_domain", approved.id, {"domain": domain, "organisation_id": organisation.id},
+        session,
+        actor,
+        "agency_domain.approve",
+        "agency_domain",
+        approved.id,
+        {"domain": domain, "organisation_id": organisation.id},
     )
     return _domain_read(approved, organisation.name)
 
@@ -265,13 +313,18 @@ async def remove_domain(session: AsyncSession, actor: Principal, domain_id: int)
     removed = await get_domain(session, domain_id)
     await session.execute(sa.delete(AgencyDomain).where(col(AgencyDomain.id) == domain_id))
     await audit.record(
-        session, actor, "agency_domain.remove", "agency_domain", domain_id,
+        session,
+        actor,
+        "agency_domain.remove",
+        "agency_domain",
+        domain_id,
         {"domain": removed.domain, "organisation_id": removed.organisation_id},
     )
     return removed
 
 
 # --- committee appointments -----------------------------------------------------------------------
+
 
 def appointment_status(appointment: Appointment, on: date) -> AppointmentStatus:
     if appointment.ends_on < appointment.starts_on:
@@ -293,16 +346,28 @@ def _appointment_query() -> sa.Select[tuple[Appointment, User, Organisation]]:
 
 def _appointment_read(appointment: Appointment, user: User, organisation: Organisation, on: date) -> AppointmentRead:
     return AppointmentRead(
-        id=appointment.id, user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,
-        organisation_name=organisation.name, starts_on=appointment.starts_on, ends_on=appointment.ends_on,
-        is_chair=appointment.is_chair, status=appointment_status(appointment, on), created_at=appointment.created_at,
+        id=appointment.id,
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        organisation_id=organisation.id,
+        organisation_name=organisation.name,
+        starts_on=appointment.starts_on,
+        ends_on=appointment.ends_on,
+        is_chair=appointment.is_chair,
+        status=appointment_status(appointment, on),
+        created_at=appointment.created_at,
     )
 
 
 def _invitation_read(invitation: Invitation, organisation_name: str) -> PendingInvitationRead:
     return PendingInvitationRead(
-        id=invitation.id, email=invitation.email, organisation_id=invitation.organisation_id,
-        organisation_name=organisation_name, created_at=invitation.created_at, expires_at=invitation.expires_at,
+        id=invitation.id,
+        email=invitation.email,
+        organisation_id=invitation.organisation_id,
+        organisation_name=organisation_name,
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
     )
 
 
@@ -312,7 +377,10 @@ async def list_appointments(session: AsyncSession, page_requested: int | None, o
     page = check_page(Page(page_number(page_requested), PAGE_SIZE, total))
     rows = (
         await session.execute(
-            _appointment_query().order_by(col(Appointment.ends_on).desc(), col(Appointment.id).desc()).offset(page.offset).limit(page.size)
+            _appointment_query()
+            .order_by(col(Appointment.ends_on).desc(), col(Appointment.id).desc())
+            .offset(page.offset)
+            .limit(page.size)
         )
     ).all()
     pending = (
@@ -327,12 +395,21 @@ async def list_appointments(session: AsyncSession, page_requested: int | None, o
             .order_by(col(Invitation.created_at).desc())
         )
     ).all()
-    has_term = sa.exists().where(col(Appointment.user_id) == col(User.id), col(Appointment.ends_on) >= on, col(Appointment.ends_on) >= col(Appointment.starts_on))
+    has_term = sa.exists().where(
+        col(Appointment.user_id) == col(User.id),
+        col(Appointment.ends_on) >= on,
+        col(Appointment.ends_on) >= col(Appointment.starts_on),
+    )
     without_term = (
         await session.scalars(
             sa.select(User)
             .join(Organisation, col(Organisation.id) == col(User.organisation_id))
-            .where(col(Organisation.kind) == OrganisationKind.committee, col(Organisation.active).is_(True), col(User.active).is_(True), ~has_term)
+            .where(
+                col(Organisation.kind) == OrganisationKind.committee,
+                col(Organisation.active).is_(True),
+                col(User.active).is_(True),
+                ~has_term,
+            )
             .order_by(sa.func.lower(col(User.name)), col(User.id))
         )
     ).all()
@@ -340,7 +417,9 @@ async def list_appointments(session: AsyncSession, page_requested: int | None, o
         items=[_appointment_read(appointment, user, organisation, on) for appointment, user, organisation in rows],
         pending_invitations=[_invitation_read(invitation, name) for invitation, name in pending],
         members_without_term=[UserRead.model_validate(user) for user in without_term],
-        page=page.number, pages=page.count, total=total,
+        page=page.number,
+        pages=page.count,
+        total=total,
     )
 
 
@@ -373,22 +452,33 @@ def _overlapping(starts_on: date, ends_on: date) -> list[sa.ColumnElement[bool]]
 
 
 async def appoint(
-    session: AsyncSession, settings: Settings, actor: Principal, data: AppointmentCreate, on: date,
+    session: AsyncSession,
+    settings: Settings,
+    actor: Principal,
+    data: AppointmentCreate,
+    on: date,
 ) -> AppointmentResult:
     """Record a term for a member of the committee organisation, or invite a person without an account.
 
     See the module's docstring: an invitation records no term; appoint the person after they accept.
     """
     if data.ends_on <= data.starts_on:
-        raise Invalid(_("The term must end after it starts."), errors={"ends_on": _("Choose a day after the first day of the term.")})
+        raise Invalid(
+            _("The term must end after it starts."),
+            errors={"ends_on": _("Choose a day after the first day of the term.")},
+        )
     if data.ends_on < on:
         raise Invalid(_("The term has already ended."), errors={"ends_on": _("Choose today or a later day.")})
     committee = await session.get(Organisation, data.organisation_id)
     if committee is None or committee.kind != OrganisationKind.committee or not committee.active:
-        raise Invalid(_("Choose a committee."), errors={"organisation_id": _("Choose an active committee organisation.")})
+        raise Invalid(
+            _("Choose a committee."), errors={"organisation_id": _("Choose an active committee organisation.")}
+        )
     email = accounts.normalise_email(data.email)
     if not accounts.valid_email(email):
-        raise Invalid(_("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")})
+        raise Invalid(
+            _("The e-mail address is not valid."), errors={"email": _("Enter an address like name@example.go.kr.")}
+        )
 
     user = await accounts.user_by_email(session, email)
     if user is None:
@@ -401,18 +491,28 @@ async def appoint(
     if not user.active:
         raise Invalid(_("The account is disabled."), errors={"email": _("Enable the account before appointing it.")})
     overlapping = await session.scalar(
-        sa.select(Appointment).where(col(Appointment.user_id) == user.id, *_overlapping(data.starts_on, data.ends_on)).limit(1)
+        sa.select(Appointment)
+        .where(col(Appointment.user_id) == user.id, *_overlapping(data.starts_on, data.ends_on))
+        .limit(1)
     )
     if overlapping is not None:
         raise Conflict(
             _("%(email)s already has a term that overlaps these dates.", email=email),
-            errors={"starts_on": _("Overlaps the term %(start)s to %(end)s.", start=overlapping.starts_on, end=overlapping.ends_on)},
+            errors={
+                "starts_on": _(
+                    "Overlaps the term %(start)s to %(end)s.", start=overlapping.starts_on, end=overlapping.ends_on
+                )
+            },
         )
     if data.is_chair:
         other_chair = await session.scalar(
             sa.select(col(User.email))
             .join(Appointment, col(Appointment.user_id) == col(User.id))
-            .where(col(User.organisation_id) == committee.id, col(Appointment.is_chair).is_(True), *_overlapping(data.starts_on, data.ends_on))
+            .where(
+                col(User.organisation_id) == committee.id,
+                col(Appointment.is_chair).is_(True),
+                *_overlapping(data.starts_on, data.ends_on),
+            )
             .limit(1)
         )
         if other_chair is not None:
@@ -420,29 +520,52 @@ async def appoint(
                 _("The committee already has a chair for these dates."),
                 errors={"is_chair": _("%(email)s is chair during these dates.", email=other_chair)},
             )
-    appointment = Appointment(user_id=row_id(user), starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair)
+    appointment = Appointment(
+        user_id=row_id(user), starts_on=data.starts_on, ends_on=data.ends_on, is_chair=data.is_chair
+    )
     session.add(appointment)
     await session.flush()
     await audit.record(
-        session, actor, "appointment.create", "appointment", appointment.id,
+        session,
+        actor,
+        "appointment.create",
+        "appointment",
+        appointment.id,
         {
-            "user_id": user.id, "email": email, "organisation_id": committee.id, "starts_on": data.starts_on.isoformat(),
-            "ends_on": data.ends_on.isoformat(), "is_chair": data.is_chair,
+            "user_id": user.id,
+            "email": email,
+            "organisation_id": committee.id,
+            "starts_on": data.starts_on.isoformat(),
+            "ends_on": data.ends_on.isoformat(),
+            "is_chair": data.is_chair,
         },
     )
     return AppointmentResult(status="appointed", appointment=_appointment_read(appointment, user, committee, on))
 
 
-async def _invite(session: AsyncSession, settings: Settings, actor: Principal, committee: Organisation, email: str) -> AppointmentResult:
+async def _invite(
+    session: AsyncSession, settings: Settings, actor: Principal, committee: Organisation, email: str
+) -> AppointmentResult:
     waiting = await session.scalar(
-        sa.select(Invitation).where(col(Invitation.email) == email, col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utcnow()).limit(1)
+        sa.select(Invitation)
+        .where(
+            col(Invitation.email) == email, col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utcnow()
+        )
+        .limit(1)
     )
     if waiting is not None:
         raise Conflict(
             _("%(email)s was invited already and has not accepted yet.", email=email),
-            errors={"email": _("Invitation waiting for acceptance until %(day)s.", day=waiting.expires_at.astimezone(settings.zone).date())},
+            errors={
+                "email": _(
+                    "Invitation waiting for acceptance until %(day)s.",
+                    day=waiting.expires_at.astimezone(settings.zone).date(),
+                )
+            },
         )
-    invitation = await accounts.create_invitation(session, settings, actor, organisation=committee, email=email, role="member")
+    invitation = await accounts.create_invitation(
+        session, settings, actor, organisation=committee, email=email, role="member"
+    )
     return AppointmentResult(status="invited", invitation=_invitation_read(invitation, committee.name))
 
 
@@ -468,13 +591,23 @@ async def end_appointment(session: AsyncSession, actor: Principal, appointment_i
     appointment.ends_on = yesterday if yesterday >= appointment.starts_on else appointment.starts_on - timedelta(days=1)
     await session.flush()
     await audit.record(
-        session, actor, "appointment.end", "appointment", appointment.id,
-        {"user_id": user.id, "email": user.email, "ends_on": appointment.ends_on.isoformat(), "was_ending_on": previous.isoformat()},
+        session,
+        actor,
+        "appointment.end",
+        "appointment",
+        appointment.id,
+        {
+            "user_id": user.id,
+            "email": user.email,
+            "ends_on": appointment.ends_on.isoformat(),
+            "was_ending_on": previous.isoformat(),
+        },
     )
     return _appointment_read(appointment, user, committee, on)
 
 
 # --- the audit log --------------------------------------------------------------------------------
+
 
 def audit_filter(query: AuditQuery, zone: ZoneInfo) -> audit.AuditFilter:
     """Local calendar days to UTC instants: from the start of `since` to the end of `until`."""
@@ -499,7 +632,11 @@ def audit_filter(query: AuditQuery, zone: ZoneInfo) -> audit.AuditFilter:
 async def organisation_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = (await session.execute(sa.select(col(Organisation.id), col(Organisation.name)).where(col(Organisation.id).in_(ids)))).all()
+    rows = (
+        await session.execute(
+            sa.select(col(Organisation.id), col(Organisation.name)).where(col(Organisation.id).in_(ids))
+        )
+    ).all()
     return {row.id: row.name for row in rows}
 
 
@@ -512,5 +649,7 @@ async def search_audit(session: AsyncSession, query: AuditQuery, zone: ZoneInfo)
     names = await organisation_names(session, {event.organisation_id for event in events if event.organisation_id})
     return AuditEventList(
         items=[AuditEventRead.of(event, names.get(event.organisation_id or 0, "")) for event in events],
-        page=page.number, pages=page.count, total=total,
+        page=page.number,
+        pages=page.count,
+        total=total,
     )

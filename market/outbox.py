@@ -60,7 +60,9 @@ async def enqueue(
     session: AsyncSession, kind: str, payload: dict[str, Any], idempotency_key: str, *, max_attempts: int = 8
 ) -> OutboxMessage:
     message = OutboxMessage(
-        kind=kind, payload=json.dumps(payload, ensure_ascii=False), idempotency_key=idempotency_key,
+        kind=kind,
+        payload=json.dumps(payload, ensure_ascii=False),
+        idempotency_key=idempotency_key,
         max_attempts=max_attempts,
     )
     session.add(message)
@@ -86,7 +88,11 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list
         lease_free = sa.or_(col(OutboxMessage.locked_until).is_(None), col(OutboxMessage.locked_until) < now)
         await session.execute(
             sa.update(OutboxMessage)
-            .where(col(OutboxMessage.status) == "pending", col(OutboxMessage.attempts) >= col(OutboxMessage.max_attempts), lease_free)
+            .where(
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.attempts) >= col(OutboxMessage.max_attempts),
+                lease_free,
+            )
             .values(status="failed", locked_until=None, last_error=ABANDONED)
             .execution_options(synchronize_session=False)
         )
@@ -103,7 +109,15 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list
         for message in messages:
             message.locked_until = now + LEASE
             message.attempts += 1
-            jobs.append(Job(row_id(message), message.kind, json.loads(message.payload), message.idempotency_key, message.attempts))
+            jobs.append(
+                Job(
+                    row_id(message),
+                    message.kind,
+                    json.loads(message.payload),
+                    message.idempotency_key,
+                    message.attempts,
+                )
+            )
         return jobs
 
 

@@ -30,9 +30,13 @@ async def _is_api(request: Request) -> bool:
 def rate_limit(settings: Settings) -> tuple[RateLimitConfig, Store]:
     """The API's limit per caller and minute, counted in Redis when configured (shared by every process),
     else in this process's memory."""
-    store: Store = RedisStore.with_client(url=settings.redis_url, namespace="market") if settings.redis_url else MemoryStore()
+    store: Store = (
+        RedisStore.with_client(url=settings.redis_url, namespace="market") if settings.redis_url else MemoryStore()
+    )
     config = RateLimitConfig(
-        rate_limit=("minute", settings.api_requests_per_minute), identifier_for_request=_api_caller,
-        check_throttle_handler=_is_api, store="rate_limit",
+        rate_limit=("minute", settings.api_requests_per_minute),
+        identifier_for_request=_api_caller,
+        check_throttle_handler=_is_api,
+        store="rate_limit",
     )
     return config, store

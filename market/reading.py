@@ -36,7 +36,11 @@ class ReadingMiddleware:
 
             async def send_unless_rerun(message: Message) -> None:
                 nonlocal sent_anything
-                if message["type"] == "http.response.start" and 200 <= message["status"] < 400 and not attempt.refused_write:
+                if (
+                    message["type"] == "http.response.start"
+                    and 200 <= message["status"] < 400
+                    and not attempt.refused_write
+                ):
                     await _flush_before_commit(scope)  # a change left for the commit must be refused now, not then
                 if attempt.refused_write and not sent_anything:
                     return

@@ -24,7 +24,11 @@ async def refuse_control_characters(request: Request) -> None:
     by `web.parse`."""
     values = [(name, value) for name, value in request.query_params.multi_items()]
     values += [(name, value) for name, value in request.path_params.items() if isinstance(value, str)]
-    bad = {name: i18n._("Remove the control characters from this text.") for name, value in values if CONTROL_CHARACTERS.search(value)}
+    bad = {
+        name: i18n._("Remove the control characters from this text.")
+        for name, value in values
+        if CONTROL_CHARACTERS.search(value)
+    }
     if bad:
         raise Invalid(i18n._("Please correct: %(fields)s.", fields=", ".join(bad)), errors=bad)
 

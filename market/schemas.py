@@ -76,6 +76,7 @@ def _confirmed() -> Callable[[str, ValidationInfo], str]:
 
 # --- pages ----------------------------------------------------------------------------------------
 
+
 class ProviderRegistration(BaseModel):
     organisation_name: OrganisationName
     registration_number: BusinessNumber
@@ -156,6 +157,7 @@ class SigningLimitChange(BaseModel):
 
 # --- /api input -----------------------------------------------------------------------------------
 
+
 class TokenCreate(BaseModel):
     """A new API token: its name, which tells your tokens apart, and how many days it works (1 to 365, default 90)."""
 
@@ -204,6 +206,7 @@ class InvitationCreate(BaseModel):
 
 
 # --- read models ----------------------------------------------------------------------------------
+
 
 class _Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)

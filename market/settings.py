@@ -102,7 +102,9 @@ class Settings:
             return value
 
         if get("ENV", "development") == "production" and get("CLOCK_OFFSET_SECONDS", ""):
-            raise SettingsError("MARKET_CLOCK_OFFSET_SECONDS moves the clock for tests and training; it is refused in production")
+            raise SettingsError(
+                "MARKET_CLOCK_OFFSET_SECONDS moves the clock for tests and training; it is refused in production"
+            )
         data_dir = Path(get("DATA_DIR", "var"))
         settings = cls(
             env=get("ENV", "development"),
@@ -137,7 +139,9 @@ class Settings:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"MARKET_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
         if self.default_language not in LANGUAGES:
-            raise SettingsError(f"MARKET_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {self.default_language!r}")
+            raise SettingsError(
+                f"MARKET_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {self.default_language!r}"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -154,11 +158,15 @@ class Settings:
                 f"not {self.database_url.split(':', 1)[0]}:"
             )
         if not self.ocid_prefix.startswith("ocds-") or len(self.ocid_prefix) != 11:
-            raise SettingsError(f"MARKET_OCID_PREFIX must be an OCDS prefix: 'ocds-' and six characters, not {self.ocid_prefix!r}")
+            raise SettingsError(
+                f"MARKET_OCID_PREFIX must be an OCDS prefix: 'ocds-' and six characters, not {self.ocid_prefix!r}"
+            )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("MARKET_REDIS_URL must start with redis://, rediss:// or unix://")
         if not math.isfinite(self.search_cache_seconds) or self.search_cache_seconds < 0:
-            raise SettingsError(f"MARKET_SEARCH_CACHE_SECONDS must be a number of seconds, 0 or more, not {self.search_cache_seconds!r}")
+            raise SettingsError(
+                f"MARKET_SEARCH_CACHE_SECONDS must be a number of seconds, 0 or more, not {self.search_cache_seconds!r}"
+            )
         for entry in self.trusted_proxies:
             try:
                 ipaddress.ip_network(entry, strict=False)
@@ -180,9 +188,13 @@ class Settings:
 
 def async_driver(url: str) -> str:
     """Accept the usual short forms (postgres://, postgresql://, sqlite://) and name the async driver."""
-    for short, full in (("postgres://", "postgresql+asyncpg://"), ("postgresql://", "postgresql+asyncpg://"), ("sqlite://", "sqlite+aiosqlite://")):
+    for short, full in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
         if url.startswith(short):
-            return full + url[len(short):]
+            return full + url[len(short) :]
     return url
 
 

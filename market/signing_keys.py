@@ -80,10 +80,15 @@ def origin(settings: Settings) -> str:
 
 # --- nonces -------------------------------------------------------------------------------------------
 
-async def issue_nonce(session: AsyncSession, user_id: int, purpose: str, payload: Callable[[str], str] = lambda _nonce: "") -> SigningNonce:
+
+async def issue_nonce(
+    session: AsyncSession, user_id: int, purpose: str, payload: Callable[[str], str] = lambda _nonce: ""
+) -> SigningNonce:
     """A fresh nonce for `user_id`; `payload(nonce)` is the text to be signed, stored beside it."""
     nonce = secrets.token_urlsafe(32)
-    row = SigningNonce(nonce=nonce, user_id=user_id, purpose=purpose, payload=payload(nonce), expires_at=utcnow() + NONCE_VALIDITY)
+    row = SigningNonce(
+        nonce=nonce, user_id=user_id, purpose=purpose, payload=payload(nonce), expires_at=utcnow() + NONCE_VALIDITY
+    )
     session.add(row)
     await session.flush()
     return row
@@ -99,9 +104,12 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
     if row.expires_at <= now:
         raise Conflict(_("This signing request has expired; ask for a new one."))
-    taken = await changed_rows(session,
-        sa.update(SigningNonce).where(col(SigningNonce.id) == row.id, col(SigningNonce.used_at).is_(None)).values(used_at=now)
-        .execution_options(synchronize_session=False)
+    taken = await changed_rows(
+        session,
+        sa.update(SigningNonce)
+        .where(col(SigningNonce.id) == row.id, col(SigningNonce.used_at).is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False),
     )
     if taken != 1:
         raise Conflict(_("This signing request was used already; a signature cannot be replayed. Ask for a new one."))
@@ -111,11 +119,14 @@ async def take_nonce(session: AsyncSession, user_id: int, purpose: str, nonce: s
 
 # --- reading keys ---------------------------------------------------------------------------------------
 
+
 async def list_keys(session: AsyncSession, user_id: int, *, include_removed: bool = False) -> list[SigningKey]:
     query = sa.select(SigningKey).where(col(SigningKey.user_id) == user_id)
     if not include_removed:
         query = query.where(col(SigningKey.removed_at).is_(None))
-    return list((await session.scalars(query.order_by(col(SigningKey.created_at).desc(), col(SigningKey.id).desc()))).all())
+    return list(
+        (await session.scalars(query.order_by(col(SigningKey.created_at).desc(), col(SigningKey.id).desc()))).all()
+    )
 
 
 async def own_key(session: AsyncSession, principal: Principal, key_id: int) -> SigningKey:
@@ -134,23 +145,36 @@ def public_key_object(key: SigningKey) -> Any:
 
 
 def public_key_pem(key: SigningKey) -> str:
-    return public_key_object(key).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    return (
+        public_key_object(key)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 # --- registering and removing -------------------------------------------------------------------------
+
 
 def _check_name(name: str) -> str:
     name = " ".join(str(name or "").split())
     if not name:
         raise Invalid(_("Please correct: %(fields)s.", fields="name"), errors={"name": _("This field is required.")})
     if len(name) > 80:
-        raise Invalid(_("Please correct: %(fields)s.", fields="name"), errors={"name": _("At most %(n)s characters.", n=80)})
+        raise Invalid(
+            _("Please correct: %(fields)s.", fields="name"), errors={"name": _("At most %(n)s characters.", n=80)}
+        )
     return name
 
 
 async def _refuse_duplicate(session: AsyncSession, credential_id: str) -> None:
-    if await session.scalar(sa.select(col(SigningKey.id)).where(col(SigningKey.credential_id) == credential_id, col(SigningKey.removed_at).is_(None))):
-        raise Conflict(_("This key is registered already."), errors={"credential": _("This key is registered already.")})
+    if await session.scalar(
+        sa.select(col(SigningKey.id)).where(
+            col(SigningKey.credential_id) == credential_id, col(SigningKey.removed_at).is_(None)
+        )
+    ):
+        raise Conflict(
+            _("This key is registered already."), errors={"credential": _("This key is registered already.")}
+        )
 
 
 async def passkey_options(session: AsyncSession, settings: Settings, principal: Principal) -> dict[str, Any]:
@@ -160,11 +184,16 @@ async def passkey_options(session: AsyncSession, settings: Settings, principal: 
     row = await issue_nonce(session, principal.user_id, REGISTER)
     existing = [key for key in await list_keys(session, principal.user_id) if key.kind == SigningKeyKind.passkey]
     options = generate_registration_options(
-        rp_id=rp_id(settings), rp_name=RP_NAME, user_name=user.email, user_display_name=user.name,
-        user_id=f"market-user-{user.id}".encode(), challenge=row.nonce.encode("ascii"),
+        rp_id=rp_id(settings),
+        rp_name=RP_NAME,
+        user_name=user.email,
+        user_display_name=user.name,
+        user_id=f"market-user-{user.id}".encode(),
+        challenge=row.nonce.encode("ascii"),
         exclude_credentials=[PublicKeyCredentialDescriptor(id=from_b64url(key.credential_id)) for key in existing],
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED, user_verification=UserVerificationRequirement.PREFERRED,
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
         ),
         supported_pub_key_algs=ALGORITHMS,
     )
@@ -175,55 +204,87 @@ def credential_json(value: Any) -> dict[str, Any]:
     """A credential as JSON text (a form field) or an object (the API)."""
     if isinstance(value, str):
         if len(value) > 20 * MAX_CREDENTIAL_BYTES:
-            raise Invalid(_("Please correct: %(fields)s.", fields="credential"), errors={"credential": _("The passkey's answer is too long.")})
+            raise Invalid(
+                _("Please correct: %(fields)s.", fields="credential"),
+                errors={"credential": _("The passkey's answer is too long.")},
+            )
         try:
             value = json.loads(value)
         except ValueError:
             value = None
     if not isinstance(value, dict):
-        raise Invalid(_("Please correct: %(fields)s.", fields="credential"), errors={"credential": _("The passkey's answer is missing or unreadable.")})
+        raise Invalid(
+            _("Please correct: %(fields)s.", fields="credential"),
+            errors={"credential": _("The passkey's answer is missing or unreadable.")},
+        )
     return value
 
 
 async def register_passkey(
-    session: AsyncSession, settings: Settings, principal: Principal, *, name: str, nonce: str, credential: Any,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    *,
+    name: str,
+    nonce: str,
+    credential: Any,
 ) -> SigningKey:
     name = _check_name(name)
     answer = credential_json(credential)
     row = await take_nonce(session, principal.user_id, REGISTER, nonce)
     try:
         verified = verify_registration_response(
-            credential=answer, expected_challenge=row.nonce.encode("ascii"), expected_rp_id=rp_id(settings),
-            expected_origin=origin(settings), supported_pub_key_algs=ALGORITHMS,
+            credential=answer,
+            expected_challenge=row.nonce.encode("ascii"),
+            expected_rp_id=rp_id(settings),
+            expected_origin=origin(settings),
+            supported_pub_key_algs=ALGORITHMS,
         )
         algorithm = int(decode_credential_public_key(verified.credential_public_key).alg)
     except MALFORMED as exc:
-        raise Invalid(_("The passkey could not be registered: %(reason)s", reason=str(exc)[:200]),
-                      errors={"credential": _("The passkey's answer does not verify.")}) from None
+        raise Invalid(
+            _("The passkey could not be registered: %(reason)s", reason=str(exc)[:200]),
+            errors={"credential": _("The passkey's answer does not verify.")},
+        ) from None
     credential_id = b64url(verified.credential_id)
     await _refuse_duplicate(session, credential_id)
     key = SigningKey(
-        user_id=principal.user_id, kind=SigningKeyKind.passkey, name=name, credential_id=credential_id,
-        public_key=b64url(verified.credential_public_key), algorithm=algorithm, sign_count=verified.sign_count,
+        user_id=principal.user_id,
+        kind=SigningKeyKind.passkey,
+        name=name,
+        credential_id=credential_id,
+        public_key=b64url(verified.credential_public_key),
+        algorithm=algorithm,
+        sign_count=verified.sign_count,
     )
     session.add(key)
     await session.flush()
-    await audit.record(session, principal, "signing_key.register", "signing_key", key.id, {"kind": key.kind, "name": name})
+    await audit.record(
+        session, principal, "signing_key.register", "signing_key", key.id, {"kind": key.kind, "name": name}
+    )
     return key
 
 
 def ed25519_raw(text: str) -> bytes:
     """The 32 raw bytes of an Ed25519 public key given as PEM, or base64 of the raw key or of its DER form."""
     text = str(text or "").strip()
-    error = Invalid(_("Please correct: %(fields)s.", fields="public_key"),
-                    errors={"public_key": _("Give an Ed25519 public key: PEM, or the 32 raw bytes in base64.")})
+    error = Invalid(
+        _("Please correct: %(fields)s.", fields="public_key"),
+        errors={"public_key": _("Give an Ed25519 public key: PEM, or the 32 raw bytes in base64.")},
+    )
     try:
         if "BEGIN" in text:
             key = serialization.load_pem_public_key(text.encode("ascii"))
         else:
             compact = "".join(text.split())
-            data = base64.b64decode(compact.replace("-", "+").replace("_", "/") + "=" * (-len(compact) % 4), validate=True)
-            key = ed25519.Ed25519PublicKey.from_public_bytes(data) if len(data) == 32 else serialization.load_der_public_key(data)
+            data = base64.b64decode(
+                compact.replace("-", "+").replace("_", "/") + "=" * (-len(compact) % 4), validate=True
+            )
+            key = (
+                ed25519.Ed25519PublicKey.from_public_bytes(data)
+                if len(data) == 32
+                else serialization.load_der_public_key(data)
+            )
     except (ValueError, TypeError, UnicodeError, binascii.Error):
         raise error from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
@@ -236,11 +297,19 @@ async def register_ed25519(session: AsyncSession, principal: Principal, *, name:
     raw = ed25519_raw(public_key)
     credential_id = b64url(hashlib.sha256(raw).digest())
     await _refuse_duplicate(session, credential_id)
-    key = SigningKey(user_id=principal.user_id, kind=SigningKeyKind.ed25519, name=name, credential_id=credential_id,
-                     public_key=b64url(raw), algorithm=EDDSA)
+    key = SigningKey(
+        user_id=principal.user_id,
+        kind=SigningKeyKind.ed25519,
+        name=name,
+        credential_id=credential_id,
+        public_key=b64url(raw),
+        algorithm=EDDSA,
+    )
     session.add(key)
     await session.flush()
-    await audit.record(session, principal, "signing_key.register", "signing_key", key.id, {"kind": key.kind, "name": name})
+    await audit.record(
+        session, principal, "signing_key.register", "signing_key", key.id, {"kind": key.kind, "name": name}
+    )
     return key
 
 
@@ -249,31 +318,51 @@ async def remove_key(session: AsyncSession, principal: Principal, key_id: int) -
     if key.removed_at is not None:
         raise Conflict(_("The key “%(name)s” was removed already.", name=key.name))
     key.removed_at = utcnow()
-    await audit.record(session, principal, "signing_key.remove", "signing_key", key.id, {"kind": key.kind, "name": key.name})
+    await audit.record(
+        session, principal, "signing_key.remove", "signing_key", key.id, {"kind": key.kind, "name": key.name}
+    )
     return key
 
 
 # --- signing ----------------------------------------------------------------------------------------------
 
+
 def authentication_options(settings: Settings, challenge: bytes, keys: list[SigningKey]) -> dict[str, Any]:
     """What the browser passes to `navigator.credentials.get` to sign `challenge` with one of `keys`."""
     options = generate_authentication_options(
-        rp_id=rp_id(settings), challenge=challenge, user_verification=UserVerificationRequirement.PREFERRED,
-        allow_credentials=[PublicKeyCredentialDescriptor(id=from_b64url(key.credential_id)) for key in keys if key.kind == SigningKeyKind.passkey],
+        rp_id=rp_id(settings),
+        challenge=challenge,
+        user_verification=UserVerificationRequirement.PREFERRED,
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=from_b64url(key.credential_id))
+            for key in keys
+            if key.kind == SigningKeyKind.passkey
+        ],
     )
     return json.loads(options_to_json(options))
 
 
-async def usable_key(session: AsyncSession, user_id: int, *, kind: str, credential_id: str | None = None, key_id: int | None = None) -> SigningKey:
+async def usable_key(
+    session: AsyncSession, user_id: int, *, kind: str, credential_id: str | None = None, key_id: int | None = None
+) -> SigningKey:
     """One of the user's keys that has not been removed, by credential id (passkeys) or row id (signing keys)."""
     query = sa.select(SigningKey).where(col(SigningKey.user_id) == user_id, col(SigningKey.kind) == kind)
-    query = query.where(col(SigningKey.credential_id) == credential_id) if credential_id is not None else query.where(col(SigningKey.id) == key_id)
+    query = (
+        query.where(col(SigningKey.credential_id) == credential_id)
+        if credential_id is not None
+        else query.where(col(SigningKey.id) == key_id)
+    )
     key = (await session.scalars(query.order_by(col(SigningKey.id).desc()))).first()
     if key is None:
-        raise Invalid(_("This key is not registered on your account."), errors={"credential": _("This key is not registered on your account.")})
+        raise Invalid(
+            _("This key is not registered on your account."),
+            errors={"credential": _("This key is not registered on your account.")},
+        )
     if key.removed_at is not None:
-        raise Invalid(_("The key “%(name)s” was removed from your account; it can no longer sign.", name=key.name),
-                      errors={"credential": _("This key was removed.")})
+        raise Invalid(
+            _("The key “%(name)s” was removed from your account; it can no longer sign.", name=key.name),
+            errors={"credential": _("This key was removed.")},
+        )
     return key
 
 
@@ -281,10 +370,16 @@ def verify_assertion(settings: Settings, key: SigningKey, answer: dict[str, Any]
     """Check a passkey's answer to `challenge`; its new sign count (which must have grown, when counted)."""
     try:
         verified = verify_authentication_response(
-            credential=answer, expected_challenge=challenge, expected_rp_id=rp_id(settings), expected_origin=origin(settings),
-            credential_public_key=from_b64url(key.public_key), credential_current_sign_count=key.sign_count,
+            credential=answer,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id(settings),
+            expected_origin=origin(settings),
+            credential_public_key=from_b64url(key.public_key),
+            credential_current_sign_count=key.sign_count,
         )
     except MALFORMED as exc:
-        raise Invalid(_("The passkey's signature does not verify: %(reason)s", reason=str(exc)[:200]),
-                      errors={"credential": _("The passkey's signature does not verify.")}) from None
+        raise Invalid(
+            _("The passkey's signature does not verify: %(reason)s", reason=str(exc)[:200]),
+            errors={"credential": _("The passkey's signature does not verify.")},
+        ) from None
     return verified.new_sign_count

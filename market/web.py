@@ -37,9 +37,15 @@ FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 def json_body(model: type[BaseModel]) -> Any:
     """Body metadata for `ApiInput[Model]`: OpenAPI documents the body as `model`."""
     schema = model.model_json_schema()
-    extra: dict[str, Any] = {key: _inline(schema[key], schema.get("$defs", {})) for key in ("properties", "required", "additionalProperties") if key in schema}
+    extra: dict[str, Any] = {
+        key: _inline(schema[key], schema.get("$defs", {}))
+        for key in ("properties", "required", "additionalProperties")
+        if key in schema
+    }
     return Body(
-        media_type=RequestEncodingType.JSON, title=model.__name__, description=(model.__doc__ or "").strip() or None,
+        media_type=RequestEncodingType.JSON,
+        title=model.__name__,
+        description=(model.__doc__ or "").strip() or None,
         schema_extra=extra,
     )
 
@@ -62,7 +68,9 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ProblemDetails, media_type=PROBLEM_JSON, description=description, generate_examples=False)
+    return ResponseSpec(
+        data_container=ProblemDetails, media_type=PROBLEM_JSON, description=description, generate_examples=False
+    )
 
 
 # The errors any /api operation may answer; `market.app` adds them to every /api handler's own `responses`
@@ -72,10 +80,14 @@ API_ERRORS: dict[int, ResponseSpec] = {
     401: problem("No valid API token: the `Authorization: Bearer` header is missing, unknown, expired or revoked."),
     403: problem("The token's user may not do this."),
     404: problem("Nothing of that id, or nothing the token's user may see; also a page beyond the last."),
-    409: problem("The object's state does not allow this now (a forbidden transition), or a change made at the same time."),
+    409: problem(
+        "The object's state does not allow this now (a forbidden transition), or a change made at the same time."
+    ),
     422: problem("The input breaks a rule; `errors` maps each field to its message."),
     429: problem("Over the API's requests per minute for this token or address; `Retry-After` says when to try again."),
-    503: problem("The database is not reachable just now, or the change could not be saved; `Retry-After` says when to try again."),
+    503: problem(
+        "The database is not reachable just now, or the change could not be saved; `Retry-After` says when to try again."
+    ),
 }
 
 
@@ -116,7 +128,13 @@ def cookie(request: Request, name: str, value: str, max_age: int | None = None) 
     """One of our cookies: HttpOnly, SameSite=Lax, path /; over https Secure and named `__Host-...` (`Settings.cookie`)."""
     settings = _settings(request)
     return Cookie(
-        key=settings.cookie(name), value=value, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies, max_age=max_age,
+        key=settings.cookie(name),
+        value=value,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=max_age,
     )
 
 
@@ -142,11 +160,21 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     messages = _read_flash(request)
     cookies = [cookie(request, FLASH_COOKIE, "", max_age=0)] if messages else []
     return Template(
-        template, context={"flashes": messages, **context}, status_code=status_code, cookies=cookies, media_type=MediaType.HTML
+        template,
+        context={"flashes": messages, **context},
+        status_code=status_code,
+        cookies=cookies,
+        media_type=MediaType.HTML,
     )
 
 
-def redirect(request: Request, path: str, message: str | None = None, category: str = "success", cookies: list[Cookie] | None = None) -> Redirect:
+def redirect(
+    request: Request,
+    path: str,
+    message: str | None = None,
+    category: str = "success",
+    cookies: list[Cookie] | None = None,
+) -> Redirect:
     """Post, redirect, get: 303 with an optional flash message in a signed cookie."""
     all_cookies = list(cookies or [])
     if message:

@@ -25,7 +25,15 @@ from catalog.search.results import Hit, Results
 from market.web import PAGE_SIZE, page_number
 
 __all__ = [
-    "MAX_QUERY_LENGTH", "Criteria", "Engine", "Hit", "Results", "describe", "engine", "parse_criteria", "parse_page",
+    "MAX_QUERY_LENGTH",
+    "Criteria",
+    "Engine",
+    "Hit",
+    "Results",
+    "describe",
+    "engine",
+    "parse_criteria",
+    "parse_page",
     "search",
 ]
 

@@ -36,23 +36,195 @@ WORD = re.compile(r"\w+")
 TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 # Korean particles written after a word, longest first; one is dropped from a typed word when at least two
 # letters stay (so 클라우드를 searches 클라우드, while 지도 stays 지도).
-PARTICLES = tuple(sorted(
-    """에서부터 으로부터 로부터 에게서 한테서 에서는 에서도 으로는 으로도 이라는 이라고 라는 라고 에서 에게 한테
-    으로 부터 까지 처럼 보다 이나 이랑 하고 과의 와의 에는 에도 에의 께서 의 을 를 이 가 은 는 에 로 와 과 도 만 랑 께""".split(),
-    key=len, reverse=True,
-))
+PARTICLES = tuple(
+    sorted(
+        [
+            "에서부터",
+            "으로부터",
+            "로부터",
+            "에게서",
+            "한테서",
+            "에서는",
+            "에서도",
+            "으로는",
+            "으로도",
+            "이라는",
+            "이라고",
+            "라는",
+            "라고",
+            "에서",
+            "에게",
+            "한테",
+            "으로",
+            "부터",
+            "까지",
+            "처럼",
+            "보다",
+            "이나",
+            "이랑",
+            "하고",
+            "과의",
+            "와의",
+            "에는",
+            "에도",
+            "에의",
+            "께서",
+            "의",
+            "을",
+            "를",
+            "이",
+            "가",
+            "은",
+            "는",
+            "에",
+            "로",
+            "와",
+            "과",
+            "도",
+            "만",
+            "랑",
+            "께",
+        ],
+        key=len,
+        reverse=True,
+    )
+)
 # PostgreSQL's English stop words: dropped from queries on both databases so both answer alike.
 STOPWORDS = frozenset(
-    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-    herself it its itself they them their theirs themselves what which who whom this that these those am is are
-    was were be been being have has had having do does did doing a an the and but if or because as until while
-    of at by for with about against between into through during before after above below to from up down in out
-    on off over under again further then once here there when where why how all any both each few more most
-    other some such no nor not only own same so than too very s t can will just don should now""".split()
+    [
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "our",
+        "ours",
+        "ourselves",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themselves",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "a",
+        "an",
+        "the",
+        "and",
+        "but",
+        "if",
+        "or",
+        "because",
+        "as",
+        "until",
+        "while",
+        "of",
+        "at",
+        "by",
+        "for",
+        "with",
+        "about",
+        "against",
+        "between",
+        "into",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "to",
+        "from",
+        "up",
+        "down",
+        "in",
+        "out",
+        "on",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "then",
+        "once",
+        "here",
+        "there",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "s",
+        "t",
+        "can",
+        "will",
+        "just",
+        "don",
+        "should",
+        "now",
+    ]
 )
 
 
 # --- keywords -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Term:
@@ -118,6 +290,7 @@ def _term(raw: str, *, phrase: bool, negative: bool) -> Term | None:
 
 # --- criteria: the keywords and filters of one search -------------------------------------------
 
+
 @dataclass(frozen=True)
 class Criteria:
     q: str = ""
@@ -177,8 +350,15 @@ class Criteria:
     @property
     def has_filters(self) -> bool:
         return bool(
-            self.category or self.deployment or self.certification or self.grade or self.country
-            or self.sla_bp is not None or self.price_max is not None or self.free_trial or self.sme
+            self.category
+            or self.deployment
+            or self.certification
+            or self.grade
+            or self.country
+            or self.sla_bp is not None
+            or self.price_max is not None
+            or self.free_trial
+            or self.sme
         )
 
 
@@ -293,7 +473,9 @@ def describe(criteria: Criteria) -> str:
     if criteria.deployment:
         parts.append(_("deployment model: %(v)s", v=either(criteria.deployment, deployment_label)))
     if criteria.certification:
-        parts.append(_("certification: %(v)s", v=_(" and ").join(certification_label(v) for v in criteria.certification)))
+        parts.append(
+            _("certification: %(v)s", v=_(" and ").join(certification_label(v) for v in criteria.certification))
+        )
     if criteria.grade:
         parts.append(_("CSAP grade: %(v)s", v=either(criteria.grade, grade_label)))
     if criteria.country:
@@ -312,5 +494,8 @@ def describe(criteria: Criteria) -> str:
 
 def sort_label(sort: str) -> str:
     return {
-        "relevance": _("relevance"), "price": _("lowest price"), "name": _("name"), "newest": _("newest first"),
+        "relevance": _("relevance"),
+        "price": _("lowest price"),
+        "name": _("name"),
+        "newest": _("newest first"),
     }.get(sort, sort)

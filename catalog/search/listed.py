@@ -67,12 +67,23 @@ def _all(conditions: Iterable[Any]) -> Any:
 
 
 FACET_COLUMNS = (
-    "category", "deployment_model", "certification_schemes", "csap_grade", "data_country", "sla_availability_bp",
-    "min_price", "free_trial", "is_sme",
+    "category",
+    "deployment_model",
+    "certification_schemes",
+    "csap_grade",
+    "data_country",
+    "sla_availability_bp",
+    "min_price",
+    "free_trial",
+    "is_sme",
 )
 GROUPED_FACETS = {  # facet -> the column its counts are grouped by
-    "category": "category", "deployment": "deployment_model", "certification": "certification_schemes",
-    "grade": "csap_grade", "country": "data_country", "sla": "sla_availability_bp",
+    "category": "category",
+    "deployment": "deployment_model",
+    "certification": "certification_schemes",
+    "grade": "csap_grade",
+    "country": "data_country",
+    "sla": "sla_availability_bp",
 }
 
 
@@ -88,9 +99,15 @@ def _statement(criteria: Criteria, found: Match, number: int, size: int, with_fa
     values must all hold, applies its own too)."""
     # Each active filter is evaluated once per service, into a column the counts combine.
     conditions = _filters(criteria)
-    columns = [LISTED.c.service_id, LISTED.c.tiebreak, LISTED.c.name, LISTED.c.listed_at,
-               *(LISTED.c[name] for name in FACET_COLUMNS), found.relevance.label("relevance"),
-               *(condition.label(f"ok_{name}") for name, condition in conditions.items())]
+    columns = [
+        LISTED.c.service_id,
+        LISTED.c.tiebreak,
+        LISTED.c.name,
+        LISTED.c.listed_at,
+        *(LISTED.c[name] for name in FACET_COLUMNS),
+        found.relevance.label("relevance"),
+        *(condition.label(f"ok_{name}") for name, condition in conditions.items()),
+    ]
     matched = (
         sa.select(*columns).select_from(found.from_).where(*found.where).cte("matched").prefix_with("MATERIALIZED")
     )
@@ -102,8 +119,11 @@ def _statement(criteria: Criteria, found: Match, number: int, size: int, with_fa
 
     def part(name: str, key: Any, condition: Any) -> Any:
         return sa.select(
-            sa.literal(name).label("part"), sa.cast(key, sa.String).label("key"), sa.func.count().filter(condition).label("n"),
-            sa.cast(sa.null(), sa.Integer).label("service_id"), sa.cast(sa.null(), sa.Float).label("relevance"),
+            sa.literal(name).label("part"),
+            sa.cast(key, sa.String).label("key"),
+            sa.func.count().filter(condition).label("n"),
+            sa.cast(sa.null(), sa.Integer).label("service_id"),
+            sa.cast(sa.null(), sa.Float).label("relevance"),
         ).select_from(matched)
 
     parts = [part("total", sa.null(), everything)]
@@ -116,12 +136,24 @@ def _statement(criteria: Criteria, found: Match, number: int, size: int, with_fa
         parts.append(part("sme", sa.literal("1"), sa.and_(others("sme"), matched.c.is_sme.is_(True))))
     order = _order(criteria, matched.c)
     page = (
-        sa.select(matched.c.service_id, matched.c.relevance, sa.func.row_number().over(order_by=order).label("position"))
-        .where(everything).order_by(*order).limit(size).offset((number - 1) * size).subquery("page")
+        sa.select(
+            matched.c.service_id, matched.c.relevance, sa.func.row_number().over(order_by=order).label("position")
+        )
+        .where(everything)
+        .order_by(*order)
+        .limit(size)
+        .offset((number - 1) * size)
+        .subquery("page")
     )
-    parts.append(sa.select(
-        sa.literal("hit"), sa.cast(sa.null(), sa.String), page.c.position, page.c.service_id, sa.cast(page.c.relevance, sa.Float),
-    ))
+    parts.append(
+        sa.select(
+            sa.literal("hit"),
+            sa.cast(sa.null(), sa.String),
+            page.c.position,
+            page.c.service_id,
+            sa.cast(page.c.relevance, sa.Float),
+        )
+    )
     return sa.union_all(*parts)
 
 
@@ -135,7 +167,9 @@ def _order(criteria: Criteria, c: Any) -> list[Any]:
     return [c.relevance.desc(), c.tiebreak.asc(), c.service_id.asc()]
 
 
-async def search(session: AsyncSession, criteria: Criteria, found: Match, number: int, size: int, with_facets: bool) -> Results:
+async def search(
+    session: AsyncSession, criteria: Criteria, found: Match, number: int, size: int, with_facets: bool
+) -> Results:
     """Page `number` of the services `found` matches that pass `criteria`'s filters, sorted as asked."""
     rows = (await session.execute(_statement(criteria, found, number, size, with_facets))).all()
     counts: dict[str, dict[str, int]] = {}
@@ -152,5 +186,6 @@ async def search(session: AsyncSession, criteria: Criteria, found: Match, number
     total = min(total, results.TOTAL_CAP)
     current = check_page(Page(number=number, size=size, total=total))
     hits = await load_hits(session, criteria.keywords, sorted(ranked))
-    return Results(criteria, hits, total, current, facets_from(criteria, counts) if with_facets else [], total_capped=capped)
-
+    return Results(
+        criteria, hits, total, current, facets_from(criteria, counts) if with_facets else [], total_capped=capped
+    )

@@ -40,13 +40,12 @@ async def search(session: AsyncSession, criteria: Criteria, number: int, size: i
     if not any(term.fragment and " " in term.text for term in (*keywords.required, *keywords.excluded)):
         return await _search_rows(session, criteria, number, size, with_facets)
     # A quoted Korean phrase is a substring of the long text: matched in catalog_listed_service (pg_trgm).
-    await session.execute(sa.text(
-        "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
-    ))
+    await session.execute(sa.text("SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"))
     return await listed.search(session, criteria, match(keywords), number, size, with_facets)
 
 
 # --- the long text: a quoted Korean phrase --------------------------------------------------------
+
 
 def _tsquery(term: Term) -> Any:
     return sa.func.phraseto_tsquery(sa.literal_column("'english'::regconfig"), term.text)
@@ -111,7 +110,9 @@ def match(keywords: Keywords) -> Match:
 # provably holds the page (see `_page`). A Korean or partial word becomes the catalogue's words containing it
 # (`catalog_search_vocabulary`), found in the same hashes.
 
-FACET_SAMPLE = 2 * results.TOTAL_CAP  # enough, in most searches, to see more than TOTAL_CAP services passing every filter
+FACET_SAMPLE = (
+    2 * results.TOTAL_CAP
+)  # enough, in most searches, to see more than TOTAL_CAP services passing every filter
 # A search the planner expects to match more than FACET_SAMPLE_ABOVE services counts its facets over fewer: the
 # counts are "at least" either way, and its total is counted (up to TOTAL_CAP) by a cheaper query.
 FACET_SAMPLE_ABOVE = 2 * FACET_SAMPLE
@@ -120,8 +121,15 @@ RANK_PREFIX = 1_000  # services ranked before the whole set is ranked (see `_pag
 RANK_FEW = 200  # at most this many matches with a term in their name or summary: ranked on their own
 ROWS = "catalog_search_rows"
 FACET_FILTERS = {  # facet -> the filter that it leaves out of its own counts (certification keeps its own)
-    "category": "category", "deployment": "deployment", "grade": "grade", "country": "country", "sla": "sla",
-    "price_max": "price_max", "free_trial": "free_trial", "sme": "sme", "certification": None,
+    "category": "category",
+    "deployment": "deployment",
+    "grade": "grade",
+    "country": "country",
+    "sla": "sla",
+    "price_max": "price_max",
+    "free_trial": "free_trial",
+    "sme": "sme",
+    "certification": None,
 }
 
 
@@ -175,7 +183,8 @@ async def _prepare(session: AsyncSession, keywords: Keywords) -> list[_Words]:
     columns = [
         # Compiling these short queries to machine code costs more than it saves; parameters are planned with
         # their values (a very common word and a rare one need different plans).
-        "set_config('jit', 'off', true)", "set_config('work_mem', '32MB', true)",
+        "set_config('jit', 'off', true)",
+        "set_config('work_mem', '32MB', true)",
         "set_config('plan_cache_mode', 'force_custom_plan', true)",
     ]
     terms = [*keywords.required, *keywords.excluded]
@@ -189,8 +198,8 @@ async def _prepare(session: AsyncSession, keywords: Keywords) -> list[_Words]:
         vector = f"to_tsvector('english'::regconfig, translate({sql.bind(term.text)}, '/', ' '))"
         columns.extend(f"catalog_search_hashes({vector}, {seed})" for seed in (0, 1, 2))
     row = (await session.execute(sa.text("SELECT " + ", ".join(columns)), sql.params)).one()
-    hashes = list(row[len(row) - 3 * len(terms):])
-    return [_Words(term, *hashes[index * 3:index * 3 + 3]) for index, term in enumerate(terms)]
+    hashes = list(row[len(row) - 3 * len(terms) :])
+    return [_Words(term, *hashes[index * 3 : index * 3 + 3]) for index, term in enumerate(terms)]
 
 
 def _phrase(sql: _Sql, term: Term) -> str:
@@ -226,8 +235,13 @@ def _query(sql: _Sql, keywords: Keywords, words: list[_Words]) -> _Query:
     heading = [value for item in required for value in (*item.name, *item.summary)]
     names = [value for item in required for value in item.name]
     return _Query(
-        f"{ROWS} AS r", where, " + ".join(relevance) or "0.0", float(len(relevance)), Decimal("0.2") * len(relevance),
-        heading, names,
+        f"{ROWS} AS r",
+        where,
+        " + ".join(relevance) or "0.0",
+        float(len(relevance)),
+        Decimal("0.2") * len(relevance),
+        heading,
+        names,
     )
 
 
@@ -239,9 +253,13 @@ def _filters(sql: _Sql, criteria: Criteria) -> dict[str, str]:
     if criteria.deployment:
         conditions["deployment"] = f"r.deployment_model = ANY({sql.bind(list(criteria.deployment))})"
     if criteria.certification:
-        conditions["certification"] = "(" + " AND ".join(
-            f"r.certification_schemes LIKE {sql.bind(f'%|{scheme}|%')}" for scheme in criteria.certification
-        ) + ")"
+        conditions["certification"] = (
+            "("
+            + " AND ".join(
+                f"r.certification_schemes LIKE {sql.bind(f'%|{scheme}|%')}" for scheme in criteria.certification
+            )
+            + ")"
+        )
     if criteria.grade:
         conditions["grade"] = f"r.csap_grade = ANY({sql.bind(list(criteria.grade))})"
     if criteria.country:
@@ -272,8 +290,15 @@ async def _estimate(session: AsyncSession, sql: _Sql, query: _Query) -> float:
 
 
 async def _scan(
-    session: AsyncSession, sql: _Sql, criteria: Criteria, query: _Query, filters: dict[str, str], offset: int,
-    size: int, with_facets: bool, sample: int,
+    session: AsyncSession,
+    sql: _Sql,
+    criteria: Criteria,
+    query: _Query,
+    filters: dict[str, str],
+    offset: int,
+    size: int,
+    with_facets: bool,
+    sample: int,
 ) -> tuple[dict[str, dict[str, int]], int, bool, list[tuple[int, float]]]:
     """Facet counts, the number of services passing every filter, whether both are exact, and the page when
     the scan saw every match (empty otherwise: `_page` reads it).
@@ -286,14 +311,18 @@ async def _scan(
     conditions = [*query.where]
     if names:
         # one bit per filter the service fails; each filter is evaluated once (OFFSET 0 keeps the subquery)
-        fail = " | ".join(f"(CASE WHEN {filters[name]} THEN 0 ELSE {1 << index} END)" for index, name in enumerate(names))
+        fail = " | ".join(
+            f"(CASE WHEN {filters[name]} THEN 0 ELSE {1 << index} END)" for index, name in enumerate(names)
+        )
         keep = "s.fail & (s.fail - 1) = 0"
     else:
         fail, keep = "0", "true"
         conditions.extend(filters.values())
     thresholds = sorted(SLA_THRESHOLDS_BP, reverse=True)
     sla = "CASE " + " ".join(f"WHEN r.sla_availability_bp >= {bp} THEN {bp}" for bp in thresholds) + " ELSE 0 END"
-    price = "CASE " + " ".join(f"WHEN r.min_price <= {value} THEN '{value}'" for value in PRICE_THRESHOLDS) + " ELSE '' END"
+    price = (
+        "CASE " + " ".join(f"WHEN r.min_price <= {value} THEN '{value}'" for value in PRICE_THRESHOLDS) + " ELSE '' END"
+    )
     order = _order(criteria, query).replace("r.", "m.")
     # only the sort's own key is carried (each column held costs), and relevance only for services on the page
     key = {"price": "s.min_price, ", "name": "s.name, ", "newest": "s.listed_at, "}.get(criteria.sort, "")
@@ -385,8 +414,14 @@ def _order(criteria: Criteria, query: _Query) -> str:
 
 
 async def _page(
-    session: AsyncSession, sql: _Sql, criteria: Criteria, query: _Query, filters: dict[str, str], capped: bool,
-    offset: int, size: int,
+    session: AsyncSession,
+    sql: _Sql,
+    criteria: Criteria,
+    query: _Query,
+    filters: dict[str, str],
+    capped: bool,
+    offset: int,
+    size: int,
 ) -> list[tuple[int, float]]:
     """(service id, relevance) of one page, when the scan of `_scan` did not see every match.
 
@@ -432,7 +467,8 @@ async def _page(
                 # above every term in the summary, only a term in the name ranks higher
                 hashes = query.names if last >= 2 * query.lowest else query.heading
                 later = [
-                    *conditions, f"r.heading && {sql.bind(hashes)}",
+                    *conditions,
+                    f"r.heading && {sql.bind(hashes)}",
                     f"(r.tiebreak, r.service_id) > ({sql.bind(tiebreak)}, {sql.bind(last_id)})",
                     f"{query.relevance} > {sql.bind(last)}",
                 ]
@@ -462,7 +498,9 @@ async def _search_rows(session: AsyncSession, criteria: Criteria, number: int, s
     sample = FACET_SAMPLE
     if with_facets and await _estimate(session, sql, query) > FACET_SAMPLE_ABOVE:
         sample = FACET_SAMPLE_COMMON
-    counts, total, exact, ranked = await _scan(session, sql, criteria, query, filters, offset, size, with_facets, sample)
+    counts, total, exact, ranked = await _scan(
+        session, sql, criteria, query, filters, offset, size, with_facets, sample
+    )
     if not exact and total <= results.TOTAL_CAP:
         total = await _total(session, sql, query, filters)
     capped = total > results.TOTAL_CAP
@@ -474,4 +512,3 @@ async def _search_rows(session: AsyncSession, criteria: Criteria, number: int, s
     hits = await load_hits(session, keywords, positions)
     facets = facets_from(criteria, counts) if with_facets else []
     return Results(criteria, hits, total, current, facets, total_capped=capped, facets_exact=exact or not with_facets)
-

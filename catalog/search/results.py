@@ -43,6 +43,7 @@ TOTAL_CAP = 10_000
 
 # --- facets ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FacetValue:
     value: str
@@ -66,10 +67,18 @@ def _facet_specs() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
         ("deployment", _("Deployment model"), "any", [(value, deployment_label(value)) for value in DEPLOYMENT_MODELS]),
         ("certification", _("Certification"), "all", [(value, certification_label(value)) for value in CERTIFICATIONS]),
         ("grade", _("CSAP grade"), "any", [(value, grade_label(value)) for value in CSAP_GRADES]),
-        ("sla", _("SLA availability"), "at_least",
-         [(percent(bp).removesuffix(" %"), _("at least %(v)s", v=percent(bp))) for bp in SLA_THRESHOLDS_BP]),
-        ("price_max", _("Lowest unit price"), "at_most",
-         [(str(price), _("at most ₩%(v)s", v=number(price))) for price in PRICE_THRESHOLDS]),
+        (
+            "sla",
+            _("SLA availability"),
+            "at_least",
+            [(percent(bp).removesuffix(" %"), _("at least %(v)s", v=percent(bp))) for bp in SLA_THRESHOLDS_BP],
+        ),
+        (
+            "price_max",
+            _("Lowest unit price"),
+            "at_most",
+            [(str(price), _("at most ₩%(v)s", v=number(price))) for price in PRICE_THRESHOLDS],
+        ),
         ("free_trial", _("Free trial"), "flag", [("1", _("Offers a free trial"))]),
         ("sme", _("Provider"), "flag", [("1", _("Provider is an SME"))]),
     ]
@@ -77,11 +86,15 @@ def _facet_specs() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
 
 def _selected(criteria: Criteria, name: str, value: str) -> bool:
     current = {
-        "category": criteria.category, "deployment": criteria.deployment, "certification": criteria.certification,
-        "grade": criteria.grade, "country": criteria.country,
+        "category": criteria.category,
+        "deployment": criteria.deployment,
+        "certification": criteria.certification,
+        "grade": criteria.grade,
+        "country": criteria.country,
         "sla": (percent(criteria.sla_bp).removesuffix(" %"),) if criteria.sla_bp is not None else (),
         "price_max": (str(criteria.price_max),) if criteria.price_max is not None else (),
-        "free_trial": ("1",) if criteria.free_trial else (), "sme": ("1",) if criteria.sme else (),
+        "free_trial": ("1",) if criteria.free_trial else (),
+        "sme": ("1",) if criteria.sme else (),
     }[name]
     return value in current
 
@@ -108,14 +121,23 @@ def facets_from(criteria: Criteria, counts: dict[str, dict[str, int]]) -> list[F
     for value in criteria.country:
         counted.setdefault(value, 0)
     labels = country_labels()
-    facets.insert(4, Facet("country", _("Data location"), "any", [
-        FacetValue(code, labels.get(code, code), counted[code], code in criteria.country)
-        for code in sorted(counted, key=lambda code: (code != "KR", labels.get(code, code)))
-    ]))
+    facets.insert(
+        4,
+        Facet(
+            "country",
+            _("Data location"),
+            "any",
+            [
+                FacetValue(code, labels.get(code, code), counted[code], code in criteria.country)
+                for code in sorted(counted, key=lambda code: (code != "KR", labels.get(code, code)))
+            ],
+        ),
+    )
     return facets
 
 
 # --- results --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -137,9 +159,9 @@ class Hit:
     is_sme: bool
     listed_at: datetime
     relevance: float
-    name_html: Markup = Markup("")
-    summary_html: Markup = Markup("")
-    snippet_html: Markup = Markup("")
+    name_html: Markup = field(default_factory=Markup)
+    summary_html: Markup = field(default_factory=Markup)
+    snippet_html: Markup = field(default_factory=Markup)
 
     @property
     def url(self) -> str:
@@ -183,7 +205,11 @@ class Hit:
             "free_trial": self.free_trial,
             "listed_at": self.listed_at.isoformat(),
             "relevance": round(self.relevance, 6),
-            "highlight": {"name": str(self.name_html), "summary": str(self.summary_html), "snippet": str(self.snippet_html)},
+            "highlight": {
+                "name": str(self.name_html),
+                "summary": str(self.summary_html),
+                "snippet": str(self.snippet_html),
+            },
         }
 
 
@@ -210,9 +236,15 @@ class Results:
             "page_count": self.page.count,
             "results": [hit.to_json() for hit in self.hits],
             "facets": [
-                {"name": facet.name, "label": facet.label, "kind": facet.kind,
-                 "values": [{"value": value.value, "label": value.label, "count": value.count, "selected": value.selected}
-                            for value in facet.values]}
+                {
+                    "name": facet.name,
+                    "label": facet.label,
+                    "kind": facet.kind,
+                    "values": [
+                        {"value": value.value, "label": value.label, "count": value.count, "selected": value.selected}
+                        for value in facet.values
+                    ],
+                }
                 for facet in self.facets
             ],
         }
@@ -223,24 +255,38 @@ async def load_hits(session: AsyncSession, keywords: Keywords, ranked: list[tupl
     found: dict[int, Any] = {}
     if ranked:
         ids = [service_id for _position, service_id, _relevance in ranked]
-        found = {row["service_id"]: row for row in (await session.execute(
-            sa.select(LISTED).where(LISTED.c.service_id.in_(ids))
-        )).mappings().all()}
+        found = {
+            row["service_id"]: row
+            for row in (await session.execute(sa.select(LISTED).where(LISTED.c.service_id.in_(ids)))).mappings().all()
+        }
     marker = Highlighter(keywords)
-    return [_hit(found[service_id], relevance, marker) for _position, service_id, relevance in ranked if service_id in found]
+    return [
+        _hit(found[service_id], relevance, marker) for _position, service_id, relevance in ranked if service_id in found
+    ]
 
 
 def _hit(row: Mapping[str, Any], relevance: float, marker: Highlighter) -> Hit:
     return Hit(
-        service_id=row["service_id"], version_id=row["version_id"], provider_id=row["provider_id"],
-        provider_name=row["provider_name"], name=row["name"], summary=row["summary"], category=row["category"],
+        service_id=row["service_id"],
+        version_id=row["version_id"],
+        provider_id=row["provider_id"],
+        provider_name=row["provider_name"],
+        name=row["name"],
+        summary=row["summary"],
+        category=row["category"],
         deployment_model=row["deployment_model"],
         certifications=[scheme for scheme in row["certification_schemes"].split("|") if scheme],
-        csap_grade=row["csap_grade"], data_country=row["data_country"],
-        sla_availability_bp=row["sla_availability_bp"], min_price=row["min_price"],
-        min_price_unit=row["min_price_unit"], free_trial=bool(row["free_trial"]), is_sme=bool(row["is_sme"]),
-        listed_at=row["listed_at"], relevance=float(relevance),
-        name_html=marker.mark(row["name"]), summary_html=marker.mark(row["summary"]),
+        csap_grade=row["csap_grade"],
+        data_country=row["data_country"],
+        sla_availability_bp=row["sla_availability_bp"],
+        min_price=row["min_price"],
+        min_price_unit=row["min_price_unit"],
+        free_trial=bool(row["free_trial"]),
+        is_sme=bool(row["is_sme"]),
+        listed_at=row["listed_at"],
+        relevance=float(relevance),
+        name_html=marker.mark(row["name"]),
+        summary_html=marker.mark(row["summary"]),
         snippet_html=marker.snippet(row["body"]),
     )
 
@@ -267,8 +313,11 @@ class Highlighter:
             if term.fragment:
                 patterns.append(r"\s+".join(re.escape(piece) for piece in term.text.split()))
             else:
-                patterns.extend(r"(?<!\w)" + re.escape(_root(word)) + r"\w*" for word in WORD.findall(term.text)
-                                if word not in STOPWORDS)
+                patterns.extend(
+                    r"(?<!\w)" + re.escape(_root(word)) + r"\w*"
+                    for word in WORD.findall(term.text)
+                    if word not in STOPWORDS
+                )
         patterns.sort(key=len, reverse=True)
         self.pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
 
@@ -280,8 +329,8 @@ class Highlighter:
         for found in self.pattern.finditer(text):
             if found.end() == found.start():
                 continue
-            out.append(escape(text[at:found.start()]))
-            out.append(Markup("<mark>%s</mark>") % text[found.start():found.end()])
+            out.append(escape(text[at : found.start()]))
+            out.append(Markup("<mark>%s</mark>") % text[found.start() : found.end()])
             at = found.end()
         out.append(escape(text[at:]))
         return Markup("").join(out)

@@ -48,7 +48,11 @@ def _field_bonus(table: str, terms: list[Term]) -> Any:
     expression = "(" + " AND ".join(_fts_string(term.text) for term in terms) + ")"
     bonus: Any = sa.literal(0.0)
     for column, weight in (("name", BM25_WEIGHTS[0]), ("summary", BM25_WEIGHTS[1])):
-        ids = sa.select(fts.c.rowid).select_from(fts).where(sa.literal_column(table).op("MATCH")(f"{{{column}}} : {expression}"))
+        ids = (
+            sa.select(fts.c.rowid)
+            .select_from(fts)
+            .where(sa.literal_column(table).op("MATCH")(f"{{{column}}} : {expression}"))
+        )
         bonus = bonus + sa.case((LISTED.c.service_id.in_(ids), weight), else_=0.0)
     return bonus
 
@@ -87,4 +91,3 @@ def match(keywords: Keywords) -> Match:
         else:
             where.append(_excluding("catalog_search_words", term))
     return Match(from_, where, relevance)
-

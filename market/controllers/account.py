@@ -38,17 +38,29 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def _account_page(
-    request: Request, db_session: AsyncSession, status_code: int = 200, *, form: dict[str, Any] | None = None,
+    request: Request,
+    db_session: AsyncSession,
+    status_code: int = 200,
+    *,
+    form: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Template:
     user, tokens = await accounts.account_overview(db_session, request.user)
     keys = await signing_keys.list_keys(db_session, request.user.user_id)
     profile = {"name": user.name, "language": user.language or i18n.current_language.get()}
     return render(
-        request, "market/account.html", status_code, account=user, profile={**profile, **(form or {})},
-        tokens=tokens, errors=errors or {}, token_name=(form or {}).get("token_name", ""),
-        lifetime_days=(form or {}).get("lifetime_days", TOKEN_LIFETIME_DEFAULT.days), now=utcnow(),
-        passkeys=[key for key in keys if key.kind == "passkey"], signing_keys=[key for key in keys if key.kind == "ed25519"],
+        request,
+        "market/account.html",
+        status_code,
+        account=user,
+        profile={**profile, **(form or {})},
+        tokens=tokens,
+        errors=errors or {},
+        token_name=(form or {}).get("token_name", ""),
+        lifetime_days=(form or {}).get("lifetime_days", TOKEN_LIFETIME_DEFAULT.days),
+        now=utcnow(),
+        passkeys=[key for key in keys if key.kind == "passkey"],
+        signing_keys=[key for key in keys if key.kind == "ed25519"],
         key_form={name: (form or {}).get(name, "") for name in ("passkey_name", "key_name", "public_key")},
     )
 
@@ -120,6 +132,7 @@ async def revoke_token(request: Request, token_id: FromPath[int], db_session: Db
 
 # --- passkeys and signing keys -------------------------------------------------------------------------
 
+
 @post("/account/passkeys/options", guards=[signed_in], status_code=201, **PAGE)
 async def passkey_options(request: Request, db_session: DbSession) -> Response[dict[str, Any]]:
     """The account page's script asks what to pass to `navigator.credentials.create` (JSON)."""
@@ -132,22 +145,38 @@ async def register_passkey(request: Request, data: FormBody, db_session: DbSessi
     form = form_dict(data)
     try:
         key = await signing_keys.register_passkey(
-            db_session, settings_of(request.app), request.user, name=str(form.get("passkey_name", "")), nonce=str(form.get("nonce", "")),
+            db_session,
+            settings_of(request.app),
+            request.user,
+            name=str(form.get("passkey_name", "")),
+            nonce=str(form.get("nonce", "")),
             credential=form.get("credential", ""),
         )
     except (Invalid, Conflict) as exc:
-        errors = {"passkey_name" if key == "name" else key: message for key, message in (exc.errors or {"credential": exc.detail}).items()}
-        return await _account_page(request, db_session, exc.status_code, form={"passkey_name": form.get("passkey_name", "")}, errors=errors)
-    return redirect(request, "/account", _("The passkey “%(name)s” is registered; you can sign contracts with it.", name=key.name))
+        errors = {
+            "passkey_name" if key == "name" else key: message
+            for key, message in (exc.errors or {"credential": exc.detail}).items()
+        }
+        return await _account_page(
+            request, db_session, exc.status_code, form={"passkey_name": form.get("passkey_name", "")}, errors=errors
+        )
+    return redirect(
+        request, "/account", _("The passkey “%(name)s” is registered; you can sign contracts with it.", name=key.name)
+    )
 
 
 @post("/account/signing-keys", guards=[signed_in], **PAGE)
 async def register_signing_key(request: Request, data: FormBody, db_session: DbSession) -> Any:
     form = form_dict(data)
     try:
-        key = await signing_keys.register_ed25519(db_session, request.user, name=str(form.get("key_name", "")), public_key=str(form.get("public_key", "")))
+        key = await signing_keys.register_ed25519(
+            db_session, request.user, name=str(form.get("key_name", "")), public_key=str(form.get("public_key", ""))
+        )
     except (Invalid, Conflict) as exc:
-        errors = {"key_name" if key == "name" else key: message for key, message in (exc.errors or {"public_key": exc.detail}).items()}
+        errors = {
+            "key_name" if key == "name" else key: message
+            for key, message in (exc.errors or {"public_key": exc.detail}).items()
+        }
         kept = {name: form.get(name, "") for name in ("key_name", "public_key")}
         return await _account_page(request, db_session, exc.status_code, form=kept, errors=errors)
     return redirect(request, "/account", _("The signing key “%(name)s” is registered.", name=key.name))
@@ -170,11 +199,17 @@ async def remove_key(request: Request, key_id: FromPath[int], db_session: DbSess
 
 # --- /api -----------------------------------------------------------------------------------------
 
+
 def _me(principal: Principal) -> Me:
     return Me(
-        id=principal.user_id, email=principal.email, name=principal.name, role=principal.role,
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role,
         language=principal.language,
-        organisation=OrganisationBrief(id=principal.organisation_id, kind=principal.organisation_kind, name=principal.organisation_name),
+        organisation=OrganisationBrief(
+            id=principal.organisation_id, kind=principal.organisation_kind, name=principal.organisation_name
+        ),
         via_token=principal.via_token,
     )
 
@@ -193,7 +228,9 @@ async def api_tokens(request: Request, db_session: DbSession) -> list[TokenRead]
 
 @post("/api/tokens", guards=[signed_in], tags=["account"])
 async def api_create_token(
-    request: Request, data: ApiInput[TokenCreate], db_session: DbSession,
+    request: Request,
+    data: ApiInput[TokenCreate],
+    db_session: DbSession,
 ) -> Response[TokenCreated]:
     """A new token, working for `lifetime_days` (1 to 365, default 90); `token` is in this answer only. Keep it secret: it acts as you."""
     entry = parse(TokenCreate, data)
@@ -217,12 +254,16 @@ async def api_signing_keys(request: Request, db_session: DbSession) -> list[Sign
 
 @post("/api/signing-keys", guards=[signed_in], tags=["account"], status_code=201)
 async def api_register_signing_key(
-    request: Request, data: ApiInput[SigningKeyCreate], db_session: DbSession,
+    request: Request,
+    data: ApiInput[SigningKeyCreate],
+    db_session: DbSession,
 ) -> SigningKeyRead:
     """Register an Ed25519 public key (PEM, or the 32 raw bytes in base64); a program holding its private key signs
     contracts through the API (`POST /api/contracts/{id}/versions/{n}/signing-requests`, then `.../signatures`)."""
     entry = parse(SigningKeyCreate, data)
-    return SigningKeyRead.model_validate(await signing_keys.register_ed25519(db_session, request.user, name=entry.name, public_key=entry.public_key))
+    return SigningKeyRead.model_validate(
+        await signing_keys.register_ed25519(db_session, request.user, name=entry.name, public_key=entry.public_key)
+    )
 
 
 @delete("/api/signing-keys/{key_id:int}", guards=[signed_in], tags=["account"])
@@ -234,21 +275,49 @@ async def api_remove_signing_key(request: Request, key_id: FromPath[int], db_ses
 @post("/api/passkeys/options", guards=[signed_in], tags=["account"], status_code=201)
 async def api_passkey_options(request: Request, db_session: DbSession) -> Response[dict[str, Any]]:
     """What to pass to `navigator.credentials.create` (`publicKey`) and the `nonce` that registration answers (valid five minutes)."""
-    return Response(await signing_keys.passkey_options(db_session, settings_of(request.app), request.user), status_code=201, headers=NO_STORE)
+    return Response(
+        await signing_keys.passkey_options(db_session, settings_of(request.app), request.user),
+        status_code=201,
+        headers=NO_STORE,
+    )
 
 
 @post("/api/passkeys", guards=[signed_in], tags=["account"], status_code=201)
-async def api_register_passkey(request: Request, data: ApiInput[PasskeyCreate], db_session: DbSession) -> SigningKeyRead:
+async def api_register_passkey(
+    request: Request, data: ApiInput[PasskeyCreate], db_session: DbSession
+) -> SigningKeyRead:
     """Register a passkey: its name, the options' `nonce`, and the authenticator's answer (`credential`)."""
     entry = parse(PasskeyCreate, data)
-    key = await signing_keys.register_passkey(db_session, settings_of(request.app), request.user, name=entry.name, nonce=entry.nonce,
-                                              credential=entry.credential)
+    key = await signing_keys.register_passkey(
+        db_session,
+        settings_of(request.app),
+        request.user,
+        name=entry.name,
+        nonce=entry.nonce,
+        credential=entry.credential,
+    )
     return SigningKeyRead.model_validate(key)
 
 
 routes = [
-    account_page, update_profile, change_password, create_token, confirm_revoke, revoke_token,
-    passkey_options, register_passkey, register_signing_key, confirm_remove_key, remove_key,
-    api_me, api_tokens, api_create_token, api_revoke_token,
-    api_signing_keys, api_register_signing_key, api_remove_signing_key, api_passkey_options, api_register_passkey,
+    account_page,
+    update_profile,
+    change_password,
+    create_token,
+    confirm_revoke,
+    revoke_token,
+    passkey_options,
+    register_passkey,
+    register_signing_key,
+    confirm_remove_key,
+    remove_key,
+    api_me,
+    api_tokens,
+    api_create_token,
+    api_revoke_token,
+    api_signing_keys,
+    api_register_signing_key,
+    api_remove_signing_key,
+    api_passkey_options,
+    api_register_passkey,
 ]

@@ -40,7 +40,9 @@ async def healthz(request: Request, db_session: DbSession) -> Response[dict[str,
         return Response({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)
     expected = schema_version.head()
     if at != expected:
-        return Response({"status": "unavailable", "database": "ok", "schema": f"behind: at {at}, needs {expected}"}, status_code=503)
+        return Response(
+            {"status": "unavailable", "database": "ok", "schema": f"behind: at {at}, needs {expected}"}, status_code=503
+        )
     return Response({"status": "ok", "database": "ok", "schema": "current"})
 
 

@@ -54,6 +54,7 @@ def _without_passwords(form: dict[str, Any]) -> dict[str, Any]:
 
 # --- provider -------------------------------------------------------------------------------------
 
+
 @get("/register/provider", **PAGE)
 async def provider_form(request: Request) -> Template:
     return render(request, "market/register_provider.html", form={}, errors={})
@@ -65,16 +66,31 @@ async def register_provider(request: Request, data: FormBody, db_session: DbSess
     try:
         entry = parse(ProviderRegistration, form)
         await accounts.register_provider(
-            db_session, settings_of(request.app), organisation_name=entry.organisation_name, registration_number=entry.registration_number,
-            contact_email=entry.contact_email, contact_phone=entry.contact_phone, is_sme=entry.is_sme,
-            name=entry.name, email=entry.email, password=entry.password, ip=client_ip(request),
+            db_session,
+            settings_of(request.app),
+            organisation_name=entry.organisation_name,
+            registration_number=entry.registration_number,
+            contact_email=entry.contact_email,
+            contact_phone=entry.contact_phone,
+            is_sme=entry.is_sme,
+            name=entry.name,
+            email=entry.email,
+            password=entry.password,
+            ip=client_ip(request),
         )
     except FormError as exc:
-        return render(request, "market/register_provider.html", exc.status_code, form=_without_passwords(form), errors=exc.errors or {"form": exc.detail})
+        return render(
+            request,
+            "market/register_provider.html",
+            exc.status_code,
+            form=_without_passwords(form),
+            errors=exc.errors or {"form": exc.detail},
+        )
     return redirect(request, CHECK_MAIL)
 
 
 # --- agency ---------------------------------------------------------------------------------------
+
 
 @get("/register/agency", **PAGE)
 async def agency_form(request: Request) -> Template:
@@ -87,14 +103,26 @@ async def register_agency(request: Request, data: FormBody, db_session: DbSessio
     try:
         entry = parse(AgencyRegistration, form)
         await accounts.register_agency_user(
-            db_session, settings_of(request.app), name=entry.name, email=entry.email, password=entry.password, ip=client_ip(request)
+            db_session,
+            settings_of(request.app),
+            name=entry.name,
+            email=entry.email,
+            password=entry.password,
+            ip=client_ip(request),
         )
     except FormError as exc:
-        return render(request, "market/register_agency.html", exc.status_code, form=_without_passwords(form), errors=exc.errors or {"form": exc.detail})
+        return render(
+            request,
+            "market/register_agency.html",
+            exc.status_code,
+            form=_without_passwords(form),
+            errors=exc.errors or {"form": exc.detail},
+        )
     return redirect(request, CHECK_MAIL)
 
 
 # --- confirming the address -----------------------------------------------------------------------
+
 
 @get(CHECK_MAIL, **PAGE)
 async def check_mail(request: Request) -> Template:
@@ -126,10 +154,19 @@ async def resend(request: Request, data: FormBody, db_session: DbSession) -> Any
 
 # --- invitation -----------------------------------------------------------------------------------
 
+
 @get("/invitations/{token:str}", **PAGE)
 async def invitation_form(request: Request, token: FromPath[str], db_session: DbSession) -> Template:
     invitation, organisation = await accounts.invitation_with_organisation(db_session, token)
-    return render(request, "market/invitation.html", invitation=invitation, organisation=organisation, token=token, form={}, errors={})
+    return render(
+        request,
+        "market/invitation.html",
+        invitation=invitation,
+        organisation=organisation,
+        token=token,
+        form={},
+        errors={},
+    )
 
 
 @post("/invitations/{token:str}", **PAGE)
@@ -141,14 +178,21 @@ async def accept_invitation(request: Request, token: FromPath[str], data: FormBo
     except FormError as exc:
         invitation, organisation = await accounts.invitation_with_organisation(db_session, token)
         return render(
-            request, "market/invitation.html", exc.status_code, invitation=invitation, organisation=organisation,
-            token=token, form=_without_passwords(form), errors=exc.errors or {"form": exc.detail},
+            request,
+            "market/invitation.html",
+            exc.status_code,
+            invitation=invitation,
+            organisation=organisation,
+            token=token,
+            form=_without_passwords(form),
+            errors=exc.errors or {"form": exc.detail},
         )
     cookie = await sign_in(request, db_session, user)
     return redirect(request, "/", _("Welcome. You have joined your organisation and are signed in."), cookies=[cookie])
 
 
 # --- password reset -------------------------------------------------------------------------------
+
 
 @get("/password/forgot", **PAGE)
 async def forgot_form(request: Request) -> Template:
@@ -163,7 +207,9 @@ async def forgot(request: Request, data: FormBody, db_session: DbSession) -> Any
     except Invalid as exc:
         return render(request, "market/password_forgot.html", exc.status_code, form=form, errors=exc.errors)
     await accounts.request_password_reset(db_session, settings_of(request.app), entry.email, client_ip(request))
-    message = _("If an account exists for that address, we have sent it a link to set a new password. The link works once, within one hour.")
+    message = _(
+        "If an account exists for that address, we have sent it a link to set a new password. The link works once, within one hour."
+    )
     return redirect(request, "/login", message)
 
 
@@ -186,6 +232,18 @@ async def reset(request: Request, token: FromPath[str], data: FormBody, db_sessi
 
 
 routes = [
-    provider_form, register_provider, agency_form, register_agency, check_mail, confirm_address, resend_form, resend,
-    invitation_form, accept_invitation, forgot_form, forgot, reset_form, reset,
+    provider_form,
+    register_provider,
+    agency_form,
+    register_agency,
+    check_mail,
+    confirm_address,
+    resend_form,
+    resend,
+    invitation_form,
+    accept_invitation,
+    forgot_form,
+    forgot,
+    reset_form,
+    reset,
 ]

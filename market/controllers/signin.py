@@ -22,7 +22,7 @@ def session_cookie(request: Request, value: str, max_age: int | None = None) -> 
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request, next: FromQuery[str | None] = None) -> Template:  # noqa: A002
+async def login_page(request: Request, next: FromQuery[str | None] = None) -> Template:
     return render(request, "market/login.html", form={"email": ""}, errors={}, next=safe_next(next))
 
 
@@ -37,15 +37,32 @@ async def login(request: Request, data: FormBody, db_session: DbSession) -> Any:
         user = await accounts.authenticate(db_session, settings, email, password, ip)
     except TooManyRequests as exc:
         await db_session.commit()  # keep the security event although the answer is an error
-        return render(request, "market/login.html", status_code=429, form={"email": email}, errors={"form": exc.detail}, next=target)
+        return render(
+            request,
+            "market/login.html",
+            status_code=429,
+            form={"email": email},
+            errors={"form": exc.detail},
+            next=target,
+        )
     except accounts.AddressNotConfirmed as exc:
         await db_session.commit()  # the cleared failure count stays
-        return render(request, "market/login.html", status_code=403, form={"email": email}, errors={"form": exc.detail}, next=target, unconfirmed=True)
+        return render(
+            request,
+            "market/login.html",
+            status_code=403,
+            form={"email": email},
+            errors={"form": exc.detail},
+            next=target,
+            unconfirmed=True,
+        )
     if user is None:
         # Keep the counted failure and its security event although the answer is an error (errors roll the request back).
         await db_session.commit()
         message = _("The e-mail address or password is wrong.")
-        return render(request, "market/login.html", status_code=401, form={"email": email}, errors={"form": message}, next=target)
+        return render(
+            request, "market/login.html", status_code=401, form={"email": email}, errors={"form": message}, next=target
+        )
     await end_session(db_session, read_cookie(request, SESSION_COOKIE))
     raw = await start_session(db_session, user, ip, request.headers.get("user-agent", ""))
     actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)

@@ -41,7 +41,9 @@ def _sqlite_upgrade() -> None:
             f"content_rowid='service_id', tokenize='{tokenizer}')"
         )
     inserts = "".join(f"INSERT INTO {table}(rowid, {COLUMNS}) VALUES ({NEW}); " for table in FTS_TABLES)
-    deletes = "".join(f"INSERT INTO {table}({table}, rowid, {COLUMNS}) VALUES ('delete', {OLD}); " for table in FTS_TABLES)
+    deletes = "".join(
+        f"INSERT INTO {table}({table}, rowid, {COLUMNS}) VALUES ('delete', {OLD}); " for table in FTS_TABLES
+    )
     op.execute(f"CREATE TRIGGER catalog_search_after_insert AFTER INSERT ON catalog_listed_service BEGIN {inserts}END")
     op.execute(f"CREATE TRIGGER catalog_search_after_delete AFTER DELETE ON catalog_listed_service BEGIN {deletes}END")
     op.execute(

@@ -32,10 +32,12 @@ RENAMED = (("agency", "member", "buyer"), ("provider", "member", "signer"))
 def _rename_roles() -> None:
     for table in ("user_account", "invitation"):
         for kind, before, after in RENAMED:
-            op.execute(sa.text(
-                f"UPDATE {table} SET role = :after WHERE role = :before "
-                "AND organisation_id IN (SELECT id FROM organisation WHERE kind = :kind)"
-            ).bindparams(after=after, before=before, kind=kind))
+            op.execute(
+                sa.text(
+                    f"UPDATE {table} SET role = :after WHERE role = :before "
+                    "AND organisation_id IN (SELECT id FROM organisation WHERE kind = :kind)"
+                ).bindparams(after=after, before=before, kind=kind)
+            )
 
 
 def upgrade() -> None:
@@ -48,8 +50,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("approved_by_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("approved_by_role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
         batch_op.add_column(sa.Column("approved_at", market.database.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_foreign_key("fk_contracts_contract_version_edited_by_id_user_account", "user_account", ["edited_by_id"], ["id"])
-        batch_op.create_foreign_key("fk_contracts_contract_version_approved_by_id_user_account", "user_account", ["approved_by_id"], ["id"])
+        batch_op.create_foreign_key(
+            "fk_contracts_contract_version_edited_by_id_user_account", "user_account", ["edited_by_id"], ["id"]
+        )
+        batch_op.create_foreign_key(
+            "fk_contracts_contract_version_approved_by_id_user_account", "user_account", ["approved_by_id"], ["id"]
+        )
 
     op.create_table(
         "contracts_approval_threshold",

@@ -63,7 +63,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("password_signing", sa.Boolean(), server_default=sa.true(), nullable=False))
 
     with op.batch_alter_table("contracts_signature", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), server_default="password", nullable=False))
+        batch_op.add_column(
+            sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), server_default="password", nullable=False)
+        )
         batch_op.add_column(sa.Column("signing_key_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("payload", sa.Text(), server_default="", nullable=False))
         batch_op.add_column(sa.Column("evidence", sa.JSON(), nullable=True))

@@ -49,7 +49,9 @@ FTS_TABLES = ("catalog_search_words", "catalog_search_trigrams")
 _NEW = "new.service_id, new.name, new.summary, new.body, new.provider_name"
 _OLD = "old.service_id, old.name, old.summary, old.body, old.provider_name"
 _INSERTS = "".join(f"INSERT INTO {table}(rowid, {FTS_COLUMNS}) VALUES ({_NEW}); " for table in FTS_TABLES)
-_DELETES = "".join(f"INSERT INTO {table}({table}, rowid, {FTS_COLUMNS}) VALUES ('delete', {_OLD}); " for table in FTS_TABLES)
+_DELETES = "".join(
+    f"INSERT INTO {table}({table}, rowid, {FTS_COLUMNS}) VALUES ('delete', {_OLD}); " for table in FTS_TABLES
+)
 SQLITE_TRIGGERS = {
     "catalog_search_after_insert": f"CREATE TRIGGER catalog_search_after_insert AFTER INSERT ON catalog_listed_service BEGIN {_INSERTS}END",
     "catalog_search_after_delete": f"CREATE TRIGGER catalog_search_after_delete AFTER DELETE ON catalog_listed_service BEGIN {_DELETES}END",
@@ -76,7 +78,9 @@ def _retype(new: sa.types.TypeEngine[int], old: sa.types.TypeEngine[int]) -> Non
         for statement in SQLITE_TRIGGERS.values():
             op.execute(statement)
     else:
-        op.execute(f"ALTER TABLE catalog_search_rows ALTER COLUMN min_price TYPE {new.compile(dialect=op.get_bind().dialect)}")
+        op.execute(
+            f"ALTER TABLE catalog_search_rows ALTER COLUMN min_price TYPE {new.compile(dialect=op.get_bind().dialect)}"
+        )
 
 
 def upgrade() -> None:
