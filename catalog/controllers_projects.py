@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from catalog import exports, projects, search, search_cache
 from catalog.facets import unit_label
-from catalog.models import Outcome
+from catalog.models import Outcome, ProjectStatus
 from market import hooks
 from market.database import row_id
 from market.errors import Invalid, NotFound
@@ -147,7 +147,7 @@ async def _export(request: Request, db_session: Any, project_id: int, fmt: str) 
         raise NotFound(_("Exports are CSV or XLSX."))
     actor = current(request)
     project = await projects.get_project(db_session, actor, project_id)
-    if project.status != "ended":
+    if project.status != ProjectStatus.ended:
         raise NotFound(_("Only an ended search can be exported."))
     result = exports.export(project, await projects.snapshot(db_session, project), settings_of(request.app).zone, fmt)
     await projects.record_export(db_session, actor, project, fmt)

@@ -185,6 +185,15 @@ class AppointmentRead(_Read):
     status: AppointmentStatus
     created_at: datetime
 
+    @property
+    def cancelled(self) -> bool:
+        """Ended before it started."""
+        return self.status == "cancelled"
+
+    @property
+    def may_end_early(self) -> bool:
+        return self.status in ("current", "upcoming")
+
 
 class PendingInvitationRead(_Read):
     id: int
