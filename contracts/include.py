@@ -11,7 +11,7 @@ from contracts import (
     models,
     notices,
     ocds,
-    payments,  # noqa: F401 (its Stripe job's outbox handler, registered by kind as the shell's e-mail one)
+    payments,
     sweep,
 )
 from market.parts import Parts
@@ -27,6 +27,7 @@ def include(parts: Parts) -> None:
     parts.subscribe("contract.terminated", ocds.on_contract_terminated)
     parts.subscribe("invoice.paid", ocds.on_invoice_paid)
     parts.subscribe("service.delisted", notices.tell_agencies)
+    parts.add_outbox_handler(payments.STRIPE_JOB, payments.bill_in_stripe)
     parts.add_home_panel(dashboards.contracts_panel)
     parts.add_periodic("contracts.sweep", 24 * 3600, sweep.periodic_sweep)
     parts.add_command(cli.commands)

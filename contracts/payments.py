@@ -171,7 +171,6 @@ async def _store_stripe_id(sessions: async_sessionmaker[AsyncSession], invoice_i
             )
 
 
-@outbox.handler(STRIPE_JOB)
 async def bill_in_stripe(job: outbox.Job, settings: Settings) -> None:
     """Customer, draft invoice, items, finalise, send. Every call carries a key derived from the job's, so a
     retry after a failure or a timeout (Stripe may have done the work) repeats nothing."""

@@ -9,10 +9,11 @@ from market.parts import Parts
 
 
 def include_shell(parts: Parts) -> None:
-    from market import controllers, models
+    from market import controllers, models, outbox
 
     parts.add_models(models)
     parts.add_routes(*controllers.routes())
+    parts.add_outbox_handler("email", outbox.deliver_email)
 
 
 def assemble() -> Parts:

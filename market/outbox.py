@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import smtplib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from sqlmodel import col
 
 from market.database import is_postgres, row_id, utcnow
 from market.models import OutboxMessage
+from market.parts import parts_of
 from market.settings import Settings
 
 log = logging.getLogger("market.outbox")
@@ -42,18 +42,6 @@ class Job:
     payload: dict[str, Any]
     idempotency_key: str
     attempts: int
-
-
-Handler = Callable[[Job, Settings], Awaitable[None]]
-_handlers: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(function: Handler) -> Handler:
-        _handlers[kind] = function
-        return function
-
-    return register
 
 
 async def enqueue(
@@ -139,9 +127,11 @@ async def _finish(sessions: async_sessionmaker[AsyncSession], job: Job, error: s
 
 async def run_once(sessions: async_sessionmaker[AsyncSession], settings: Settings, limit: int = 20) -> int:
     """Carry out the due messages; returns how many were attempted."""
+    async with sessions() as session:  # no connection is taken: the session only says whose app it serves
+        handlers = parts_of(session).outbox_handlers
     jobs = await _claim(sessions, limit)
     for job in jobs:
-        function = _handlers.get(job.kind)
+        function = handlers.get(job.kind)
         error: str | None = None
         if function is None:
             error = f"no handler for {job.kind!r}"
@@ -170,7 +160,6 @@ async def run_forever(sessions: async_sessionmaker[AsyncSession], settings: Sett
         await asyncio.sleep(interval)
 
 
-@handler("email")
 async def deliver_email(job: Job, settings: Settings) -> None:
     to, subject, body = job.payload["to"], job.payload["subject"], job.payload["body"]
     if not settings.smtp_url:

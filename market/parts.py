@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import click
 
     from market.hooks import Mark, Panel
+    from market.outbox import Job
 
 PARTS_KEY = "market.parts"  # in a session's `info`: the parts of the app that opened it
 
@@ -29,11 +30,13 @@ PanelSource = Callable[[AsyncSession, Any], Awaitable["Panel | None"]]
 ServicePanelSource = Callable[[AsyncSession, int], Awaitable["Panel | None"]]
 MarkSource = Callable[[AsyncSession, list[int]], Awaitable[dict[int, "Mark"]]]
 SubmissionCheck = Callable[[AsyncSession, Any, int], Awaitable[bool]]
+OutboxHandler = Callable[["Job", Settings], Awaitable[None]]
 DemoLoader = Callable[[AsyncSession, Settings, Callable[[str], None]], Awaitable[int]]
 
 
 class Parts:
-    """The routes, tables, event subscribers, periodic jobs, panels, commands and demo data of every package."""
+    """The routes, tables, event subscribers, periodic jobs, outbox handlers, panels, commands and demo data of every
+    package."""
 
     def __init__(self) -> None:
         self.routes: list[Any] = []
@@ -47,6 +50,7 @@ class Parts:
         self.submission_checks: list[SubmissionCheck] = []
         self.commands: list[click.Command] = []
         self.demo_loaders: list[DemoLoader] = []
+        self.outbox_handlers: dict[str, OutboxHandler] = {}
 
     def add_routes(self, *handlers: Any) -> None:
         self.routes.extend(handlers)
@@ -83,6 +87,10 @@ class Parts:
         """Narrows who reads a provider's submitted (not yet listed) versions."""
         if check not in self.submission_checks:
             self.submission_checks.append(check)
+
+    def add_outbox_handler(self, kind: str, function: OutboxHandler) -> None:
+        """Carries out the outbox's messages of `kind` after their transaction committed (e-mail, Stripe)."""
+        self.outbox_handlers[kind] = function
 
     def add_command(self, command: click.Command) -> None:
         """A command (or group) under the `market` command."""

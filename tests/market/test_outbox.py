@@ -30,20 +30,20 @@ POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
 calls: list[outbox.Job] = []
 
 
-@outbox.handler("test.record")
 async def record(job: outbox.Job, _settings: Settings) -> None:
     calls.append(job)
     await asyncio.sleep(0.05)  # long enough for a second worker to try the same message
 
 
-@outbox.handler("test.fail")
 async def fail(job: outbox.Job, _settings: Settings) -> None:
     calls.append(job)
     raise ConnectionError(f"payment gateway unreachable (attempt {job.attempts})")
 
 
 @pytest.fixture(autouse=True)
-def no_calls_yet() -> None:
+def no_calls_yet(parts: Parts) -> None:
+    parts.add_outbox_handler("test.record", record)
+    parts.add_outbox_handler("test.fail", fail)
     calls.clear()
 
 
@@ -83,10 +83,9 @@ async def test_a_committed_message_is_carried_out_once_with_its_payload_and_key(
 
 
 async def test_a_message_rolled_back_with_its_transaction_never_runs(sessions, settings) -> None:
-    async with sessions() as session:
-        async with session.begin():
-            await outbox.enqueue(session, "test.record", {"key": "x"}, "rolled-back")
-            await session.rollback()
+    async with sessions() as session, session.begin():
+        await outbox.enqueue(session, "test.record", {"key": "x"}, "rolled-back")
+        await session.rollback()
     assert await outbox.run_once(sessions, settings) == 0
     assert calls == []
     async with sessions() as session:
@@ -158,10 +157,10 @@ def test_backoff_doubles_and_is_capped() -> None:
 # --- concurrent workers -------------------------------------------------------------------------------
 
 @pytest.fixture
-async def other_sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def other_sessions(database_url: str, parts: Parts) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A second worker: its own engine and connections."""
     engine = create_engine(database_url)
-    yield async_sessionmaker(engine, expire_on_commit=False)
+    yield parts.sessions(engine)
     await engine.dispose()
 
 
