@@ -337,6 +337,23 @@ async def _run_step(request: Request, db_session: Any, contract_id: int, step: s
         await lifecycle.cancel(db_session, actor, contract_id, reason)
 
 
+async def _contract_form(
+    request: Request,
+    db_session: Any,
+    template: str,
+    contract_id: int,
+    form: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """A form about one contract (a confirmed step, terminate, amend, renew), shown again with its errors."""
+    view = await views.view_contract(db_session, current(request), contract_id)
+    return render(
+        request, template, status_code, view=view, contract=view.contract, form=form, errors=errors, **context
+    )
+
+
 async def _step_form(
     request: Request,
     db_session: Any,
@@ -346,18 +363,18 @@ async def _step_form(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
-    view = await views.view_contract(db_session, current(request), contract_id)
-    return render(
+    texts, reason = _step_texts(step), STEPS[step]["reason"]
+    return await _contract_form(
         request,
+        db_session,
         "contracts/confirm.html",
+        contract_id,
+        form,
+        errors,
         status_code,
-        view=view,
-        contract=view.contract,
         step=step,
-        texts=_step_texts(step),
-        reason=STEPS[step]["reason"],
-        form=form,
-        errors=errors,
+        texts=texts,
+        reason=reason,
     )
 
 
@@ -538,23 +555,11 @@ async def evidence_page(
 # --- terminate, amend, renew ----------------------------------------------------------------------
 
 
-async def _terminate_form(
-    request: Request,
-    db_session: Any,
-    contract_id: int,
-    form: dict[str, Any],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Template:
-    view = await views.view_contract(db_session, current(request), contract_id)
-    return render(
-        request, "contracts/terminate.html", status_code, view=view, contract=view.contract, form=form, errors=errors
-    )
-
-
 @get("/contracts/{contract_id:int}/terminate", guards=[party], include_in_schema=False)
 async def terminate_form_page(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> Template:
-    return await _terminate_form(request, db_session, contract_id, {"effective_on": clock.today().isoformat()}, {})
+    return await _contract_form(
+        request, db_session, "contracts/terminate.html", contract_id, {"effective_on": clock.today().isoformat()}, {}
+    )
 
 
 @post("/contracts/{contract_id:int}/terminate", guards=[party], include_in_schema=False)
@@ -568,34 +573,17 @@ async def terminate_page(request: Request, data: FormBody, db_session: DbSession
         values = {key: form.get(key, "") for key in ("reason", "effective_on")}
         await lifecycle.terminate(db_session, current(request), contract_id, parse(TerminateInput, values))
     except Invalid as exc:
-        return await _terminate_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
+        return await _contract_form(
+            request, db_session, "contracts/terminate.html", contract_id, form, exc.errors or {"form": exc.detail}, 422
+        )
     return redirect(request, f"/contracts/{contract_id}", _("The contract was terminated."))
-
-
-async def _amend_form(
-    request: Request,
-    db_session: Any,
-    contract_id: int,
-    form: dict[str, Any],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Template:
-    view = await views.view_contract(db_session, current(request), contract_id)
-    return render(
-        request,
-        "contracts/amend.html",
-        status_code,
-        view=view,
-        contract=view.contract,
-        form=form,
-        errors=errors,
-        reason_options=_reason_options(),
-    )
 
 
 @get("/contracts/{contract_id:int}/amend", guards=[party], include_in_schema=False)
 async def amend_form_page(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> Template:
-    return await _amend_form(request, db_session, contract_id, {}, {})
+    return await _contract_form(
+        request, db_session, "contracts/amend.html", contract_id, {}, {}, reason_options=_reason_options()
+    )
 
 
 AMEND_FIELDS = ("amendment_reason", "rationale", "quantity", "ends_on", "unit_price", "vat_rate_bp", "special_terms")
@@ -614,27 +602,22 @@ async def amend_page(request: Request, data: FormBody, db_session: DbSession, co
             values.pop("special_terms", None)  # a blank box leaves the special terms as they are
         await lifecycle.amend(db_session, current(request), _store(request), contract_id, parse(AmendInput, values))
     except Invalid as exc:
-        return await _amend_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
+        return await _contract_form(
+            request,
+            db_session,
+            "contracts/amend.html",
+            contract_id,
+            form,
+            exc.errors or {"form": exc.detail},
+            422,
+            reason_options=_reason_options(),
+        )
     return redirect(request, f"/contracts/{contract_id}", _("The amendment was sent for both signatures."))
-
-
-async def _renew_form(
-    request: Request,
-    db_session: Any,
-    contract_id: int,
-    form: dict[str, Any],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Template:
-    view = await views.view_contract(db_session, current(request), contract_id)
-    return render(
-        request, "contracts/renew.html", status_code, view=view, contract=view.contract, form=form, errors=errors
-    )
 
 
 @get("/contracts/{contract_id:int}/renew", guards=[agency], include_in_schema=False)
 async def renew_form_page(request: Request, db_session: DbSession, contract_id: FromPath[int]) -> Template:
-    return await _renew_form(request, db_session, contract_id, {}, {})
+    return await _contract_form(request, db_session, "contracts/renew.html", contract_id, {}, {})
 
 
 @post("/contracts/{contract_id:int}/renew", guards=[agency], include_in_schema=False)
@@ -644,7 +627,9 @@ async def renew_page(request: Request, data: FormBody, db_session: DbSession, co
         values = {key: form.get(key, "") for key in ("starts_on", "ends_on", "quantity")}
         renewal = await drafting.renew(db_session, current(request), contract_id, parse(RenewInput, values))
     except Invalid as exc:
-        return await _renew_form(request, db_session, contract_id, form, exc.errors or {"form": exc.detail}, 422)
+        return await _contract_form(
+            request, db_session, "contracts/renew.html", contract_id, form, exc.errors or {"form": exc.detail}, 422
+        )
     return redirect(request, f"/contracts/{renewal.id}", _("Renewal %(number)s was drafted.", number=renewal.number))
 
 
