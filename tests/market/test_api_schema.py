@@ -17,16 +17,17 @@ objects hold, so that answers other than 404 are reached too. Every response mus
 Operations that can end the caller's own access run last, and after every other one the role's token must
 still sign in, so that no operation is silently exercised signed out.
 
-Bounds: `EXAMPLES` * 2 examples per operation and role (about 2,400 requests per database), no shrinking (a
-failure is reported with the request that caused it, as a curl command) and derandomized generation, so CI
-sends the same requests every run. That costs about 50 s of CPU per database; the seven roles each start from
-a fresh copy of the demo data. A failing operation does not stop the others: the test reports every failing
+Bounds: `EXAMPLES` * 2 examples per operation and role (about 1,600 requests per database), no shrinking (a
+failure is reported with the request that caused it, as a curl command) and generation from a fixed seed per role
+and operation, so CI sends the same requests every run while each role gets examples of its own. The seven roles
+each start from a fresh copy of the demo data. A failing operation does not stop the others: the test reports every failing
 operation of the role together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +51,7 @@ from tests.market.test_tokens import principal_of
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 2  # per operation, role and mode (valid, hostile)
+EXAMPLES = 1  # per operation, role and mode (valid, hostile)
 DEMO_IDS = (1, 2, 3)
 # Operations that can end the caller's own access (its token revoked, its user or organisation disabled)
 # run last, so every other operation is called with a token that still works.
@@ -119,11 +120,12 @@ def _cases(operation: Any) -> st.SearchStrategy[Any]:
     return st.one_of(strategies)
 
 
-def _exercise(operation: Any, headers: dict[str, str]) -> str | None:
+def _exercise(operation: Any, headers: dict[str, str], role: str) -> str | None:
     """None when every example passed every check, else the report of the first that failed."""
 
+    @hypothesis.seed(zlib.crc32(f"{role} {operation.label}".encode()))  # the same requests every run; the roles' differ
     @hypothesis.settings(
-        max_examples=EXAMPLES * 2, deadline=None, database=None, derandomize=True,
+        max_examples=EXAMPLES * 2, deadline=None, database=None,
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         suppress_health_check=list(hypothesis.HealthCheck), report_multiple_bugs=False,
     )
@@ -160,7 +162,7 @@ def test_every_api_operation_answers_as_documented_to_hostile_input(
     assert len(operations) == len([path for path, _method in served if path.startswith("/api/")]) > 90
     failures: list[str] = []
     for operation in operations:
-        if (failure := _exercise(operation, headers)) is not None:
+        if (failure := _exercise(operation, headers, role)) is not None:
             failures.append(f"--- {operation.label} as {role}\n{failure}")
         if headers and operation.label not in ENDS_ACCESS:
             assert _signed_in(api_schema, headers), f"{operation.label} ended the {role}'s access; the rest would run signed out"
