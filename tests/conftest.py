@@ -135,13 +135,24 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture
-def database_url(migrated_database: str) -> str:
-    """The run's database with every row removed, so each test starts from an empty marketplace."""
+def empty_database(migrated_database: str) -> None:
+    """Every row removed from the run's database (also for a module whose tests share what they build)."""
     if POSTGRES_URL:
         asyncio.run(_empty_postgres(POSTGRES_URL))
     else:
         _empty_sqlite(migrated_database.split(":///", 1)[1])
+
+
+def empty_data_dir(settings: Settings) -> None:
+    """The data folder's stored documents removed."""
+    for entry in settings.data_dir.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+@pytest.fixture
+def database_url(migrated_database: str) -> str:
+    """The run's database with every row removed, so each test starts from an empty marketplace."""
+    empty_database(migrated_database)
     return migrated_database
 
 
@@ -161,8 +172,7 @@ def base_settings(migrated_database: str, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def settings(base_settings: Settings, database_url: str) -> Settings:
     """The run's settings, with the database and the data folder (stored documents) emptied."""
-    for entry in base_settings.data_dir.iterdir():
-        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    empty_data_dir(base_settings)
     return base_settings
 
 
