@@ -54,7 +54,7 @@ def market_process(data_dir: Path, database_url: str, *args: str, **env: str) ->
     """The installed `market` command in a process of its own."""
     environment = {**os.environ, **_environment(data_dir, database_url, env)}
     environment = {name: value for name, value in environment.items() if value is not None}
-    return subprocess.run([str(MARKET), *args], env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run([str(MARKET), *args], env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, check=False)
 
 
 @dataclass
