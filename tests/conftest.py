@@ -74,11 +74,43 @@ END $$
 """
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = create_engine(url, pooled=False)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(_EMPTY_POSTGRES))
-    await engine.dispose()
+class _PostgresEmptier:
+    """Empties the run's PostgreSQL database before each test on one connection kept for the run, on an event loop
+    of its own: connecting anew every time cost more than the emptying."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connection: asyncpg.Connection | None = None
+
+    def _connect(self, url: str) -> asyncpg.Connection:
+        self.loop = self.loop or asyncio.new_event_loop()
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection = self.loop.run_until_complete(asyncpg.connect(dsn))
+        return self.connection
+
+    def __call__(self, url: str) -> None:
+        connection = self.connection if self.connection is not None and not self.connection.is_closed() else self._connect(url)
+        try:
+            self.loop.run_until_complete(connection.execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):  # the kept connection was lost: once more anew
+            self.loop.run_until_complete(self._connect(url).execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self.loop is None:
+            return
+        if self.connection is not None and not self.connection.is_closed():
+            self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
+        self.loop = self.connection = None
+
+
+_empty_postgres = _PostgresEmptier()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_postgres_emptier() -> Iterator[None]:
+    yield
+    _empty_postgres.close()
 
 
 def _empty_sqlite(path: str) -> None:
@@ -138,7 +170,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 def empty_database(migrated_database: str) -> None:
     """Every row removed from the run's database (also for a module whose tests share what they build)."""
     if POSTGRES_URL:
-        asyncio.run(_empty_postgres(POSTGRES_URL))
+        _empty_postgres(POSTGRES_URL)
     else:
         _empty_sqlite(migrated_database.split(":///", 1)[1])
 
