@@ -38,6 +38,19 @@ POSTGRES_URL = (
 security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
+# The files that take longest, run first: tests/run.sh hands the files to its workers in this order
+# (--no-loadscope-reorder), so that none of these is left running on one worker while the other has nothing to do.
+LONGEST_FIRST = ("tests/e2e/", "tests/market/test_authorisation.py", "tests/market/test_api_schema.py", "tests/catalog/test_hostile_uploads.py",
+                 "tests/market/test_two_processes.py", "tests/contracts/test_worker_killed.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, start in enumerate(LONGEST_FIRST) if item.nodeid.startswith(start)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, stays
+
+
 def pytest_report_header() -> str:
     return f"database: {'PostgreSQL ' + POSTGRES_URL.split('@')[-1] if POSTGRES_URL else 'SQLite'}"
 

@@ -6,7 +6,9 @@ set -u
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 CHROMIUM=/usr/bin/chromium
-PYTEST=("$BIN/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile)  # both cores; a file stays on one worker
+# Both cores; a file stays on one worker; files go to the workers in collection order, the longest first
+# (LONGEST_FIRST in tests/conftest.py), not xdist's default of the files with the most tests first.
+PYTEST=("$BIN/python" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder)
 status=0
 
 as_root() {
