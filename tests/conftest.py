@@ -40,6 +40,19 @@ POSTGRES_URL = (
 security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
+# The files that take longest, run first: tests/run.sh hands the files to its workers in this order
+# (--no-loadscope-reorder), so that none of these is left running on one worker while the other has nothing to do.
+LONGEST_FIRST = ("tests/e2e/", "tests/market/test_authorisation.py", "tests/market/test_api_schema.py", "tests/catalog/test_hostile_uploads.py",
+                 "tests/market/test_two_processes.py", "tests/contracts/test_worker_killed.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, start in enumerate(LONGEST_FIRST) if item.nodeid.startswith(start)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, stays
+
+
 def pytest_report_header() -> str:
     return f"database: {'PostgreSQL ' + POSTGRES_URL.split('@')[-1] if POSTGRES_URL else 'SQLite'}"
 
@@ -76,11 +89,43 @@ END $$
 """
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = create_engine(url, pooled=False)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(_EMPTY_POSTGRES))
-    await engine.dispose()
+class _PostgresEmptier:
+    """Empties the run's PostgreSQL database before each test on one connection kept for the run, on an event loop
+    of its own: connecting anew every time cost more than the emptying."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connection: asyncpg.Connection | None = None
+
+    def _connect(self, url: str) -> asyncpg.Connection:
+        self.loop = self.loop or asyncio.new_event_loop()
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection = self.loop.run_until_complete(asyncpg.connect(dsn))
+        return self.connection
+
+    def __call__(self, url: str) -> None:
+        connection = self.connection if self.connection is not None and not self.connection.is_closed() else self._connect(url)
+        try:
+            self.loop.run_until_complete(connection.execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):  # the kept connection was lost: once more anew
+            self.loop.run_until_complete(self._connect(url).execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self.loop is None:
+            return
+        if self.connection is not None and not self.connection.is_closed():
+            self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
+        self.loop = self.connection = None
+
+
+_empty_postgres = _PostgresEmptier()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_postgres_emptier() -> Iterator[None]:
+    yield
+    _empty_postgres.close()
 
 
 def _empty_sqlite(path: str) -> None:
@@ -137,13 +182,24 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+def empty_database(migrated_database: str) -> None:
+    """Every row removed from the run's database (also for a module whose tests share what they build)."""
+    if POSTGRES_URL:
+        _empty_postgres(POSTGRES_URL)
+    else:
+        _empty_sqlite(migrated_database.split(":///", 1)[1])
+
+
+def empty_data_dir(settings: Settings) -> None:
+    """The data folder's stored documents removed."""
+    for entry in settings.data_dir.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
 @pytest.fixture
 def database_url(migrated_database: str) -> str:
     """The run's database with every row removed, so each test starts from an empty marketplace."""
-    if POSTGRES_URL:
-        asyncio.run(_empty_postgres(POSTGRES_URL))
-    else:
-        _empty_sqlite(migrated_database.split(":///", 1)[1])
+    empty_database(migrated_database)
     return migrated_database
 
 
@@ -163,8 +219,7 @@ def base_settings(migrated_database: str, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def settings(base_settings: Settings, database_url: str) -> Settings:
     """The run's settings, with the database and the data folder (stored documents) emptied."""
-    for entry in base_settings.data_dir.iterdir():
-        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    empty_data_dir(base_settings)
     return base_settings
 
 

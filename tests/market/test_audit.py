@@ -26,7 +26,8 @@ from market.auth import SESSION_COOKIE, SystemActor, TOKEN_PREFIX
 from market.models import ApiToken, AuditEvent, Invitation, LoginSession, OutboxMessage, PasswordReset, User
 from market.security import new_token, token_hash
 from tests.helpers import PASSWORD, make_organisation, make_user
-from tests.processes import MARKET, ROOT, free_port
+from tests.market.test_cli import Done, market
+from tests.processes import ROOT, free_port
 
 
 
@@ -57,12 +58,9 @@ async def changes_through_requests(web: Any) -> None:
     await web.submit(f"/operator/organisations/{agency.id}/activate", form_page=f"/operator/organisations/{agency.id}/activate")
 
 
-def cli_verify(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(tmp_path / "cli"),
-        "MARKET_SECRET_KEY": "cli-secret-" + "y" * 40,
-    }
-    return subprocess.run([str(MARKET), "audit", "verify"], env=environment, capture_output=True, text=True, timeout=120, check=False)
+def cli_verify(database_url: str, tmp_path: Path) -> Done:
+    """`market audit verify` with a secret key of its own, called in this process (tests/market/test_cli.py)."""
+    return market(tmp_path / "cli", database_url, "audit", "verify", MARKET_SECRET_KEY="cli-secret-" + "y" * 40)
 
 
 # --- the chain ------------------------------------------------------------------------------------

@@ -23,13 +23,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -65,8 +66,9 @@ from market.settings import Settings
 from tests.catalog.listed import list_service, plan
 from tests.catalog.listing_factories import PDF, complete_form, complete_json
 from tests.committee.factories import PASSING, submitted_service
+from tests.conftest import empty_data_dir, empty_database
 from tests.contracts.factories import sign_as
-from tests.helpers import PASSWORD, business_number, make_organisation, make_user
+from tests.helpers import PASSWORD, TEST_DAY, business_number, make_organisation, make_user
 from tests.softauthn import SoftAuthenticator
 
 ROLES = ("anonymous", "agency_buyer", "agency_signer", "agency_admin", "provider_signer", "provider_admin", "committee_member", "committee_chair",
@@ -1377,19 +1379,43 @@ def test_every_route_is_classified(app: Litestar) -> None:
     assert not unknown, "rules naming objects nobody builds:\n" + "\n".join(unknown)
 
 
-# An upload refused by a guard is never read, so Litestar leaves its spooled file for the collector to close.
-@pytest.mark.filterwarnings("ignore:Exception ignored in. <function SpooledTemporaryFile.__del__:pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.parametrize("group", range(GROUPS))
-async def test_no_role_reaches_beyond_its_rule(app: Litestar, client: AsyncTestClient[Litestar], database_url: str, settings: Settings, group: int) -> None:
-    # A pooled engine of the test's own (the app keeps its own on its own loop): thousands of short sessions.
-    engine = create_engine(database_url)
-    problems: list[str] = []
+@pytest.fixture(scope="module", autouse=True)
+def business_day() -> Iterator[None]:
+    """The module's tests live on one clock from the tests' day on (instead of each going back to its start, see
+    tests/conftest.py): what a group builds is newer than what the groups before it built, as lists sort it."""
+    with clock.travel(TEST_DAY):
+        yield
+
+
+@pytest.fixture(scope="module")
+def shared_settings(migrated_database: str, base_settings: Settings) -> Settings:
+    """The run's settings, the database and the data folder emptied once for the module: its groups share one world."""
+    empty_database(migrated_database)
+    empty_data_dir(base_settings)
+    return base_settings
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(app: Litestar, shared_settings: Settings, business_day: None) -> AsyncIterator[World]:
+    """Built once for the module: a check leaves the world's users and objects as they were (changing calls get
+    objects and users of their own), so every group starts from it."""
+    # A pooled engine of the module's own (the app keeps its own on its own loop): thousands of short sessions.
+    engine = create_engine(shared_settings.database_url)
     try:
-        w = await build_world(app.state["parts"].sessions(engine), settings, client)
-        builder = Builder(w)
-        checks = [(method, path, RULES[method, path]) for method, path in route_table(app)] + ALSO
-        for method, path, rule in checks[group::GROUPS]:
-            problems += await check(w, builder, method, path, rule)
+        async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+            yield await build_world(app.state["parts"].sessions(engine), shared_settings, client)
     finally:
         await engine.dispose()
+
+
+# An upload refused by a guard is never read, so Litestar leaves its spooled file for the collector to close.
+@pytest.mark.filterwarnings("ignore:Exception ignored in. <function SpooledTemporaryFile.__del__:pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("group", range(GROUPS))
+async def test_no_role_reaches_beyond_its_rule(app: Litestar, world: World, group: int) -> None:
+    problems: list[str] = []
+    builder = Builder(world)
+    checks = [(method, path, RULES[method, path]) for method, path in route_table(app)] + ALSO
+    for method, path, rule in checks[group::GROUPS]:
+        problems += await check(world, builder, method, path, rule)
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)

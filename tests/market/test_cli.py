@@ -1,15 +1,22 @@
-"""The `market` command, run as a subprocess exactly as an operator runs it."""
+"""The `market` command as an operator runs it: its entry point as a real process (help, a refused setting,
+a broken audit chain's exit status), every other command called in this process through click's runner with the
+same arguments and environment, so that each test costs no interpreter start-up."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from market import settings as market_settings
 from market.cli import main
 from market.models import AuditEvent, Organisation, User
 from tests.helpers import count
@@ -30,19 +37,72 @@ def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tup
 COMMANDS = _command_paths(main)
 
 
-def market(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ, "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": database_url, "MARKET_LOG_LEVEL": "WARNING",
+def _environment(data_dir: Path, database_url: str, env: dict[str, str]) -> dict[str, str | None]:
+    """The variables a command runs with, over this process's; None removes one."""
+    environment: dict[str, str | None] = {
+        "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": database_url, "MARKET_LOG_LEVEL": "WARNING",
         "MARKET_DEFAULT_LANGUAGE": "en", **env,  # the messages checked below are the English ones
     }
     if "MARKET_NEW_USER_PASSWORD" not in env:
-        environment.pop("MARKET_NEW_USER_PASSWORD", None)
+        environment["MARKET_NEW_USER_PASSWORD"] = None
     if environment.get("MARKET_ENV") == "production":
-        environment.pop("MARKET_CLOCK_OFFSET_SECONDS", None)  # a moved clock is refused there; these tests check other refusals
-    return subprocess.run([str(MARKET), *args], env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        environment["MARKET_CLOCK_OFFSET_SECONDS"] = None  # a moved clock is refused there; these tests check other refusals
+    return environment
 
 
-def assert_clean_failure(done: subprocess.CompletedProcess[str], *phrases: str) -> None:
+def market_process(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `market` command in a process of its own."""
+    environment = {**os.environ, **_environment(data_dir, database_url, env)}
+    environment = {name: value for name, value in environment.items() if value is not None}
+    return subprocess.run([str(MARKET), *args], env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, check=False)
+
+
+@dataclass
+class Done:
+    """A command's outcome, as `subprocess.run` reports one."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def market(data_dir: Path, database_url: str, *args: str, **env: str) -> Done:
+    """The `market` command called in this process, with an empty standard input, as the process above.
+
+    It runs on a thread of its own, since the commands start their own event loop (the calling test may be in one).
+    An exception the command lets escape is reported as the process would print it: a traceback on standard error.
+    """
+    outcome: list[Done] = []
+    configured = market_settings._configured  # a command configures the process's settings; the tests' stay
+
+    def run() -> None:
+        result = CliRunner().invoke(main, list(args), env=_environment(data_dir, database_url, env), prog_name="market", input="")
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
+        outcome.append(Done(result.exit_code, result.stdout, stderr))
+
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=180)
+    finally:
+        market_settings._configured = configured
+    assert outcome, f"`market {' '.join(args)}` did not finish"
+    return outcome[0]
+
+
+@pytest.fixture(autouse=True)
+def no_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`market serve` called in this process must refuse before serving: serving here fails the test at once."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("`market serve` started serving")
+
+    monkeypatch.setattr("uvicorn.run", refuse)
+
+
+def assert_clean_failure(done: Done | subprocess.CompletedProcess[str], *phrases: str) -> None:
     """Non-zero, says why in words, and shows no traceback."""
     assert done.returncode != 0, done.stdout
     output = done.stdout + done.stderr
@@ -54,7 +114,7 @@ def assert_clean_failure(done: subprocess.CompletedProcess[str], *phrases: str) 
 # --- help ---------------------------------------------------------------------------------------------
 
 def test_market_help_lists_the_commands(tmp_path: Path) -> None:
-    done = market(tmp_path, "sqlite+aiosqlite:///unused.db", "--help")
+    done = market_process(tmp_path, "sqlite+aiosqlite:///unused.db", "--help")
     assert done.returncode == 0, done.stderr
     for name in ("serve", "db", "demo", "user", "audit", "worker"):
         assert f"  {name} " in done.stdout
@@ -172,7 +232,7 @@ async def test_audit_verify_fails_naming_the_broken_event(tmp_path: Path, databa
     async with sessions() as session, session.begin():
         seq = await session.scalar(sa.select(AuditEvent.seq).order_by(AuditEvent.seq).offset(2).limit(1))
         await session.execute(sa.update(AuditEvent).where(AuditEvent.seq == seq).values(summary='{"forged": true}'))
-    done = market(tmp_path, database_url, "audit", "verify")
+    done = market_process(tmp_path, database_url, "audit", "verify")
     assert done.returncode != 0
     assert f"BROKEN at event {seq}" in done.stderr
 
@@ -211,7 +271,7 @@ def test_db_current_on_a_missing_database_says_empty_without_creating_it(tmp_pat
 
 
 def test_a_bad_setting_is_reported_without_a_traceback(tmp_path: Path) -> None:
-    done = market(tmp_path, "sqlite+aiosqlite:///unused.db", "db", "current", MARKET_TIMEZONE="Mars/Olympus")
+    done = market_process(tmp_path, "sqlite+aiosqlite:///unused.db", "db", "current", MARKET_TIMEZONE="Mars/Olympus")
     assert_clean_failure(done, "MARKET_TIMEZONE")
 
 

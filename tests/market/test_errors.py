@@ -112,9 +112,14 @@ JSON = {"accept": "application/json"}
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
+@pytest.fixture(scope="module")
+def app(base_settings: Settings) -> Litestar:
+    """Built once for the module, with the failing routes above; each client runs its lifespan anew."""
+    return create_app(base_settings, extra_routes=TEST_ROUTES)
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = create_app(settings, extra_routes=TEST_ROUTES)
+async def client(app: Litestar, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
 

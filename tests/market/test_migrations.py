@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from market import schema_version
 from market.app import create_app
 from market.database import create_engine
 from market.settings import Settings
-from tests.processes import MARKET
+from tests.market.test_cli import Done, market
 
 POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="MARKET_TEST_DATABASE_URL is not set")
@@ -182,12 +181,9 @@ def _leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-def _market(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ, "MARKET_DATA_DIR": str(tmp_path), "MARKET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "MARKET_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.run([str(MARKET), *args], env=env, capture_output=True, text=True, timeout=120)
+def _market(tmp_path: Path, *args: str) -> Done:
+    """The `market` command on a database of its own, called in this process (tests/market/test_cli.py)."""
+    return market(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", *args)
 
 
 @pytest.mark.sqlite_only
