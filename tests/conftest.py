@@ -31,8 +31,11 @@ from tests.helpers import TEST_DAY, Browserless
 _GIVEN_POSTGRES_URL = os.environ.get("MARKET_TEST_DATABASE_URL", "")
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 POSTGRES_URL = (
-    make_url(_GIVEN_POSTGRES_URL).set(database=f"{make_url(_GIVEN_POSTGRES_URL).database}_{_WORKER}").render_as_string(hide_password=False)
-    if _GIVEN_POSTGRES_URL and _WORKER else _GIVEN_POSTGRES_URL
+    make_url(_GIVEN_POSTGRES_URL)
+    .set(database=f"{make_url(_GIVEN_POSTGRES_URL).database}_{_WORKER}")
+    .render_as_string(hide_password=False)
+    if _GIVEN_POSTGRES_URL and _WORKER
+    else _GIVEN_POSTGRES_URL
 )
 
 # Argon2 at its recommended cost takes most of a second per hash on a busy machine; the tests check
@@ -42,8 +45,14 @@ security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 # The files that take longest, run first: tests/run.sh hands the files to its workers in this order
 # (--no-loadscope-reorder), so that none of these is left running on one worker while the other has nothing to do.
-LONGEST_FIRST = ("tests/e2e/", "tests/market/test_authorisation.py", "tests/market/test_api_schema.py", "tests/catalog/test_hostile_uploads.py",
-                 "tests/market/test_two_processes.py", "tests/contracts/test_worker_killed.py")
+LONGEST_FIRST = (
+    "tests/e2e/",
+    "tests/market/test_authorisation.py",
+    "tests/market/test_api_schema.py",
+    "tests/catalog/test_hostile_uploads.py",
+    "tests/market/test_two_processes.py",
+    "tests/contracts/test_worker_killed.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,7 +69,9 @@ def pytest_report_header() -> str:
 async def _reset_postgres(url: str) -> None:
     """An empty schema; the database itself is created first when missing (a worker's own)."""
     name = make_url(url).database
-    admin = await asyncpg.connect(make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False))
+    admin = await asyncpg.connect(
+        make_url(url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
     try:
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await admin.execute(f'CREATE DATABASE "{name}"')
@@ -104,10 +115,16 @@ class _PostgresEmptier:
         return self.connection
 
     def __call__(self, url: str) -> None:
-        connection = self.connection if self.connection is not None and not self.connection.is_closed() else self._connect(url)
+        connection = (
+            self.connection if self.connection is not None and not self.connection.is_closed() else self._connect(url)
+        )
         try:
             self.loop.run_until_complete(connection.execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):  # the kept connection was lost: once more anew
+        except (
+            OSError,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+        ):  # the kept connection was lost: once more anew
             self.loop.run_until_complete(self._connect(url).execute(_EMPTY_POSTGRES))  # type: ignore[union-attr]
 
     def close(self) -> None:

@@ -38,7 +38,9 @@ def business_number(seed: int) -> str:
     raise AssertionError("no check digit")  # unreachable: every base has one
 
 
-async def make_organisation(sessions: async_sessionmaker[AsyncSession], kind: str, name: str | None = None, **fields: Any) -> Organisation:
+async def make_organisation(
+    sessions: async_sessionmaker[AsyncSession], kind: str, name: str | None = None, **fields: Any
+) -> Organisation:
     n = next(_numbers)
     number = fields.pop("registration_number", None)
     if number is None and kind == "provider":
@@ -47,12 +49,21 @@ async def make_organisation(sessions: async_sessionmaker[AsyncSession], kind: st
         number = f"{1000000 + n}"
     async with sessions() as session, session.begin():
         return await accounts.create_organisation(
-            session, SystemActor(email="test"), kind=kind, name=name or f"{kind.title()} {n}", registration_number=number, **fields
+            session,
+            SystemActor(email="test"),
+            kind=kind,
+            name=name or f"{kind.title()} {n}",
+            registration_number=number,
+            **fields,
         )
 
 
 async def make_user(
-    sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", email: str | None = None, name: str = "Test User",
+    sessions: async_sessionmaker[AsyncSession],
+    organisation: Organisation,
+    role: str = "admin",
+    email: str | None = None,
+    name: str = "Test User",
     signing_limit: int = 0,
 ) -> User:
     """A user of `organisation`; `role` "member" means the kind's first role (an agency's buyer, a provider's signer)."""
@@ -60,7 +71,13 @@ async def make_user(
     role = default_role(organisation.kind) if role == "member" else role
     async with sessions() as session, session.begin():
         return await accounts.create_user(
-            session, SystemActor(email="test"), organisation=organisation, email=email, name=name, password=PASSWORD, role=role,
+            session,
+            SystemActor(email="test"),
+            organisation=organisation,
+            email=email,
+            name=name,
+            password=PASSWORD,
+            role=role,
             signing_limit=signing_limit,
         )
 
@@ -68,7 +85,11 @@ async def make_user(
 async def mails_to(sessions: async_sessionmaker[AsyncSession], email: str) -> list[dict[str, Any]]:
     """The e-mails queued in the outbox for `email`, oldest first (each with `subject` and `body`)."""
     async with sessions() as session:
-        payloads = (await session.scalars(sa.select(OutboxMessage.payload).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id))).all()
+        payloads = (
+            await session.scalars(
+                sa.select(OutboxMessage.payload).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+            )
+        ).all()
     return [mail for mail in map(json.loads, payloads) if mail["to"] == email]
 
 
@@ -77,7 +98,9 @@ CONFIRMATION_LINK = re.compile(r"https?://\S+?(/register/confirm/\S+)")
 
 async def confirmation_links(sessions: async_sessionmaker[AsyncSession], email: str) -> list[str]:
     """The paths of the address-confirmation links mailed to `email`, oldest first."""
-    return [match.group(1) for mail in await mails_to(sessions, email) if (match := CONFIRMATION_LINK.search(mail["body"]))]
+    return [
+        match.group(1) for mail in await mails_to(sessions, email) if (match := CONFIRMATION_LINK.search(mail["body"]))
+    ]
 
 
 async def audit_actions(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
@@ -103,7 +126,9 @@ class Browserless:
         assert match, f"no CSRF field on {path} ({response.status_code})"
         return match.group(1)
 
-    async def submit(self, path: str, data: dict[str, Any] | None = None, *, form_page: str | None = None) -> httpx.Response:
+    async def submit(
+        self, path: str, data: dict[str, Any] | None = None, *, form_page: str | None = None
+    ) -> httpx.Response:
         token = await self.csrf(form_page or path)
         return await self.client.post(path, data={"_csrf_token": token, **(data or {})}, follow_redirects=False)
 

@@ -30,7 +30,7 @@ async def _connect_and_create() -> bool:
     """True when the server answers and the test database exists (created if missing); False when nothing listens."""
     try:
         connection = await asyncpg.connect(ADMIN_DSN, timeout=5)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     except asyncpg.PostgresError as exc:
         raise Refused(f"{type(exc).__name__}: {exc}") from exc
@@ -61,7 +61,9 @@ def _install_and_start() -> None:
     if not os.path.isdir("/etc/postgresql"):
         print("== PostgreSQL not answering; installing Debian's postgresql (CI=true)", file=sys.stderr, flush=True)
         subprocess.run(_as_root(["apt-get", "update", "-qq"]), check=False, env=environment, **quiet)
-        subprocess.run(_as_root(["apt-get", "install", "-y", "-qq", "postgresql"]), check=True, env=environment, **quiet)
+        subprocess.run(
+            _as_root(["apt-get", "install", "-y", "-qq", "postgresql"]), check=True, env=environment, **quiet
+        )
     version = sorted(os.listdir("/etc/postgresql"), key=lambda name: int(name) if name.isdigit() else 0)[-1]
     hba = f"/etc/postgresql/{version}/main/pg_hba.conf"
     with open(hba) as handle:
@@ -69,7 +71,9 @@ def _install_and_start() -> None:
     if TRUST_MARK not in rules:
         trust = f"{TRUST_MARK}\nlocal all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
         subprocess.run(_as_root(["tee", hba]), input=(trust + rules).encode(), check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(_as_root(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]), check=False, **quiet)
+    subprocess.run(
+        _as_root(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]), check=False, **quiet
+    )
 
 
 def _install_and_wait() -> int:
@@ -83,7 +87,9 @@ def _install_and_wait() -> int:
         except Refused:
             pass  # still starting up with the old rules
         time.sleep(0.5)  # poll interval while the cluster starts
-    print(f"== PostgreSQL leg FAILED: installed postgresql but it does not let {USER} in at {HOST}:{PORT} with trust auth")
+    print(
+        f"== PostgreSQL leg FAILED: installed postgresql but it does not let {USER} in at {HOST}:{PORT} with trust auth"
+    )
     return 2
 
 
@@ -100,13 +106,17 @@ def main() -> int:
                 return 0
         except Refused as exc:
             if not (in_ci and os.path.isdir("/etc/postgresql")):
-                print(f"== PostgreSQL leg {'FAILED' if in_ci else 'skipped'}: the server at {HOST}:{PORT} refuses user {USER} "
-                      f"without a password ({exc}); allow trust auth on loopback or set MARKET_TEST_DATABASE_URL")
+                print(
+                    f"== PostgreSQL leg {'FAILED' if in_ci else 'skipped'}: the server at {HOST}:{PORT} refuses user {USER} "
+                    f"without a password ({exc}); allow trust auth on loopback or set MARKET_TEST_DATABASE_URL"
+                )
                 return 2 if in_ci else 1
             return _install_and_wait()  # Debian's own server: add the trust rules and restart it
         if not in_ci:
-            print(f"== PostgreSQL leg skipped: no server at {HOST}:{PORT} (user {USER}, trust auth). Start one, set "
-                  "MARKET_TEST_DATABASE_URL=postgresql+asyncpg://user@host:port/db, or run with CI=true to install it.")
+            print(
+                f"== PostgreSQL leg skipped: no server at {HOST}:{PORT} (user {USER}, trust auth). Start one, set "
+                "MARKET_TEST_DATABASE_URL=postgresql+asyncpg://user@host:port/db, or run with CI=true to install it."
+            )
             return 1
         return _install_and_wait()
     except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:

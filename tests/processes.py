@@ -30,7 +30,12 @@ def free_port() -> int:
 
 def cli_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
     """This process's environment with the database, data folder and any `MARKET_*` setting given by name."""
-    env = {**os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(data_dir), "MARKET_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "MARKET_DATABASE_URL": database_url,
+        "MARKET_DATA_DIR": str(data_dir),
+        "MARKET_LOG_LEVEL": "WARNING",
+    }
     # on the tests' day, also when started outside a test (a module's servers): the clock's moved offset, or the day's
     env.setdefault(clock.OFFSET_VARIABLE, str((TEST_DAY - datetime.now(UTC)).total_seconds()))
     env.update({f"MARKET_{name.upper()}": value for name, value in settings.items()})

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite on SQLite (with the browser tests) and again on PostgreSQL, both at once (see README, "Developing").
+# Lint, format and types first (a failure stops the run); then the whole suite on SQLite (with the browser tests)
+# and again on PostgreSQL, both at once (see README, "Developing").
 # With CI=true, missing Chromium and PostgreSQL are installed from Debian; otherwise their tests are
 # skipped with one line saying so. Exit status: non-zero when any leg failed.
 set -u
@@ -22,6 +23,12 @@ leg() {
   if [ $code -eq 5 ]; then code=0; fi
   if [ $code -ne 0 ]; then status=$code; fi
 }
+
+# The house's habits, before any test: ruff's rules, ruff's format, mypy over the four packages (pyproject.toml).
+echo "== ruff check, ruff format --check, mypy"
+"$BIN/ruff" check --quiet . || exit 1
+"$BIN/ruff" format --check --quiet . || { echo "== files above need \`$BIN/ruff format\`"; exit 1; }
+"$BIN/mypy" || exit 1
 
 # Chromium, for the browser tests.
 sqlite_marks=()

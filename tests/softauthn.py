@@ -34,7 +34,9 @@ def from_b64url(text: str) -> bytes:
 class SoftAuthenticator:
     def __init__(self, algorithm: str = "ES256") -> None:
         self.algorithm = algorithm
-        self.key: Any = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else ed25519.Ed25519PrivateKey.generate()
+        self.key: Any = (
+            ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else ed25519.Ed25519PrivateKey.generate()
+        )
         self.credential_id = secrets.token_bytes(32)
         self.sign_count = 0
 
@@ -46,7 +48,9 @@ class SoftAuthenticator:
         public = self.key.public_key()
         if self.algorithm == "ES256":
             numbers = public.public_numbers()
-            return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+            return cbor2.dumps(
+                {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+            )
         from cryptography.hazmat.primitives import serialization
 
         raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -60,19 +64,48 @@ class SoftAuthenticator:
     def register(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
         """The answer of `navigator.credentials.create` to the server's options."""
         rp_id = options["rp"]["id"]
-        client_data = json.dumps({"type": "webauthn.create", "challenge": options["challenge"], "origin": origin, "crossOrigin": False}).encode()
+        client_data = json.dumps(
+            {"type": "webauthn.create", "challenge": options["challenge"], "origin": origin, "crossOrigin": False}
+        ).encode()
         attested = bytes(16) + len(self.credential_id).to_bytes(2, "big") + self.credential_id + self.cose_key()
-        auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([UP | UV | AT]) + self.sign_count.to_bytes(4, "big") + attested
+        auth_data = (
+            hashlib.sha256(rp_id.encode()).digest()
+            + bytes([UP | UV | AT])
+            + self.sign_count.to_bytes(4, "big")
+            + attested
+        )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {"id": self.id, "rawId": self.id, "type": "public-key", "clientExtensionResults": {},
-                "response": {"clientDataJSON": b64url(client_data), "attestationObject": b64url(attestation), "transports": ["internal"]}}
+        return {
+            "id": self.id,
+            "rawId": self.id,
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "attestationObject": b64url(attestation),
+                "transports": ["internal"],
+            },
+        }
 
-    def assert_(self, challenge: str, origin: str, rp_id: str, *, flags: int = UP | UV, client_type: str = "webauthn.get") -> dict[str, Any]:
+    def assert_(
+        self, challenge: str, origin: str, rp_id: str, *, flags: int = UP | UV, client_type: str = "webauthn.get"
+    ) -> dict[str, Any]:
         """The answer of `navigator.credentials.get`: `challenge` (base64url) signed with this passkey."""
         self.sign_count += 1
-        client_data = json.dumps({"type": client_type, "challenge": challenge, "origin": origin, "crossOrigin": False}).encode()
+        client_data = json.dumps(
+            {"type": client_type, "challenge": challenge, "origin": origin, "crossOrigin": False}
+        ).encode()
         auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + self.sign_count.to_bytes(4, "big")
         signature = self._sign(auth_data + hashlib.sha256(client_data).digest())
-        return {"id": self.id, "rawId": self.id, "type": "public-key", "clientExtensionResults": {},
-                "response": {"clientDataJSON": b64url(client_data), "authenticatorData": b64url(auth_data), "signature": b64url(signature),
-                             "userHandle": None}}
+        return {
+            "id": self.id,
+            "rawId": self.id,
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "authenticatorData": b64url(auth_data),
+                "signature": b64url(signature),
+                "userHandle": None,
+            },
+        }

@@ -16,8 +16,22 @@ from market.models import Organisation
 
 _order = itertools.count(1)
 
-CSAP_HIGH = {"scheme": "CSAP", "name": "", "csap_type": "iaas", "grade": "high", "valid_from": "2025-01-01", "valid_to": "2030-01-01"}
-ISO27001 = {"scheme": "ISO27001", "name": "", "csap_type": "", "grade": "", "valid_from": "2025-01-01", "valid_to": "2030-01-01"}
+CSAP_HIGH = {
+    "scheme": "CSAP",
+    "name": "",
+    "csap_type": "iaas",
+    "grade": "high",
+    "valid_from": "2025-01-01",
+    "valid_to": "2030-01-01",
+}
+ISO27001 = {
+    "scheme": "ISO27001",
+    "name": "",
+    "csap_type": "",
+    "grade": "",
+    "valid_from": "2025-01-01",
+    "valid_to": "2030-01-01",
+}
 
 
 def plan(name: str = "Standard", unit: str = "user_month", unit_price: int = 10_000, **fields: Any) -> dict[str, Any]:
@@ -28,14 +42,24 @@ async def add_listed(session: AsyncSession, provider: Organisation, name: str, *
     plans = fields.pop("plans", None) or [plan()]
     listed_at = fields.pop("listed_at", None) or utcnow() - timedelta(days=1000 - next(_order))
     values: dict[str, Any] = {
-        "summary": "", "description": "", "category": "saas", "deployment_model": "public", "data_country": "KR",
-        "data_region": "Seoul", "sla_availability_bp": 9950, "support_hours": "09:00-18:00 KST",
-        "support_channels": ["email"], "response_time_minutes": 60, **fields,
+        "summary": "",
+        "description": "",
+        "category": "saas",
+        "deployment_model": "public",
+        "data_country": "KR",
+        "data_region": "Seoul",
+        "sla_availability_bp": 9950,
+        "support_hours": "09:00-18:00 KST",
+        "support_channels": ["email"],
+        "response_time_minutes": 60,
+        **fields,
     }
     service = Service(provider_id=provider.id, status=ServiceStatus.listed)  # type: ignore[arg-type]
     session.add(service)
     await session.flush()
-    version = ServiceVersion(service_id=service.id, number=1, state=VersionState.listed, name=name, listed_at=listed_at, **values)  # type: ignore[arg-type]
+    version = ServiceVersion(
+        service_id=service.id, number=1, state=VersionState.listed, name=name, listed_at=listed_at, **values
+    )  # type: ignore[arg-type]
     session.add(version)
     await session.flush()
     for position, item in enumerate(plans):
@@ -46,6 +70,8 @@ async def add_listed(session: AsyncSession, provider: Organisation, name: str, *
     return service
 
 
-async def list_service(sessions: async_sessionmaker[AsyncSession], provider: Organisation, name: str, **fields: Any) -> Service:
+async def list_service(
+    sessions: async_sessionmaker[AsyncSession], provider: Organisation, name: str, **fields: Any
+) -> Service:
     async with sessions() as session, session.begin():
         return await add_listed(session, provider, name, **fields)

@@ -23,18 +23,47 @@ Sessions = async_sessionmaker[AsyncSession]
 
 @pytest.fixture
 async def provider(sessions: Sessions) -> Organisation:
-    return await make_organisation(sessions, "provider", "Hanbit Cloud Co., Ltd.", is_sme=True, contact_email="sales@hanbit.example.kr")
+    return await make_organisation(
+        sessions, "provider", "Hanbit Cloud Co., Ltd.", is_sme=True, contact_email="sales@hanbit.example.kr"
+    )
 
 
 @pytest.fixture
 async def three(sessions: Sessions, provider: Organisation) -> list[Service]:
     return [
-        await list_service(sessions, provider, "Mail One", summary="E-mail", category="saas", support_hours="24x7",
-                           certifications=[CSAP_HIGH], plans=[plan("Basic", "user_month", 10_000)]),
-        await list_service(sessions, provider, "Mail Two", summary="E-mail", category="saas", support_hours="24x7",
-                           certifications=[ISO27001], plans=[plan("Inclusive", "user_month", 11_000, vat_included=True)]),
-        await list_service(sessions, provider, "Compute", summary="Virtual machines", category="iaas", support_hours="24x7",
-                           plans=[plan("vCPU", "vcpu_hour", 100), plan("Setup", "project", 1_200_000), plan("Yearly", "year", 120_000, minimum_term_months=24)]),
+        await list_service(
+            sessions,
+            provider,
+            "Mail One",
+            summary="E-mail",
+            category="saas",
+            support_hours="24x7",
+            certifications=[CSAP_HIGH],
+            plans=[plan("Basic", "user_month", 10_000)],
+        ),
+        await list_service(
+            sessions,
+            provider,
+            "Mail Two",
+            summary="E-mail",
+            category="saas",
+            support_hours="24x7",
+            certifications=[ISO27001],
+            plans=[plan("Inclusive", "user_month", 11_000, vat_included=True)],
+        ),
+        await list_service(
+            sessions,
+            provider,
+            "Compute",
+            summary="Virtual machines",
+            category="iaas",
+            support_hours="24x7",
+            plans=[
+                plan("vCPU", "vcpu_hour", 100),
+                plan("Setup", "project", 1_200_000),
+                plan("Yearly", "year", 120_000, minimum_term_months=24),
+            ],
+        ),
     ]
 
 
@@ -51,15 +80,38 @@ def costs(body: dict[str, Any], service: Service) -> dict[str, dict[str, Any]]:
     return {cost["plan"]: cost for cost in column["costs"]}
 
 
-async def test_every_attribute_is_side_by_side_and_differing_rows_are_marked(client: Client, three: list[Service]) -> None:
+async def test_every_attribute_is_side_by_side_and_differing_rows_are_marked(
+    client: Client, three: list[Service]
+) -> None:
     body = (await client.get("/api/compare", params=ids(three))).json()
     assert [service["name"] for service in body["services"]] == ["Mail One", "Mail Two", "Compute"]
     assert row(body, "category")["differs"] is True
-    assert row(body, "support_hours") == {"key": "support_hours", "label": "Support hours", "values": ["24x7"] * 3, "differs": False}
+    assert row(body, "support_hours") == {
+        "key": "support_hours",
+        "label": "Support hours",
+        "values": ["24x7"] * 3,
+        "differs": False,
+    }
     assert row(body, "certifications")["values"][0].startswith("CSAP")
-    assert {"provider", "summary", "description", "features", "benefits", "data_location", "sla_availability", "support_channels",
-            "response_time", "service_credits", "onboarding_terms", "data_export_format", "data_return_terms",
-            "data_deletion_terms", "plans", "lowest_price", "deployment_model"} <= {item["key"] for item in body["rows"]}
+    assert {
+        "provider",
+        "summary",
+        "description",
+        "features",
+        "benefits",
+        "data_location",
+        "sla_availability",
+        "support_channels",
+        "response_time",
+        "service_credits",
+        "onboarding_terms",
+        "data_export_format",
+        "data_return_terms",
+        "data_deletion_terms",
+        "plans",
+        "lowest_price",
+        "deployment_model",
+    } <= {item["key"] for item in body["rows"]}
 
     page = await client.get("/compare", params=ids(three))
     assert page.status_code == 200
@@ -70,7 +122,9 @@ async def test_every_attribute_is_side_by_side_and_differing_rows_are_marked(cli
     assert hours_row and hours_row.group(1) == "same" and "(differs)" not in hours_row.group(2)
 
 
-async def test_two_to_four_services_are_compared_and_others_refused(client: Client, sessions: Sessions, provider: Organisation, three: list[Service]) -> None:
+async def test_two_to_four_services_are_compared_and_others_refused(
+    client: Client, sessions: Sessions, provider: Organisation, three: list[Service]
+) -> None:
     one = await client.get("/api/compare", params=ids(three[:1]))
     assert one.status_code == 422
     assert "ids" in one.json()["errors"]

@@ -15,9 +15,9 @@ from catalog.storage import LocalStorage
 from market.auth import SystemActor
 from market.models import Organisation
 from tests.catalog.listing_factories import (  # noqa: F401  (catalog_alone is a fixture)
-    catalog_alone,
     EXECUTABLE,
     PDF,
+    catalog_alone,
     draft_service,
     listed_service,
     opendocument,
@@ -42,11 +42,20 @@ async def _own_draft(web, settings, **fields) -> tuple[int, Organisation]:
     return await draft_service(web.sessions, settings, user, organisation, with_document=False, **fields), organisation
 
 
-async def _upload(web, service_id: int, name: str, content: bytes, kind: str = "service_definition", content_type: str = "application/pdf"):
+async def _upload(
+    web,
+    service_id: int,
+    name: str,
+    content: bytes,
+    kind: str = "service_definition",
+    content_type: str = "application/pdf",
+):
     token = await web.csrf(f"/services/{service_id}/documents")
     return await web.client.post(
-        f"/services/{service_id}/documents", data={"_csrf_token": token, "kind": kind},
-        files={"file": (name, content, content_type)}, follow_redirects=False,
+        f"/services/{service_id}/documents",
+        data={"_csrf_token": token, "kind": kind},
+        files={"file": (name, content, content_type)},
+        follow_redirects=False,
     )
 
 
@@ -57,7 +66,11 @@ async def test_a_pdf_is_stored_under_a_generated_name_outside_the_web_root(web, 
     async with web.sessions() as session:
         document = (await session.scalars(sa.select(Document))).one()
     assert (document.kind, document.original_name, document.content_type, document.size) == (
-        "service_definition", "서비스 정의서.pdf", "application/pdf", len(PDF))
+        "service_definition",
+        "서비스 정의서.pdf",
+        "application/pdf",
+        len(PDF),
+    )
     assert document.sha256 == hashlib.sha256(PDF).hexdigest()
     files = _stored_files(settings)
     assert len(files) == 1 and files[0].read_bytes() == PDF
@@ -69,30 +82,49 @@ async def test_a_pdf_is_stored_under_a_generated_name_outside_the_web_root(web, 
     assert "서비스 정의서.pdf" in listing.text
 
 
-@pytest.mark.parametrize("extension, mimetype", [
-    ("odt", "application/vnd.oasis.opendocument.text"),
-    ("ods", "application/vnd.oasis.opendocument.spreadsheet"),
-    ("odp", "application/vnd.oasis.opendocument.presentation"),
-])
+@pytest.mark.parametrize(
+    "extension, mimetype",
+    [
+        ("odt", "application/vnd.oasis.opendocument.text"),
+        ("ods", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("odp", "application/vnd.oasis.opendocument.presentation"),
+    ],
+)
 async def test_opendocument_files_are_accepted_by_their_content(web, settings, extension, mimetype) -> None:
     service_id, _org = await _own_draft(web, settings)
-    response = await _upload(web, service_id, f"terms.{extension}", opendocument(mimetype), kind="terms_of_use", content_type="application/octet-stream")
+    response = await _upload(
+        web,
+        service_id,
+        f"terms.{extension}",
+        opendocument(mimetype),
+        kind="terms_of_use",
+        content_type="application/octet-stream",
+    )
     assert response.status_code == 303, response.text[:2000]
     async with web.sessions() as session:
         document = (await session.scalars(sa.select(Document))).one()
     assert (document.content_type, document.kind) == (mimetype, "terms_of_use")
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("notes.txt", b"Just some text", "this file's content is neither"),
-    ("definition.pdf", EXECUTABLE, "this file's content is neither"),  # an executable renamed to .pdf
-    ("terms.odt", opendocument(mimetype_first=False), "this file's content is neither"),  # a zip, not an OpenDocument
-    ("terms.odt", opendocument(compress=True), "this file's content is neither"),
-    ("terms.odt", opendocument("application/zip"), "this file's content is neither"),
-    ("definition.odt", PDF, "rename it to end in .pdf"),
-    ("definition.pdf", b"", "The file is empty."),
-])
-async def test_files_that_are_not_pdf_or_opendocument_by_content_are_refused(web, settings, name, content, message) -> None:
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"Just some text", "this file's content is neither"),
+        ("definition.pdf", EXECUTABLE, "this file's content is neither"),  # an executable renamed to .pdf
+        (
+            "terms.odt",
+            opendocument(mimetype_first=False),
+            "this file's content is neither",
+        ),  # a zip, not an OpenDocument
+        ("terms.odt", opendocument(compress=True), "this file's content is neither"),
+        ("terms.odt", opendocument("application/zip"), "this file's content is neither"),
+        ("definition.odt", PDF, "rename it to end in .pdf"),
+        ("definition.pdf", b"", "The file is empty."),
+    ],
+)
+async def test_files_that_are_not_pdf_or_opendocument_by_content_are_refused(
+    web, settings, name, content, message
+) -> None:
     service_id, _org = await _own_draft(web, settings)
     response = await _upload(web, service_id, name, content)
     assert response.status_code == 422
@@ -133,8 +165,10 @@ async def test_another_provider_cannot_attach_to_a_draft(web, settings) -> None:
     await web.login_as("provider")
     token = await web.csrf("/provider/services")
     response = await web.client.post(
-        f"/services/{service_id}/documents", data={"_csrf_token": token, "kind": "service_definition"},
-        files={"file": ("x.pdf", PDF, "application/pdf")}, follow_redirects=False,
+        f"/services/{service_id}/documents",
+        data={"_csrf_token": token, "kind": "service_definition"},
+        files={"file": ("x.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
     )
     assert response.status_code == 404
     assert await count(web.sessions, Document) == 0 and _stored_files(settings) == []
@@ -145,7 +179,9 @@ async def test_a_document_is_removed_from_the_draft(web, settings) -> None:
     await _upload(web, service_id, "definition.pdf", PDF)
     async with web.sessions() as session:
         document_id = (await session.scalars(sa.select(Document.id))).one()
-    response = await web.submit(f"/services/{service_id}/documents/{document_id}/remove", form_page=f"/services/{service_id}/documents")
+    response = await web.submit(
+        f"/services/{service_id}/documents/{document_id}/remove", form_page=f"/services/{service_id}/documents"
+    )
     assert response.status_code == 303
     assert await count(web.sessions, Document) == 0
     assert "document.remove" in await audit_actions(web.sessions)
@@ -160,14 +196,17 @@ async def test_documents_of_a_submitted_version_cannot_change(web, settings) -> 
         await listings.submit(session, principal(user, organisation), service_id, 1)
     token = await web.csrf(f"/services/{service_id}/documents")
     response = await web.client.post(
-        f"/services/{service_id}/documents", data={"_csrf_token": token, "kind": "terms_of_use"},
-        files={"file": ("terms.pdf", PDF, "application/pdf")}, follow_redirects=False,
+        f"/services/{service_id}/documents",
+        data={"_csrf_token": token, "kind": "terms_of_use"},
+        files={"file": ("terms.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
     )
     assert response.status_code == 409
     assert await count(web.sessions, Document) == 1
 
 
 # --- downloads --------------------------------------------------------------------------------------
+
 
 async def _document_id(sessions) -> int:
     async with sessions() as session:
@@ -226,7 +265,9 @@ async def test_a_revision_draft_document_stays_private_while_the_listed_one_is_p
     user = await make_user(web.sessions, org)
     service_id = await listed_service(web.sessions, settings, user, org)
     async with web.sessions() as session, session.begin():
-        await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
+        await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
     async with web.sessions() as session:
         listed_doc, draft_doc = (await session.scalars(sa.select(Document).order_by(Document.id))).all()
     assert listed_doc.storage_key != draft_doc.storage_key and draft_doc.sha256 == listed_doc.sha256
@@ -242,5 +283,7 @@ async def test_a_suspended_service_keeps_its_documents_readable(web, settings) -
     user = await make_user(web.sessions, org)
     service_id = await listed_service(web.sessions, settings, user, org)
     async with web.sessions() as session, session.begin():
-        await listings.change_status(session, SystemActor(email="committee"), service_id, ServiceStatus.suspended, "Review")
+        await listings.change_status(
+            session, SystemActor(email="committee"), service_id, ServiceStatus.suspended, "Review"
+        )
     assert (await web.client.get(f"/documents/{await _document_id(web.sessions)}")).status_code == 200

@@ -46,7 +46,9 @@ async def _service(sessions, service_id: int) -> Service:
 
 async def _plans(sessions, version_id: int) -> list[Plan]:
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position))).all())
+        return list(
+            (await session.scalars(sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position))).all()
+        )
 
 
 async def _create_draft(web, **fields: str) -> int:
@@ -58,16 +60,26 @@ async def _create_draft(web, **fields: str) -> int:
 async def _save(web, service_id: int, data: dict[str, str], lock_version: str | None = None):
     page = await web.client.get(f"/services/{service_id}/edit")
     lock = lock_version or lock_version_on(page)
-    return await web.submit(f"/services/{service_id}/edit", {"action": "save", "lock_version": lock, **data}, form_page=f"/services/{service_id}/edit")
+    return await web.submit(
+        f"/services/{service_id}/edit",
+        {"action": "save", "lock_version": lock, **data},
+        form_page=f"/services/{service_id}/edit",
+    )
 
 
 # --- drafts -----------------------------------------------------------------------------------------
+
 
 async def test_provider_saves_an_incomplete_draft_and_finds_it_on_the_dashboard(web) -> None:
     await web.login_as("provider")
     service_id = await _create_draft(web, name="Half-written service")
     version = await _version(web.sessions, service_id)
-    assert (version.state, version.name, version.summary, version.number) == (VersionState.draft, "Half-written service", "", 1)
+    assert (version.state, version.name, version.summary, version.number) == (
+        VersionState.draft,
+        "Half-written service",
+        "",
+        1,
+    )
     assert (await _service(web.sessions, service_id)).status == ServiceStatus.draft
     dashboard = await web.client.get("/provider/services")
     assert dashboard.status_code == 200
@@ -88,7 +100,8 @@ async def test_the_new_service_form_offers_three_empty_plan_and_certification_ro
 async def test_add_another_plan_shows_one_more_row_keeps_entries_and_saves_nothing(web) -> None:
     await web.login_as("provider")
     response = await web.submit(
-        "/services/new", {"action": "add_plan", "plans_rows": "3", "name": "Kept name", "plans.0.name": "Basic"},
+        "/services/new",
+        {"action": "add_plan", "plans_rows": "3", "name": "Kept name", "plans.0.name": "Basic"},
         form_page="/services/new",
     )
     assert response.status_code == 200
@@ -103,7 +116,12 @@ async def test_add_another_certification_on_the_edit_page_shows_one_more_row(web
     page = await web.client.get(f"/services/{service_id}/edit")
     response = await web.submit(
         f"/services/{service_id}/edit",
-        {"action": "add_certification", "lock_version": lock_version_on(page), "certifications_rows": "3", "name": "Rows"},
+        {
+            "action": "add_certification",
+            "lock_version": lock_version_on(page),
+            "certifications_rows": "3",
+            "name": "Rows",
+        },
         form_page=f"/services/{service_id}/edit",
     )
     assert response.status_code == 200
@@ -123,17 +141,43 @@ async def test_the_edit_form_stores_every_field_of_a_listing(web) -> None:
     assert version.benefits == ["Less e-mail", "A full audit trail"]
     assert (version.data_country, version.data_region) == ("KR", "Seoul")
     assert version.certifications == [
-        {"scheme": "CSAP", "name": "", "csap_type": "saas_standard", "grade": "medium", "valid_from": "2025-01-01", "valid_to": "2030-12-31"},
-        {"scheme": "ISO27001", "name": "", "csap_type": "", "grade": "", "valid_from": "2024-06-01", "valid_to": "2029-05-31"},
+        {
+            "scheme": "CSAP",
+            "name": "",
+            "csap_type": "saas_standard",
+            "grade": "medium",
+            "valid_from": "2025-01-01",
+            "valid_to": "2030-12-31",
+        },
+        {
+            "scheme": "ISO27001",
+            "name": "",
+            "csap_type": "",
+            "grade": "",
+            "valid_from": "2024-06-01",
+            "valid_to": "2029-05-31",
+        },
     ]
     assert version.sla_availability_bp == 9995
-    assert (version.support_hours, sorted(version.support_channels), version.response_time_minutes) == ("24x7", ["email", "phone"], 30)
-    assert version.service_credits and version.onboarding_terms and version.data_return_terms and version.data_deletion_terms
+    assert (version.support_hours, sorted(version.support_channels), version.response_time_minutes) == (
+        "24x7",
+        ["email", "phone"],
+        30,
+    )
+    assert (
+        version.service_credits
+        and version.onboarding_terms
+        and version.data_return_terms
+        and version.data_deletion_terms
+    )
     assert version.data_export_format == "CSV and ZIP"
     assert version.lock_version == 2
     plans = await _plans(web.sessions, version.id)
-    assert [(p.name, p.unit, p.unit_price, p.vat_included, p.minimum_term_months, p.free_trial_days) for p in plans] == [
-        ("Basic", "user_month", 12000, True, 12, 30), ("Enterprise", "user_month", 9000, False, 24, 0),
+    assert [
+        (p.name, p.unit, p.unit_price, p.vat_included, p.minimum_term_months, p.free_trial_days) for p in plans
+    ] == [
+        ("Basic", "user_month", 12000, True, 12, 30),
+        ("Enterprise", "user_month", 9000, False, 24, 0),
     ]
     assert (await audit_actions(web.sessions))[-1] == "service.save"
     page = await web.client.get(f"/services/{service_id}/edit")
@@ -143,7 +187,9 @@ async def test_the_edit_form_stores_every_field_of_a_listing(web) -> None:
 async def test_a_price_that_is_not_a_whole_number_is_refused_and_changes_nothing(web) -> None:
     await web.login_as("provider")
     service_id = await _create_draft(web, **{"name": "Priced", "plans.0.name": "Basic", "plans.0.unit_price": "1000"})
-    response = await _save(web, service_id, {"name": "Renamed", "plans.0.name": "Basic", "plans.0.unit_price": "1000.50"})
+    response = await _save(
+        web, service_id, {"name": "Renamed", "plans.0.name": "Basic", "plans.0.unit_price": "1000.50"}
+    )
     assert response.status_code == 422
     assert "Enter a whole number." in response.text
     assert 'href="#field-plans.0.unit_price"' in response.text
@@ -155,14 +201,22 @@ async def test_a_price_that_is_not_a_whole_number_is_refused_and_changes_nothing
 
 async def test_a_plan_price_beyond_32_bits_is_kept_whole_and_one_beyond_the_money_limit_is_refused(web) -> None:
     await web.login_as("provider")
-    service_id = await _create_draft(web, **{"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": "3,000,000,000"})
+    service_id = await _create_draft(
+        web, **{"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": "3,000,000,000"}
+    )
     version = await _version(web.sessions, service_id)
     assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [3_000_000_000]
-    response = await _save(web, service_id, {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX + 1)})
+    response = await _save(
+        web,
+        service_id,
+        {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX + 1)},
+    )
     assert response.status_code == 422
     assert f"Enter a whole number from 0 to {MONEY_MAX:,}." in response.text
     assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [3_000_000_000]
-    saved = await _save(web, service_id, {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX)})
+    saved = await _save(
+        web, service_id, {"name": "Sovereign region", "plans.0.name": "Region", "plans.0.unit_price": str(MONEY_MAX)}
+    )
     assert saved.status_code == 303
     assert [plan.unit_price for plan in await _plans(web.sessions, version.id)] == [MONEY_MAX]
 
@@ -171,9 +225,17 @@ async def test_wrong_values_in_a_draft_are_refused_with_a_message_each(web) -> N
     await web.login_as("provider")
     response = await web.submit(
         "/services/new",
-        {"name": "x", "category": "mainframe", "sla_availability": "120", "data_country": "Korea",
-         "certifications.0.scheme": "ISO27001", "certifications.0.valid_from": "2026-01-01", "certifications.0.valid_to": "2025-01-01",
-         "plans.0.name": "p", "plans.0.unit_price": "-5"},
+        {
+            "name": "x",
+            "category": "mainframe",
+            "sla_availability": "120",
+            "data_country": "Korea",
+            "certifications.0.scheme": "ISO27001",
+            "certifications.0.valid_from": "2026-01-01",
+            "certifications.0.valid_to": "2025-01-01",
+            "plans.0.name": "p",
+            "plans.0.unit_price": "-5",
+        },
         form_page="/services/new",
     )
     assert response.status_code == 422
@@ -184,17 +246,42 @@ async def test_wrong_values_in_a_draft_are_refused_with_a_message_each(web) -> N
 
 # --- submission ---------------------------------------------------------------------------------------
 
+
 async def test_submission_names_every_missing_field_at_once_and_changes_nothing(web) -> None:
     await web.login_as("provider")
-    service_id = await _create_draft(web, **{"name": "Only a name", "plans.0.name": "Basic", "certifications.0.scheme": "CSAP"})
+    service_id = await _create_draft(
+        web, **{"name": "Only a name", "plans.0.name": "Basic", "certifications.0.scheme": "CSAP"}
+    )
     page = await web.client.get(f"/services/{service_id}/submit")
-    response = await web.submit(f"/services/{service_id}/submit", {"lock_version": lock_version_on(page)}, form_page=f"/services/{service_id}/submit")
+    response = await web.submit(
+        f"/services/{service_id}/submit",
+        {"lock_version": lock_version_on(page)},
+        form_page=f"/services/{service_id}/submit",
+    )
     assert response.status_code == 422
     expected = [
-        "summary", "description", "category", "deployment_model", "features", "benefits", "data_country", "data_region",
-        "sla_availability", "support_hours", "support_channels", "response_time_minutes", "service_credits",
-        "onboarding_terms", "data_export_format", "data_return_terms", "data_deletion_terms", "plans.0.unit",
-        "plans.0.unit_price", "certifications.0.csap_type", "certifications.0.grade", "certifications.0.valid_from",
+        "summary",
+        "description",
+        "category",
+        "deployment_model",
+        "features",
+        "benefits",
+        "data_country",
+        "data_region",
+        "sla_availability",
+        "support_hours",
+        "support_channels",
+        "response_time_minutes",
+        "service_credits",
+        "onboarding_terms",
+        "data_export_format",
+        "data_return_terms",
+        "data_deletion_terms",
+        "plans.0.unit",
+        "plans.0.unit_price",
+        "certifications.0.csap_type",
+        "certifications.0.grade",
+        "certifications.0.valid_from",
         "certifications.0.valid_to",
     ]
     for field in expected:
@@ -212,12 +299,19 @@ async def test_an_expired_certification_is_named_on_submission(web, settings) ->
     async with web.sessions() as session:
         organisation = await session.get(Organisation, user.organisation_id)
     service_id = await draft_service(
-        web.sessions, settings, user, organisation,
+        web.sessions,
+        settings,
+        user,
+        organisation,
         certifications=[{"scheme": "ISO27018", "valid_from": "2019-01-01", "valid_to": "2022-01-01"}],
     )
     page = await web.client.get(f"/services/{service_id}/submit")
     assert "The certification expired on 2022-01-01." in page.text
-    response = await web.submit(f"/services/{service_id}/submit", {"lock_version": lock_version_on(page)}, form_page=f"/services/{service_id}/submit")
+    response = await web.submit(
+        f"/services/{service_id}/submit",
+        {"lock_version": lock_version_on(page)},
+        form_page=f"/services/{service_id}/submit",
+    )
     assert response.status_code == 422
     assert (await _version(web.sessions, service_id)).state == VersionState.draft
 
@@ -227,19 +321,27 @@ async def test_a_complete_draft_is_submitted_announced_to_the_committee_and_then
     service_id = await _create_draft(web, **complete_form())
     token = await web.csrf(f"/services/{service_id}/documents")
     upload = await web.client.post(
-        f"/services/{service_id}/documents", data={"_csrf_token": token, "kind": "service_definition"},
-        files={"file": ("definition.pdf", b"%PDF-1.5\nbody\n%%EOF", "application/pdf")}, follow_redirects=False,
+        f"/services/{service_id}/documents",
+        data={"_csrf_token": token, "kind": "service_definition"},
+        files={"file": ("definition.pdf", b"%PDF-1.5\nbody\n%%EOF", "application/pdf")},
+        follow_redirects=False,
     )
     assert upload.status_code == 303, upload.text[:2000]
     page = await web.client.get(f"/services/{service_id}/submit")
     assert "is complete" in page.text
-    response = await web.submit(f"/services/{service_id}/submit", {"lock_version": lock_version_on(page)}, form_page=f"/services/{service_id}/submit")
+    response = await web.submit(
+        f"/services/{service_id}/submit",
+        {"lock_version": lock_version_on(page)},
+        form_page=f"/services/{service_id}/submit",
+    )
     assert response.status_code == 303, response.text[:2000]
     version = await _version(web.sessions, service_id)
     assert version.state == VersionState.submitted and version.submitted_at is not None
     assert (await _service(web.sessions, service_id)).status == ServiceStatus.submitted
     assert "service.submit" in await audit_actions(web.sessions)
-    assert [(event["service_id"], event["version_id"]) for event in catalog_alone["service.submitted"]] == [(service_id, version.id)]
+    assert [(event["service_id"], event["version_id"]) for event in catalog_alone["service.submitted"]] == [
+        (service_id, version.id)
+    ]
     edit = await _save(web, service_id, {"name": "Changed after submission"}, lock_version=str(version.lock_version))
     assert edit.status_code == 409
     assert (await _version(web.sessions, service_id)).name == "Hanbit Cloud Drive"
@@ -249,13 +351,26 @@ async def test_a_complete_draft_is_submitted_announced_to_the_committee_and_then
 
 # --- concurrency ----------------------------------------------------------------------------------------
 
+
 async def test_a_stale_save_is_refused_with_409_and_shows_what_changed_meanwhile(web) -> None:
     await web.login_as("provider")
-    service_id = await _create_draft(web, **{"name": "Shared draft", "summary": "First words", "plans.0.name": "Basic", "plans.0.unit_price": "100"})
+    service_id = await _create_draft(
+        web, **{"name": "Shared draft", "summary": "First words", "plans.0.name": "Basic", "plans.0.unit_price": "100"}
+    )
     started = lock_version_on(await web.client.get(f"/services/{service_id}/edit"))
-    first = await _save(web, service_id, {"name": "Shared draft", "summary": "Colleague's words", "plans.0.name": "Basic", "plans.0.unit_price": "150"}, started)
+    first = await _save(
+        web,
+        service_id,
+        {"name": "Shared draft", "summary": "Colleague's words", "plans.0.name": "Basic", "plans.0.unit_price": "150"},
+        started,
+    )
     assert first.status_code == 303
-    second = await _save(web, service_id, {"name": "My new name", "summary": "First words", "plans.0.name": "Basic", "plans.0.unit_price": "100"}, started)
+    second = await _save(
+        web,
+        service_id,
+        {"name": "My new name", "summary": "First words", "plans.0.name": "Basic", "plans.0.unit_price": "100"},
+        started,
+    )
     assert second.status_code == 409
     assert "Changed meanwhile" in second.text
     changed = re.findall(r"<tr><th scope=\"row\">([^<]+)</th><td>([^<]*)</td><td>([^<]*)</td></tr>", second.text)
@@ -274,11 +389,16 @@ async def test_every_save_keeps_what_the_draft_said_for_later_comparison(web) ->
     await _save(web, service_id, {"name": "Two"})
     version = await _version(web.sessions, service_id)
     async with web.sessions() as session:
-        edits = (await session.scalars(sa.select(VersionEdit).where(VersionEdit.version_id == version.id).order_by(VersionEdit.lock_version))).all()
+        edits = (
+            await session.scalars(
+                sa.select(VersionEdit).where(VersionEdit.version_id == version.id).order_by(VersionEdit.lock_version)
+            )
+        ).all()
     assert [(edit.lock_version, edit.content["name"]) for edit in edits] == [(1, "One"), (2, "Two")]
 
 
 # --- who sees and changes what ----------------------------------------------------------------------------
+
 
 async def test_another_providers_listing_answers_404_everywhere_and_nothing_changes(web, settings) -> None:
     owner_org = await make_organisation(web.sessions, "provider")
@@ -290,9 +410,15 @@ async def test_another_providers_listing_answers_404_everywhere_and_nothing_chan
     for path in ("", "/edit", "/submit", "/documents", "/withdraw", "/revise"):
         assert (await web.client.get(f"/services/{service_id}{path}")).status_code == 404, path
     token = await web.csrf("/provider/services")
-    for path, data in (("/edit", {"name": "Hijacked", "lock_version": "1"}), ("/submit", {"lock_version": "1"}),
-                       ("/withdraw", {"reason": "x", "confirm": "yes"}), ("/revise", {})):
-        response = await web.client.post(f"/services/{service_id}{path}", data={"_csrf_token": token, **data}, follow_redirects=False)
+    for path, data in (
+        ("/edit", {"name": "Hijacked", "lock_version": "1"}),
+        ("/submit", {"lock_version": "1"}),
+        ("/withdraw", {"reason": "x", "confirm": "yes"}),
+        ("/revise", {}),
+    ):
+        response = await web.client.post(
+            f"/services/{service_id}{path}", data={"_csrf_token": token, **data}, follow_redirects=False
+        )
         assert response.status_code == 404, path
     after = await _version(web.sessions, service_id)
     assert (after.name, after.lock_version, after.state) == (before.name, before.lock_version, before.state)
@@ -339,16 +465,39 @@ async def test_provider_pages_need_a_provider(web) -> None:
 
 # --- the service page ---------------------------------------------------------------------------------------
 
+
 async def test_the_service_page_shows_what_a_buyer_needs(web, settings) -> None:
-    org = await make_organisation(web.sessions, "provider", name="Baram Data", contact_email="sales@baram.example.kr", contact_phone="02-123-4567")
+    org = await make_organisation(
+        web.sessions, "provider", name="Baram Data", contact_email="sales@baram.example.kr", contact_phone="02-123-4567"
+    )
     user = await make_user(web.sessions, org)
     service_id = await listed_service(web.sessions, settings, user, org)
     page = await web.client.get(f"/services/{service_id}")
     assert page.status_code == 200
-    for text in ("Baram Analytics", "Managed big data analytics", "Per core", "₩150", "per vCPU-hour", "Storage", "₩40",
-                 "99.9 %", "60 minutes", "weekdays 09:00-18:00 KST", "E-mail, Web portal", "CSAP", "grade high",
-                 "2030-02-28", "ISO/IEC 27017", "2028-01-01", "definition.pdf", "sales@baram.example.kr", "02-123-4567",
-                 "Baram Data", "Parquet", "Managed Spark"):
+    for text in (
+        "Baram Analytics",
+        "Managed big data analytics",
+        "Per core",
+        "₩150",
+        "per vCPU-hour",
+        "Storage",
+        "₩40",
+        "99.9 %",
+        "60 minutes",
+        "weekdays 09:00-18:00 KST",
+        "E-mail, Web portal",
+        "CSAP",
+        "grade high",
+        "2030-02-28",
+        "ISO/IEC 27017",
+        "2028-01-01",
+        "definition.pdf",
+        "sales@baram.example.kr",
+        "02-123-4567",
+        "Baram Data",
+        "Parquet",
+        "Managed Spark",
+    ):
         assert text in page.text, text
     assert "For your organisation" not in page.text
 
@@ -371,6 +520,7 @@ async def test_the_owner_sees_its_draft_revision_beside_the_listed_version(web, 
 
 # --- withdrawal and 410 -------------------------------------------------------------------------------------
 
+
 async def _own_listed(web, settings) -> int:
     user = await web.login_as("provider")
     async with web.sessions() as session:
@@ -383,24 +533,34 @@ async def test_withdrawal_asks_for_confirmation_first(web, settings) -> None:
     page = await web.client.get(f"/services/{service_id}/withdraw")
     assert page.status_code == 200 and "cannot be undone" in page.text
     assert (await _service(web.sessions, service_id)).status == ServiceStatus.listed
-    unconfirmed = await web.submit(f"/services/{service_id}/withdraw", {"reason": "Replaced by a new product"}, form_page=f"/services/{service_id}/withdraw")
+    unconfirmed = await web.submit(
+        f"/services/{service_id}/withdraw",
+        {"reason": "Replaced by a new product"},
+        form_page=f"/services/{service_id}/withdraw",
+    )
     assert unconfirmed.status_code == 422 and "Confirm that the service should be withdrawn." in unconfirmed.text
     assert (await _service(web.sessions, service_id)).status == ServiceStatus.listed
     assert await count(web.sessions, ListedService) == 1
     assert "service.withdraw" not in await audit_actions(web.sessions)
 
 
-async def test_withdrawing_takes_the_service_out_of_search_and_its_page_answers_410(web, settings, catalog_alone) -> None:
+async def test_withdrawing_takes_the_service_out_of_search_and_its_page_answers_410(
+    web, settings, catalog_alone
+) -> None:
     service_id = await _own_listed(web, settings)
     response = await web.submit(
-        f"/services/{service_id}/withdraw", {"reason": "Replaced by a new product", "confirm": "yes"}, form_page=f"/services/{service_id}/withdraw"
+        f"/services/{service_id}/withdraw",
+        {"reason": "Replaced by a new product", "confirm": "yes"},
+        form_page=f"/services/{service_id}/withdraw",
     )
     assert response.status_code == 303 and response.headers["location"] == "/provider/services"
     service = await _service(web.sessions, service_id)
     assert (service.status, service.status_reason) == (ServiceStatus.withdrawn, "Replaced by a new product")
     assert await count(web.sessions, ListedService) == 0
     assert "service.withdraw" in await audit_actions(web.sessions)
-    assert catalog_alone["service.delisted"] == [{"service_id": service_id, "status": "withdrawn", "reason": "Replaced by a new product"}]
+    assert catalog_alone["service.delisted"] == [
+        {"service_id": service_id, "status": "withdrawn", "reason": "Replaced by a new product"}
+    ]
     own = await web.client.get(f"/services/{service_id}")
     assert own.status_code == 200 and "withdrawn since" in own.text  # the provider keeps its record
     await web.logout()
@@ -415,7 +575,9 @@ async def test_withdrawing_takes_the_service_out_of_search_and_its_page_answers_
 async def test_a_draft_cannot_be_withdrawn(web) -> None:
     await web.login_as("provider")
     service_id = await _create_draft(web, name="Draft only")
-    response = await web.submit(f"/services/{service_id}/withdraw", {"reason": "x", "confirm": "yes"}, form_page="/provider/services")
+    response = await web.submit(
+        f"/services/{service_id}/withdraw", {"reason": "x", "confirm": "yes"}, form_page="/provider/services"
+    )
     assert response.status_code == 409 and "cannot become withdrawn" in response.text
     assert (await _service(web.sessions, service_id)).status == ServiceStatus.draft
 
@@ -433,6 +595,7 @@ async def test_a_revoked_or_expired_service_answers_410_with_the_reason(web, set
 
 
 # --- the state machine --------------------------------------------------------------------------------------
+
 
 async def test_forbidden_transitions_are_refused_with_a_message(web, settings) -> None:
     org = await make_organisation(web.sessions, "provider")
@@ -456,6 +619,7 @@ async def test_forbidden_transitions_are_refused_with_a_message(web, settings) -
 
 # --- the search projection -----------------------------------------------------------------------------------
 
+
 async def test_refresh_listing_writes_the_search_row_from_the_listed_version(web, settings) -> None:
     org = await make_organisation(web.sessions, "provider", name="Nuri Soft", is_sme=True)
     user = await make_user(web.sessions, org)
@@ -465,19 +629,30 @@ async def test_refresh_listing_writes_the_search_row_from_the_listed_version(web
         version = await session.get(ServiceVersion, row.version_id)
     assert row.version_id == version.id and version.state == VersionState.listed
     assert (row.provider_id, row.provider_name, row.is_sme) == (org.id, "Nuri Soft", True)
-    assert (row.name, row.summary, row.category, row.deployment_model) == ("Baram Analytics", "Managed big data analytics", "cloud_big_data", "private")
+    assert (row.name, row.summary, row.category, row.deployment_model) == (
+        "Baram Analytics",
+        "Managed big data analytics",
+        "cloud_big_data",
+        "private",
+    )
     assert "Spark and SQL" in row.body and "Managed Spark" in row.body and "No cluster to run" in row.body
     assert row.certification_schemes == "|CSAP|ISO27017|"
     assert (row.csap_grade, row.data_country, row.sla_availability_bp) == ("high", "KR", 9990)
     assert (row.min_price, row.min_price_unit, row.free_trial) == (40, "gb_month", True)
     assert row.listed_at == version.listed_at
-    assert row.tiebreak == int(hashlib.sha256(str(service_id).encode()).hexdigest()[:7], 16) == listings.tiebreak(service_id)
+    assert (
+        row.tiebreak
+        == int(hashlib.sha256(str(service_id).encode()).hexdigest()[:7], 16)
+        == listings.tiebreak(service_id)
+    )
 
 
 async def test_refresh_listing_removes_the_row_while_not_listed_and_restores_it(web, settings) -> None:
     org = await make_organisation(web.sessions, "provider")
     user = await make_user(web.sessions, org)
-    service_id = await listed_service(web.sessions, settings, user, org, plans=[{"name": "Only", "unit": "project", "unit_price": 5_000_000}])
+    service_id = await listed_service(
+        web.sessions, settings, user, org, plans=[{"name": "Only", "unit": "project", "unit_price": 5_000_000}]
+    )
     actor = SystemActor(email="committee")
     async with web.sessions() as session, session.begin():
         await listings.change_status(session, actor, service_id, ServiceStatus.suspended, "Documents out of date")
@@ -488,7 +663,12 @@ async def test_refresh_listing_removes_the_row_while_not_listed_and_restores_it(
         await listings.change_status(session, actor, service_id, ServiceStatus.listed, "")
     async with web.sessions() as session:
         row = await session.get(ListedService, service_id)
-    assert (row.min_price, row.min_price_unit, row.free_trial, row.certification_schemes) == (5_000_000, "project", False, "|CSAP|ISO27017|")
+    assert (row.min_price, row.min_price_unit, row.free_trial, row.certification_schemes) == (
+        5_000_000,
+        "project",
+        False,
+        "|CSAP|ISO27017|",
+    )
     actions = await audit_actions(web.sessions)
     assert "service.suspend" in actions and "service.reinstate" in actions
 
@@ -532,8 +712,15 @@ async def test_two_saves_at_the_same_moment_let_exactly_one_through(web, setting
 
 async def test_blank_optional_numbers_save_a_draft_and_out_of_range_ones_are_named(web) -> None:
     await web.login_as("provider")
-    blank = {"name": "Blank numbers", "plans.0.name": "Basic", "plans.0.unit": "user_month", "plans.0.unit_price": "",
-             "plans.0.minimum_term_months": "", "plans.0.free_trial_days": "", "response_time_minutes": ""}
+    blank = {
+        "name": "Blank numbers",
+        "plans.0.name": "Basic",
+        "plans.0.unit": "user_month",
+        "plans.0.unit_price": "",
+        "plans.0.minimum_term_months": "",
+        "plans.0.free_trial_days": "",
+        "response_time_minutes": "",
+    }
     response = await web.submit("/services/new", blank)
     assert response.status_code == 303, response.text
     wrong = await web.submit("/services/new", {**blank, "name": "Too long a trial", "plans.0.free_trial_days": "400"})

@@ -32,15 +32,34 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 @pytest.fixture
 async def provider(sessions: Sessions) -> Organisation:
-    return await make_organisation(sessions, "provider", "Hanbit Cloud Co., Ltd.", contact_email="sales@hanbit.example.kr",
-                                   contact_phone="02-123-4567")
+    return await make_organisation(
+        sessions,
+        "provider",
+        "Hanbit Cloud Co., Ltd.",
+        contact_email="sales@hanbit.example.kr",
+        contact_phone="02-123-4567",
+    )
 
 
 @pytest.fixture
 async def mail(sessions: Sessions, provider: Organisation) -> list[Service]:
     return [
-        await list_service(sessions, provider, "Mail One", summary="Agency e-mail", category="saas", plans=[plan("Basic", "user_month", 9_000)]),
-        await list_service(sessions, provider, "Mail Two", summary="Secure e-mail", category="saas", plans=[plan("Pro", "user_month", 12_000)]),
+        await list_service(
+            sessions,
+            provider,
+            "Mail One",
+            summary="Agency e-mail",
+            category="saas",
+            plans=[plan("Basic", "user_month", 9_000)],
+        ),
+        await list_service(
+            sessions,
+            provider,
+            "Mail Two",
+            summary="Secure e-mail",
+            category="saas",
+            plans=[plan("Pro", "user_month", 12_000)],
+        ),
         await list_service(sessions, provider, "Compute", summary="Virtual machines", category="iaas"),
     ]
 
@@ -51,7 +70,9 @@ async def buyer(web: Browserless) -> User:
 
 
 async def save(web: Browserless, search: str, name: str = "Email 2026", project: str = "new") -> int:
-    response = await web.submit("/projects/save-search", {"search": search, "project": project, "name": name}, form_page="/services")
+    response = await web.submit(
+        "/projects/save-search", {"search": search, "project": project, "name": name}, form_page="/services"
+    )
     assert response.status_code == 303, response.text
     match = re.fullmatch(r"/projects/(\d+)", response.headers["location"])
     assert match
@@ -71,6 +92,7 @@ async def load(sessions: Sessions, project_id: int) -> Project:
 
 
 # --- saving and ending ------------------------------------------------------------------------------
+
 
 @pytest.mark.usefixtures("mail", "buyer")
 async def test_an_agency_saves_the_search_into_a_named_project(web: Browserless, sessions: Sessions) -> None:
@@ -107,14 +129,18 @@ async def test_saving_again_replaces_the_active_search(web: Browserless, session
 
 @pytest.mark.usefixtures("mail", "buyer")
 async def test_a_new_project_needs_a_name(web: Browserless, sessions: Sessions) -> None:
-    response = await web.submit("/projects/save-search", {"search": "q=mail", "project": "new", "name": " "}, form_page="/services")
+    response = await web.submit(
+        "/projects/save-search", {"search": "q=mail", "project": "new", "name": " "}, form_page="/services"
+    )
     assert response.status_code == 422
     assert "Give the new project a name." in response.text
     assert await count(sessions, Project) == 0
 
 
 @pytest.mark.usefixtures("buyer")
-async def test_ending_the_search_freezes_what_each_service_said(web: Browserless, sessions: Sessions, mail: list[Service]) -> None:
+async def test_ending_the_search_freezes_what_each_service_said(
+    web: Browserless, sessions: Sessions, mail: list[Service]
+) -> None:
     project_id = await save(web, "q=mail")
     confirm = await web.client.get(f"/projects/{project_id}/end")
     assert "The search finds 2 services." in confirm.text
@@ -122,7 +148,11 @@ async def test_ending_the_search_freezes_what_each_service_said(web: Browserless
     project = await load(sessions, project_id)
     assert project.status == "ended" and project.ended_at is not None
     async with sessions() as session:
-        items = (await session.scalars(sa.select(SnapshotItem).where(SnapshotItem.project_id == project_id).order_by(SnapshotItem.position))).all()
+        items = (
+            await session.scalars(
+                sa.select(SnapshotItem).where(SnapshotItem.project_id == project_id).order_by(SnapshotItem.position)
+            )
+        ).all()
     assert {item.service_id for item in items} == {mail[0].id, mail[1].id}
     first = next(item for item in items if item.service_id == mail[0].id)
     assert first.data["name"] == "Mail One" and first.data["provider"] == "Hanbit Cloud Co., Ltd."
@@ -142,8 +172,16 @@ async def test_the_snapshot_is_unchanged_after_the_provider_changes_the_service(
         service = await session.get(Service, mail[0].id)
         old = await session.get(ServiceVersion, service.listed_version_id)
         old.state = VersionState.superseded
-        new = ServiceVersion(service_id=service.id, number=2, state=VersionState.listed, name="Mail One Renamed",
-                             summary="Now different", category="saas", deployment_model="public", listed_at=utcnow())
+        new = ServiceVersion(
+            service_id=service.id,
+            number=2,
+            state=VersionState.listed,
+            name="Mail One Renamed",
+            summary="Now different",
+            category="saas",
+            deployment_model="public",
+            listed_at=utcnow(),
+        )
         session.add(new)
         await session.flush()
         service.listed_version_id = new.id
@@ -162,7 +200,9 @@ async def test_the_snapshot_is_unchanged_after_the_provider_changes_the_service(
 async def test_an_ended_search_cannot_be_edited_or_ended_again(web: Browserless, sessions: Sessions) -> None:
     project_id = await save(web, "q=mail")
     assert await end(web, project_id) == 303
-    response = await web.submit("/projects/save-search", {"search": "q=compute", "project": str(project_id), "name": ""}, form_page="/services")
+    response = await web.submit(
+        "/projects/save-search", {"search": "q=compute", "project": str(project_id), "name": ""}, form_page="/services"
+    )
     assert response.status_code == 409
     assert (await web.submit(f"/projects/{project_id}/end", form_page=f"/projects/{project_id}")).status_code == 409
     project = await load(sessions, project_id)
@@ -171,7 +211,9 @@ async def test_an_ended_search_cannot_be_edited_or_ended_again(web: Browserless,
 
 
 @pytest.mark.usefixtures("buyer")
-async def test_more_results_than_the_limit_ask_to_refine_first(web: Browserless, sessions: Sessions, provider: Organisation) -> None:
+async def test_more_results_than_the_limit_ask_to_refine_first(
+    web: Browserless, sessions: Sessions, provider: Organisation
+) -> None:
     for number in range(projects.SNAPSHOT_LIMIT + 1):
         await list_service(sessions, provider, f"Archive {number}", summary="Records")
     project_id = await save(web, "q=archive")
@@ -184,16 +226,25 @@ async def test_more_results_than_the_limit_ask_to_refine_first(web: Browserless,
 
 # --- the outcome -------------------------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("buyer")
-async def test_the_outcome_is_recorded_once_and_is_final(web: Browserless, sessions: Sessions, mail: list[Service]) -> None:
+async def test_the_outcome_is_recorded_once_and_is_final(
+    web: Browserless, sessions: Sessions, mail: list[Service]
+) -> None:
     project_id = await save(web, "q=mail")
     assert await end(web, project_id) == 303
     form = {"outcome": "awarded", "service_id": str(mail[1].id), "reason": "Best value for 300 users", "confirm": "yes"}
     first = await web.submit(f"/projects/{project_id}/outcome", form)
     assert first.status_code == 303
     project = await load(sessions, project_id)
-    assert (project.outcome, project.outcome_service_id, project.outcome_reason) == ("awarded", mail[1].id, "Best value for 300 users")
-    second = await web.submit(f"/projects/{project_id}/outcome", {**form, "outcome": "cancelled"}, form_page=f"/projects/{project_id}")
+    assert (project.outcome, project.outcome_service_id, project.outcome_reason) == (
+        "awarded",
+        mail[1].id,
+        "Best value for 300 users",
+    )
+    second = await web.submit(
+        f"/projects/{project_id}/outcome", {**form, "outcome": "cancelled"}, form_page=f"/projects/{project_id}"
+    )
     assert second.status_code == 409
     assert (await load(sessions, project_id)).outcome == "awarded"
     assert (await audit_actions(sessions)).count("project.record_outcome") == 1
@@ -202,13 +253,20 @@ async def test_the_outcome_is_recorded_once_and_is_final(web: Browserless, sessi
 
 
 @pytest.mark.usefixtures("buyer")
-async def test_an_award_must_name_a_service_of_the_snapshot_and_give_a_reason(web: Browserless, sessions: Sessions, mail: list[Service]) -> None:
+async def test_an_award_must_name_a_service_of_the_snapshot_and_give_a_reason(
+    web: Browserless, sessions: Sessions, mail: list[Service]
+) -> None:
     project_id = await save(web, "q=mail")
     assert await end(web, project_id) == 303
-    outside = await web.submit(f"/projects/{project_id}/outcome", {"outcome": "awarded", "service_id": str(mail[2].id), "reason": "x", "confirm": "yes"})
+    outside = await web.submit(
+        f"/projects/{project_id}/outcome",
+        {"outcome": "awarded", "service_id": str(mail[2].id), "reason": "x", "confirm": "yes"},
+    )
     assert outside.status_code == 422
     assert "Choose one of the services of the ended search." in outside.text
-    no_reason = await web.submit(f"/projects/{project_id}/outcome", {"outcome": "none_suitable", "reason": "", "confirm": "yes"})
+    no_reason = await web.submit(
+        f"/projects/{project_id}/outcome", {"outcome": "none_suitable", "reason": "", "confirm": "yes"}
+    )
     assert no_reason.status_code == 422
     unconfirmed = await web.submit(f"/projects/{project_id}/outcome", {"outcome": "cancelled", "reason": "Budget cut"})
     assert unconfirmed.status_code == 422
@@ -218,16 +276,22 @@ async def test_an_award_must_name_a_service_of_the_snapshot_and_give_a_reason(we
 @pytest.mark.usefixtures("mail", "buyer")
 async def test_no_outcome_before_the_search_ends(web: Browserless, sessions: Sessions) -> None:
     project_id = await save(web, "q=mail")
-    response = await web.submit(f"/projects/{project_id}/outcome", {"outcome": "cancelled", "reason": "Budget cut", "confirm": "yes"},
-                                form_page=f"/projects/{project_id}")
+    response = await web.submit(
+        f"/projects/{project_id}/outcome",
+        {"outcome": "cancelled", "reason": "Budget cut", "confirm": "yes"},
+        form_page=f"/projects/{project_id}",
+    )
     assert response.status_code == 409
     assert (await load(sessions, project_id)).outcome is None
 
 
 # --- who may see a project ---------------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("mail", "buyer")
-async def test_another_agency_gets_404_for_every_page_and_call(web: Browserless, sessions: Sessions, client: Client) -> None:
+async def test_another_agency_gets_404_for_every_page_and_call(
+    web: Browserless, sessions: Sessions, client: Client
+) -> None:
     project_id = await save(web, "q=mail")
     assert await end(web, project_id) == 303
     other = await make_organisation(sessions, "agency")
@@ -235,8 +299,14 @@ async def test_another_agency_gets_404_for_every_page_and_call(web: Browserless,
     headers = await api_token(sessions, stranger)
     for path in (f"/api/projects/{project_id}", f"/api/projects/{project_id}/export/csv"):
         assert (await client.get(path, headers=headers)).status_code == 404
-    assert (await client.post(f"/api/projects/{project_id}/outcome", json={"outcome": "cancelled", "reason": "x"}, headers=headers)).status_code == 404
-    assert (await client.put(f"/api/projects/{project_id}/search", json={"query": {}}, headers=headers)).status_code == 404
+    assert (
+        await client.post(
+            f"/api/projects/{project_id}/outcome", json={"outcome": "cancelled", "reason": "x"}, headers=headers
+        )
+    ).status_code == 404
+    assert (
+        await client.put(f"/api/projects/{project_id}/search", json={"query": {}}, headers=headers)
+    ).status_code == 404
     assert (await client.get("/api/projects", headers=headers)).json()["total"] == 0
     await web.logout()
     await web.login(stranger.email)
@@ -256,6 +326,7 @@ async def test_projects_are_for_agencies_only(web: Browserless, client: Client, 
 
 # --- exports -----------------------------------------------------------------------------------------
 
+
 def _filename(disposition: str) -> str:
     match = re.search(r"filename\*=UTF-8''([^;]+)", disposition)
     assert match, disposition
@@ -263,7 +334,9 @@ def _filename(disposition: str) -> str:
 
 
 @pytest.mark.usefixtures("buyer")
-async def test_the_ended_search_exports_as_csv_and_xlsx_with_header_rows(web: Browserless, sessions: Sessions, mail: list[Service]) -> None:
+async def test_the_ended_search_exports_as_csv_and_xlsx_with_header_rows(
+    web: Browserless, sessions: Sessions, mail: list[Service]
+) -> None:
     project_id = await save(web, "q=mail&category=saas", name="Email 2026")
     assert await end(web, project_id) == 303
     ended = (await load(sessions, project_id)).ended_at
@@ -276,8 +349,10 @@ async def test_the_ended_search_exports_as_csv_and_xlsx_with_header_rows(web: Br
     assert rows[0] == ["Project", "Email 2026"]
     assert rows[1][0] == "Search ended" and rows[1][1].startswith(ended.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M"))
     assert rows[2][0] == "Search" and "Keywords: mail" in rows[2][1] and "SaaS" in rows[2][1]
-    header = rows.index(["No.", "Provider", "Service", "Summary", "Lowest price (KRW)", "Unit", "Page address", "Contact"])
-    services = rows[header + 1:]
+    header = rows.index(
+        ["No.", "Provider", "Service", "Summary", "Lowest price (KRW)", "Unit", "Page address", "Contact"]
+    )
+    services = rows[header + 1 :]
     assert len(services) == 2
     one = next(row for row in services if row[2] == "Mail One")
     assert one[1] == "Hanbit Cloud Co., Ltd." and one[3] == "Agency e-mail" and one[4] == "9000"
@@ -300,7 +375,9 @@ async def test_a_korean_project_name_keeps_its_letters_in_the_file_name(web: Bro
     project_id = await save(web, "q=mail", name="2026년 메일 / 협업")
     assert await end(web, project_id) == 303
     response = await web.client.get(f"/projects/{project_id}/export/csv")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d-2026년-메일-협업-results\.csv", _filename(response.headers["content-disposition"]))
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d-2026년-메일-협업-results\.csv", _filename(response.headers["content-disposition"])
+    )
     assert 'filename="' in response.headers["content-disposition"]
 
 
@@ -312,10 +389,13 @@ async def test_an_active_search_has_no_export(web: Browserless) -> None:
 
 # --- the API and compare from a project --------------------------------------------------------------
 
+
 async def test_the_api_runs_the_whole_project(client: Client, sessions: Sessions, mail: list[Service]) -> None:
     agency = await make_organisation(sessions, "agency")
     headers = await api_token(sessions, await make_user(sessions, agency))
-    created = await client.post("/api/projects", json={"name": "Mail", "query": {"q": "mail", "category": ["saas"]}}, headers=headers)
+    created = await client.post(
+        "/api/projects", json={"name": "Mail", "query": {"q": "mail", "category": ["saas"]}}, headers=headers
+    )
     assert created.status_code == 201, created.text
     project_id = created.json()["id"]
     assert created.json()["matching"] == 2 and created.json()["matching_capped"] is False
@@ -332,15 +412,24 @@ async def test_the_api_runs_the_whole_project(client: Client, sessions: Sessions
     assert await count(sessions, Project) == 1
 
 
-async def test_compare_from_a_project_shows_the_frozen_versions(web: Browserless, sessions: Sessions, mail: list[Service], buyer: User) -> None:
+async def test_compare_from_a_project_shows_the_frozen_versions(
+    web: Browserless, sessions: Sessions, mail: list[Service], buyer: User
+) -> None:
     project_id = await save(web, "q=mail")
     assert await end(web, project_id) == 303
     async with sessions() as session, session.begin():
         service = await session.get(Service, mail[0].id)
         old = await session.get(ServiceVersion, service.listed_version_id)
         old.state = VersionState.superseded
-        new = ServiceVersion(service_id=service.id, number=2, state=VersionState.listed, name="Mail One Renamed",
-                             category="saas", deployment_model="public", listed_at=utcnow())
+        new = ServiceVersion(
+            service_id=service.id,
+            number=2,
+            state=VersionState.listed,
+            name="Mail One Renamed",
+            category="saas",
+            deployment_model="public",
+            listed_at=utcnow(),
+        )
         session.add(new)
         await session.flush()
         service.listed_version_id = new.id

@@ -39,9 +39,15 @@ async def _own_listed(web, settings) -> tuple[int, Organisation]:
 
 async def _versions(sessions, service_id: int) -> list[ServiceVersion]:
     async with sessions() as session:
-        return list((await session.scalars(
-            sa.select(ServiceVersion).where(ServiceVersion.service_id == service_id).order_by(ServiceVersion.number)
-        )).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(ServiceVersion)
+                    .where(ServiceVersion.service_id == service_id)
+                    .order_by(ServiceVersion.number)
+                )
+            ).all()
+        )
 
 
 async def _revise(web, service_id: int):
@@ -51,7 +57,8 @@ async def _revise(web, service_id: int):
 async def _save_revision(web, service_id: int, **fields: str):
     page = await web.client.get(f"/services/{service_id}/edit")
     return await web.submit(
-        f"/services/{service_id}/edit", {"action": "save", "lock_version": lock_version_on(page), **complete_form(**fields)},
+        f"/services/{service_id}/edit",
+        {"action": "save", "lock_version": lock_version_on(page), **complete_form(**fields)},
         form_page=f"/services/{service_id}/edit",
     )
 
@@ -62,16 +69,33 @@ async def test_a_revision_copies_the_listed_version_with_its_plans_and_documents
     assert response.status_code == 303 and response.headers["location"] == f"/services/{service_id}/edit"
     listed, draft = await _versions(web.sessions, service_id)
     assert (listed.state, draft.state, draft.number) == (VersionState.listed, VersionState.draft, 2)
-    for field in ("name", "summary", "description", "features", "certifications", "sla_availability_bp", "data_export_format"):
+    for field in (
+        "name",
+        "summary",
+        "description",
+        "features",
+        "certifications",
+        "sla_availability_bp",
+        "data_export_format",
+    ):
         assert getattr(draft, field) == getattr(listed, field), field
     async with web.sessions() as session:
         plans = {
-            version_id: [(p.name, p.unit, p.unit_price) for p in (await session.scalars(sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position))).all()]
+            version_id: [
+                (p.name, p.unit, p.unit_price)
+                for p in (
+                    await session.scalars(sa.select(Plan).where(Plan.version_id == version_id).order_by(Plan.position))
+                ).all()
+            ]
             for version_id in (listed.id, draft.id)
         }
         service = await session.get(Service, service_id)
     assert plans[draft.id] == plans[listed.id] == [("Per core", "vcpu_hour", 150), ("Storage", "gb_month", 40)]
-    assert (service.listed_version_id, service.open_version_id, service.status) == (listed.id, draft.id, ServiceStatus.listed)
+    assert (service.listed_version_id, service.open_version_id, service.status) == (
+        listed.id,
+        draft.id,
+        ServiceStatus.listed,
+    )
     assert "service.revise" in await audit_actions(web.sessions)
     edit = await web.client.get(f"/services/{service_id}/edit")
     assert "This is a revision" in edit.text and "Documents (1 attached)" in edit.text
@@ -96,11 +120,28 @@ async def test_listing_a_revision_supersedes_the_old_version_and_keeps_it(web, s
     user = await make_user(web.sessions, org := await make_organisation(web.sessions, "provider"))
     service_id = await listed_service(web.sessions, settings, user, org)
     async with web.sessions() as session, session.begin():
-        version = await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
-        await listings.save_draft(session, principal(user, org), service_id, version.lock_version, {
-            "name": "Baram Analytics 2",
-            "plans": [{"name": "Per core", "unit": "vcpu_hour", "unit_price": 120, "vat_included": True, "minimum_term_months": 1, "free_trial_days": 0}],
-        })
+        version = await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
+        await listings.save_draft(
+            session,
+            principal(user, org),
+            service_id,
+            version.lock_version,
+            {
+                "name": "Baram Analytics 2",
+                "plans": [
+                    {
+                        "name": "Per core",
+                        "unit": "vcpu_hour",
+                        "unit_price": 120,
+                        "vat_included": True,
+                        "minimum_term_months": 1,
+                        "free_trial_days": 0,
+                    }
+                ],
+            },
+        )
     await submit_and_list(web.sessions, user, org, service_id)
     first, second = await _versions(web.sessions, service_id)
     assert (first.state, second.state) == (VersionState.superseded, VersionState.listed)
@@ -121,21 +162,52 @@ async def test_anyone_who_sees_the_service_can_compare_two_listed_versions(web, 
     user = await make_user(web.sessions, org := await make_organisation(web.sessions, "provider"))
     service_id = await listed_service(web.sessions, settings, user, org)
     async with web.sessions() as session, session.begin():
-        version = await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
-        await listings.save_draft(session, principal(user, org), service_id, version.lock_version, {
-            "summary": "Managed analytics, now with GPUs",
-            "sla_availability_bp": 9995,
-            "plans": [
-                {"name": "Per core", "unit": "vcpu_hour", "unit_price": 150, "vat_included": False, "minimum_term_months": 1, "free_trial_days": 14},
-                {"name": "Storage", "unit": "gb_month", "unit_price": 35, "vat_included": False, "minimum_term_months": 0, "free_trial_days": 0},
-                {"name": "GPU", "unit": "vcpu_hour", "unit_price": 2500, "vat_included": False, "minimum_term_months": 0, "free_trial_days": 0},
-            ],
-        })
+        version = await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
+        await listings.save_draft(
+            session,
+            principal(user, org),
+            service_id,
+            version.lock_version,
+            {
+                "summary": "Managed analytics, now with GPUs",
+                "sla_availability_bp": 9995,
+                "plans": [
+                    {
+                        "name": "Per core",
+                        "unit": "vcpu_hour",
+                        "unit_price": 150,
+                        "vat_included": False,
+                        "minimum_term_months": 1,
+                        "free_trial_days": 14,
+                    },
+                    {
+                        "name": "Storage",
+                        "unit": "gb_month",
+                        "unit_price": 35,
+                        "vat_included": False,
+                        "minimum_term_months": 0,
+                        "free_trial_days": 0,
+                    },
+                    {
+                        "name": "GPU",
+                        "unit": "vcpu_hour",
+                        "unit_price": 2500,
+                        "vat_included": False,
+                        "minimum_term_months": 0,
+                        "free_trial_days": 0,
+                    },
+                ],
+            },
+        )
     await submit_and_list(web.sessions, user, org, service_id)
     await web.login_as("agency")
     page = await web.client.get(f"/services/{service_id}/diff?from=1&to=2")
     assert page.status_code == 200
-    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td><del>([^<]*)</del></td><td><ins>([^<]*)</ins></td></tr>', page.text)
+    rows = re.findall(
+        r'<tr><th scope="row">([^<]+)</th><td><del>([^<]*)</del></td><td><ins>([^<]*)</ins></td></tr>', page.text
+    )
     assert rows == [
         ("Summary", "Managed big data analytics", "Managed analytics, now with GPUs"),
         ("SLA availability", "99.9 %", "99.95 %"),
@@ -177,7 +249,9 @@ async def test_a_refused_revision_is_kept_and_the_listed_version_stays(web, sett
     user = await make_user(web.sessions, org := await make_organisation(web.sessions, "provider"))
     service_id = await listed_service(web.sessions, settings, user, org)
     async with web.sessions() as session, session.begin():
-        version = await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
+        version = await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
         await listings.submit(session, principal(user, org), service_id, version.lock_version)
     async with web.sessions() as session, session.begin():
         await listings.refuse_revision(session, COMMITTEE, service_id, "Evidence missing")
@@ -185,10 +259,16 @@ async def test_a_refused_revision_is_kept_and_the_listed_version_stays(web, sett
     assert (first.state, second.state) == (VersionState.listed, VersionState.refused)
     async with web.sessions() as session:
         service = await session.get(Service, service_id)
-    assert (service.status, service.listed_version_id, service.open_version_id) == (ServiceStatus.listed, first.id, None)
+    assert (service.status, service.listed_version_id, service.open_version_id) == (
+        ServiceStatus.listed,
+        first.id,
+        None,
+    )
     assert "service.refuse" in await audit_actions(web.sessions)
     async with web.sessions() as session, session.begin():
-        third = await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
+        third = await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
     assert third.number == 3
 
 
@@ -200,9 +280,15 @@ async def test_a_refused_first_submission_returns_the_service_to_draft(web, sett
         await listings.refuse_revision(session, COMMITTEE, service_id, "Not a cloud service")
     async with web.sessions() as session:
         service = await session.get(Service, service_id)
-    assert (service.status, service.status_reason, service.open_version_id) == (ServiceStatus.draft, "Not a cloud service", None)
+    assert (service.status, service.status_reason, service.open_version_id) == (
+        ServiceStatus.draft,
+        "Not a cloud service",
+        None,
+    )
     async with web.sessions() as session, session.begin():
-        version = await listings.start_revision(session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id)
+        version = await listings.start_revision(
+            session, principal(user, org), LocalStorage(settings.data_dir / "documents"), service_id
+        )
         await listings.submit(session, principal(user, org), service_id, version.lock_version)
     assert [event["version_id"] for event in catalog_alone["service.submitted"]] == [
         v.id for v in await _versions(web.sessions, service_id)
@@ -210,10 +296,14 @@ async def test_a_refused_first_submission_returns_the_service_to_draft(web, sett
 
 
 async def test_a_returned_submission_becomes_an_editable_draft_again(web, settings) -> None:
-    service_id, org = await _own_listed(web, settings)
+    service_id, _org = await _own_listed(web, settings)
     await _revise(web, service_id)
     page = await web.client.get(f"/services/{service_id}/submit")
-    submitted = await web.submit(f"/services/{service_id}/submit", {"lock_version": lock_version_on(page)}, form_page=f"/services/{service_id}/submit")
+    submitted = await web.submit(
+        f"/services/{service_id}/submit",
+        {"lock_version": lock_version_on(page)},
+        form_page=f"/services/{service_id}/submit",
+    )
     assert submitted.status_code == 303
     assert (await web.client.get(f"/services/{service_id}/edit")).text.count("is with the committee") == 1
     async with web.sessions() as session, session.begin():

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog import search, search_cache
 from catalog.models import ListedService
 from market.app import create_app
-from market.state import db_config_of
 from market.database import reading
 from market.models import Organisation
 from market.settings import Settings, SettingsError, configure, configured
+from market.state import db_config_of
 from tests.catalog.listed import add_listed, list_service
 from tests.catalog.listing_factories import api_token
 from tests.helpers import make_organisation, make_user
@@ -116,12 +116,17 @@ async def test_the_same_search_asked_again_reads_nothing_from_the_database(
                 page = await client.get("/services")  # the page asks the same search: served from memory too
                 assert page.status_code == 200 and "Seoul Mail" in page.text
                 assert counter.take() == 0
-                korean = await client.get("/api/search", headers={"Accept-Language": "ko"})  # labels in Korean: its own entry
+                korean = await client.get(
+                    "/api/search", headers={"Accept-Language": "ko"}
+                )  # labels in Korean: its own entry
                 assert counter.take() > 0
                 assert korean.json()["facets"][0]["label"] != first.json()["facets"][0]["label"]
                 reordered = await client.get("/api/search?category=saas&category=paas")
                 again = await client.get("/api/search?category=paas&category=saas")  # the same choices, another order
-                assert again.json()["query"]["category"] == ["paas", "saas"] and reordered.json()["results"] == again.json()["results"]
+                assert (
+                    again.json()["query"]["category"] == ["paas", "saas"]
+                    and reordered.json()["results"] == again.json()["results"]
+                )
         kept = search_cache.of(app)
         assert kept.seconds == 30 and kept.hits == 3 and kept.misses == 3
     finally:
@@ -138,14 +143,22 @@ async def test_a_change_to_the_listed_services_in_this_process_is_seen_at_once(
     assert sorted(await names(client)) == ["Busan Backup", "Seoul Mail"]
     # withdrawn by its provider through the API: gone from the next search
     user = await make_user(sessions, provider)
-    response = await client.post(f"/api/services/{kept.id}/withdraw", json={"reason": "End of life", "confirm": True},
-                                 headers=await api_token(sessions, user))
+    response = await client.post(
+        f"/api/services/{kept.id}/withdraw",
+        json={"reason": "End of life", "confirm": True},
+        headers=await api_token(sessions, user),
+    )
     assert response.status_code == 200, response.text
     assert await names(client) == ["Busan Backup"]
 
 
 async def test_an_entry_is_not_served_past_its_time_to_live(
-    client: Client, cache: search_cache.SearchCache, clock: Clock, sessions: Sessions, provider: Organisation, statements: Statements
+    client: Client,
+    cache: search_cache.SearchCache,
+    clock: Clock,
+    sessions: Sessions,
+    provider: Organisation,
+    statements: Statements,
 ) -> None:
     await list_service(sessions, provider, "Seoul Mail")
     await names(client)
@@ -159,7 +172,12 @@ async def test_an_entry_is_not_served_past_its_time_to_live(
 
 
 async def test_a_change_made_through_another_process_is_seen_once_the_time_to_live_passed(
-    client: Client, cache: search_cache.SearchCache, clock: Clock, sessions: Sessions, provider: Organisation, database_url: str
+    client: Client,
+    cache: search_cache.SearchCache,
+    clock: Clock,
+    sessions: Sessions,
+    provider: Organisation,
+    database_url: str,
 ) -> None:
     await list_service(sessions, provider, "Seoul Mail")
     assert await names(client) == ["Seoul Mail"]
@@ -179,8 +197,13 @@ async def test_a_change_made_through_another_process_is_seen_once_the_time_to_li
         "    await engine.dispose()\n"
         "asyncio.run(main())\n"
     )
-    subprocess.run([sys.executable, "-c", other, database_url, str(provider.id)], cwd=ROOT, check=True, timeout=120,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(
+        [sys.executable, "-c", other, database_url, str(provider.id)],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     async with sessions() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(ListedService)) == 2
     assert await names(client) == ["Seoul Mail"]  # within the time to live: this process does not know yet
@@ -222,7 +245,9 @@ async def test_a_search_read_while_a_change_was_not_yet_committed_is_not_served_
             assert (await kept.search(reader, search.Criteria())).total == 2 and kept.hits == 0
 
 
-async def test_zero_seconds_turns_the_cache_off(client: Client, app: Litestar, sessions: Sessions, provider: Organisation, statements: Statements) -> None:
+async def test_zero_seconds_turns_the_cache_off(
+    client: Client, app: Litestar, sessions: Sessions, provider: Organisation, statements: Statements
+) -> None:
     await list_service(sessions, provider, "Seoul Mail")
     assert search_cache.of(app).seconds == 0  # the suite's settings
     await names(client)

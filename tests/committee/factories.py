@@ -23,17 +23,26 @@ from tests.helpers import PASSWORD, make_organisation
 _password_hash: list[str] = []
 
 
-async def make_user(sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", name: str = "Test User") -> User:
+async def make_user(
+    sessions: async_sessionmaker[AsyncSession], organisation: Organisation, role: str = "admin", name: str = "Test User"
+) -> User:
     """A user row with one password hash computed once per run (hashing is deliberately slow)."""
     if not _password_hash:
         from market.security import hash_password
 
         _password_hash.append(hash_password(PASSWORD))
     async with sessions() as session, session.begin():
-        user = User(email=f"user{next(_names)}@{organisation.kind}.example.kr", name=name, password_hash=_password_hash[0],
-                    organisation_id=organisation.id, role=role, email_verified_at=utcnow())  # type: ignore[arg-type]
+        user = User(
+            email=f"user{next(_names)}@{organisation.kind}.example.kr",
+            name=name,
+            password_hash=_password_hash[0],
+            organisation_id=organisation.id,
+            role=role,
+            email_verified_at=utcnow(),
+        )  # type: ignore[arg-type]
         session.add(user)
     return user
+
 
 _names = itertools.count(1)
 
@@ -55,7 +64,17 @@ def failing(code: str, comment: str, **scores: int) -> dict[str, Any]:
 
 
 def principal(user: User, organisation: Organisation) -> Principal:
-    return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, None, "127.0.0.1")  # type: ignore[arg-type]
+    return Principal(
+        user.id,
+        user.email,
+        user.name,
+        organisation.id,
+        organisation.kind,
+        organisation.name,
+        user.role,
+        None,
+        "127.0.0.1",
+    )  # type: ignore[arg-type]
 
 
 @dataclass
@@ -72,7 +91,9 @@ class World:
 
     def as_(self, user: User) -> Principal:
         organisation = {
-            self.operator_org.id: self.operator_org, self.committee_org.id: self.committee_org, self.provider.id: self.provider,
+            self.operator_org.id: self.operator_org,
+            self.committee_org.id: self.committee_org,
+            self.provider.id: self.provider,
         }.get(user.organisation_id)
         assert organisation is not None
         return principal(user, organisation)
@@ -81,10 +102,24 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[user.id]}"}
 
 
-async def appoint(sessions: async_sessionmaker[AsyncSession], user: User, *, chair: bool = False, starts_on: date | None = None, ends_on: date | None = None) -> None:
+async def appoint(
+    sessions: async_sessionmaker[AsyncSession],
+    user: User,
+    *,
+    chair: bool = False,
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+) -> None:
     today = clock.today()
     async with sessions() as session, session.begin():
-        session.add(Appointment(user_id=user.id, starts_on=starts_on or today - timedelta(days=30), ends_on=ends_on or today + timedelta(days=700), is_chair=chair))  # type: ignore[arg-type]
+        session.add(
+            Appointment(
+                user_id=user.id,
+                starts_on=starts_on or today - timedelta(days=30),
+                ends_on=ends_on or today + timedelta(days=700),
+                is_chair=chair,
+            )
+        )  # type: ignore[arg-type]
 
 
 async def token_for(sessions: async_sessionmaker[AsyncSession], user: User) -> str:
@@ -105,7 +140,9 @@ async def world(sessions: async_sessionmaker[AsyncSession], members: int = 4) ->
         member = await make_user(sessions, committee_org, role="member", name=f"Member {n + 1}")
         await appoint(sessions, member)
         people.append(member)
-    provider = await make_organisation(sessions, "provider", name="Hanbit Cloud", contact_email="sales@hanbit.example.kr")
+    provider = await make_organisation(
+        sessions, "provider", name="Hanbit Cloud", contact_email="sales@hanbit.example.kr"
+    )
     provider_user = await make_user(sessions, provider, name="Provider Pyo")
     result = World(sessions, operator_org, operator, committee_org, chair, people, provider, provider_user)
     for user in [operator, chair, *people, provider_user]:
@@ -114,8 +151,13 @@ async def world(sessions: async_sessionmaker[AsyncSession], members: int = 4) ->
 
 
 async def submitted_service(
-    sessions: async_sessionmaker[AsyncSession], provider: Organisation, *, name: str | None = None,
-    certifications: list[dict[str, Any]] | None = None, opened_at: datetime | None = None, emit: bool = True,
+    sessions: async_sessionmaker[AsyncSession],
+    provider: Organisation,
+    *,
+    name: str | None = None,
+    certifications: list[dict[str, Any]] | None = None,
+    opened_at: datetime | None = None,
+    emit: bool = True,
 ) -> tuple[int, int, int | None]:
     """A provider's first submission, announced as the catalogue announces it; returns (service, version, case) ids."""
     name = name or f"Cloud Service {next(_names)}"
@@ -124,14 +166,39 @@ async def submitted_service(
         session.add(service)
         await session.flush()
         version = ServiceVersion(
-            service_id=service.id, number=1, state=VersionState.submitted, name=name, summary=f"{name} summary",  # type: ignore[arg-type]
-            description="A managed cloud service for public agencies.", category="saas", deployment_model="public",
-            features=["Backups"], benefits=["Fast"], data_country="KR", data_region="Seoul",
-            certifications=certifications if certifications is not None else [
-                {"scheme": "CSAP", "csap_type": "SaaS-standard", "grade": "medium", "valid_from": "2025-01-01", "valid_to": "2099-12-31"}],
-            sla_availability_bp=9990, support_hours="09-18", support_channels=["email"], response_time_minutes=60,
-            service_credits="10%", onboarding_terms="On request", data_export_format="CSV", data_return_terms="30 days",
-            data_deletion_terms="Deleted after 30 days", submitted_at=utcnow(),
+            service_id=service.id,
+            number=1,
+            state=VersionState.submitted,
+            name=name,
+            summary=f"{name} summary",  # type: ignore[arg-type]
+            description="A managed cloud service for public agencies.",
+            category="saas",
+            deployment_model="public",
+            features=["Backups"],
+            benefits=["Fast"],
+            data_country="KR",
+            data_region="Seoul",
+            certifications=certifications
+            if certifications is not None
+            else [
+                {
+                    "scheme": "CSAP",
+                    "csap_type": "SaaS-standard",
+                    "grade": "medium",
+                    "valid_from": "2025-01-01",
+                    "valid_to": "2099-12-31",
+                }
+            ],
+            sla_availability_bp=9990,
+            support_hours="09-18",
+            support_channels=["email"],
+            response_time_minutes=60,
+            service_credits="10%",
+            onboarding_terms="On request",
+            data_export_format="CSV",
+            data_return_terms="30 days",
+            data_deletion_terms="Deleted after 30 days",
+            submitted_at=utcnow(),
         )
         session.add(version)
         await session.flush()
@@ -160,7 +227,9 @@ async def case_in_review(w: World, *, members: list[User] | None = None, **kwarg
     return service_id, case_id
 
 
-async def review(w: World, member: User, case_id: int, answers: dict[str, Any] | None = None, now: datetime | None = None) -> None:
+async def review(
+    w: World, member: User, case_id: int, answers: dict[str, Any] | None = None, now: datetime | None = None
+) -> None:
     from committee import reviews
 
     async with w.sessions() as session, session.begin():
@@ -176,4 +245,12 @@ async def certified_service(w: World, **kwargs: Any) -> tuple[int, int]:
 
 async def assigned_ids(sessions: async_sessionmaker[AsyncSession], case_id: int) -> list[int]:
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Assignment.member_id).where(Assignment.case_id == case_id, Assignment.released_at.is_(None)).order_by(Assignment.member_id))).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(Assignment.member_id)
+                    .where(Assignment.case_id == case_id, Assignment.released_at.is_(None))
+                    .order_by(Assignment.member_id)
+                )
+            ).all()
+        )

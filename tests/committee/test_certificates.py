@@ -68,15 +68,23 @@ async def test_revocation_hides_the_listing_at_once_and_its_page_answers_410(ses
     w = await world(sessions)
     service_id, case_id = await certified_service(w)
     number = (await _certificate(sessions, case_id)).number
-    refused = await client.post(f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.members[0]), json={"reason": "x"})
+    refused = await client.post(
+        f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.members[0]), json={"reason": "x"}
+    )
     assert refused.status_code == 403
-    response = await client.post(f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.chair), json={"reason": "Falsified CSAP evidence"})
+    response = await client.post(
+        f"/api/committee/certificates/{number}/revoke",
+        headers=w.bearer(w.chair),
+        json={"reason": "Falsified CSAP evidence"},
+    )
     assert response.status_code == 200, response.text
     assert await _status(sessions, service_id) == ("revoked", False)
     assert (await client.get(f"/services/{service_id}")).status_code == 410
     verification = await client.get(f"/certificates/{number}")
     assert "not valid" in verification.text and "Falsified CSAP evidence" in verification.text
-    again = await client.post(f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.chair), json={"reason": "again"})
+    again = await client.post(
+        f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.chair), json={"reason": "again"}
+    )
     assert again.status_code == 409
 
 
@@ -85,10 +93,18 @@ async def test_a_suspension_ends_by_itself_and_a_second_one_is_refused(sessions,
     service_id, case_id = await certified_service(w)
     number = (await _certificate(sessions, case_id)).number
     until = clock.today() + timedelta(days=10)
-    response = await client.post(f"/api/committee/certificates/{number}/suspend", headers=w.bearer(w.chair), json={"reason": "Outage under investigation", "until": until.isoformat()})
+    response = await client.post(
+        f"/api/committee/certificates/{number}/suspend",
+        headers=w.bearer(w.chair),
+        json={"reason": "Outage under investigation", "until": until.isoformat()},
+    )
     assert response.status_code == 200, response.text
     assert await _status(sessions, service_id) == ("suspended", False)
-    second = await client.post(f"/api/committee/certificates/{number}/suspend", headers=w.bearer(w.chair), json={"reason": "More", "until": until.isoformat()})
+    second = await client.post(
+        f"/api/committee/certificates/{number}/suspend",
+        headers=w.bearer(w.chair),
+        json={"reason": "More", "until": until.isoformat()},
+    )
     assert second.status_code == 409
     await _sweep(sessions, until)
     assert await _status(sessions, service_id) == ("suspended", False)
@@ -105,7 +121,11 @@ async def test_reminders_go_out_90_30_and_7_days_before_expiry_once_each(session
         await _sweep(sessions, end - timedelta(days=days_before))
     async with sessions() as session:
         sent = sorted((await session.scalars(sa.select(Reminder.days_before))).all())
-        subjects = (await session.scalars(sa.select(OutboxMessage.payload).where(OutboxMessage.idempotency_key.like("committee-certificate-%")))).all()
+        subjects = (
+            await session.scalars(
+                sa.select(OutboxMessage.payload).where(OutboxMessage.idempotency_key.like("committee-certificate-%"))
+            )
+        ).all()
     assert sent == [7, 30, 90]
     assert len(subjects) == 3 * 2  # the provider's contact address and its user, once per lead time
 
@@ -161,7 +181,9 @@ async def test_another_provider_cannot_renew_a_certificate(sessions, client):
     other = await make_organisation(sessions, "provider", name="Rival Cloud")
     token = await token_for(sessions, await make_user(sessions, other))
     number = (await _certificate(sessions, case_id)).number
-    response = await client.post(f"/api/provider/certificates/{number}/renew", headers={"Authorization": f"Bearer {token}"})
+    response = await client.post(
+        f"/api/provider/certificates/{number}/renew", headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 404
     assert await count(sessions, Case, Case.kind == "renewal") == 0
 
@@ -170,8 +192,16 @@ async def test_a_barred_provider_is_suspended_cannot_submit_and_returns_when_the
     w = await world(sessions)
     service_id, _case_id = await certified_service(w)
     ends = clock.today() + timedelta(days=30)
-    response = await client.post("/api/committee/bars", headers=w.bearer(w.chair), json={
-        "provider_id": w.provider.id, "starts_on": clock.today().isoformat(), "ends_on": ends.isoformat(), "reason": "Debarred by the PPS"})
+    response = await client.post(
+        "/api/committee/bars",
+        headers=w.bearer(w.chair),
+        json={
+            "provider_id": w.provider.id,
+            "starts_on": clock.today().isoformat(),
+            "ends_on": ends.isoformat(),
+            "reason": "Debarred by the PPS",
+        },
+    )
     assert response.status_code == 201, response.text
     assert await _status(sessions, service_id) == ("suspended", False)
     try:
@@ -186,7 +216,15 @@ async def test_a_barred_provider_is_suspended_cannot_submit_and_returns_when_the
 async def test_a_listing_whose_csap_validity_has_passed_is_suspended_until_a_valid_one_is_recorded(sessions):
     w = await world(sessions)
     lapse = clock.today() + timedelta(days=100)
-    csap = [{"scheme": "CSAP", "csap_type": "SaaS-standard", "grade": "low", "valid_from": "2024-01-01", "valid_to": lapse.isoformat()}]
+    csap = [
+        {
+            "scheme": "CSAP",
+            "csap_type": "SaaS-standard",
+            "grade": "low",
+            "valid_from": "2024-01-01",
+            "valid_to": lapse.isoformat(),
+        }
+    ]
     service_id, _case_id = await certified_service(w, certifications=csap)
     await _sweep(sessions, lapse)
     assert await _status(sessions, service_id) == ("listed", True)
@@ -200,7 +238,9 @@ async def test_a_listing_whose_csap_validity_has_passed_is_suspended_until_a_val
 async def test_certificates_by_expiry_are_for_the_chair_and_the_secretariat(sessions, client):
     w = await world(sessions)
     await certified_service(w, name="First")
-    assert (await client.get("/api/committee/certificates", headers=w.bearer(w.operator))).json()[0]["service_name"] == "First"
+    assert (await client.get("/api/committee/certificates", headers=w.bearer(w.operator))).json()[0][
+        "service_name"
+    ] == "First"
     assert (await client.get("/api/committee/certificates", headers=w.bearer(w.provider_user))).status_code == 403
 
 
@@ -232,14 +272,27 @@ async def test_search_results_mark_a_valid_certificate_on_the_page_and_in_the_ap
     lapsed_id, lapsed_case = await certified_service(w)
     certificate = await _certificate(sessions, marked_case)
     async with sessions() as session, session.begin():  # past its end, before the daily sweep has delisted it
-        await session.execute(sa.update(Certificate).where(Certificate.case_id == lapsed_case).values(valid_to=clock.today() - timedelta(days=1)))
+        await session.execute(
+            sa.update(Certificate)
+            .where(Certificate.case_id == lapsed_case)
+            .values(valid_to=clock.today() - timedelta(days=1))
+        )
     assert (await _status(sessions, lapsed_id))[1]
 
     answer = (await client.get("/api/search", params={"q": "Cloud Service"})).json()
     marks = {hit["id"]: hit["marks"] for hit in answer["results"]}
-    assert marks[marked_id] == [{"kind": "certificate", "url": f"/certificates/{certificate.number}", "number": certificate.number,
-                                 "valid_to": certificate.valid_to.isoformat()}]
+    assert marks[marked_id] == [
+        {
+            "kind": "certificate",
+            "url": f"/certificates/{certificate.number}",
+            "number": certificate.number,
+            "valid_to": certificate.valid_to.isoformat(),
+        }
+    ]
     assert marks[lapsed_id] == []
     page = (await client.get("/services", params={"q": "Cloud Service"})).text
     assert page.count('class="mark mark-certificate"') == 1
-    assert f'<a href="/certificates/{certificate.number}">Certified: {certificate.number}, valid to {certificate.valid_to.isoformat()}</a>' in page
+    assert (
+        f'<a href="/certificates/{certificate.number}">Certified: {certificate.number}, valid to {certificate.valid_to.isoformat()}</a>'
+        in page
+    )

@@ -51,7 +51,10 @@ async def test_a_majority_failing_a_mandatory_criterion_rejects_with_comments_bu
     provider_view = await client.get(f"/api/provider/cases/{case_id}", headers=w.bearer(w.provider_user))
     body = provider_view.json()
     assert body["state"] == "rejected"
-    assert "Listed as a debarred supplier until 2027" in body["decision"]["reason"] and "Debarment record found" in body["decision"]["reason"]
+    assert (
+        "Listed as a debarred supplier until 2027" in body["decision"]["reason"]
+        and "Debarment record found" in body["decision"]["reason"]
+    )
     for member in w.members[:3]:
         assert member.name not in provider_view.text and f'"member_id": {member.id}' not in provider_view.text
     assert "rule" not in body["decision"] and body["reviews"] == []
@@ -72,9 +75,15 @@ async def test_a_weighted_mean_below_the_threshold_rejects_even_when_mandatory_c
 async def test_the_chair_may_return_a_case_for_revision_with_a_message(sessions, client):
     w = await world(sessions)
     service_id, case_id = await case_in_review(w)
-    response = await client.post(f"/api/committee/cases/{case_id}/return", headers=w.bearer(w.chair), json={"message": "Split the plans by region."})
+    response = await client.post(
+        f"/api/committee/cases/{case_id}/return",
+        headers=w.bearer(w.chair),
+        json={"message": "Split the plans by region."},
+    )
     assert response.status_code == 200, response.text
-    late = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING})
+    late = await client.post(
+        f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING}
+    )
     assert late.status_code == 409
     async with sessions() as session:
         assert (await session.get(Case, case_id)).state == "returned"
@@ -87,10 +96,12 @@ async def test_two_final_reviews_submitted_at_the_same_moment_produce_exactly_on
     w = await world(sessions)
     _s, case_id = await case_in_review(w)
     await review(w, w.members[0], case_id)
-    responses = await asyncio.gather(*[
-        client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(member), json={"answers": PASSING})
-        for member in w.members[1:3]
-    ])
+    responses = await asyncio.gather(
+        *[
+            client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(member), json={"answers": PASSING})
+            for member in w.members[1:3]
+        ]
+    )
     assert [r.status_code for r in responses] == [201, 201], [r.text for r in responses]
     assert await count(sessions, Decision, Decision.case_id == case_id) == 1
     assert await count(sessions, Certificate, Certificate.case_id == case_id) == 1

@@ -43,7 +43,11 @@ async def test_incomplete_returns_the_version_to_the_provider_with_the_message(s
     w = await world(sessions)
     service_id, version_id, case_id = await submitted_service(sessions, w.provider)
     await web.login(w.operator.email)
-    response = await web.submit(f"/committee/cases/{case_id}/incomplete", {"message": "Attach the security evidence."}, form_page=f"/committee/cases/{case_id}")
+    response = await web.submit(
+        f"/committee/cases/{case_id}/incomplete",
+        {"message": "Attach the security evidence."},
+        form_page=f"/committee/cases/{case_id}",
+    )
     assert response.status_code == 303, response.text
     async with sessions() as session:
         case = await session.get(Case, case_id)
@@ -61,7 +65,9 @@ async def test_incomplete_without_a_message_rerenders_the_form_with_an_error(ses
     w = await world(sessions)
     _s, _v, case_id = await submitted_service(sessions, w.provider)
     await web.login(w.operator.email)
-    response = await web.submit(f"/committee/cases/{case_id}/incomplete", {"message": "  "}, form_page=f"/committee/cases/{case_id}")
+    response = await web.submit(
+        f"/committee/cases/{case_id}/incomplete", {"message": "  "}, form_page=f"/committee/cases/{case_id}"
+    )
     assert response.status_code == 422
     assert "Say what the provider must supply." in response.text
     assert await count(sessions, Case, Case.id == case_id, Case.state == "intake") == 1
@@ -76,10 +82,16 @@ async def test_a_resubmission_returns_the_case_to_the_queue_keeping_its_history(
         version = await session.get(ServiceVersion, version_id)
         version.state = "submitted"
         (await session.get(Service, service_id)).status = "submitted"
-        await cases.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=w.as_(w.provider_user))
+        await cases.on_service_submitted(
+            session, service_id=service_id, version_id=version_id, actor=w.as_(w.provider_user)
+        )
     async with sessions() as session:
         case = await session.get(Case, case_id)
-        actions = (await session.scalars(sa.select(CaseEvent.action).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))).all()
+        actions = (
+            await session.scalars(
+                sa.select(CaseEvent.action).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+            )
+        ).all()
     assert case.state == "intake" and case.resubmissions == 1
     assert actions == ["opened", "incomplete", "resubmitted"]
     assert await count(sessions, Case) == 1
@@ -91,7 +103,7 @@ async def test_a_second_submission_while_a_case_is_open_is_refused(sessions):
     async with sessions() as session, session.begin():
         try:
             await cases.on_service_submitted(session, service_id=service_id, version_id=version_id, actor=None)
-        except Exception as exc:  # noqa: BLE001 - the type is checked below
+        except Exception as exc:
             refused = exc
     assert type(refused).__name__ == "Conflict"
 
@@ -112,13 +124,23 @@ async def test_the_queue_sorts_by_age_and_marks_cases_past_the_review_period(ses
 async def test_the_review_period_is_configurable_for_cases_opened_afterwards(sessions, client):
     w = await world(sessions)
     old_id = (await submitted_service(sessions, w.provider, name="Before", opened_at=utcnow() - timedelta(days=40)))[2]
-    response = await client.post("/api/committee/criteria", headers=w.bearer(w.chair), json={
-        "criteria": [{"code": "security", "name": "Security", "mandatory": True, "weight": 100}],
-        "threshold": 70, "reviewers_per_case": 3, "review_period_days": 60, "certificate_years": 3,
-    })
+    response = await client.post(
+        "/api/committee/criteria",
+        headers=w.bearer(w.chair),
+        json={
+            "criteria": [{"code": "security", "name": "Security", "mandatory": True, "weight": 100}],
+            "threshold": 70,
+            "reviewers_per_case": 3,
+            "review_period_days": 60,
+            "certificate_years": 3,
+        },
+    )
     assert response.status_code == 201, response.text
     await submitted_service(sessions, w.provider, name="After", opened_at=utcnow() - timedelta(days=40))
-    rows = {row["service_name"]: row for row in (await client.get("/api/committee/queue", headers=w.bearer(w.operator))).json()}
+    rows = {
+        row["service_name"]: row
+        for row in (await client.get("/api/committee/queue", headers=w.bearer(w.operator))).json()
+    }
     assert rows["Before"]["overdue"] is True and rows["Before"]["criteria_set_version"] == 1
     assert rows["After"]["overdue"] is False and rows["After"]["criteria_set_version"] == 2
     assert old_id is not None

@@ -12,18 +12,46 @@ from tests.committee.factories import make_user, token_for, world
 from tests.helpers import make_organisation
 
 LISTING = {
-    "name": "Gangnam Secure Mail", "summary": "E-mail for agencies, hosted in Korea", "description": "Encrypted e-mail and calendars.",
-    "category": "saas", "deployment_model": "public", "features": ["Encryption"], "benefits": ["No tender needed"],
-    "data_country": "KR", "data_region": "Seoul",
-    "certifications": [{"scheme": "CSAP", "csap_type": "saas_standard", "grade": "medium", "valid_from": "2025-01-01", "valid_to": "2099-01-01"}],
-    "sla_availability": "99.9", "support_hours": "24/7", "support_channels": ["email"], "response_time_minutes": 60,
-    "service_credits": "10%", "onboarding_terms": "5 days", "data_export_format": "mbox", "data_return_terms": "30 days",
-    "data_deletion_terms": "30 days", "plans": [{"name": "Basic", "unit": "user_month", "unit_price": 4000}],
+    "name": "Gangnam Secure Mail",
+    "summary": "E-mail for agencies, hosted in Korea",
+    "description": "Encrypted e-mail and calendars.",
+    "category": "saas",
+    "deployment_model": "public",
+    "features": ["Encryption"],
+    "benefits": ["No tender needed"],
+    "data_country": "KR",
+    "data_region": "Seoul",
+    "certifications": [
+        {
+            "scheme": "CSAP",
+            "csap_type": "saas_standard",
+            "grade": "medium",
+            "valid_from": "2025-01-01",
+            "valid_to": "2099-01-01",
+        }
+    ],
+    "sla_availability": "99.9",
+    "support_hours": "24/7",
+    "support_channels": ["email"],
+    "response_time_minutes": 60,
+    "service_credits": "10%",
+    "onboarding_terms": "5 days",
+    "data_export_format": "mbox",
+    "data_return_terms": "30 days",
+    "data_deletion_terms": "30 days",
+    "plans": [{"name": "Basic", "unit": "user_month", "unit_price": 4000}],
 }
 
 REVIEW_FORM = {
-    "management.passed": "pass", "management.score": "80", "sanctions.passed": "pass", "security.passed": "pass", "security.score": "90",
-    "stability.passed": "pass", "stability.score": "75", "support.passed": "pass", "support.score": "70",
+    "management.passed": "pass",
+    "management.score": "80",
+    "sanctions.passed": "pass",
+    "security.passed": "pass",
+    "security.score": "90",
+    "stability.passed": "pass",
+    "stability.score": "75",
+    "support.passed": "pass",
+    "support.score": "70",
 }
 
 
@@ -33,8 +61,17 @@ async def test_a_submission_is_checked_assigned_reviewed_certified_and_found_by_
     async with sessions() as session, session.begin():
         created = await listings.create_service(session, provider, schemas.ListingInput.model_validate(LISTING))
         version = await session.get(ServiceVersion, created.open_version_id)
-        session.add(Document(version_id=version.id, kind="service_definition", original_name="definition.pdf", storage_key="journey-test-key",
-                             content_type="application/pdf", size=100, sha256="0" * 64))
+        session.add(
+            Document(
+                version_id=version.id,
+                kind="service_definition",
+                original_name="definition.pdf",
+                storage_key="journey-test-key",
+                content_type="application/pdf",
+                size=100,
+                sha256="0" * 64,
+            )
+        )
         await session.flush()
         await listings.submit(session, provider, created.id, version.lock_version)
     async with sessions() as session:
@@ -69,7 +106,9 @@ async def test_a_submission_is_checked_assigned_reviewed_certified_and_found_by_
 
     agency = await make_organisation(sessions, "agency", name="Gangnam District Office")
     buyer_token = await token_for(sessions, await make_user(sessions, agency))
-    found = await client.get("/api/search", params={"q": "Gangnam Secure"}, headers={"Authorization": f"Bearer {buyer_token}"})
+    found = await client.get(
+        "/api/search", params={"q": "Gangnam Secure"}, headers={"Authorization": f"Bearer {buyer_token}"}
+    )
     assert [hit["id"] for hit in found.json()["results"]] == [created.id]
     verification = await client.get(f"/certificates/{certificate.number}")
     assert "This certificate is valid." in verification.text and "Gangnam Secure Mail" in verification.text

@@ -7,8 +7,14 @@ from datetime import timedelta
 from market import clock
 from tests.committee.factories import case_in_review, certified_service, world
 
-STAFF_PAGES = ["/committee/queue", "/committee/queue?state=review&overdue=true", "/committee/sessions", "/committee/certificates",
-               "/committee/bars", "/committee/criteria"]
+STAFF_PAGES = [
+    "/committee/queue",
+    "/committee/queue?state=review&overdue=true",
+    "/committee/sessions",
+    "/committee/certificates",
+    "/committee/bars",
+    "/committee/criteria",
+]
 
 
 async def test_the_chairs_pages_render_with_their_forms(sessions, web):
@@ -22,13 +28,34 @@ async def test_the_chairs_pages_render_with_their_forms(sessions, web):
         assert page.text.count("<h1>") == 1
     assert "Listed Cloud" in (await web.client.get("/committee/certificates")).text
     assert "Pending Cloud" in (await web.client.get("/committee/queue")).text
-    bar = await web.submit("/committee/bars", {"provider_id": str(w.provider.id), "starts_on": clock.today().isoformat(),
-                                               "ends_on": (clock.today() - timedelta(days=1)).isoformat(), "reason": "Debarment"}, form_page="/committee/bars")
+    bar = await web.submit(
+        "/committee/bars",
+        {
+            "provider_id": str(w.provider.id),
+            "starts_on": clock.today().isoformat(),
+            "ends_on": (clock.today() - timedelta(days=1)).isoformat(),
+            "reason": "Debarment",
+        },
+        form_page="/committee/bars",
+    )
     assert bar.status_code == 422 and "The end date is before the start date." in bar.text
-    criteria = await web.submit("/committee/criteria", {"criteria": "security | Security | yes | 150", "threshold": "70", "reviewers_per_case": "3",
-                                                        "review_period_days": "30", "certificate_years": "3"}, form_page="/committee/criteria")
+    criteria = await web.submit(
+        "/committee/criteria",
+        {
+            "criteria": "security | Security | yes | 150",
+            "threshold": "70",
+            "reviewers_per_case": "3",
+            "review_period_days": "30",
+            "certificate_years": "3",
+        },
+        form_page="/committee/criteria",
+    )
     assert criteria.status_code == 422 and "The weight must be between 0 and 100." in criteria.text
-    meeting = await web.submit("/committee/sessions", {"held_on": clock.today().isoformat(), "title": "", "quorum": "3"}, form_page="/committee/sessions")
+    meeting = await web.submit(
+        "/committee/sessions",
+        {"held_on": clock.today().isoformat(), "title": "", "quorum": "3"},
+        form_page="/committee/sessions",
+    )
     assert meeting.status_code == 422
 
 

@@ -10,8 +10,14 @@ from tests.helpers import count
 async def test_a_fail_without_a_comment_and_a_score_out_of_range_are_refused_with_field_messages(sessions, client):
     w = await world(sessions)
     _s, case_id = await case_in_review(w)
-    answers = {**PASSING, "security": {"passed": False, "score": 40, "comment": ""}, "support": {"passed": True, "score": 120, "comment": ""}}
-    response = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": answers})
+    answers = {
+        **PASSING,
+        "security": {"passed": False, "score": 40, "comment": ""},
+        "support": {"passed": True, "score": 120, "comment": ""},
+    }
+    response = await client.post(
+        f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": answers}
+    )
     assert response.status_code == 422
     errors = response.json()["errors"]
     assert errors["security.comment"] == "Explain why this criterion fails."
@@ -22,7 +28,11 @@ async def test_a_fail_without_a_comment_and_a_score_out_of_range_are_refused_wit
 async def test_every_criterion_must_be_answered(sessions, client):
     w = await world(sessions)
     _s, case_id = await case_in_review(w)
-    response = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": {"management": PASSING["management"]}})
+    response = await client.post(
+        f"/api/committee/cases/{case_id}/review",
+        headers=w.bearer(w.members[0]),
+        json={"answers": {"management": PASSING["management"]}},
+    )
     assert response.status_code == 422
     assert {"security.passed", "security.score", "sanctions.passed"} <= set(response.json()["errors"])
 
@@ -53,9 +63,15 @@ async def test_no_route_shows_another_members_review_before_ones_own_is_submitte
 async def test_a_submitted_review_is_final(sessions, client):
     w = await world(sessions)
     _s, case_id = await case_in_review(w)
-    first = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING})
+    first = await client.post(
+        f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING}
+    )
     assert first.status_code == 201, first.text
-    again = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": failing("security", "No CSAP")})
+    again = await client.post(
+        f"/api/committee/cases/{case_id}/review",
+        headers=w.bearer(w.members[0]),
+        json={"answers": failing("security", "No CSAP")},
+    )
     assert again.status_code == 409
     assert await count(sessions, Review) == 1
 
@@ -64,12 +80,18 @@ async def test_a_review_can_be_withdrawn_before_the_decision_and_the_withdrawal_
     w = await world(sessions)
     _s, case_id = await case_in_review(w)
     await review(w, w.members[0], case_id)
-    no_reason = await client.post(f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": ""})
+    no_reason = await client.post(
+        f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": ""}
+    )
     assert no_reason.status_code == 422
-    response = await client.post(f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": "I misread the SLA"})
+    response = await client.post(
+        f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": "I misread the SLA"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "withdrawn" and response.json()["withdrawal_reason"] == "I misread the SLA"
-    again = await client.post(f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING})
+    again = await client.post(
+        f"/api/committee/cases/{case_id}/review", headers=w.bearer(w.members[0]), json={"answers": PASSING}
+    )
     assert again.status_code == 201
     assert await count(sessions, Review) == 2 and await count(sessions, Review, Review.status == "withdrawn") == 1
 
@@ -79,7 +101,9 @@ async def test_a_review_cannot_be_withdrawn_after_the_decision(sessions, client)
     _s, case_id = await case_in_review(w)
     for member in w.members[:3]:
         await review(w, member, case_id)
-    response = await client.post(f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": "Second thoughts"})
+    response = await client.post(
+        f"/api/committee/cases/{case_id}/withdraw", headers=w.bearer(w.members[0]), json={"reason": "Second thoughts"}
+    )
     assert response.status_code == 409
     assert await count(sessions, Review, Review.status == "withdrawn") == 0
 
@@ -89,8 +113,18 @@ async def test_the_review_form_on_the_page_submits_and_rerenders_errors(sessions
     _s, case_id = await case_in_review(w)
     await web.login(w.members[0].email)
     path = f"/committee/cases/{case_id}"
-    form = {"management.passed": "pass", "management.score": "80", "sanctions.passed": "pass", "security.passed": "fail", "security.score": "50",
-            "security.comment": "", "stability.passed": "pass", "stability.score": "70", "support.passed": "pass", "support.score": "70"}
+    form = {
+        "management.passed": "pass",
+        "management.score": "80",
+        "sanctions.passed": "pass",
+        "security.passed": "fail",
+        "security.score": "50",
+        "security.comment": "",
+        "stability.passed": "pass",
+        "stability.score": "70",
+        "support.passed": "pass",
+        "support.score": "70",
+    }
     bad = await web.submit(f"{path}/review", form, form_page=path)
     assert bad.status_code == 422 and "Explain why this criterion fails." in bad.text
     good = await web.submit(f"{path}/review", {**form, "security.comment": "CSAP certificate expired"}, form_page=path)
@@ -102,15 +136,30 @@ async def test_the_review_form_on_the_page_submits_and_rerenders_errors(sessions
 async def test_a_new_criteria_set_applies_only_to_cases_opened_afterwards(sessions, client):
     w = await world(sessions)
     _s, before = await case_in_review(w)
-    response = await client.post("/api/committee/criteria", headers=w.bearer(w.chair), json={
-        "criteria": [{"code": "security", "name": "Security", "mandatory": True, "weight": 100}],
-        "threshold": 80, "reviewers_per_case": 1, "review_period_days": 30, "certificate_years": 2,
-    })
+    response = await client.post(
+        "/api/committee/criteria",
+        headers=w.bearer(w.chair),
+        json={
+            "criteria": [{"code": "security", "name": "Security", "mandatory": True, "weight": 100}],
+            "threshold": 80,
+            "reviewers_per_case": 1,
+            "review_period_days": 30,
+            "certificate_years": 2,
+        },
+    )
     assert response.status_code == 201 and response.json()["version"] == 2
-    old = await client.post(f"/api/committee/cases/{before}/review", headers=w.bearer(w.members[0]), json={"answers": {"security": {"passed": True, "score": 90}}})
+    old = await client.post(
+        f"/api/committee/cases/{before}/review",
+        headers=w.bearer(w.members[0]),
+        json={"answers": {"security": {"passed": True, "score": 90}}},
+    )
     assert old.status_code == 422  # the old case still needs the five default criteria
     _s2, after = await case_in_review(w, members=[w.members[0]])
-    new = await client.post(f"/api/committee/cases/{after}/review", headers=w.bearer(w.members[0]), json={"answers": {"security": {"passed": True, "score": 90}}})
+    new = await client.post(
+        f"/api/committee/cases/{after}/review",
+        headers=w.bearer(w.members[0]),
+        json={"answers": {"security": {"passed": True, "score": 90}}},
+    )
     assert new.status_code == 201, new.text
     assert new.json()["case_state"] == "certified"  # one member reviews under version 2
     async with sessions() as session:
@@ -119,7 +168,15 @@ async def test_a_new_criteria_set_applies_only_to_cases_opened_afterwards(sessio
 
 async def test_a_member_cannot_publish_criteria(sessions, client):
     w = await world(sessions)
-    response = await client.post("/api/committee/criteria", headers=w.bearer(w.members[0]), json={
-        "criteria": [{"code": "x", "name": "X", "weight": 10}], "threshold": 70, "reviewers_per_case": 3, "review_period_days": 30, "certificate_years": 3,
-    })
+    response = await client.post(
+        "/api/committee/criteria",
+        headers=w.bearer(w.members[0]),
+        json={
+            "criteria": [{"code": "x", "name": "X", "weight": 10}],
+            "threshold": 70,
+            "reviewers_per_case": 3,
+            "review_period_days": 30,
+            "certificate_years": 3,
+        },
+    )
     assert response.status_code == 403

@@ -21,13 +21,23 @@ async def _rejected_case(w):
 
 
 async def _session_with(client, w, case_ids, attendees):
-    created = await client.post("/api/committee/sessions", headers=w.bearer(w.chair), json={"held_on": clock.today().isoformat(), "title": "November meeting", "quorum": 3})
+    created = await client.post(
+        "/api/committee/sessions",
+        headers=w.bearer(w.chair),
+        json={"held_on": clock.today().isoformat(), "title": "November meeting", "quorum": 3},
+    )
     assert created.status_code == 201, created.text
     meeting_id = created.json()["id"]
     for case_id in case_ids:
-        added = await client.post(f"/api/committee/sessions/{meeting_id}/cases", headers=w.bearer(w.chair), json={"case_id": case_id})
+        added = await client.post(
+            f"/api/committee/sessions/{meeting_id}/cases", headers=w.bearer(w.chair), json={"case_id": case_id}
+        )
         assert added.status_code == 200, added.text
-    attended = await client.post(f"/api/committee/sessions/{meeting_id}/attendance", headers=w.bearer(w.chair), json={"member_ids": [m.id for m in attendees]})
+    attended = await client.post(
+        f"/api/committee/sessions/{meeting_id}/attendance",
+        headers=w.bearer(w.chair),
+        json={"member_ids": [m.id for m in attendees]},
+    )
     assert attended.status_code == 200, attended.text
     return meeting_id
 
@@ -36,7 +46,9 @@ async def test_decisions_cannot_be_confirmed_without_quorum(sessions, client):
     w = await world(sessions)
     _s, case_id = await certified_service(w)
     meeting_id = await _session_with(client, w, [case_id], w.members[:2])
-    response = await client.post(f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id})
+    response = await client.post(
+        f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id}
+    )
     assert response.status_code == 409 and "quorum" in response.json()["detail"]
 
 
@@ -46,7 +58,9 @@ async def test_confirming_a_rejection_returns_the_submission_to_the_provider(ses
     async with sessions() as session:
         assert (await session.get(Service, service_id)).status == "submitted"  # the session may still override
     meeting_id = await _session_with(client, w, [case_id], w.members[:3])
-    response = await client.post(f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id})
+    response = await client.post(
+        f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id}
+    )
     assert response.status_code == 200 and response.json()["confirmation"] == "confirmed"
     async with sessions() as session:
         owner = await session.get(Service, service_id)
@@ -58,10 +72,21 @@ async def test_an_override_needs_a_written_reason_and_is_carried_out(sessions, c
     w = await world(sessions)
     service_id, case_id = await _rejected_case(w)
     meeting_id = await _session_with(client, w, [case_id], w.members[:3])
-    no_reason = await client.post(f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id, "override": "certified"})
+    no_reason = await client.post(
+        f"/api/committee/sessions/{meeting_id}/confirm",
+        headers=w.bearer(w.chair),
+        json={"case_id": case_id, "override": "certified"},
+    )
     assert no_reason.status_code == 422
-    response = await client.post(f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={
-        "case_id": case_id, "override": "certified", "reason": "A valid CSAP certificate was presented at the session."})
+    response = await client.post(
+        f"/api/committee/sessions/{meeting_id}/confirm",
+        headers=w.bearer(w.chair),
+        json={
+            "case_id": case_id,
+            "override": "certified",
+            "reason": "A valid CSAP certificate was presented at the session.",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"case_id": case_id, "outcome": "certified", "confirmation": "overridden"}
     async with sessions() as session:
@@ -78,10 +103,14 @@ async def test_the_minutes_list_every_case_outcome_and_reason_and_download_as_cs
     _s2, rejected_id = await _rejected_case(w)
     meeting_id = await _session_with(client, w, [certified_id, rejected_id], w.members[:3])
     for case_id in (certified_id, rejected_id):
-        await client.post(f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id})
+        await client.post(
+            f"/api/committee/sessions/{meeting_id}/confirm", headers=w.bearer(w.chair), json={"case_id": case_id}
+        )
     closed = await client.post(f"/api/committee/sessions/{meeting_id}/close", headers=w.bearer(w.chair))
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
-    late = await client.post(f"/api/committee/sessions/{meeting_id}/attendance", headers=w.bearer(w.chair), json={"member_ids": []})
+    late = await client.post(
+        f"/api/committee/sessions/{meeting_id}/attendance", headers=w.bearer(w.chair), json={"member_ids": []}
+    )
     assert late.status_code == 409
     await web.login(w.operator.email)
     page = await web.client.get(f"/committee/sessions/{meeting_id}")

@@ -31,8 +31,15 @@ from tests.helpers import PASSWORD, make_organisation, make_user
 
 def principal(user: User, organisation: Organisation) -> Principal:
     return Principal(
-        user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,  # type: ignore[arg-type]
-        organisation_kind=organisation.kind, organisation_name=organisation.name, role=user.role, language=None, ip="127.0.0.1",
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        organisation_id=organisation.id,  # type: ignore[arg-type]
+        organisation_kind=organisation.kind,
+        organisation_name=organisation.name,
+        role=user.role,
+        language=None,
+        ip="127.0.0.1",
     )
 
 
@@ -58,8 +65,14 @@ class Parties:
 
 
 async def contract_parties(
-    sessions: async_sessionmaker[AsyncSession], *, unit: str = "user_month", unit_price: int = 10_000, vat_included: bool = False,
-    minimum_term_months: int = 0, agency: Organisation | None = None, agency_user: User | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    unit: str = "user_month",
+    unit_price: int = 10_000,
+    vat_included: bool = False,
+    minimum_term_months: int = 0,
+    agency: Organisation | None = None,
+    agency_user: User | None = None,
 ) -> Parties:
     """An agency and a provider (one admin each; the agency's may sign up to ₩1,000,000,000,000) and a listed service
     with one plan priced as given."""
@@ -67,9 +80,14 @@ async def contract_parties(
     agency_user = agency_user or await make_user(sessions, agency, name="Buyer Kim", signing_limit=SIGNING_LIMIT)
     provider = await make_organisation(sessions, "provider")
     provider_user = await make_user(sessions, provider, name="Seller Park")
-    listed = await list_service(sessions, provider, "Cloud Drive", plans=[
-        plan("Standard", unit, unit_price, vat_included=vat_included, minimum_term_months=minimum_term_months),
-    ])
+    listed = await list_service(
+        sessions,
+        provider,
+        "Cloud Drive",
+        plans=[
+            plan("Standard", unit, unit_price, vat_included=vat_included, minimum_term_months=minimum_term_months),
+        ],
+    )
     async with sessions() as session:
         offer = await drafting.listed_offer(session, listed.id)  # type: ignore[arg-type]
     return Parties(agency, agency_user, provider, provider_user, listed.id, offer.plans[0].id)  # type: ignore[arg-type]
@@ -77,8 +95,14 @@ async def contract_parties(
 
 def terms(parties: Parties, **overrides: Any) -> DraftInput:
     values: dict[str, Any] = {
-        "service_id": parties.service_id, "plan_id": parties.plan_id, "quantity": 10, "starts_on": date(2027, 1, 1),
-        "ends_on": date(2027, 12, 31), "billing_period": "monthly", "budget_reference": "2027-IT-001", "route": "direct",
+        "service_id": parties.service_id,
+        "plan_id": parties.plan_id,
+        "quantity": 10,
+        "starts_on": date(2027, 1, 1),
+        "ends_on": date(2027, 12, 31),
+        "billing_period": "monthly",
+        "budget_reference": "2027-IT-001",
+        "route": "direct",
         "special_terms": "",
     }
     values.update(overrides)
@@ -97,7 +121,9 @@ async def draft_contract(sessions: async_sessionmaker[AsyncSession], parties: Pa
         return contract.id  # type: ignore[return-value]
 
 
-async def sent_contract(sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties, **overrides: Any) -> int:
+async def sent_contract(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties, **overrides: Any
+) -> int:
     contract_id = await draft_contract(sessions, parties, **overrides)
     async with sessions() as session, session.begin():
         await drafting.send(session, parties.buyer, documents.store_for(settings), contract_id)
@@ -105,21 +131,39 @@ async def sent_contract(sessions: async_sessionmaker[AsyncSession], settings: Se
 
 
 async def sign_as(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, who: Principal, contract_id: int, *, today: date | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    who: Principal,
+    contract_id: int,
+    *,
+    today: date | None = None,
 ) -> None:
     """`who` signs the contract's current version, as the signing form would."""
     async with sessions() as session, session.begin():
         contract = await session.get(Contract, contract_id)
         version = await session.get(ContractVersion, contract.current_version_id)  # type: ignore[union-attr]
         await signing.sign(
-            session, who, documents.store_for(settings), contract_id, version.number,  # type: ignore[union-attr]
-            SignInput(password=PASSWORD, confirm_read=True, signer_name=who.name, document_sha256=version.document_sha256),  # type: ignore[union-attr, arg-type]
-            settings=settings, address="127.0.0.1", user_agent="tests", today=today,
+            session,
+            who,
+            documents.store_for(settings),
+            contract_id,
+            version.number,  # type: ignore[union-attr]
+            SignInput(
+                password=PASSWORD, confirm_read=True, signer_name=who.name, document_sha256=version.document_sha256
+            ),  # type: ignore[union-attr, arg-type]
+            settings=settings,
+            address="127.0.0.1",
+            user_agent="tests",
+            today=today,
         )
 
 
 async def signed_contract(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties | None = None, *, today: date | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    parties: Parties | None = None,
+    *,
+    today: date | None = None,
     **overrides: Any,
 ) -> int:
     """A contract signed by both sides (provider first). Active if it starts on or before `today` (default: the real
@@ -131,7 +175,9 @@ async def signed_contract(
     return contract_id
 
 
-async def active_contract(sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties | None = None, **overrides: Any) -> int:
+async def active_contract(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties | None = None, **overrides: Any
+) -> int:
     """A signed contract that is active now: its term starts on its start date, signed as of that date."""
     values = {"starts_on": date(2026, 1, 1), "ends_on": date(2026, 12, 31), **overrides}
     return await signed_contract(sessions, settings, parties, today=values["starts_on"], **values)
@@ -145,5 +191,7 @@ async def bearer(sessions: async_sessionmaker[AsyncSession], user: User) -> dict
 
     raw = new_token("mkt_")
     async with sessions() as session, session.begin():
-        session.add(ApiToken(user_id=user.id, name="tests", token_hash=token_hash(raw), prefix=raw[:8], last_used_at=utcnow()))  # type: ignore[arg-type]
+        session.add(
+            ApiToken(user_id=user.id, name="tests", token_hash=token_hash(raw), prefix=raw[:8], last_used_at=utcnow())
+        )  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {raw}"}

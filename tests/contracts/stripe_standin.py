@@ -35,9 +35,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from market.app import create_app
-from market.parts import Parts
 from market.database import utcnow
 from market.models import OutboxMessage
+from market.parts import Parts
 from market.settings import Settings
 
 API_KEY = "sk_test_standin"
@@ -45,9 +45,27 @@ WEBHOOK_SECRET = "whsec_standin_" + "x" * 24
 
 
 class StripeError(Exception):
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):
         super().__init__(message)
-        self.status, self.body = status, {"error": {"type": type, "message": message, **({"code": code} if code else {}), **({"param": param} if param else {})}}
+        self.status, self.body = (
+            status,
+            {
+                "error": {
+                    "type": type,
+                    "message": message,
+                    **({"code": code} if code else {}),
+                    **({"param": param} if param else {}),
+                }
+            },
+        )
 
 
 def form_to_dict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -139,9 +157,15 @@ class StripeStandIn:
 
     def event(self, type: str, obj: dict[str, Any], created: int | None = None) -> dict[str, Any]:
         return {
-            "id": f"evt_{secrets.token_hex(12)}", "object": "event", "api_version": "2026-10-28.endive",
-            "created": int(time.time()) if created is None else created, "type": type, "livemode": False,
-            "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}, "data": {"object": obj},
+            "id": f"evt_{secrets.token_hex(12)}",
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": int(time.time()) if created is None else created,
+            "type": type,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": obj},
         }
 
     # --- the API ------------------------------------------------------------------------------------------
@@ -175,13 +199,20 @@ class StripeStandIn:
             if method == "POST" and route[2:] in (["pay"], ["void"], ["mark_uncollectible"]):
                 if invoice["status"] != "open":
                     raise StripeError(400, f"Invoice is {invoice['status']}, not open.", code="invoice_not_open")
-                return 200, self.set_status(invoice["id"], {"pay": "paid", "void": "void", "mark_uncollectible": "uncollectible"}[route[2]])
+                return 200, self.set_status(
+                    invoice["id"], {"pay": "paid", "void": "void", "mark_uncollectible": "uncollectible"}[route[2]]
+                )
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
 
     def _create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
         customer = {
-            "id": self._id("cus"), "object": "customer", "created": int(time.time()), "livemode": False,
-            "name": params.get("name"), "email": params.get("email"), "metadata": params.get("metadata", {}),
+            "id": self._id("cus"),
+            "object": "customer",
+            "created": int(time.time()),
+            "livemode": False,
+            "name": params.get("name"),
+            "email": params.get("email"),
+            "metadata": params.get("metadata", {}),
         }
         self.customers[customer["id"]] = customer
         return customer
@@ -191,17 +222,38 @@ class StripeStandIn:
         if customer not in self.customers:
             raise StripeError(400, f"No such customer: '{customer}'", code="resource_missing", param="customer")
         if params.get("collection_method") == "send_invoice" and not params.get("days_until_due"):
-            raise StripeError(400, "Missing required param: days_until_due.", code="parameter_missing", param="days_until_due")
+            raise StripeError(
+                400, "Missing required param: days_until_due.", code="parameter_missing", param="days_until_due"
+            )
         invoice_id = self._id("in")
         invoice = {
-            "id": invoice_id, "object": "invoice", "customer": customer, "status": "draft", "livemode": False,
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": customer,
+            "status": "draft",
+            "livemode": False,
             "collection_method": params.get("collection_method", "charge_automatically"),
             "days_until_due": int(params["days_until_due"]) if params.get("days_until_due") else None,
-            "currency": params.get("currency", "krw"), "description": params.get("description"),
-            "metadata": params.get("metadata", {}), "auto_advance": params.get("auto_advance") == "true",
-            "amount_due": 0, "amount_paid": 0, "amount_remaining": 0, "subtotal": 0, "total": 0, "paid": False,
-            "number": None, "due_date": None, "hosted_invoice_url": None, "created": int(time.time()),
-            "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None, "marked_uncollectible_at": None},
+            "currency": params.get("currency", "krw"),
+            "description": params.get("description"),
+            "metadata": params.get("metadata", {}),
+            "auto_advance": params.get("auto_advance") == "true",
+            "amount_due": 0,
+            "amount_paid": 0,
+            "amount_remaining": 0,
+            "subtotal": 0,
+            "total": 0,
+            "paid": False,
+            "number": None,
+            "due_date": None,
+            "hosted_invoice_url": None,
+            "created": int(time.time()),
+            "status_transitions": {
+                "finalized_at": None,
+                "paid_at": None,
+                "voided_at": None,
+                "marked_uncollectible_at": None,
+            },
             "lines": {"object": "list", "data": [], "has_more": False, "url": f"/v1/invoices/{invoice_id}/lines"},
             "sent_count": 0,
         }
@@ -210,7 +262,9 @@ class StripeStandIn:
 
     def _create_item(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("customer") not in self.customers:
-            raise StripeError(400, f"No such customer: '{params.get('customer')}'", code="resource_missing", param="customer")
+            raise StripeError(
+                400, f"No such customer: '{params.get('customer')}'", code="resource_missing", param="customer"
+            )
         try:
             amount = int(params["amount"])
         except (KeyError, ValueError):
@@ -221,19 +275,33 @@ class StripeStandIn:
         if invoice is not None and invoice["status"] != "draft":
             raise StripeError(400, "You can only add invoice items to draft invoices.", param="invoice")
         item = {
-            "id": self._id("ii"), "object": "invoiceitem", "customer": params["customer"], "amount": amount,
-            "currency": params.get("currency", "krw"), "description": params.get("description"),
-            "invoice": invoice["id"] if invoice else None, "livemode": False, "date": int(time.time()),
+            "id": self._id("ii"),
+            "object": "invoiceitem",
+            "customer": params["customer"],
+            "amount": amount,
+            "currency": params.get("currency", "krw"),
+            "description": params.get("description"),
+            "invoice": invoice["id"] if invoice else None,
+            "livemode": False,
+            "date": int(time.time()),
         }
         self.invoice_items[item["id"]] = item
         if invoice is not None:
-            invoice["lines"]["data"].append({"id": f"il_{item['id']}", "object": "line_item", "amount": amount, "description": item["description"]})
-            invoice["subtotal"] = invoice["total"] = invoice["amount_due"] = invoice["amount_remaining"] = sum(line["amount"] for line in invoice["lines"]["data"])
+            invoice["lines"]["data"].append(
+                {"id": f"il_{item['id']}", "object": "line_item", "amount": amount, "description": item["description"]}
+            )
+            invoice["subtotal"] = invoice["total"] = invoice["amount_due"] = invoice["amount_remaining"] = sum(
+                line["amount"] for line in invoice["lines"]["data"]
+            )
         return item
 
     def _finalize(self, invoice: dict[str, Any]) -> dict[str, Any]:
         if invoice["status"] != "draft":
-            raise StripeError(400, "This invoice is already finalized, you can't re-finalize a non-draft invoice.", code="invoice_not_editable")
+            raise StripeError(
+                400,
+                "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
+                code="invoice_not_editable",
+            )
         now = int(time.time())
         invoice["status"], invoice["number"] = "open", f"STANDIN-{len(self.invoices):04d}"
         invoice["status_transitions"]["finalized_at"] = now
@@ -253,13 +321,15 @@ class StripeStandIn:
         ordered = sorted(self.invoices.values(), key=lambda invoice: invoice["id"], reverse=True)  # newest first
         if params.get("starting_after"):
             ids = [invoice["id"] for invoice in ordered]
-            ordered = ordered[ids.index(params["starting_after"]) + 1:] if params["starting_after"] in ids else []
+            ordered = ordered[ids.index(params["starting_after"]) + 1 :] if params["starting_after"] in ids else []
         limit = min(int(params.get("limit", 10)), 100)
         return {"object": "list", "url": "/v1/invoices", "has_more": len(ordered) > limit, "data": ordered[:limit]}
 
     # --- HTTP ---------------------------------------------------------------------------------------------
 
-    def serve(self, method: str, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def serve(
+        self, method: str, path: str, headers: dict[str, str], body: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         target = urlsplit(path)
         key = headers.get("idempotency-key") if method == "POST" else None
         with self._lock:
@@ -269,7 +339,16 @@ class StripeStandIn:
                 fault = self._faults.pop(0) if self._faults else None
         if fault == "fail":
             self.calls.append(Call(method, target.path, key, "failed"))
-            return 500, {"error": {"type": "api_error", "message": "An unknown error occurred (the stand-in was told to fail)."}}, {}
+            return (
+                500,
+                {
+                    "error": {
+                        "type": "api_error",
+                        "message": "An unknown error occurred (the stand-in was told to fail).",
+                    }
+                },
+                {},
+            )
         if fault == "stall":
             if key is not None:
                 with self._lock:
@@ -286,12 +365,30 @@ class StripeStandIn:
             if key is not None:
                 if key in self._running:
                     self.calls.append(Call(method, target.path, key, "error"))
-                    return 409, {"error": {"type": "idempotency_error", "message": "There is currently another in-progress request using this Idempotent Key."}}, {}
+                    return (
+                        409,
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "message": "There is currently another in-progress request using this Idempotent Key.",
+                            }
+                        },
+                        {},
+                    )
                 if key in self._idempotent:
                     first, status, response = self._idempotent[key]
                     if first != fingerprint:
                         self.calls.append(Call(method, target.path, key, "error"))
-                        return 400, {"error": {"type": "idempotency_error", "message": f"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."}}, {}
+                        return (
+                            400,
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": f"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.",
+                                }
+                            },
+                            {},
+                        )
                     self.calls.append(Call(method, target.path, key, "replayed"))
                     return status, response, {"Idempotent-Replayed": "true"}
             try:
@@ -301,7 +398,9 @@ class StripeStandIn:
             response = json.loads(json.dumps(response))  # a snapshot: later changes do not alter a replay
             if key is not None:
                 self._idempotent[key] = (fingerprint, status, response)
-            self.calls.append(Call(method, target.path, key, {"stall": "stalled", "hold": "held"}.get(fault or "", "ok")))
+            self.calls.append(
+                Call(method, target.path, key, {"stall": "stalled", "hold": "held"}.get(fault or "", "ok"))
+            )
         if fault == "hold":
             self.holding.set()
             self._released.wait(timeout=120)
@@ -377,21 +476,33 @@ def running_standin() -> Iterator[StripeStandIn]:
 
 # --- webhooks ----------------------------------------------------------------------------------------------
 
+
 def signature_header(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
 
 
-async def deliver(client: Any, event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-                  signature: str | None = None) -> httpx.Response:
+async def deliver(
+    client: Any,
+    event: dict[str, Any],
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> httpx.Response:
     """POST the event to /webhooks/stripe as Stripe does: the raw JSON body and its signature header."""
     payload = json.dumps(event, separators=(",", ":"))
     header = signature if signature is not None else signature_header(payload, secret, timestamp)
-    return await client.post("/webhooks/stripe", content=payload.encode(), headers={"Content-Type": "application/json", "Stripe-Signature": header})
+    return await client.post(
+        "/webhooks/stripe",
+        content=payload.encode(),
+        headers={"Content-Type": "application/json", "Stripe-Signature": header},
+    )
 
 
 # --- fixtures (import them into a test module by name) --------------------------------------------------------
+
 
 @pytest.fixture
 def standin() -> Iterator[StripeStandIn]:
@@ -420,9 +531,17 @@ async def stripe_client(stripe_app: Litestar, settings: Settings) -> Any:
 async def make_due(sessions: Any) -> None:
     """The outbox's backoff, skipped: every pending message is due now."""
     async with sessions() as session, session.begin():
-        await session.execute(sa.update(OutboxMessage).where(OutboxMessage.status == "pending").values(next_attempt_at=utcnow()))
+        await session.execute(
+            sa.update(OutboxMessage).where(OutboxMessage.status == "pending").values(next_attempt_at=utcnow())
+        )
 
 
 async def outbox_messages(sessions: Any, kind: str) -> list[OutboxMessage]:
     async with sessions() as session:
-        return list((await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id))).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+                )
+            ).all()
+        )

@@ -24,14 +24,25 @@ def test_the_money_limit_is_beyond_32_bits_and_within_javascripts_safe_integers(
     assert INTEGER_MAX < BIG_NET < BIG_TOTAL < MONEY_MAX < 2**53 - 1
 
 
-async def test_a_contract_worth_five_billion_won_is_drafted_priced_stored_and_read_back_exactly(client, sessions) -> None:
+async def test_a_contract_worth_five_billion_won_is_drafted_priced_stored_and_read_back_exactly(
+    client, sessions
+) -> None:
     parties = await contract_parties(sessions, unit="project", unit_price=BIG_NET)
     agency = await bearer(sessions, parties.agency_user)
     budget = await client.put("/api/budgets", headers=agency, json={"year": 2027, "amount": 6_000_000_000})
     assert budget.status_code == 200, budget.text
-    response = await client.post("/api/contracts", headers=agency, json={
-        "service_id": parties.service_id, "plan_id": parties.plan_id, "quantity": 1, "starts_on": "2027-01-01",
-        "ends_on": "2027-12-31", "billing_period": "once"})
+    response = await client.post(
+        "/api/contracts",
+        headers=agency,
+        json={
+            "service_id": parties.service_id,
+            "plan_id": parties.plan_id,
+            "quantity": 1,
+            "starts_on": "2027-01-01",
+            "ends_on": "2027-12-31",
+            "billing_period": "once",
+        },
+    )
     assert response.status_code == 201, response.text
     assert response.json()["amount_total"] == BIG_TOTAL
     contract_id = response.json()["id"]
@@ -40,7 +51,9 @@ async def test_a_contract_worth_five_billion_won_is_drafted_priced_stored_and_re
     assert (shown["amount_net"], shown["amount_vat"], shown["amount_total"]) == (BIG_NET, BIG_VAT, BIG_TOTAL)
     assert shown["versions"][0]["plan"]["unit_price"] == BIG_NET
     async with sessions() as session:
-        version = (await session.scalars(sa.select(ContractVersion).where(ContractVersion.contract_id == contract_id))).one()
+        version = (
+            await session.scalars(sa.select(ContractVersion).where(ContractVersion.contract_id == contract_id))
+        ).one()
     assert (version.amount_net, version.amount_vat, version.amount_total) == (BIG_NET, BIG_VAT, BIG_TOTAL)
     budgets = (await client.get("/api/budgets", headers=agency)).json()
     assert budgets == [{"year": 2027, "amount": 6_000_000_000, "committed": BIG_TOTAL, "remaining": 1_000_000_000}]
@@ -56,8 +69,11 @@ async def test_a_five_billion_won_contract_is_invoiced_and_paid_exactly(client, 
     assert (invoice.amount_net, invoice.amount_vat, invoice.amount_total) == (BIG_NET, BIG_VAT, BIG_TOTAL)
 
     seller = await bearer(sessions, parties.provider_user)
-    paid = await client.post(f"/api/invoices/{invoice.id}/payments", headers=seller,
-                             json={"amount": BIG_TOTAL, "paid_on": "2026-03-01", "reference": "transfer"})
+    paid = await client.post(
+        f"/api/invoices/{invoice.id}/payments",
+        headers=seller,
+        json={"amount": BIG_TOTAL, "paid_on": "2026-03-01", "reference": "transfer"},
+    )
     assert paid.status_code == 201, paid.text
     assert paid.json()["status"] == "paid" and paid.json()["payments"][0]["amount"] == BIG_TOTAL
     async with sessions() as session:
@@ -74,7 +90,9 @@ async def test_a_payment_beyond_the_money_limit_is_refused(client, sessions, set
     async with sessions() as session:
         invoice_id = await session.scalar(sa.select(Invoice.id).where(Invoice.contract_id == contract_id).limit(1))
     seller = await bearer(sessions, parties.provider_user)
-    response = await client.post(f"/api/invoices/{invoice_id}/payments", headers=seller, json={"amount": MONEY_MAX + 1, "paid_on": "2026-03-01"})
+    response = await client.post(
+        f"/api/invoices/{invoice_id}/payments", headers=seller, json={"amount": MONEY_MAX + 1, "paid_on": "2026-03-01"}
+    )
     assert response.status_code == 422 and "amount" in response.json()["errors"]
     assert await count(sessions, Payment) == 0
 
@@ -83,8 +101,11 @@ async def test_an_amendment_unit_price_beyond_a_plans_cap_is_refused(client, ses
     parties = await contract_parties(sessions)
     contract_id = await signed_contract(sessions, settings, parties, today=date(2027, 1, 1))
     provider = await bearer(sessions, parties.provider_user)
-    response = await client.post(f"/api/contracts/{contract_id}/amendments", headers=provider, json={
-        "amendment_reason": "other", "rationale": "A typo of many zeros", "unit_price": MONEY_MAX + 1})
+    response = await client.post(
+        f"/api/contracts/{contract_id}/amendments",
+        headers=provider,
+        json={"amendment_reason": "other", "rationale": "A typo of many zeros", "unit_price": MONEY_MAX + 1},
+    )
     assert response.status_code == 422 and "unit_price" in response.json()["errors"]
     assert await count(sessions, ContractVersion, ContractVersion.contract_id == contract_id) == 1
 
@@ -93,8 +114,11 @@ async def test_an_amendment_whose_total_is_too_large_is_refused_on_the_unit_pric
     parties = await contract_parties(sessions)
     contract_id = await signed_contract(sessions, settings, parties, today=date(2027, 1, 1))
     agency = await bearer(sessions, parties.agency_user)
-    response = await client.post(f"/api/contracts/{contract_id}/amendments", headers=agency, json={
-        "amendment_reason": "other", "rationale": "Far dearer", "unit_price": DEAR})
+    response = await client.post(
+        f"/api/contracts/{contract_id}/amendments",
+        headers=agency,
+        json={"amendment_reason": "other", "rationale": "Far dearer", "unit_price": DEAR},
+    )
     assert response.status_code == 422, response.text
     assert "is too large" in response.json()["errors"]["unit_price"]
     assert f"{MONEY_MAX:,}" in response.json()["errors"]["unit_price"]
@@ -105,9 +129,18 @@ async def test_a_draft_whose_total_is_beyond_the_money_limit_is_refused_on_the_q
     parties = await contract_parties(sessions, unit_price=DEAR)
     agency = await bearer(sessions, parties.agency_user)
     before = await count(sessions, Contract)
-    response = await client.post("/api/contracts", headers=agency, json={
-        "service_id": parties.service_id, "plan_id": parties.plan_id, "quantity": 10, "starts_on": "2027-01-01",
-        "ends_on": "2027-12-31", "billing_period": "monthly"})
+    response = await client.post(
+        "/api/contracts",
+        headers=agency,
+        json={
+            "service_id": parties.service_id,
+            "plan_id": parties.plan_id,
+            "quantity": 10,
+            "starts_on": "2027-01-01",
+            "ends_on": "2027-12-31",
+            "billing_period": "monthly",
+        },
+    )
     assert response.status_code == 422, response.text
     assert "is too large" in response.json()["errors"]["quantity"]
     assert f"{MONEY_MAX:,}" in response.json()["errors"]["quantity"]

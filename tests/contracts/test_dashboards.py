@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from market import clock
-
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -36,16 +34,33 @@ async def test_agency_panel_counts_contracts_by_state(web, sessions):
 
 async def test_agency_panel_lists_contracts_ending_within_ninety_days_and_their_renewals(web, sessions):
     agency_user = await web.login_as("agency")
-    world = await register_world(sessions, agency=await _organisation_of(sessions, agency_user), provider_name="Hanbit Cloud")
+    world = await register_world(
+        sessions, agency=await _organisation_of(sessions, agency_user), provider_name="Hanbit Cloud"
+    )
     today = clock.today()
-    soon = await add_contract(sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=20))
-    renewed = await add_contract(sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=60))
-    renewal = await add_contract(sessions, world, status="draft", starts_on=today + timedelta(days=61), ends_on=today + timedelta(days=400), renewal_of_id=renewed.id)
-    later = await add_contract(sessions, world, starts_on=today - timedelta(days=10), ends_on=today + timedelta(days=200))
-    ended = await add_contract(sessions, world, status="completed", starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=5))
+    soon = await add_contract(
+        sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=20)
+    )
+    renewed = await add_contract(
+        sessions, world, starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=60)
+    )
+    renewal = await add_contract(
+        sessions,
+        world,
+        status="draft",
+        starts_on=today + timedelta(days=61),
+        ends_on=today + timedelta(days=400),
+        renewal_of_id=renewed.id,
+    )
+    later = await add_contract(
+        sessions, world, starts_on=today - timedelta(days=10), ends_on=today + timedelta(days=200)
+    )
+    ended = await add_contract(
+        sessions, world, status="completed", starts_on=today - timedelta(days=300), ends_on=today + timedelta(days=5)
+    )
 
     text = panel((await web.client.get("/")).text)
-    ending = text[text.index("Ending in the next 90 days"):text.index("Budget for")]
+    ending = text[text.index("Ending in the next 90 days") : text.index("Budget for")]
 
     assert soon.number in ending and renewed.number in ending
     assert later.number not in ending and ended.number not in ending
@@ -59,8 +74,12 @@ async def test_agency_panel_shows_spending_against_this_years_budget(web, sessio
     world = await register_world(sessions, agency=await _organisation_of(sessions, agency_user))
     year = clock.today().year
     await add_budget(sessions, world, year, 10_000_000)
-    contract = await add_contract(sessions, world, amount_net=4_000_000, starts_on=date(year, 1, 1), ends_on=date(year, 12, 31))
-    await add_contract(sessions, world, amount_net=50_000_000, starts_on=date(year + 1, 1, 1), ends_on=date(year + 1, 12, 31))
+    contract = await add_contract(
+        sessions, world, amount_net=4_000_000, starts_on=date(year, 1, 1), ends_on=date(year, 12, 31)
+    )
+    await add_contract(
+        sessions, world, amount_net=50_000_000, starts_on=date(year + 1, 1, 1), ends_on=date(year + 1, 12, 31)
+    )
     await add_invoice(sessions, world, contract, amount_total=440_000, paid_on=date(year, 2, 1))
 
     text = panel((await web.client.get("/")).text)
@@ -89,7 +108,7 @@ async def test_agency_panel_lists_unpaid_invoices_and_flags_overdue_ones(web, se
     paid, _ = await add_invoice(sessions, world, contract, period=3, paid_on=today - timedelta(days=1))
 
     text = panel((await web.client.get("/")).text)
-    due = text[text.index("Invoices to pay"):]
+    due = text[text.index("Invoices to pay") :]
 
     assert overdue.number in due and upcoming.number in due and paid.number not in due
     assert due.index(overdue.number) < due.index(upcoming.number)
@@ -106,8 +125,8 @@ async def test_provider_panel_lists_contracts_to_sign_and_in_force(web, sessions
     signed = await add_contract(sessions, world, status="signed")
 
     text = panel((await web.client.get("/")).text)
-    waiting = text[text.index("Waiting for your signature"):text.index("Contracts in force")]
-    in_force = text[text.index("Contracts in force"):text.index("<h3>Invoices")]
+    waiting = text[text.index("Waiting for your signature") : text.index("Contracts in force")]
+    in_force = text[text.index("Contracts in force") : text.index("<h3>Invoices")]
 
     assert to_sign.number in waiting and draft.number not in waiting and active.number not in waiting
     assert active.number in in_force and signed.number in in_force and to_sign.number not in in_force
@@ -122,10 +141,18 @@ async def test_provider_panel_drops_a_contract_it_has_already_signed(web, sessio
     from contracts.models import Signature
 
     async with sessions() as session, session.begin():
-        session.add(Signature(
-            contract_id=contract.id, version_id=contract.current_version_id, side="provider", user_id=provider_user.id,  # type: ignore[arg-type]
-            organisation_id=world.provider.id, signer_name="P", signer_role="admin", document_sha256="0" * 64,  # type: ignore[arg-type]
-        ))
+        session.add(
+            Signature(
+                contract_id=contract.id,
+                version_id=contract.current_version_id,
+                side="provider",
+                user_id=provider_user.id,  # type: ignore[arg-type]
+                organisation_id=world.provider.id,
+                signer_name="P",
+                signer_role="admin",
+                document_sha256="0" * 64,  # type: ignore[arg-type]
+            )
+        )
 
     text = panel((await web.client.get("/")).text)
     assert "Nothing is waiting for your signature." in text
@@ -138,10 +165,15 @@ async def test_provider_panel_lists_an_amendment_waiting_for_its_signature(web, 
     contract = await add_contract(sessions, world, status="active")
     async with sessions() as session, session.begin():
         current = await session.get(ContractVersion, contract.signed_version_id)
-        amendment = ContractVersion(**{
-            **current.model_dump(exclude={"id", "number", "state", "kind", "signed_at"}),  # type: ignore[union-attr]
-            "number": 2, "state": VersionState.sent, "kind": "amendment", "amendment_reason": "other",
-        })
+        amendment = ContractVersion(
+            **{
+                **current.model_dump(exclude={"id", "number", "state", "kind", "signed_at"}),  # type: ignore[union-attr]
+                "number": 2,
+                "state": VersionState.sent,
+                "kind": "amendment",
+                "amendment_reason": "other",
+            }
+        )
         session.add(amendment)
         await session.flush()
         from contracts.models import Contract
@@ -150,7 +182,7 @@ async def test_provider_panel_lists_an_amendment_waiting_for_its_signature(web, 
         row.current_version_id = amendment.id  # type: ignore[union-attr]
 
     text = panel((await web.client.get("/")).text)
-    waiting = text[text.index("Waiting for your signature"):text.index("Contracts in force")]
+    waiting = text[text.index("Waiting for your signature") : text.index("Contracts in force")]
     assert contract.number in waiting
 
 
@@ -160,7 +192,9 @@ async def test_provider_panel_shows_invoices_and_whether_they_are_paid(web, sess
     world.provider = await _organisation_of(sessions, provider_user)
     contract = await add_contract(sessions, world, status="active")
     paid, _ = await add_invoice(sessions, world, contract, period=1, amount_total=110_000, paid_on=date(2026, 2, 1))
-    unpaid, _ = await add_invoice(sessions, world, contract, period=2, amount_total=220_000, issued_on=date(2026, 2, 2), due_on=date(2099, 3, 1))
+    unpaid, _ = await add_invoice(
+        sessions, world, contract, period=2, amount_total=220_000, issued_on=date(2026, 2, 2), due_on=date(2099, 3, 1)
+    )
 
     text = panel((await web.client.get("/")).text)
 
@@ -207,10 +241,18 @@ async def test_agency_panel_lists_what_the_provider_signed_and_waits_for_the_age
     from contracts.models import Signature
 
     async with sessions() as session, session.begin():
-        session.add(Signature(
-            contract_id=waiting.id, version_id=waiting.current_version_id, side="provider", user_id=world.provider_user.id,  # type: ignore[arg-type]
-            organisation_id=world.provider.id, signer_name="P", signer_role="admin", document_sha256="0" * 64,  # type: ignore[arg-type]
-        ))
+        session.add(
+            Signature(
+                contract_id=waiting.id,
+                version_id=waiting.current_version_id,
+                side="provider",
+                user_id=world.provider_user.id,  # type: ignore[arg-type]
+                organisation_id=world.provider.id,
+                signer_name="P",
+                signer_role="admin",
+                document_sha256="0" * 64,  # type: ignore[arg-type]
+            )
+        )
 
     text = panel((await web.client.get("/")).text)
-    assert waiting.number in text[text.index("Waiting for your signature"):text.index("Ending in the next")]
+    assert waiting.number in text[text.index("Waiting for your signature") : text.index("Ending in the next")]

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from contracts import invoices, sweep
 from contracts.models import Invoice, Payment
 from market import clock
-from market.parts import Parts
 from market.cli import main
+from market.parts import Parts
 from tests.contracts.factories import Parties, active_contract, contract_parties, principal
 from tests.helpers import audit_actions, count, make_organisation, make_user
 
@@ -30,6 +30,7 @@ def emitted(monkeypatch: pytest.MonkeyPatch, parts: Parts) -> list[tuple[str, di
     seen: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(parts, "subscribers", {name: list(functions) for name, functions in parts.subscribers.items()})
     for event in ("invoice.issued", "invoice.paid"):
+
         async def record(session: Any, *, _event: str = event, **data: Any) -> None:
             seen.append((_event, data))
 
@@ -44,7 +45,13 @@ async def run_sweep(sessions, settings, today: date) -> sweep.SweepReport:
 
 async def invoices_of(sessions, contract_id: int) -> list[Invoice]:
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period))).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period)
+                )
+            ).all()
+        )
 
 
 async def monthly_world(sessions, settings, **overrides: Any) -> tuple[Parties, int, list[Invoice]]:
@@ -56,18 +63,26 @@ async def monthly_world(sessions, settings, **overrides: Any) -> tuple[Parties, 
 
 # --- issuing --------------------------------------------------------------------------------------------
 
-async def test_the_sweep_issues_one_invoice_per_begun_period_due_in_30_days_and_a_second_run_issues_none(sessions, settings, emitted):
+
+async def test_the_sweep_issues_one_invoice_per_begun_period_due_in_30_days_and_a_second_run_issues_none(
+    sessions, settings, emitted
+):
     parties = await contract_parties(sessions, unit_price=10_000)
     contract_id = await active_contract(sessions, settings, parties, quantity=10)
     report = await run_sweep(sessions, settings, MARCH_15)
     issued = await invoices_of(sessions, contract_id)
     assert [invoice.period for invoice in issued] == [1, 2, 3]  # January, February, March have begun
     assert [(i.period_start, i.period_end) for i in issued] == [
-        (date(2026, 1, 1), date(2026, 1, 31)), (date(2026, 2, 1), date(2026, 2, 28)), (date(2026, 3, 1), date(2026, 3, 31))]
+        (date(2026, 1, 1), date(2026, 1, 31)),
+        (date(2026, 2, 1), date(2026, 2, 28)),
+        (date(2026, 3, 1), date(2026, 3, 31)),
+    ]
     assert all(i.amount_net == 100_000 and i.amount_vat == 10_000 and i.amount_total == 110_000 for i in issued)
     assert all(i.issued_on == MARCH_15 and i.due_on == MARCH_15 + timedelta(days=30) for i in issued)
     assert all(i.status == "open" and i.payment_mode == "manual" for i in issued)
-    assert {i.agency_id for i in issued} == {parties.agency.id} and {i.provider_id for i in issued} == {parties.provider.id}
+    assert {i.agency_id for i in issued} == {parties.agency.id} and {i.provider_id for i in issued} == {
+        parties.provider.id
+    }
     assert len({i.number for i in issued}) == 3 and all(i.number.startswith("INV-2026-") for i in issued)
     assert report.issued == [i.number for i in issued]
     assert [name for name, _ in emitted].count("invoice.issued") == 3
@@ -80,12 +95,19 @@ async def test_the_sweep_issues_one_invoice_per_begun_period_due_in_30_days_and_
 
 
 async def test_quarterly_and_single_payment_contracts_are_invoiced_per_quarter_and_once(sessions, settings):
-    quarterly = await active_contract(sessions, settings, await contract_parties(sessions), billing_period="quarterly", quantity=1)
-    once = await active_contract(sessions, settings, await contract_parties(sessions), billing_period="once", quantity=1)
+    quarterly = await active_contract(
+        sessions, settings, await contract_parties(sessions), billing_period="quarterly", quantity=1
+    )
+    once = await active_contract(
+        sessions, settings, await contract_parties(sessions), billing_period="once", quantity=1
+    )
     await run_sweep(sessions, settings, date(2026, 7, 1))
     quarters = await invoices_of(sessions, quarterly)
     assert [(i.period_start, i.period_end) for i in quarters] == [
-        (date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 6, 30)), (date(2026, 7, 1), date(2026, 9, 30))]
+        (date(2026, 1, 1), date(2026, 3, 31)),
+        (date(2026, 4, 1), date(2026, 6, 30)),
+        (date(2026, 7, 1), date(2026, 9, 30)),
+    ]
     assert all(i.amount_net == 30_000 for i in quarters)
     single = await invoices_of(sessions, once)
     assert len(single) == 1 and single[0].amount_net == 120_000 and single[0].amount_total == 132_000
@@ -94,12 +116,16 @@ async def test_quarterly_and_single_payment_contracts_are_invoiced_per_quarter_a
 async def test_a_contract_not_yet_started_is_not_invoiced(sessions, settings):
     from tests.contracts.factories import signed_contract
 
-    contract_id = await signed_contract(sessions, settings, today=date(2026, 3, 1), starts_on=date(2026, 6, 1), ends_on=date(2026, 12, 31))
+    contract_id = await signed_contract(
+        sessions, settings, today=date(2026, 3, 1), starts_on=date(2026, 6, 1), ends_on=date(2026, 12, 31)
+    )
     await run_sweep(sessions, settings, date(2026, 3, 15))
     assert await invoices_of(sessions, contract_id) == []
 
 
-def test_the_contracts_sweep_command_prints_the_invoices_it_issued(sessions, settings, database_url, tmp_path, monkeypatch):
+def test_the_contracts_sweep_command_prints_the_invoices_it_issued(
+    sessions, settings, database_url, tmp_path, monkeypatch
+):
     async def arrange() -> int:
         return await active_contract(sessions, settings, await contract_parties(sessions))
 
@@ -118,20 +144,29 @@ def test_the_contracts_sweep_command_prints_the_invoices_it_issued(sessions, set
 
 # --- manual payments ----------------------------------------------------------------------------------------
 
+
 async def test_the_provider_records_a_bank_transfer_and_the_invoice_is_paid(web, sessions, settings, emitted):
     parties, _contract_id, issued = await monthly_world(sessions, settings)
     invoice = issued[0]
     await web.login(parties.provider_user.email)
     page = await web.client.get(f"/invoices/{invoice.id}")
     assert page.status_code == 200 and "Record a bank transfer" in page.text and invoice.number in page.text
-    response = await web.submit(f"/invoices/{invoice.id}/payments", {"amount": "110,000", "paid_on": "2026-03-10", "reference": "KB 2026-0310"},
-                                form_page=f"/invoices/{invoice.id}")
+    response = await web.submit(
+        f"/invoices/{invoice.id}/payments",
+        {"amount": "110,000", "paid_on": "2026-03-10", "reference": "KB 2026-0310"},
+        form_page=f"/invoices/{invoice.id}",
+    )
     assert response.status_code == 303, response.text
     (paid,) = [i for i in await invoices_of(sessions, invoice.contract_id) if i.id == invoice.id]
     assert paid.status == "paid" and paid.paid_at is not None
     async with sessions() as session:
         payment = await session.scalar(sa.select(Payment).where(Payment.invoice_id == invoice.id))
-    assert (payment.amount, payment.paid_on, payment.method, payment.reference) == (110_000, date(2026, 3, 10), "bank_transfer", "KB 2026-0310")
+    assert (payment.amount, payment.paid_on, payment.method, payment.reference) == (
+        110_000,
+        date(2026, 3, 10),
+        "bank_transfer",
+        "KB 2026-0310",
+    )
     assert payment.recorded_by_id == parties.provider_user.id
     assert ("invoice.paid", {"invoice_id": invoice.id, "payment_id": payment.id}) in emitted
     assert (await audit_actions(sessions))[-1] == "contracts.invoice_paid"
@@ -144,7 +179,13 @@ async def test_partial_transfers_add_up_and_the_invoice_is_paid_when_they_cover_
     invoice = issued[0]
     for amount in (60_000, 50_000):
         async with sessions() as session, session.begin():
-            await invoices.record_payment(session, parties.seller, invoice.id, invoices.PaymentInput(amount=amount, paid_on=date(2026, 3, 1)), today=MARCH_15)
+            await invoices.record_payment(
+                session,
+                parties.seller,
+                invoice.id,
+                invoices.PaymentInput(amount=amount, paid_on=date(2026, 3, 1)),
+                today=MARCH_15,
+            )
         async with sessions() as session:
             status = (await session.get(Invoice, invoice.id)).status
         assert status == ("open" if amount == 60_000 else "paid")
@@ -152,15 +193,20 @@ async def test_partial_transfers_add_up_and_the_invoice_is_paid_when_they_cover_
     assert (await audit_actions(sessions))[-2:] == ["contracts.payment_recorded", "contracts.invoice_paid"]
 
 
-@pytest.mark.parametrize(("form", "field", "message"), [
-    ({"amount": "120000", "paid_on": "2026-03-10"}, "amount", "At most ₩110,000 is outstanding"),
-    ({"amount": "0", "paid_on": "2026-03-10"}, "amount", "out of range"),
-    ({"amount": "lots", "paid_on": "2026-03-10"}, "amount", "whole number"),
-    ({"amount": "110000", "paid_on": "2026-04-01"}, "paid_on", "cannot be in the future"),
-    ({"amount": "110000", "paid_on": "10/03/2026"}, "paid_on", "YYYY-MM-DD"),
-    ({"amount": "110000", "paid_on": "2026-03-10", "reference": "x" * 201}, "reference", "At most 200"),
-])
-async def test_a_bad_payment_is_refused_naming_the_field_and_nothing_is_written(web, sessions, settings, form, field, message):
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"amount": "120000", "paid_on": "2026-03-10"}, "amount", "At most ₩110,000 is outstanding"),
+        ({"amount": "0", "paid_on": "2026-03-10"}, "amount", "out of range"),
+        ({"amount": "lots", "paid_on": "2026-03-10"}, "amount", "whole number"),
+        ({"amount": "110000", "paid_on": "2026-04-01"}, "paid_on", "cannot be in the future"),
+        ({"amount": "110000", "paid_on": "10/03/2026"}, "paid_on", "YYYY-MM-DD"),
+        ({"amount": "110000", "paid_on": "2026-03-10", "reference": "x" * 201}, "reference", "At most 200"),
+    ],
+)
+async def test_a_bad_payment_is_refused_naming_the_field_and_nothing_is_written(
+    web, sessions, settings, form, field, message
+):
     with clock.travel(MARCH_15):
         await _refused_payment(web, sessions, settings, form, field, message)
 
@@ -175,20 +221,32 @@ async def _refused_payment(web, sessions, settings, form, field, message):
     assert await count(sessions, Payment) == 0 and await audit_actions(sessions) == before
 
 
-async def test_a_paid_invoice_takes_no_more_payments_and_only_the_provider_or_an_operator_records_them(sessions, settings):
+async def test_a_paid_invoice_takes_no_more_payments_and_only_the_provider_or_an_operator_records_them(
+    sessions, settings
+):
     parties, _contract_id, issued = await monthly_world(sessions, settings)
     from market.errors import Conflict, Forbidden
 
     with pytest.raises(Forbidden):
         async with sessions() as session, session.begin():
-            await invoices.record_payment(session, parties.buyer, issued[0].id, invoices.PaymentInput(amount=1000, paid_on=MARCH_15), today=MARCH_15)
+            await invoices.record_payment(
+                session,
+                parties.buyer,
+                issued[0].id,
+                invoices.PaymentInput(amount=1000, paid_on=MARCH_15),
+                today=MARCH_15,
+            )
     operator_org = await make_organisation(sessions, "operator")
     operator = principal(await make_user(sessions, operator_org), operator_org)
     async with sessions() as session, session.begin():
-        await invoices.record_payment(session, operator, issued[0].id, invoices.PaymentInput(amount=110_000, paid_on=MARCH_15), today=MARCH_15)
+        await invoices.record_payment(
+            session, operator, issued[0].id, invoices.PaymentInput(amount=110_000, paid_on=MARCH_15), today=MARCH_15
+        )
     with pytest.raises(Conflict, match="is Paid"):
         async with sessions() as session, session.begin():
-            await invoices.record_payment(session, parties.seller, issued[0].id, invoices.PaymentInput(amount=1, paid_on=MARCH_15), today=MARCH_15)
+            await invoices.record_payment(
+                session, parties.seller, issued[0].id, invoices.PaymentInput(amount=1, paid_on=MARCH_15), today=MARCH_15
+            )
 
 
 async def test_an_operator_voids_an_invoice_only_after_confirming(web, sessions, settings):
@@ -206,6 +264,7 @@ async def test_an_operator_voids_an_invoice_only_after_confirming(web, sessions,
 
 
 # --- who sees what --------------------------------------------------------------------------------------------
+
 
 async def test_each_party_sees_its_own_invoices_and_another_organisation_gets_404(web, sessions, settings):
     parties, _contract_id, issued = await monthly_world(sessions, settings)
@@ -227,7 +286,9 @@ async def test_each_party_sees_its_own_invoices_and_another_organisation_gets_40
     await web.logout()
     await web.login(others.provider_user.email)
     assert (await web.client.get(f"/invoices/{issued[0].id}")).status_code == 404
-    forbidden = await web.submit(f"/invoices/{issued[0].id}/payments", {"amount": "1", "paid_on": "2026-03-01"}, form_page="/invoices")
+    forbidden = await web.submit(
+        f"/invoices/{issued[0].id}/payments", {"amount": "1", "paid_on": "2026-03-01"}, form_page="/invoices"
+    )
     assert forbidden.status_code == 404 and await count(sessions, Payment) == 0
 
     await web.logout()
@@ -239,7 +300,13 @@ async def test_the_list_filters_by_status_pages_and_exports_csv(web, sessions, s
     monkeypatch.setattr(invoices, "PAGE_SIZE", 2)
     parties, _contract_id, issued = await monthly_world(sessions, settings)
     async with sessions() as session, session.begin():
-        await invoices.record_payment(session, parties.seller, issued[0].id, invoices.PaymentInput(amount=110_000, paid_on=MARCH_15), today=MARCH_15)
+        await invoices.record_payment(
+            session,
+            parties.seller,
+            issued[0].id,
+            invoices.PaymentInput(amount=110_000, paid_on=MARCH_15),
+            today=MARCH_15,
+        )
     await web.login(parties.provider_user.email)
     first = await web.client.get("/invoices")
     assert "Page 1 of 2" in first.text and 'rel="next"' in first.text
@@ -273,12 +340,22 @@ async def test_the_api_lists_shows_and_records_payments_with_problem_json_for_ba
 
     bad = await client.post(f"/api/invoices/{issued[0].id}/payments", json={"amount": 110_000}, headers=seller)
     assert bad.status_code == 422 and "paid_on" in bad.json()["errors"]
-    extra = await client.post(f"/api/invoices/{issued[0].id}/payments", json={"amount": 1, "paid_on": "2026-03-01", "status": "paid"}, headers=seller)
+    extra = await client.post(
+        f"/api/invoices/{issued[0].id}/payments",
+        json={"amount": 1, "paid_on": "2026-03-01", "status": "paid"},
+        headers=seller,
+    )
     assert extra.status_code == 422 and "status" in extra.json()["errors"]
-    agency_try = await client.post(f"/api/invoices/{issued[0].id}/payments", json={"amount": 1, "paid_on": "2026-03-01"}, headers=buyer)
+    agency_try = await client.post(
+        f"/api/invoices/{issued[0].id}/payments", json={"amount": 1, "paid_on": "2026-03-01"}, headers=buyer
+    )
     assert agency_try.status_code == 403
 
-    done = await client.post(f"/api/invoices/{issued[0].id}/payments", json={"amount": 110_000, "paid_on": "2026-03-01", "reference": "transfer"}, headers=seller)
+    done = await client.post(
+        f"/api/invoices/{issued[0].id}/payments",
+        json={"amount": 110_000, "paid_on": "2026-03-01", "reference": "transfer"},
+        headers=seller,
+    )
     assert done.status_code == 201, done.text
     assert done.json()["status"] == "paid" and done.json()["payments"][0]["reference"] == "transfer"
     shown = await client.get(f"/api/invoices/{issued[0].id}", headers=buyer)
@@ -314,7 +391,9 @@ async def test_the_worker_runs_the_sweep_daily_for_todays_date(sessions, setting
 def test_the_sweep_day_is_the_day_in_the_marketplaces_time_zone(settings):
     from datetime import UTC, datetime
 
-    assert clock.today(settings.zone, datetime(2026, 2, 28, 15, 30, tzinfo=UTC)) == date(2026, 3, 1)  # already March in Seoul
+    assert clock.today(settings.zone, datetime(2026, 2, 28, 15, 30, tzinfo=UTC)) == date(
+        2026, 3, 1
+    )  # already March in Seoul
     assert clock.today(settings.zone, datetime(2026, 2, 28, 14, 59, tzinfo=UTC)) == date(2026, 2, 28)
 
 
@@ -326,7 +405,13 @@ async def test_two_transfers_recorded_at_the_same_moment_never_exceed_the_invoic
     async def record() -> str:
         try:
             async with sessions() as session, session.begin():
-                await invoices.record_payment(session, parties.seller, issued[0].id, invoices.PaymentInput(amount=60_000, paid_on=MARCH_15), today=MARCH_15)
+                await invoices.record_payment(
+                    session,
+                    parties.seller,
+                    issued[0].id,
+                    invoices.PaymentInput(amount=60_000, paid_on=MARCH_15),
+                    today=MARCH_15,
+                )
         except Invalid as exc:
             return exc.errors["amount"]
         return "recorded"

@@ -17,7 +17,11 @@ from tests.helpers import make_organisation, make_user
 
 async def emails(sessions) -> list[dict]:
     async with sessions() as session:
-        rows = (await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id))).all()
+        rows = (
+            await session.scalars(
+                sa.select(OutboxMessage).where(OutboxMessage.kind == "email").order_by(OutboxMessage.id)
+            )
+        ).all()
     return [json.loads(row.payload) for row in rows]
 
 
@@ -36,12 +40,14 @@ async def test_withdrawing_a_service_tells_the_agency_of_each_contract_in_force_
     assert response.status_code == 303, response.text
 
     sent = (await emails(web.sessions))[before:]
-    told = [mail for mail in sent if "it-procurement@agency.example.go.kr" == mail["to"]]
+    told = [mail for mail in sent if mail["to"] == "it-procurement@agency.example.go.kr"]
     assert len(told) == 1, sent
     assert "withdrawn" in told[0]["subject"] and "Replaced by a new product" in told[0]["body"]
     assert "stays valid" in told[0]["body"]
     async with web.sessions() as session:
-        number = await session.scalar(sa.text("SELECT number FROM contracts_contract WHERE id = :id"), {"id": contract_id})
+        number = await session.scalar(
+            sa.text("SELECT number FROM contracts_contract WHERE id = :id"), {"id": contract_id}
+        )
     assert number in told[0]["subject"]
 
 
@@ -57,23 +63,42 @@ async def test_an_agency_user_finds_the_way_to_a_draft_on_the_service_page(web) 
     assert link not in (await web.client.get(f"/services/{parties.service_id}")).text  # providers do not buy
 
 
-async def test_revocation_refuses_new_drafts_keeps_signed_contracts_and_tells_their_agencies(client, sessions, settings) -> None:
+async def test_revocation_refuses_new_drafts_keeps_signed_contracts_and_tells_their_agencies(
+    client, sessions, settings
+) -> None:
     w = await world(sessions)
     service_id, case_id = await certified_service(w)
     agency = await make_organisation(sessions, "agency", contact_email="cloud@agency.example.go.kr")
-    buyer = await make_user(sessions, agency, name="Buyer Lee", signing_limit=SIGNING_LIMIT)  # an administrator who also signs
+    buyer = await make_user(
+        sessions, agency, name="Buyer Lee", signing_limit=SIGNING_LIMIT
+    )  # an administrator who also signs
     async with sessions() as session:
         plan_id = (await drafting.listed_offer(session, service_id)).plans[0].id
     parties = Parties(agency, buyer, w.provider, w.provider_user, service_id, plan_id)
     contract_id = await active_contract(sessions, settings, parties)
     headers = await bearer(sessions, buyer)
-    draft = {"service_id": service_id, "plan_id": plan_id, "quantity": 1, "starts_on": "2027-01-01", "ends_on": "2027-06-30",
-             "billing_period": "monthly", "route": "direct", "budget_reference": "", "special_terms": ""}
+    draft = {
+        "service_id": service_id,
+        "plan_id": plan_id,
+        "quantity": 1,
+        "starts_on": "2027-01-01",
+        "ends_on": "2027-06-30",
+        "billing_period": "monthly",
+        "route": "direct",
+        "budget_reference": "",
+        "special_terms": "",
+    }
     assert (await client.post("/api/contracts", json=draft, headers=headers)).status_code == 201
     async with sessions() as session:
-        number = await session.scalar(sa.text("SELECT number FROM committee_certificate WHERE case_id = :id"), {"id": case_id})
+        number = await session.scalar(
+            sa.text("SELECT number FROM committee_certificate WHERE case_id = :id"), {"id": case_id}
+        )
 
-    revoked = await client.post(f"/api/committee/certificates/{number}/revoke", headers=w.bearer(w.chair), json={"reason": "Falsified CSAP evidence"})
+    revoked = await client.post(
+        f"/api/committee/certificates/{number}/revoke",
+        headers=w.bearer(w.chair),
+        json={"reason": "Falsified CSAP evidence"},
+    )
     assert revoked.status_code == 200, revoked.text
 
     refused = await client.post("/api/contracts", json=draft, headers=headers)

@@ -20,8 +20,7 @@ from referencing.jsonschema import DRAFT4
 import committee
 from contracts import ocds
 from contracts.models import Contract, Release
-from market import clock
-from market import hooks
+from market import clock, hooks
 from market.settings import configured
 from tests.contracts.register_rows import add_amendment, add_contract, add_invoice, register_world
 from tests.helpers import count
@@ -50,8 +49,18 @@ def _uri(value: object) -> bool:
 def _validator(name: str) -> Draft4Validator:
     """The package schema, with the release schema it names by address served from the copy in the repository."""
     resources = []
-    for file in ("release-schema.json", "versioned-release-validation-schema.json", "release-package-schema.json", "record-package-schema.json"):
-        resources.append((CANONICAL + file, Resource.from_contents(json.loads((SCHEMAS / file).read_text()), default_specification=DRAFT4)))
+    for file in (
+        "release-schema.json",
+        "versioned-release-validation-schema.json",
+        "release-package-schema.json",
+        "record-package-schema.json",
+    ):
+        resources.append(
+            (
+                CANONICAL + file,
+                Resource.from_contents(json.loads((SCHEMAS / file).read_text()), default_specification=DRAFT4),
+            )
+        )
     registry: Registry = Registry().with_resources(resources)
     return Draft4Validator(json.loads((SCHEMAS / name).read_text()), registry=registry, format_checker=FORMATS)
 
@@ -73,7 +82,11 @@ async def announce(sessions, event: str, **data: Any) -> None:
 
 async def releases_of(sessions, contract_id: int) -> list[Release]:
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Release).where(Release.contract_id == contract_id).order_by(Release.id))).all())
+        return list(
+            (
+                await session.scalars(sa.select(Release).where(Release.contract_id == contract_id).order_by(Release.id))
+            ).all()
+        )
 
 
 async def signed(sessions, world, **fields: Any) -> Contract:
@@ -84,7 +97,9 @@ async def signed(sessions, world, **fields: Any) -> Contract:
 
 async def test_signing_writes_a_contract_release_that_validates(client, sessions):
     world = await register_world(sessions, agency_name="Seoul Office", provider_name="Hanbit Cloud")
-    contract = await signed(sessions, world, amount_net=1_200_000, starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
+    contract = await signed(
+        sessions, world, amount_net=1_200_000, starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31)
+    )
 
     package = (await client.get("/api/ocds/releases")).json()
 
@@ -101,12 +116,22 @@ async def test_signing_writes_a_contract_release_that_validates(client, sessions
     assert release["tender"]["procuringEntity"]["name"] == "Seoul Office"
     [award] = release["awards"]
     [ocds_contract] = release["contracts"]
-    assert award["value"] == {"amount": 1_320_000, "currency": "KRW"} and award["suppliers"][0]["name"] == "Hanbit Cloud"
+    assert (
+        award["value"] == {"amount": 1_320_000, "currency": "KRW"} and award["suppliers"][0]["name"] == "Hanbit Cloud"
+    )
     assert ocds_contract["value"] == {"amount": 1_320_000, "currency": "KRW"}
     assert ocds_contract["awardID"] == award["id"] and ocds_contract["status"] == "active"
     assert ocds_contract["period"] == {"startDate": "2026-01-01T00:00:00+09:00", "endDate": "2026-12-31T23:59:59+09:00"}
-    assert ocds_contract["items"][0]["quantity"] == 120 and ocds_contract["items"][0]["unit"]["name"] == "per user per month" and ocds_contract["items"][0]["unit"]["value"] == {"amount": 10_000, "currency": "KRW"}
-    assert ocds_contract["items"][0]["classification"] == {"scheme": "x_marketplaceCategory", "id": "saas", "description": "Cloud: SaaS"}  # English, always
+    assert (
+        ocds_contract["items"][0]["quantity"] == 120
+        and ocds_contract["items"][0]["unit"]["name"] == "per user per month"
+        and ocds_contract["items"][0]["unit"]["value"] == {"amount": 10_000, "currency": "KRW"}
+    )
+    assert ocds_contract["items"][0]["classification"] == {
+        "scheme": "x_marketplaceCategory",
+        "id": "saas",
+        "description": "Cloud: SaaS",
+    }  # English, always
 
 
 async def test_central_route_names_the_central_procurement_agency_as_procuring_entity(client, sessions):
@@ -126,8 +151,15 @@ async def test_central_route_names_the_central_procurement_agency_as_procuring_e
 async def test_amendment_release_keeps_the_award_and_updates_the_contract(client, sessions):
     world = await register_world(sessions)
     contract = await signed(sessions, world, amount_net=1_000_000)
-    version = await add_amendment(sessions, world, contract, amount_net=1_500_000, ends_on=date(2027, 6, 30),
-                                  signed_at=datetime(2026, 5, 1, tzinfo=UTC), rationale="Six more months.")
+    version = await add_amendment(
+        sessions,
+        world,
+        contract,
+        amount_net=1_500_000,
+        ends_on=date(2027, 6, 30),
+        signed_at=datetime(2026, 5, 1, tzinfo=UTC),
+        rationale="Six more months.",
+    )
     await announce(sessions, "contract.amended", contract_id=contract.id, version_id=version.id)
 
     package = (await client.get("/api/ocds/releases")).json()
@@ -165,7 +197,12 @@ async def test_termination_and_completion_are_contract_termination_releases(clie
     completed = await signed(sessions, world)
     async with sessions() as session, session.begin():
         row = await session.get(Contract, ended.id)
-        row.status, row.ended_on, row.end_reason, row.amount_paid_at_end = "terminated", date(2026, 6, 30), "Agency reorganised.", 330_000  # type: ignore[union-attr]
+        row.status, row.ended_on, row.end_reason, row.amount_paid_at_end = (
+            "terminated",
+            date(2026, 6, 30),
+            "Agency reorganised.",
+            330_000,
+        )  # type: ignore[union-attr]
         other = await session.get(Contract, completed.id)
         other.status, other.ended_on = "completed", date(2026, 12, 31)  # type: ignore[union-attr]
     await announce(sessions, "contract.terminated", contract_id=ended.id)
@@ -174,7 +211,11 @@ async def test_termination_and_completion_are_contract_termination_releases(clie
     package = (await client.get("/api/ocds/releases")).json()
 
     assert_valid(RELEASE_PACKAGE, package)
-    by_id = {release["contracts"][0]["id"]: release for release in package["releases"] if release["tag"] == ["contractTermination"]}
+    by_id = {
+        release["contracts"][0]["id"]: release
+        for release in package["releases"]
+        if release["tag"] == ["contractTermination"]
+    }
     assert by_id[ended.number]["contracts"][0]["status"] == "terminated"
     assert "Agency reorganised." in by_id[ended.number]["contracts"][0]["description"]
     assert by_id[completed.number]["contracts"][0]["status"] == "terminated"
@@ -248,20 +289,38 @@ async def test_feed_filters_by_release_date(client, sessions):
     world = await register_world(sessions)
     old, new = await signed(sessions, world), await signed(sessions, world)
     async with sessions() as session, session.begin():
-        await session.execute(sa.update(Release).where(Release.contract_id == old.id).values(released_at=datetime(2026, 1, 10, 5, tzinfo=UTC)))
-        await session.execute(sa.update(Release).where(Release.contract_id == new.id).values(released_at=datetime(2026, 3, 10, 5, tzinfo=UTC)))
+        await session.execute(
+            sa.update(Release)
+            .where(Release.contract_id == old.id)
+            .values(released_at=datetime(2026, 1, 10, 5, tzinfo=UTC))
+        )
+        await session.execute(
+            sa.update(Release)
+            .where(Release.contract_id == new.id)
+            .values(released_at=datetime(2026, 3, 10, 5, tzinfo=UTC))
+        )
 
     def numbers(package: dict[str, Any]) -> list[str]:
         return [release["contracts"][0]["id"] for release in package["releases"]]
 
     assert numbers((await client.get("/api/ocds/releases", params={"since": "2026-02-01"})).json()) == [new.number]
     assert numbers((await client.get("/api/ocds/releases", params={"until": "2026-01-10"})).json()) == [old.number]
-    assert numbers((await client.get("/api/ocds/releases", params={"since": "2026-01-10T00:00:00Z", "until": "2026-03-31"})).json()) == [old.number, new.number]
+    assert numbers(
+        (await client.get("/api/ocds/releases", params={"since": "2026-01-10T00:00:00Z", "until": "2026-03-31"})).json()
+    ) == [old.number, new.number]
     next_link = (await client.get("/api/ocds/releases", params={"since": "2026-02-01"})).json()["links"]["next"]
     assert "since=2026-02-01" in next_link
 
 
-@pytest.mark.parametrize(("params", "field"), [({"since": "last week"}, "since"), ({"until": "2026-13-01"}, "until"), ({"limit": "0"}, "limit"), ({"after": "x"}, "after")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"since": "last week"}, "since"),
+        ({"until": "2026-13-01"}, "until"),
+        ({"limit": "0"}, "limit"),
+        ({"after": "x"}, "after"),
+    ],
+)
 async def test_feed_refuses_bad_parameters_naming_them(client, params, field):
     response = await client.get("/api/ocds/releases", params=params)
     assert response.status_code == 422
@@ -294,7 +353,13 @@ async def test_contract_signed_through_the_service_is_published(client, sessions
     from tests.contracts.factories import contract_parties, signed_contract
 
     parties = await contract_parties(sessions)
-    contract_id = await signed_contract(sessions, settings, parties, starts_on=clock.today() + timedelta(days=30), ends_on=clock.today() + timedelta(days=395))
+    contract_id = await signed_contract(
+        sessions,
+        settings,
+        parties,
+        starts_on=clock.today() + timedelta(days=30),
+        ends_on=clock.today() + timedelta(days=395),
+    )
 
     package = (await client.get("/api/ocds/releases")).json()
 
@@ -311,7 +376,9 @@ async def test_a_release_written_later_cannot_take_a_place_before_one_still_unco
     world = await register_world(sessions)
     first, second = await add_contract(sessions, world), await add_contract(sessions, world)
 
-    async def write(contract: Contract, release: asyncio.Future[int] | None = None, hold: asyncio.Event | None = None) -> int:
+    async def write(
+        contract: Contract, release: asyncio.Future[int] | None = None, hold: asyncio.Event | None = None
+    ) -> int:
         async with sessions() as session, session.begin():
             written = await ocds.write_release(session, contract.id, "contract.signed", "contract")  # type: ignore[arg-type]
             assert written is not None
@@ -340,19 +407,35 @@ async def test_a_contract_lived_through_the_services_publishes_its_whole_lifecyc
     parties = await contract_parties(sessions)
     contract_id = await active_contract(sessions, settings, parties)
     async with sessions() as session, session.begin():
-        await lifecycle.amend(session, parties.buyer, documents.store_for(settings), contract_id,
-                            AmendInput(amendment_reason="volume_change", rationale="Twenty more users.", quantity=30))
+        await lifecycle.amend(
+            session,
+            parties.buyer,
+            documents.store_for(settings),
+            contract_id,
+            AmendInput(amendment_reason="volume_change", rationale="Twenty more users.", quantity=30),
+        )
     await sign_as(sessions, settings, parties.seller, contract_id)
     await sign_as(sessions, settings, parties.buyer, contract_id)
     async with sessions() as session, session.begin():
-        await lifecycle.terminate(session, parties.seller, contract_id, TerminateInput(reason="Service retired.", effective_on=date(2026, 12, 31)), today=date(2026, 12, 1))
+        await lifecycle.terminate(
+            session,
+            parties.seller,
+            contract_id,
+            TerminateInput(reason="Service retired.", effective_on=date(2026, 12, 31)),
+            today=date(2026, 12, 1),
+        )
         number = (await session.get(Contract, contract_id)).number  # type: ignore[union-attr]
 
     package = (await client.get(f"/api/ocds/records/{ocds.ocid(number)}")).json()
 
     assert_valid(RECORD_PACKAGE, package)
     [record] = package["records"]
-    assert [release["tag"] for release in record["releases"]] == [["award", "contract"], ["implementation"], ["contractAmendment"], ["contractTermination"]]
+    assert [release["tag"] for release in record["releases"]] == [
+        ["award", "contract"],
+        ["implementation"],
+        ["contractAmendment"],
+        ["contractTermination"],
+    ]
     compiled = record["compiledRelease"]["contracts"][0]
     assert compiled["status"] == "terminated" and "Service retired." in compiled["description"]
     assert compiled["items"][0]["quantity"] == 30 and "Twenty more users." in compiled["amendments"][0]["rationale"]
@@ -369,11 +452,18 @@ async def test_a_payment_recorded_through_the_service_is_published_as_a_transact
     async with sessions() as session, session.begin():
         await invoices.issue_due_invoices(session, settings, date(2026, 1, 1))
     async with sessions() as session:
-        invoice = await session.scalar(sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period).limit(1))
+        invoice = await session.scalar(
+            sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period).limit(1)
+        )
     assert invoice is not None
     async with sessions() as session, session.begin():
-        await invoices.record_payment(session, parties.seller, invoice.id, invoices.PaymentInput(amount=invoice.amount_total, paid_on=date(2026, 1, 20), reference="T-1"),  # type: ignore[arg-type]
-                                      today=date(2026, 1, 21))
+        await invoices.record_payment(
+            session,
+            parties.seller,
+            invoice.id,
+            invoices.PaymentInput(amount=invoice.amount_total, paid_on=date(2026, 1, 20), reference="T-1"),  # type: ignore[arg-type]
+            today=date(2026, 1, 21),
+        )
 
     latest = (await client.get("/api/ocds/releases")).json()["releases"][-1]
 
@@ -391,6 +481,10 @@ async def test_backfill_publishes_contracts_signed_before_publication_began(sess
         assert await ocds.backfill(session) == 1
     assert len(await releases_of(sessions, published.id)) == 1
     [release] = await releases_of(sessions, silent.id)
-    assert release.data["contracts"][0]["status"] == "terminated" and release.tags == ["award", "contract", "contractTermination"]
+    assert release.data["contracts"][0]["status"] == "terminated" and release.tags == [
+        "award",
+        "contract",
+        "contractTermination",
+    ]
     async with sessions() as session, session.begin():
         assert await ocds.backfill(session) == 0

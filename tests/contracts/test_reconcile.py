@@ -26,7 +26,13 @@ async def two_invoices_one_sent(sessions, stripe_settings) -> list[Invoice]:
         await sweep.sweep(session, stripe_settings, date(2026, 2, 10))
     await outbox.run_once(sessions, stripe_settings, limit=1)
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period))).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period)
+                )
+            ).all()
+        )
 
 
 @pytest.fixture
@@ -37,7 +43,9 @@ def cli_env(monkeypatch, database_url, tmp_path, standin):
     monkeypatch.setenv("MARKET_STRIPE_API_BASE", standin.url)
 
 
-def test_reconcile_repairs_a_payment_whose_webhook_never_came_and_reports_the_rest(sessions, stripe_settings, standin, cli_env):
+def test_reconcile_repairs_a_payment_whose_webhook_never_came_and_reports_the_rest(
+    sessions, stripe_settings, standin, cli_env
+):
     sent, pending = asyncio.run(two_invoices_one_sent(sessions, stripe_settings))
     assert sent.stripe_invoice_id and pending.stripe_invoice_id is None
     standin.set_status(sent.stripe_invoice_id, "paid")  # paid in Stripe; the webhook was lost
@@ -63,7 +71,9 @@ def test_reconcile_repairs_a_payment_whose_webhook_never_came_and_reports_the_re
     assert asyncio.run(count(sessions, Payment)) == 1
 
 
-async def test_reconcile_links_an_invoice_whose_stripe_id_was_not_stored_and_never_moves_one_backwards(sessions, stripe_settings, standin):
+async def test_reconcile_links_an_invoice_whose_stripe_id_was_not_stored_and_never_moves_one_backwards(
+    sessions, stripe_settings, standin
+):
     sent, _pending = await two_invoices_one_sent(sessions, stripe_settings)
     remote_id = sent.stripe_invoice_id
     async with sessions() as session, session.begin():
@@ -74,7 +84,10 @@ async def test_reconcile_links_an_invoice_whose_stripe_id_was_not_stored_and_nev
         report = await payments.reconcile(session, found)
     assert report.linked == [f"{sent.number}: {remote_id}"] and report.repaired == []
 
-    async with sessions() as session, session.begin():  # paid here (say, recorded from a webhook) while Stripe still says open
+    async with (
+        sessions() as session,
+        session.begin(),
+    ):  # paid here (say, recorded from a webhook) while Stripe still says open
         invoice = await session.get(Invoice, sent.id)
         invoice.status = "paid"
     async with sessions() as session, session.begin():
@@ -86,7 +99,12 @@ async def test_reconcile_links_an_invoice_whose_stripe_id_was_not_stored_and_nev
 
 async def test_reconcile_reads_every_page_of_stripes_list(sessions, stripe_settings, standin):
     for n in range(105):
-        standin.invoices[f"in_bulk{n:04d}"] = {"id": f"in_bulk{n:04d}", "object": "invoice", "status": "open", "metadata": {}}
+        standin.invoices[f"in_bulk{n:04d}"] = {
+            "id": f"in_bulk{n:04d}",
+            "object": "invoice",
+            "status": "open",
+            "metadata": {},
+        }
     found = await payments.fetch_stripe_invoices(stripe_settings)
     assert len(found) == 105 and len({item["id"] for item in found}) == 105
     assert len(standin.calls_to("GET", "/v1/invoices")) == 2
@@ -110,7 +128,9 @@ def test_reconcile_says_when_stripe_cannot_be_reached(monkeypatch, database_url,
     assert result.exit_code != 0 and "Cannot list Stripe's invoices" in result.output
 
 
-async def test_reconcile_sends_again_an_invoice_whose_sending_gave_up_and_nothing_is_made_twice(sessions, stripe_settings, standin):
+async def test_reconcile_sends_again_an_invoice_whose_sending_gave_up_and_nothing_is_made_twice(
+    sessions, stripe_settings, standin
+):
     from market.models import OutboxMessage
 
     contract_id = await active_contract(sessions, stripe_settings, await contract_parties(sessions))

@@ -11,8 +11,14 @@ from tests.contracts.register_rows import add_amendment, add_contract, add_invoi
 
 async def test_register_lists_only_signed_contracts_without_signing_in(client, sessions):
     world = await register_world(sessions, agency_name="Seoul Metropolitan Office", provider_name="Hanbit Cloud")
-    shown = {status: await add_contract(sessions, world, status=status) for status in ("signed", "active", "completed", "terminated")}
-    hidden = {status: await add_contract(sessions, world, status=status) for status in ("draft", "sent", "declined", "cancelled")}
+    shown = {
+        status: await add_contract(sessions, world, status=status)
+        for status in ("signed", "active", "completed", "terminated")
+    }
+    hidden = {
+        status: await add_contract(sessions, world, status=status)
+        for status in ("draft", "sent", "declined", "cancelled")
+    }
 
     response = await client.get("/contracts/register")
 
@@ -21,7 +27,11 @@ async def test_register_lists_only_signed_contracts_without_signing_in(client, s
         assert contract.number in response.text
     for contract in hidden.values():
         assert contract.number not in response.text
-    assert "Seoul Metropolitan Office" in response.text and "Hanbit Cloud" in response.text and "Cloud Drive" in response.text
+    assert (
+        "Seoul Metropolitan Office" in response.text
+        and "Hanbit Cloud" in response.text
+        and "Cloud Drive" in response.text
+    )
     assert "₩1,100,000" in response.text  # the value in force, with VAT
     assert "4 contracts" in response.text
 
@@ -33,12 +43,21 @@ async def test_register_empty_state_says_nothing_is_signed_yet(client):
 
 
 async def test_keyword_matches_number_agency_provider_and_service(client, sessions):
-    one = await register_world(sessions, agency_name="Busan City Hall", provider_name="Gaon Systems", service_name="Mail Archive")
-    two = await register_world(sessions, agency_name="Daegu Office", provider_name="Nara Cloud", service_name="Video Meetings")
+    one = await register_world(
+        sessions, agency_name="Busan City Hall", provider_name="Gaon Systems", service_name="Mail Archive"
+    )
+    two = await register_world(
+        sessions, agency_name="Daegu Office", provider_name="Nara Cloud", service_name="Video Meetings"
+    )
     first = await add_contract(sessions, one)
     second = await add_contract(sessions, two)
 
-    for keyword, expected, other in (("busan", first, second), ("nara", second, first), ("video", second, first), (first.number.lower(), first, second)):
+    for keyword, expected, other in (
+        ("busan", first, second),
+        ("nara", second, first),
+        ("video", second, first),
+        (first.number.lower(), first, second),
+    ):
         response = await client.get("/contracts/register", params={"q": keyword})
         assert expected.number in response.text, keyword
         assert other.number not in response.text, keyword
@@ -54,8 +73,12 @@ async def test_keyword_with_like_wildcards_is_matched_literally(client, sessions
 async def test_filters_by_status_route_category_agency_and_year(client, sessions):
     saas = await register_world(sessions, category="saas")
     iaas = await register_world(sessions, category="iaas")
-    active_direct = await add_contract(sessions, saas, status="active", route="direct", signed_at=datetime(2025, 6, 1, tzinfo=UTC))
-    completed_central = await add_contract(sessions, saas, status="completed", route="central", signed_at=datetime(2026, 2, 1, tzinfo=UTC))
+    active_direct = await add_contract(
+        sessions, saas, status="active", route="direct", signed_at=datetime(2025, 6, 1, tzinfo=UTC)
+    )
+    completed_central = await add_contract(
+        sessions, saas, status="completed", route="central", signed_at=datetime(2026, 2, 1, tzinfo=UTC)
+    )
     iaas_contract = await add_contract(sessions, iaas, status="active", signed_at=datetime(2026, 3, 1, tzinfo=UTC))
 
     async def numbers(**params: str) -> set[str]:
@@ -69,18 +92,29 @@ async def test_filters_by_status_route_category_agency_and_year(client, sessions
     assert await numbers(agency=str(iaas.agency.id)) == {iaas_contract.number}
     assert await numbers(year="2025") == {active_direct.number}
     assert await numbers(year="2026", category="saas") == {completed_central.number}
-    assert await numbers(status="", route="", category="", agency="", year="") == {active_direct.number, completed_central.number, iaas_contract.number}
+    assert await numbers(status="", route="", category="", agency="", year="") == {
+        active_direct.number,
+        completed_central.number,
+        iaas_contract.number,
+    }
 
 
 async def test_year_is_the_year_of_signature_in_seoul(client, sessions):
     world = await register_world(sessions)
-    late = await add_contract(sessions, world, signed_at=datetime(2025, 12, 31, 16, 0, tzinfo=UTC))  # 1 January 2026 in Seoul
+    late = await add_contract(
+        sessions, world, signed_at=datetime(2025, 12, 31, 16, 0, tzinfo=UTC)
+    )  # 1 January 2026 in Seoul
     assert f">{late.number}<" in (await client.get("/contracts/register", params={"year": "2026"})).text
     assert f">{late.number}<" not in (await client.get("/contracts/register", params={"year": "2025"})).text
 
 
 async def test_unknown_filter_values_are_refused_naming_the_field(client, sessions):
-    for params, field in (({"status": "draft"}, "status"), ({"category": "toasters"}, "category"), ({"sort": "random"}, "sort"), ({"year": "soon"}, "year")):
+    for params, field in (
+        ({"status": "draft"}, "status"),
+        ({"category": "toasters"}, "category"),
+        ({"sort": "random"}, "sort"),
+        ({"year": "soon"}, "year"),
+    ):
         response = await client.get("/contracts/register", params=params)
         assert response.status_code == 422, params
         assert field in response.text
@@ -128,7 +162,7 @@ async def test_paging_links_keep_the_filters(client, sessions):
 
 
 async def test_csv_downloads_the_filtered_set_with_formulas_neutralised(client, sessions):
-    world = await register_world(sessions, provider_name="=HYPERLINK(\"x\")", agency_name="Gwangju Office")
+    world = await register_world(sessions, provider_name='=HYPERLINK("x")', agency_name="Gwangju Office")
     other = await register_world(sessions, agency_name="Jeju Office")
     kept = [await add_contract(sessions, world) for _ in range(3)]
     dropped = await add_contract(sessions, other)
@@ -155,14 +189,26 @@ async def test_register_page_links_to_the_csv_of_the_same_search(client, session
 
 async def test_entry_shows_the_public_facts_and_no_document_or_signature_details(client, sessions):
     world = await register_world(sessions, agency_name="Incheon Port Authority", provider_name="Baram Cloud")
-    contract = await add_contract(sessions, world, status="terminated", ended_on=date(2026, 6, 30), end_reason="Service no longer needed.")
+    contract = await add_contract(
+        sessions, world, status="terminated", ended_on=date(2026, 6, 30), end_reason="Service no longer needed."
+    )
     await add_invoice(sessions, world, contract, paid_on=date(2026, 2, 1), amount_total=110_000)
 
     response = await client.get(f"/contracts/register/{contract.number}")
 
     assert response.status_code == 200
     text = response.text
-    for expected in ("Incheon Port Authority", "Baram Cloud", "Cloud Drive", "Standard", "Terminated", "2026-06-30", "Service no longer needed.", "₩110,000", "₩1,100,000"):
+    for expected in (
+        "Incheon Port Authority",
+        "Baram Cloud",
+        "Cloud Drive",
+        "Standard",
+        "Terminated",
+        "2026-06-30",
+        "Service no longer needed.",
+        "₩110,000",
+        "₩1,100,000",
+    ):
         assert expected in text, expected
     for secret in ("203.0.113.9", "secret-agent", "0" * 64, "Buyer Kim", "Seller Park"):
         assert secret not in text, secret
@@ -171,8 +217,15 @@ async def test_entry_shows_the_public_facts_and_no_document_or_signature_details
 async def test_entry_lists_signed_amendments_and_shows_the_value_in_force(client, sessions):
     world = await register_world(sessions)
     contract = await add_contract(sessions, world, amount_net=1_000_000)
-    await add_amendment(sessions, world, contract, amount_net=1_500_000, ends_on=date(2027, 6, 30), signed_at=datetime(2026, 5, 1, tzinfo=UTC),
-                        rationale="Six more months.")
+    await add_amendment(
+        sessions,
+        world,
+        contract,
+        amount_net=1_500_000,
+        ends_on=date(2027, 6, 30),
+        signed_at=datetime(2026, 5, 1, tzinfo=UTC),
+        rationale="Six more months.",
+    )
     response = await client.get(f"/contracts/register/{contract.number}")
     assert "Six more months." in response.text and "Duration extension" in response.text
     assert "₩1,650,000" in response.text and "2027-06-30" in response.text
@@ -198,8 +251,12 @@ async def test_statistics_count_contracts_and_value_by_category_agency_and_month
     assert response.status_code == 200
     text = response.text
     assert "3 signed contracts. Their value in force, with VAT: ₩8,800,000." in text
-    assert '<tr><th scope="row">Ulsan Office</th><td class="number">2</td><td class="number">₩3,300,000</td></tr>' in text
-    assert '<tr><th scope="row">Sejong Office</th><td class="number">1</td><td class="number">₩5,500,000</td></tr>' in text
+    assert (
+        '<tr><th scope="row">Ulsan Office</th><td class="number">2</td><td class="number">₩3,300,000</td></tr>' in text
+    )
+    assert (
+        '<tr><th scope="row">Sejong Office</th><td class="number">1</td><td class="number">₩5,500,000</td></tr>' in text
+    )
     assert '<tr><th scope="row">2026-01</th><td class="number">2</td><td class="number">₩3,300,000</td></tr>' in text
     assert '<tr><th scope="row">2026-03</th><td class="number">1</td><td class="number">₩5,500,000</td></tr>' in text
     assert text.count('<svg role="img"') == 3  # a chart per breakdown, with its table
@@ -209,7 +266,10 @@ async def test_statistics_for_a_year_and_their_empty_state(client, sessions):
     world = await register_world(sessions)
     await add_contract(sessions, world, signed_at=datetime(2026, 4, 1, tzinfo=UTC))
     assert "1 signed contract." in (await client.get("/contracts/register/statistics", params={"year": "2026"})).text
-    assert "No contract was signed in 2024." in (await client.get("/contracts/register/statistics", params={"year": "2024"})).text
+    assert (
+        "No contract was signed in 2024."
+        in (await client.get("/contracts/register/statistics", params={"year": "2024"})).text
+    )
 
 
 async def test_contract_signed_through_the_service_appears_in_the_register(client, sessions, settings):

@@ -36,14 +36,22 @@ async def register_on_page(web, settings, authenticator: SoftAuthenticator, name
     assert options.status_code == 201, options.text
     body = options.json()
     credential = authenticator.register(body["publicKey"], signing_keys.origin(settings))
-    return await web.submit("/account/passkeys", {"passkey_name": name, "nonce": body["nonce"], "credential": json.dumps(credential)}, form_page="/account")
+    return await web.submit(
+        "/account/passkeys",
+        {"passkey_name": name, "nonce": body["nonce"], "credential": json.dumps(credential)},
+        form_page="/account",
+    )
 
 
 async def test_a_passkey_is_registered_listed_and_removed_on_the_account_page(web, sessions, settings):
     parties = await contract_parties(sessions)
     await web.login(parties.provider_user.email)
     page = await web.client.get("/account")
-    assert "You have no passkeys." in page.text and 'src="/static/passkeys.js"' in page.text and "<script>" not in page.text
+    assert (
+        "You have no passkeys." in page.text
+        and 'src="/static/passkeys.js"' in page.text
+        and "<script>" not in page.text
+    )
     registered = await register_on_page(web, settings, SoftAuthenticator())
     assert registered.status_code == 303, registered.text
     page = await web.client.get("/account")
@@ -53,14 +61,22 @@ async def test_a_passkey_is_registered_listed_and_removed_on_the_account_page(we
     assert key.kind == "passkey" and key.user_id == parties.provider_user.id
     # a form whose passkey answer is missing re-renders with the field's error
     options = (await script_post(web, "/account/passkeys/options", "/account")).json()
-    broken = await web.submit("/account/passkeys", {"passkey_name": "Phone", "nonce": options["nonce"], "credential": "{}"}, form_page="/account")
+    broken = await web.submit(
+        "/account/passkeys",
+        {"passkey_name": "Phone", "nonce": options["nonce"], "credential": "{}"},
+        form_page="/account",
+    )
     assert broken.status_code == 422 and 'id="error-credential"' in broken.text
     confirm = await web.client.get(f"/account/signing-keys/{key.id}/remove")
     assert confirm.status_code == 200 and "Office laptop" in confirm.text
-    removed = await web.submit(f"/account/signing-keys/{key.id}/remove", form_page=f"/account/signing-keys/{key.id}/remove")
+    removed = await web.submit(
+        f"/account/signing-keys/{key.id}/remove", form_page=f"/account/signing-keys/{key.id}/remove"
+    )
     assert removed.status_code == 303
     assert "You have no passkeys." in (await web.client.get("/account")).text
-    assert (await audit_actions(sessions)).count("signing_key.register") == 1 and "signing_key.remove" in await audit_actions(sessions)
+    assert (await audit_actions(sessions)).count(
+        "signing_key.register"
+    ) == 1 and "signing_key.remove" in await audit_actions(sessions)
 
 
 async def test_an_ed25519_key_is_registered_on_the_account_page_and_a_bad_one_re_renders(web, sessions, settings):
@@ -68,7 +84,12 @@ async def test_an_ed25519_key_is_registered_on_the_account_page_and_a_bad_one_re
     await web.login(parties.agency_user.email)
     bad = await web.submit("/account/signing-keys", {"key_name": "System", "public_key": "hello"}, form_page="/account")
     assert bad.status_code == 422 and 'id="error-public_key"' in bad.text and "hello" in bad.text
-    pem = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     good = await web.submit("/account/signing-keys", {"key_name": "System", "public_key": pem}, form_page="/account")
     assert good.status_code == 303
     assert "System" in (await web.client.get("/account")).text
@@ -89,8 +110,18 @@ async def test_the_sign_page_signs_with_a_passkey_and_the_contract_page_shows_th
     assert request.status_code == 201, request.text
     body = request.json()
     credential = authenticator.assert_(body["challenge"], signing_keys.origin(settings), signing_keys.rp_id(settings))
-    signed = await web.submit(sign_page, {"method": "webauthn", "nonce": body["nonce"], "credential": json.dumps(credential), "confirm_read": "yes",
-                                          "signer_name": "Seller Park", "document_sha256": version.document_sha256, "password": ""})
+    signed = await web.submit(
+        sign_page,
+        {
+            "method": "webauthn",
+            "nonce": body["nonce"],
+            "credential": json.dumps(credential),
+            "confirm_read": "yes",
+            "signer_name": "Seller Park",
+            "document_sha256": version.document_sha256,
+            "password": "",
+        },
+    )
     assert signed.status_code == 303, signed.text
     detail = await web.client.get(f"/contracts/{contract_id}")
     assert "Signed with a passkey: the signature verifies." in detail.text
@@ -101,7 +132,9 @@ async def test_the_sign_page_signs_with_a_passkey_and_the_contract_page_shows_th
 
     # evidence altered in the database no longer verifies, and the page says so
     tampered = dict(signature.evidence)
-    tampered["signature"] = tampered["signature"][:-4] + ("AAAA" if not tampered["signature"].endswith("AAAA") else "BBBB")
+    tampered["signature"] = tampered["signature"][:-4] + (
+        "AAAA" if not tampered["signature"].endswith("AAAA") else "BBBB"
+    )
     async with sessions() as session, session.begin():
         await session.execute(sa.update(Signature).where(Signature.id == signature.id).values(evidence=tampered))
     detail = await web.client.get(f"/contracts/{contract_id}")
@@ -113,10 +146,19 @@ async def test_a_password_signature_shows_it_carries_no_proof(web, sessions, set
     contract_id = await sent_contract(sessions, settings, parties)
     version = await _version(sessions, contract_id)
     await web.login(parties.agency_user.email)
-    signed = await web.submit(f"/contracts/{contract_id}/versions/1/sign", {"confirm_read": "yes", "signer_name": "Buyer Kim", "password": PASSWORD,
-                                                                              "document_sha256": version.document_sha256})
+    signed = await web.submit(
+        f"/contracts/{contract_id}/versions/1/sign",
+        {
+            "confirm_read": "yes",
+            "signer_name": "Buyer Kim",
+            "password": PASSWORD,
+            "document_sha256": version.document_sha256,
+        },
+    )
     assert signed.status_code == 303
-    assert "Signed with the password: no cryptographic proof." in (await web.client.get(f"/contracts/{contract_id}")).text
+    assert (
+        "Signed with the password: no cryptographic proof." in (await web.client.get(f"/contracts/{contract_id}")).text
+    )
 
 
 async def test_a_wrong_password_on_the_sign_page_is_counted_although_the_page_answers_422(web, sessions, settings):
@@ -124,8 +166,15 @@ async def test_a_wrong_password_on_the_sign_page_is_counted_although_the_page_an
     contract_id = await sent_contract(sessions, settings, parties)
     version = await _version(sessions, contract_id)
     await web.login(parties.agency_user.email)
-    wrong = await web.submit(f"/contracts/{contract_id}/versions/1/sign", {"confirm_read": "yes", "signer_name": "Buyer Kim", "password": "wrong-wrong",
-                                                                             "document_sha256": version.document_sha256})
+    wrong = await web.submit(
+        f"/contracts/{contract_id}/versions/1/sign",
+        {
+            "confirm_read": "yes",
+            "signer_name": "Buyer Kim",
+            "password": "wrong-wrong",
+            "document_sha256": version.document_sha256,
+        },
+    )
     assert wrong.status_code == 422 and 'id="error-password"' in wrong.text
     assert await count(sessions, LoginFailure) == 1
     assert "security.signing_failed" in await audit_actions(sessions)

@@ -25,7 +25,13 @@ async def issue(sessions, settings, today: date = FEBRUARY_10, parties: Any = No
     async with sessions() as session, session.begin():
         await sweep.sweep(session, settings, today)
     async with sessions() as session:
-        return list((await session.scalars(sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period))).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(Invoice).where(Invoice.contract_id == contract_id).order_by(Invoice.period)
+                )
+            ).all()
+        )
 
 
 async def reload(sessions, invoice_id: int) -> Invoice:
@@ -33,7 +39,9 @@ async def reload(sessions, invoice_id: int) -> Invoice:
         return await session.get(Invoice, invoice_id)
 
 
-async def test_an_issued_invoice_is_created_finalised_and_sent_in_stripe_with_deterministic_keys(sessions, stripe_settings, standin):
+async def test_an_issued_invoice_is_created_finalised_and_sent_in_stripe_with_deterministic_keys(
+    sessions, stripe_settings, standin
+):
     issued = await issue(sessions, stripe_settings)
     assert [i.payment_mode for i in issued] == ["stripe", "stripe"]
     messages = await outbox_messages(sessions, "stripe.invoice")
@@ -47,11 +55,21 @@ async def test_an_issued_invoice_is_created_finalised_and_sent_in_stripe_with_de
     first = await reload(sessions, issued[0].id)
     remote = standin.invoices[first.stripe_invoice_id]
     assert remote["status"] == "open" and remote["sent_count"] == 1
-    assert remote["collection_method"] == "send_invoice" and remote["days_until_due"] == 30 and remote["currency"] == "krw"
-    assert remote["metadata"] == {"invoice_id": str(first.id), "number": first.number, "contract": remote["metadata"]["contract"]}
+    assert (
+        remote["collection_method"] == "send_invoice" and remote["days_until_due"] == 30 and remote["currency"] == "krw"
+    )
+    assert remote["metadata"] == {
+        "invoice_id": str(first.id),
+        "number": first.number,
+        "contract": remote["metadata"]["contract"],
+    }
     assert [line["amount"] for line in remote["lines"]["data"]] == [first.amount_net, first.amount_vat]
     assert remote["amount_due"] == first.amount_total
-    keys = [call.idempotency_key for call in standin.calls if call.method == "POST" and call.idempotency_key and call.idempotency_key.startswith(f"invoice-{first.id}-")]
+    keys = [
+        call.idempotency_key
+        for call in standin.calls
+        if call.method == "POST" and call.idempotency_key and call.idempotency_key.startswith(f"invoice-{first.id}-")
+    ]
     assert keys == [f"invoice-{first.id}-{step}" for step in ("create", "item-net", "item-vat", "finalize", "send")]
     async with sessions() as session:
         customer = await session.get(StripeCustomer, first.agency_id)
@@ -59,10 +77,14 @@ async def test_an_issued_invoice_is_created_finalised_and_sent_in_stripe_with_de
     assert "contracts.invoice_sent_to_stripe" in await audit_actions(sessions)
 
 
-async def test_a_stripe_failing_midway_is_retried_with_the_same_keys_and_nothing_is_created_twice(sessions, stripe_settings, standin):
+async def test_a_stripe_failing_midway_is_retried_with_the_same_keys_and_nothing_is_created_twice(
+    sessions, stripe_settings, standin
+):
     issued = await issue(sessions, stripe_settings, today=date(2026, 1, 5))
     assert len(issued) == 1
-    standin.fail_next(2, after=2)  # the customer and the invoice are made; the first item fails (500), then the retry's first call
+    standin.fail_next(
+        2, after=2
+    )  # the customer and the invoice are made; the first item fails (500), then the retry's first call
     await outbox.run_once(sessions, stripe_settings)
     (message,) = await outbox_messages(sessions, "stripe.invoice")
     assert message.status == "pending" and message.attempts == 1 and "told to fail" in message.last_error
@@ -79,12 +101,16 @@ async def test_a_stripe_failing_midway_is_retried_with_the_same_keys_and_nothing
     (remote,) = standin.invoices.values()
     assert remote["status"] == "open" and remote["sent_count"] == 1 and remote["amount_due"] == issued[0].amount_total
     creates = standin.calls_to("POST", "/v1/invoices")
-    assert {call.idempotency_key for call in creates if call.path == "/v1/invoices"} == {f"invoice-{issued[0].id}-create"}
+    assert {call.idempotency_key for call in creates if call.path == "/v1/invoices"} == {
+        f"invoice-{issued[0].id}-create"
+    }
     assert [call.outcome for call in creates if call.path == "/v1/invoices"] == ["ok", "failed", "replayed"]
     assert (await reload(sessions, issued[0].id)).stripe_invoice_id == remote["id"]
 
 
-async def test_a_stalled_stripe_times_out_and_the_retry_gets_the_work_it_had_done(sessions, stripe_settings, standin, monkeypatch):
+async def test_a_stalled_stripe_times_out_and_the_retry_gets_the_work_it_had_done(
+    sessions, stripe_settings, standin, monkeypatch
+):
     monkeypatch.setattr(payments, "TIMEOUT_SECONDS", 0.5)
     standin.stall_seconds = 1.2
     issued = await issue(sessions, stripe_settings, today=date(2026, 1, 5))
@@ -131,7 +157,13 @@ async def test_a_stripe_invoice_takes_no_bank_transfer_and_cannot_be_voided_here
     (issued,) = await issue(sessions, stripe_settings, today=date(2026, 1, 5), parties=parties)
     with pytest.raises(Conflict, match="paid through Stripe"):
         async with sessions() as session, session.begin():
-            await invoices.record_payment(session, parties.seller, issued.id, invoices.PaymentInput(amount=1, paid_on=date(2026, 1, 5)), today=date(2026, 1, 5))
+            await invoices.record_payment(
+                session,
+                parties.seller,
+                issued.id,
+                invoices.PaymentInput(amount=1, paid_on=date(2026, 1, 5)),
+                today=date(2026, 1, 5),
+            )
     operator_org = await make_organisation(sessions, "operator")
     operator = principal(await make_user(sessions, operator_org), operator_org)
     with pytest.raises(Conflict, match="void it there"):

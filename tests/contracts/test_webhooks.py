@@ -19,7 +19,14 @@ from market.app import create_app
 from market.parts import Parts
 from tests.contracts.factories import active_contract, contract_parties
 from tests.contracts.stripe_standin import (  # noqa: F401 (fixtures)
-    WEBHOOK_SECRET, StripeStandIn, deliver, signature_header, standin, stripe_app, stripe_client, stripe_settings,
+    WEBHOOK_SECRET,
+    StripeStandIn,
+    deliver,
+    signature_header,
+    standin,
+    stripe_app,
+    stripe_client,
+    stripe_settings,
 )
 from tests.helpers import audit_actions, count
 
@@ -53,7 +60,9 @@ async def status_of(sessions, invoice_id: int) -> str:
         return (await session.get(Invoice, invoice_id)).status
 
 
-async def test_a_signed_paid_event_marks_the_invoice_paid_once_without_login_or_csrf(sessions, stripe_settings, standin, stripe_client, paid_events):
+async def test_a_signed_paid_event_marks_the_invoice_paid_once_without_login_or_csrf(
+    sessions, stripe_settings, standin, stripe_client, paid_events
+):
     invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
     event = standin.event("invoice.paid", standin.set_status(stripe_id, "paid"))
     response = await deliver(stripe_client, event)
@@ -77,8 +86,12 @@ async def test_events_out_of_order_never_move_an_invoice_backwards(sessions, str
     invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
     now = int(time.time())
     snapshot = dict(standin.invoices[stripe_id])
-    uncollectible = standin.event("invoice.marked_uncollectible", {**snapshot, "status": "uncollectible"}, created=now - 60)
-    paid = standin.event("invoice.paid", {**snapshot, "status": "paid", "amount_paid": invoice.amount_total}, created=now - 10)
+    uncollectible = standin.event(
+        "invoice.marked_uncollectible", {**snapshot, "status": "uncollectible"}, created=now - 60
+    )
+    paid = standin.event(
+        "invoice.paid", {**snapshot, "status": "paid", "amount_paid": invoice.amount_total}, created=now - 10
+    )
     voided = standin.event("invoice.voided", {**snapshot, "status": "void"}, created=now - 120)
 
     assert (await deliver(stripe_client, paid)).json()["applied"] == "pay"
@@ -93,7 +106,9 @@ async def test_events_out_of_order_never_move_an_invoice_backwards(sessions, str
 async def test_uncollectible_then_paid_in_order_ends_paid(sessions, stripe_settings, standin, stripe_client):
     invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
     now = int(time.time())
-    first = standin.event("invoice.marked_uncollectible", standin.set_status(stripe_id, "uncollectible"), created=now - 30)
+    first = standin.event(
+        "invoice.marked_uncollectible", standin.set_status(stripe_id, "uncollectible"), created=now - 30
+    )
     assert (await deliver(stripe_client, first)).json()["applied"] == "mark_uncollectible"
     assert await status_of(sessions, invoice.id) == "uncollectible"
     second = standin.event("invoice.paid", standin.set_status(stripe_id, "paid"), created=now)
@@ -111,7 +126,9 @@ async def test_a_voided_event_voids_an_open_invoice(sessions, stripe_settings, s
 
 
 @pytest.mark.parametrize("how", ["wrong secret", "changed body", "stale timestamp", "no header", "garbled header"])
-async def test_a_bad_or_stale_signature_is_refused_with_400_and_nothing_is_stored(sessions, stripe_settings, standin, stripe_client, how):
+async def test_a_bad_or_stale_signature_is_refused_with_400_and_nothing_is_stored(
+    sessions, stripe_settings, standin, stripe_client, how
+):
     invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
     event = standin.event("invoice.paid", standin.set_status(stripe_id, "paid"))
     payload = json.dumps(event, separators=(",", ":"))
@@ -131,18 +148,31 @@ async def test_a_bad_or_stale_signature_is_refused_with_400_and_nothing_is_store
     assert await count(sessions, StripeEvent) == 0 and await status_of(sessions, invoice.id) == "open"
 
 
-async def test_a_signed_body_that_is_not_an_event_is_refused_and_a_recent_timestamp_is_accepted(sessions, stripe_client, settings):
+async def test_a_signed_body_that_is_not_an_event_is_refused_and_a_recent_timestamp_is_accepted(
+    sessions, stripe_client, settings
+):
     payload = "not json"
-    response = await stripe_client.post("/webhooks/stripe", content=payload.encode(),
-                                        headers={"Stripe-Signature": signature_header(payload), "Content-Type": "application/json"})
+    response = await stripe_client.post(
+        "/webhooks/stripe",
+        content=payload.encode(),
+        headers={"Stripe-Signature": signature_header(payload), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
-    other = {"id": "evt_unrelated", "object": "event", "type": "customer.created", "created": int(time.time()) - 299, "data": {"object": {"id": "cus_1"}}}
+    other = {
+        "id": "evt_unrelated",
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()) - 299,
+        "data": {"object": {"id": "cus_1"}},
+    }
     accepted = await deliver(stripe_client, other, timestamp=int(time.time()) - 290)  # within the 300-second tolerance
     assert accepted.status_code == 200 and accepted.json()["applied"] is None
     assert await count(sessions, StripeEvent) == 1
 
 
-async def test_an_event_for_an_invoice_that_is_not_ours_is_acknowledged_and_changes_nothing(sessions, stripe_client, standin):
+async def test_an_event_for_an_invoice_that_is_not_ours_is_acknowledged_and_changes_nothing(
+    sessions, stripe_client, standin
+):
     event = standin.event("invoice.paid", {"id": "in_elsewhere", "object": "invoice", "status": "paid", "metadata": {}})
     response = await deliver(stripe_client, event)
     assert response.status_code == 200 and response.json()["applied"] is None
@@ -150,21 +180,37 @@ async def test_an_event_for_an_invoice_that_is_not_ours_is_acknowledged_and_chan
 
 
 async def test_webhooks_are_refused_with_503_when_no_secret_is_configured(client):
-    event = {"id": "evt_1", "object": "event", "type": "invoice.paid", "created": int(time.time()), "data": {"object": {"id": "in_1"}}}
+    event = {
+        "id": "evt_1",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": int(time.time()),
+        "data": {"object": {"id": "in_1"}},
+    }
     response = await deliver(client, event)
     assert response.status_code == 503
 
 
 async def test_the_webhook_answers_5xx_when_the_database_is_unreachable_so_stripe_retries(base_settings, tmp_path):
-    unreachable = base_settings.with_(database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/folder/market.db", stripe_webhook_secret=WEBHOOK_SECRET)
+    unreachable = base_settings.with_(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/folder/market.db", stripe_webhook_secret=WEBHOOK_SECRET
+    )
     app = create_app(unreachable, check_schema=False)
-    event = {"id": "evt_db", "object": "event", "type": "invoice.paid", "created": int(time.time()), "data": {"object": {"id": "in_1"}}}
+    event = {
+        "id": "evt_db",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": int(time.time()),
+        "data": {"object": {"id": "in_1"}},
+    }
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         response = await deliver(client, event)
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
 
 
-async def test_the_same_event_delivered_twice_at_once_is_applied_once(sessions, stripe_settings, standin, stripe_client, paid_events):
+async def test_the_same_event_delivered_twice_at_once_is_applied_once(
+    sessions, stripe_settings, standin, stripe_client, paid_events
+):
     import asyncio
 
     invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
@@ -176,12 +222,14 @@ async def test_the_same_event_delivered_twice_at_once_is_applied_once(sessions, 
     assert await status_of(sessions, invoice.id) == "paid"
 
 
-async def test_two_transactions_handling_the_same_event_together_apply_it_once(sessions, stripe_settings, standin, paid_events):
+async def test_two_transactions_handling_the_same_event_together_apply_it_once(
+    sessions, stripe_settings, standin, paid_events
+):
     import asyncio
 
     from contracts import webhooks
 
-    invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
+    _invoice, stripe_id = await stripe_invoice(sessions, stripe_settings, standin)
     event = standin.event("invoice.paid", standin.set_status(stripe_id, "paid"))
 
     async def handle() -> dict[str, Any]:

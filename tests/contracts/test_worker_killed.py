@@ -29,7 +29,12 @@ HELD_CALLS = {"customer created": "/v1/customers", "invoice created": "/v1/invoi
 
 async def run_worker(env: dict[str, str]) -> str:
     worker = await asyncio.create_subprocess_exec(
-        str(MARKET), "worker", "--once", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(MARKET),
+        "worker",
+        "--once",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
     assert worker.returncode == 0, stderr.decode()
@@ -38,7 +43,12 @@ async def run_worker(env: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("held", list(HELD_CALLS))
 async def test_a_worker_killed_after_stripe_did_the_work_bills_the_invoice_exactly_once_after_restart(
-    sessions, stripe_settings, standin, database_url, tmp_path, held,
+    sessions,
+    stripe_settings,
+    standin,
+    database_url,
+    tmp_path,
+    held,
 ):
     # A contract that began today: the worker's own daily sweep finds its one due period already issued.
     today = clock.today(stripe_settings.zone)
@@ -52,7 +62,12 @@ async def test_a_worker_killed_after_stripe_did_the_work_bills_the_invoice_exact
 
     standin.hold_after_applying(HELD_CALLS[held])
     worker = await asyncio.create_subprocess_exec(
-        str(MARKET), "worker", "--once", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        str(MARKET),
+        "worker",
+        "--once",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         reached = await asyncio.to_thread(standin.holding.wait, 120)
@@ -93,4 +108,7 @@ async def test_a_worker_killed_after_stripe_did_the_work_bills_the_invoice_exact
         customer = await session.get(StripeCustomer, invoice.agency_id)
     assert customer is not None and customer.customer_id == remote["customer"]
     actions = await audit_actions(sessions)
-    assert actions.count("contracts.invoice_sent_to_stripe") == 1 and actions.count("contracts.stripe_customer_created") == 1
+    assert (
+        actions.count("contracts.invoice_sent_to_stripe") == 1
+        and actions.count("contracts.stripe_customer_created") == 1
+    )

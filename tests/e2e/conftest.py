@@ -22,15 +22,24 @@ from tests.processes import MARKET, ROOT, free_port, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 
 def _market(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([str(MARKET), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [str(MARKET), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
+    )
     if done.returncode:
-        pytest.fail(f"`market {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}", pytrace=False)
+        pytest.fail(
+            f"`market {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}", pytrace=False
+        )
     return done.stdout
 
 
@@ -79,7 +88,10 @@ def server(server_env: dict[str, str]) -> Iterator[str]:
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(MARKET), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until_healthy(process, url, log)

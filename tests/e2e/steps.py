@@ -118,8 +118,13 @@ async def focused(page: Page) -> dict[str, Any]:
 
 
 async def tab_to(
-    page: Page, *, name: str | re.Pattern[str] | None = None, id: str | None = None, field: str | None = None,
-    backwards: bool = False, limit: int = 200,
+    page: Page,
+    *,
+    name: str | re.Pattern[str] | None = None,
+    id: str | None = None,
+    field: str | None = None,
+    backwards: bool = False,
+    limit: int = 200,
 ) -> dict[str, Any]:
     """Press Tab (Shift+Tab when `backwards`) until the focused element is the one named, by accessible name
     (exact text or a pattern), id or name attribute; fails listing every stop visited when it is not reachable."""
@@ -143,9 +148,12 @@ async def tab_to(
         if stop["key"] and any(seen["key"] == stop["key"] for seen in visited):
             break  # round the page once: it is not there
         visited.append(stop)
-    wanted = ", ".join(f"{what}={value!r}" for what, value in (("name", name), ("id", id), ("field", field)) if value is not None)
+    wanted = ", ".join(
+        f"{what}={value!r}" for what, value in (("name", name), ("id", id), ("field", field)) if value is not None
+    )
     pytest.fail(
-        f"{page.url}: no Tab stop with {wanted}; visited {len(visited)}:\n" + "\n".join(f"  {_describe(stop)}" for stop in visited),
+        f"{page.url}: no Tab stop with {wanted}; visited {len(visited)}:\n"
+        + "\n".join(f"  {_describe(stop)}" for stop in visited),
         pytrace=False,
     )
 
@@ -157,7 +165,9 @@ async def assert_focus_visible(page: Page) -> None:
                    return {outline: style.outlineStyle, width: style.outlineWidth, shadow: style.boxShadow}; }"""
     )
     outlined = style["outline"] != "none" and style["width"] not in ("0px", "")
-    assert outlined or style["shadow"] != "none", f"{_describe(await focused(page))} on {page.url} has no visible focus: {style}"
+    assert outlined or style["shadow"] != "none", (
+        f"{_describe(await focused(page))} on {page.url} has no visible focus: {style}"
+    )
 
 
 async def assert_every_stop_shows_focus(page: Page, limit: int = 300) -> int:

@@ -50,8 +50,12 @@ async def test_home_page_of_each_role_has_no_serious_accessibility_violations(pa
 
 
 @pytest.mark.parametrize("path", ["/organisation", "/contracts/budget"])
-async def test_an_agency_administrators_members_limits_budgets_and_threshold_have_no_serious_accessibility_violations(page: Page, path: str) -> None:
+async def test_an_agency_administrators_members_limits_budgets_and_threshold_have_no_serious_accessibility_violations(
+    page: Page, path: str
+) -> None:
     await sign_in(page, "admin@seoul.example.go.kr")
     await page.goto(path)
-    await expect(page.locator("main form").first).to_be_attached()  # the administrator's forms (roles, limits; budgets, threshold)
+    await expect(
+        page.locator("main form").first
+    ).to_be_attached()  # the administrator's forms (roles, limits; budgets, threshold)
     await assert_no_serious_violations(page)

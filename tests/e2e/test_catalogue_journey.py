@@ -66,7 +66,9 @@ async def test_a_provider_lists_and_submits_a_service(page: Page) -> None:
 
     await page.goto(f"{service_path}/documents")
     await field(page, "kind").select_option("service_definition")
-    await field(page, "file").set_input_files(files=[{"name": "definition.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    await field(page, "file").set_input_files(
+        files=[{"name": "definition.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
     await page.get_by_role("button", name="Upload").click()
     await expect(page.locator(".flash").first).to_contain_text("definition.pdf")
     await assert_accessible(page)
@@ -149,7 +151,9 @@ async def test_an_agency_searches_compares_keeps_ends_exports_and_awards(page: P
     await expect(page).to_have_url(re.compile(re.escape(project_path) + "$"))
     await expect(page.locator(".flash").first).to_contain_text("The search has ended")
     await expect(page.get_by_role("link", name="End the search…")).to_have_count(0)
-    snapshot = page.locator("table").filter(has=page.get_by_role("columnheader", name="Lowest price")).locator("tbody tr")
+    snapshot = (
+        page.locator("table").filter(has=page.get_by_role("columnheader", name="Lowest price")).locator("tbody tr")
+    )
     await expect(snapshot).to_have_count(found)
     await assert_accessible(page)
 

@@ -31,7 +31,9 @@ async def violations(page: Page) -> list[str]:
 async def test_the_journeys_pages_load_without_a_policy_violation(page: Page) -> None:
     await page.add_init_script(WATCH_VIOLATIONS)
     reported: list[str] = []
-    page.on("console", lambda message: reported.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console", lambda message: reported.append(message.text) if "Content Security Policy" in message.text else None
+    )
     for address in PUBLIC_PAGES:
         response = await page.goto(address)
         assert response is not None and "script-src 'self'" in (await response.all_headers())["content-security-policy"]

@@ -20,7 +20,10 @@ from tests.e2e.steps import assert_accessible, flash, sign_in_as, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SERVICE, PLAN = "Hanbit Managed Database", "db.small"  # a listed demo service of Hanbit Cloud, billed per instance-month
+SERVICE, PLAN = (
+    "Hanbit Managed Database",
+    "db.small",
+)  # a listed demo service of Hanbit Cloud, billed per instance-month
 AGENCY, AGENCY_NAME = "buyer@seoul.example.go.kr", "Buyer Kang"  # the buyer drafts and sends
 SIGNER, SIGNER_NAME = "signer@seoul.example.go.kr", "Signer Song"  # the agency's signer signs (buyers never do)
 PROVIDER, PROVIDER_NAME = "provider@hanbit-cloud.example.kr", "Provider Han"
@@ -44,7 +47,10 @@ async def sign_version(page: Page, contract_url: str, name: str) -> None:
 
 
 async def test_a_contract_is_drafted_signed_by_both_invoiced_paid_through_stripe_and_published(
-    page: Page, server: str, market_command: Callable[..., str], stripe_standin: StripeStandIn,
+    page: Page,
+    server: str,
+    market_command: Callable[..., str],
+    stripe_standin: StripeStandIn,
 ) -> None:
     starts_on = clock.today()  # in force as soon as both have signed, so the sweep invoices its first month today
     ends_on = add_months(starts_on, 3) - timedelta(days=1)
@@ -109,7 +115,9 @@ async def test_a_contract_is_drafted_signed_by_both_invoiced_paid_through_stripe
     invoice_id = page.url.rsplit("/", 1)[1]
     await expect(page.locator("main")).to_contain_text("Stripe invoice in_")
     await assert_accessible(page)
-    stripe_invoice = next(item for item in stripe_standin.invoices.values() if item["metadata"].get("invoice_id") == invoice_id)
+    stripe_invoice = next(
+        item for item in stripe_standin.invoices.values() if item["metadata"].get("invoice_id") == invoice_id
+    )
     assert stripe_invoice["status"] == "open" and stripe_invoice["sent_count"] == 1
 
     # the agency pays in Stripe; Stripe tells the marketplace with a signed webhook

@@ -22,7 +22,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 AGENCY = "buyer@seoul.example.go.kr"  # the buyer drafts and sends
 SIGNER, SIGNER_NAME = "signer@seoul.example.go.kr", "Signer Song"  # the agency's signer signs (buyers never do)
-SERVICE, OTHER_SERVICE, PLAN = "Hanbit Managed Database", "한빛 관리형 쿠버네티스", "db.small"  # Hanbit's two PaaS services
+SERVICE, OTHER_SERVICE, PLAN = (
+    "Hanbit Managed Database",
+    "한빛 관리형 쿠버네티스",
+    "db.small",
+)  # Hanbit's two PaaS services
 PROJECT = "Keyboard-only database 2026"
 BUDGET_REFERENCE = "KBD-DB-001"
 
@@ -105,7 +109,9 @@ async def test_the_agency_journey_with_the_keyboard_alone(page: Page) -> None:
     # Back to the same results by the comparison's own link, and keep the search in a new project.
     await tab_to(page, name="Back to the search", backwards=True)
     await press_and_load(page)
-    await expect(page).to_have_url(re.compile(r"/services\?q=Hanbit&category=paas&sort=price$"))  # the search, its empty fields dropped
+    await expect(page).to_have_url(
+        re.compile(r"/services\?q=Hanbit&category=paas&sort=price$")
+    )  # the search, its empty fields dropped
     await expect(results.locator("h3")).to_have_text([OTHER_SERVICE, SERVICE])
     await tab_to(page, id="field-project")
     await expect(page.locator("#field-project")).to_have_value("new")

@@ -24,14 +24,26 @@ async def virtual_authenticator(page: Page) -> str:
     """A platform authenticator that verifies its user at once (CDP's WebAuthn domain)."""
     cdp = await page.context.new_cdp_session(page)
     await cdp.send("WebAuthn.enable")
-    answer = await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True, "isUserVerified": True,
-    }})
+    answer = await cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
     return answer["authenticatorId"]
 
 
 async def test_a_passkey_registered_on_the_account_page_signs_a_contract_whose_evidence_verifies(
-    page: Page, server: str, market_command: Callable[..., str], tmp_path: Path,
+    page: Page,
+    server: str,
+    market_command: Callable[..., str],
+    tmp_path: Path,
 ) -> None:
     assert server.startswith("http://localhost:")
     await virtual_authenticator(page)
@@ -57,7 +69,9 @@ async def test_a_passkey_registered_on_the_account_page_signs_a_contract_whose_e
     await assert_accessible(page)
     await page.get_by_label("I have read the document above and sign it for my organisation.").check()
     await page.get_by_label("Type your full name").fill(signer)
-    await page.get_by_role("button", name="Sign with a passkey").focus()  # (a click right after typing may land on the name's autofill popup)
+    await page.get_by_role(
+        "button", name="Sign with a passkey"
+    ).focus()  # (a click right after typing may land on the name's autofill popup)
     await page.keyboard.press("Enter")
     # the page asks for the signing request, the authenticator signs, then the form is sent: allow the ceremony its time
     await expect(page).to_have_url(contract_url, timeout=30_000)
@@ -80,4 +94,3 @@ async def test_a_passkey_registered_on_the_account_page_signs_a_contract_whose_e
     # the passkey was used: the account page says when
     await page.goto("/account")
     await expect(passkeys.locator("tbody tr td").nth(2)).not_to_have_text("Never")
-

@@ -60,7 +60,9 @@ async def test_changing_the_password_ends_other_sessions_and_keeps_this_browser_
     async with web.sessions() as session, session.begin():
         other = await start_session(session, await session.get(User, user.id), "10.0.0.7", "a phone")
     response = await web.submit(
-        "/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}, form_page="/account"
+        "/account/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        form_page="/account",
     )
     assert response.status_code == 303
     new_cookie = web.client.cookies.get(SESSION_COOKIE)
@@ -78,7 +80,9 @@ async def test_a_wrong_current_password_is_refused_and_changes_nothing(web) -> N
     user = await web.login_as("agency")
     before = await count(web.sessions, AuditEvent), await count(web.sessions, LoginSession)
     response = await web.submit(
-        "/account/password", {"current_password": "not-my-password", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}, form_page="/account"
+        "/account/password",
+        {"current_password": "not-my-password", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        form_page="/account",
     )
     assert response.status_code == 422 and 'href="#field-current_password"' in response.text
     assert verify_password((await user_row(web, user.id)).password_hash, PASSWORD)
@@ -89,7 +93,9 @@ async def test_a_mismatched_confirmation_is_refused_and_changes_nothing(web) -> 
     user = await web.login_as("agency")
     before = await count(web.sessions, AuditEvent)
     response = await web.submit(
-        "/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD + "!"}, form_page="/account"
+        "/account/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD + "!"},
+        form_page="/account",
     )
     assert response.status_code == 422 and 'href="#field-password_confirm"' in response.text
     assert verify_password((await user_row(web, user.id)).password_hash, PASSWORD)
@@ -100,7 +106,9 @@ async def test_a_weak_new_password_is_refused_and_changes_nothing(web) -> None:
     user = await web.login_as("agency")
     before = await count(web.sessions, AuditEvent), await count(web.sessions, LoginSession)
     response = await web.submit(
-        "/account/password", {"current_password": PASSWORD, "password": "short", "password_confirm": "short"}, form_page="/account"
+        "/account/password",
+        {"current_password": PASSWORD, "password": "short", "password_confirm": "short"},
+        form_page="/account",
     )
     assert response.status_code == 422 and 'href="#field-password"' in response.text
     assert verify_password((await user_row(web, user.id)).password_hash, PASSWORD)
@@ -110,7 +118,11 @@ async def test_a_weak_new_password_is_refused_and_changes_nothing(web) -> None:
 async def test_an_oversized_new_password_is_refused(web) -> None:
     user = await web.login_as("agency")
     long = "x" * 201
-    response = await web.submit("/account/password", {"current_password": PASSWORD, "password": long, "password_confirm": long}, form_page="/account")
+    response = await web.submit(
+        "/account/password",
+        {"current_password": PASSWORD, "password": long, "password_confirm": long},
+        form_page="/account",
+    )
     assert response.status_code == 422 and 'href="#field-password"' in response.text
     assert verify_password((await user_row(web, user.id)).password_hash, PASSWORD)
 

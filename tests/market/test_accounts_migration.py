@@ -27,17 +27,26 @@ async def _seed(url: str) -> None:
     engine = create_engine(url, pooled=False)
     stamp = CREATED if url.startswith("postgresql") else CREATED.replace(tzinfo=None)
     async with engine.begin() as connection:
-        await connection.execute(sa.text(
-            "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
-            "VALUES (1, 'agency', 'Seoul City', '', '', '', '', false, true, :at)"
-        ), {"at": stamp})
-        await connection.execute(sa.text(
-            "INSERT INTO user_account (id, email, name, password_hash, organisation_id, role, active, password_changed_at, created_at) "
-            "VALUES (1, 'park@seoul.go.kr', 'Park', 'x', 1, 'member', true, :at, :at)"
-        ), {"at": stamp})
-        await connection.execute(sa.text(
-            "INSERT INTO api_token (id, user_id, name, token_hash, prefix, created_at) VALUES (1, 1, 'erp', 'hash', 'mkt_abcd', :at)"
-        ), {"at": stamp})
+        await connection.execute(
+            sa.text(
+                "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
+                "VALUES (1, 'agency', 'Seoul City', '', '', '', '', false, true, :at)"
+            ),
+            {"at": stamp},
+        )
+        await connection.execute(
+            sa.text(
+                "INSERT INTO user_account (id, email, name, password_hash, organisation_id, role, active, password_changed_at, created_at) "
+                "VALUES (1, 'park@seoul.go.kr', 'Park', 'x', 1, 'member', true, :at, :at)"
+            ),
+            {"at": stamp},
+        )
+        await connection.execute(
+            sa.text(
+                "INSERT INTO api_token (id, user_id, name, token_hash, prefix, created_at) VALUES (1, 1, 'erp', 'hash', 'mkt_abcd', :at)"
+            ),
+            {"at": stamp},
+        )
     await engine.dispose()
 
 
@@ -65,10 +74,10 @@ def _check(url: str) -> None:
     assert abs(_aware(expires) - (clock.now() + timedelta(days=90))) < timedelta(minutes=5)
 
 
-def test_sqlite_existing_users_are_confirmed_and_tokens_get_90_days(sqlite_empty: str) -> None:  # noqa: F811
+def test_sqlite_existing_users_are_confirmed_and_tokens_get_90_days(sqlite_empty: str) -> None:
     _check(sqlite_empty)
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="MARKET_TEST_DATABASE_URL is not set")
-def test_postgres_existing_users_are_confirmed_and_tokens_get_90_days(postgres_empty: str) -> None:  # noqa: F811
+def test_postgres_existing_users_are_confirmed_and_tokens_get_90_days(postgres_empty: str) -> None:
     _check(postgres_empty)

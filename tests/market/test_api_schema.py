@@ -45,7 +45,11 @@ import sqlalchemy as sa
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from market import accounts, clock
 from market.app import create_app
@@ -121,22 +125,47 @@ async def _postgres_snapshot(url: str) -> list[str]:
         async with engine.begin() as connection:
             await connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
             await connection.execute(sa.text(f"CREATE SCHEMA {SNAPSHOT}"))
-            tables = (await connection.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY tablename"
-            ))).scalars().all()
+            tables = (
+                (
+                    await connection.execute(
+                        sa.text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY tablename"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for table in tables:
                 await connection.execute(sa.text(f'CREATE TABLE {SNAPSHOT}."{table}" AS TABLE public."{table}"'))
-                columns = (await connection.execute(sa.text(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
-                    "AND attgenerated = '' ORDER BY attnum"
-                ), {"table": f'public."{table}"'})).scalars().all()
+                columns = (
+                    (
+                        await connection.execute(
+                            sa.text(
+                                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
+                                "AND attgenerated = '' ORDER BY attnum"
+                            ),
+                            {"table": f'public."{table}"'},
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 names = ", ".join(f'"{column}"' for column in columns)
-                restore += [f'DELETE FROM public."{table}"',
-                            f'INSERT INTO public."{table}" ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {SNAPSHOT}."{table}"']
-            for name, last in (await connection.execute(sa.text(
-                "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"
-            ))).all():
-                restore.append(f'ALTER SEQUENCE public."{name}" RESTART' if last is None else f"SELECT setval('public.\"{name}\"', {last}, true)")
+                restore += [
+                    f'DELETE FROM public."{table}"',
+                    f'INSERT INTO public."{table}" ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {SNAPSHOT}."{table}"',
+                ]
+            for name, last in (
+                await connection.execute(
+                    sa.text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")
+                )
+            ).all():
+                restore.append(
+                    f'ALTER SEQUENCE public."{name}" RESTART'
+                    if last is None
+                    else f"SELECT setval('public.\"{name}\"', {last}, true)"
+                )
     finally:
         await engine.dispose()
     return restore
@@ -188,7 +217,8 @@ def demo(migrated_database: str, base_settings: Settings, tmp_path_factory: pyte
 
 def _int_path_parameters(operation: Any) -> list[str]:
     return [
-        parameter.name for parameter in operation.path_parameters
+        parameter.name
+        for parameter in operation.path_parameters
         if parameter.definition.get("schema", {}).get("type") == "integer"
     ]
 
@@ -210,9 +240,12 @@ def _exercise(operation: Any, headers: dict[str, str], role: str) -> str | None:
 
     @hypothesis.seed(zlib.crc32(f"{role} {operation.label}".encode()))  # the same requests every run; the roles' differ
     @hypothesis.settings(
-        max_examples=EXAMPLES * 2, deadline=None, database=None,
+        max_examples=EXAMPLES * 2,
+        deadline=None,
+        database=None,
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck), report_multiple_bugs=False,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        report_multiple_bugs=False,
     )
     @hypothesis.given(case=_cases(operation))
     def run(case: Any) -> None:
@@ -229,7 +262,10 @@ def _exercise(operation: Any, headers: dict[str, str], role: str) -> str | None:
 def _in_order(schema: Any) -> list[Any]:
     """The document's operations, those in `ENDS_ACCESS` last and in that order."""
     operations = [result.ok() for result in schema.get_all_operations()]
-    return sorted(operations, key=lambda operation: ENDS_ACCESS.index(operation.label) + 1 if operation.label in ENDS_ACCESS else 0)
+    return sorted(
+        operations,
+        key=lambda operation: ENDS_ACCESS.index(operation.label) + 1 if operation.label in ENDS_ACCESS else 0,
+    )
 
 
 def _signed_in(schema: Any, headers: dict[str, str]) -> bool:
@@ -242,12 +278,16 @@ def test_every_api_operation_answers_as_documented_to_hostile_input(role: str, d
     put_back()  # the demo data as loaded, whatever the roles before changed
     headers = {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
     operations = _in_order(api_schema)
-    served = [(path, method) for path, item in api_schema.raw_schema["paths"].items() for method in item if method in METHODS]
+    served = [
+        (path, method) for path, item in api_schema.raw_schema["paths"].items() for method in item if method in METHODS
+    ]
     assert len(operations) == len([path for path, _method in served if path.startswith("/api/")]) > 90
     failures: list[str] = []
     for operation in operations:
         if (failure := _exercise(operation, headers, role)) is not None:
             failures.append(f"--- {operation.label} as {role}\n{failure}")
         if headers and operation.label not in ENDS_ACCESS:
-            assert _signed_in(api_schema, headers), f"{operation.label} ended the {role}'s access; the rest would run signed out"
+            assert _signed_in(api_schema, headers), (
+                f"{operation.label} ended the {role}'s access; the rest would run signed out"
+            )
     assert not failures, f"{len(failures)} of {len(operations)} operations failed as {role}:\n" + "\n".join(failures)

@@ -25,7 +25,6 @@ ASSEMBLY = {"market.assembly"}
 APP_FACTORY_USERS = {"market.assembly", "market.cli"}
 
 
-
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -88,5 +87,7 @@ def test_the_packages_import_only_along_the_arrows() -> None:
 
 
 def test_the_checker_sees_a_crossing() -> None:
-    tree = ast.parse("from catalog import models\nfrom catalog import view_service\nimport committee.models\nfrom . import rules\n")
+    tree = ast.parse(
+        "from catalog import models\nfrom catalog import view_service\nimport committee.models\nfrom . import rules\n"
+    )
     assert _imported(tree, "contracts.x", False) == {"catalog", "catalog.models", "committee.models", "contracts"}

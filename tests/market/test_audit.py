@@ -20,15 +20,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from market import clock
-from market import accounts, audit
-from market.auth import SESSION_COOKIE, SystemActor, TOKEN_PREFIX
+from market import accounts, audit, clock
+from market.auth import SESSION_COOKIE, TOKEN_PREFIX, SystemActor
 from market.models import ApiToken, AuditEvent, Invitation, LoginSession, OutboxMessage, PasswordReset, User
 from market.security import new_token, token_hash
 from tests.helpers import PASSWORD, make_organisation, make_user
 from tests.market.test_cli import Done, market
 from tests.processes import ROOT, free_port
-
 
 
 async def bearer(sessions: Any, user: User) -> dict[str, str]:
@@ -52,10 +50,20 @@ async def changes_through_requests(web: Any) -> None:
     """A few audited changes made the way an operator makes them."""
     await web.login_as("operator")
     agency = await make_organisation(web.sessions, "agency", name="Busan Metropolitan City")
-    await web.submit("/operator/domains", {"domain": "busan.go.kr", "organisation_id": str(agency.id)}, form_page="/operator/domains")
-    await web.submit("/operator/organisations", {"kind": "committee", "name": "Certification Committee"}, form_page="/operator/organisations/new")
-    await web.submit(f"/operator/organisations/{agency.id}/deactivate", form_page=f"/operator/organisations/{agency.id}/deactivate")
-    await web.submit(f"/operator/organisations/{agency.id}/activate", form_page=f"/operator/organisations/{agency.id}/activate")
+    await web.submit(
+        "/operator/domains", {"domain": "busan.go.kr", "organisation_id": str(agency.id)}, form_page="/operator/domains"
+    )
+    await web.submit(
+        "/operator/organisations",
+        {"kind": "committee", "name": "Certification Committee"},
+        form_page="/operator/organisations/new",
+    )
+    await web.submit(
+        f"/operator/organisations/{agency.id}/deactivate", form_page=f"/operator/organisations/{agency.id}/deactivate"
+    )
+    await web.submit(
+        f"/operator/organisations/{agency.id}/activate", form_page=f"/operator/organisations/{agency.id}/activate"
+    )
 
 
 def cli_verify(database_url: str, tmp_path: Path) -> Done:
@@ -65,7 +73,10 @@ def cli_verify(database_url: str, tmp_path: Path) -> Done:
 
 # --- the chain ------------------------------------------------------------------------------------
 
-async def test_events_written_by_real_requests_form_an_intact_chain(web: Any, database_url: str, tmp_path: Path) -> None:
+
+async def test_events_written_by_real_requests_form_an_intact_chain(
+    web: Any, database_url: str, tmp_path: Path
+) -> None:
     await changes_through_requests(web)
     numbers = await seqs(web.sessions)
     assert len(numbers) >= 8 and numbers == list(range(1, len(numbers) + 1))
@@ -77,7 +88,9 @@ async def test_events_written_by_real_requests_form_an_intact_chain(web: Any, da
 
 
 async def _update_summary(session: Any, seq: int) -> None:
-    await session.execute(sa.update(AuditEvent).where(AuditEvent.seq == seq).values(summary='{"domain": "evil.example.com"}'))
+    await session.execute(
+        sa.update(AuditEvent).where(AuditEvent.seq == seq).values(summary='{"domain": "evil.example.com"}')
+    )
 
 
 async def _delete(session: Any, seq: int) -> None:
@@ -99,7 +112,9 @@ async def _swap_with_next(session: Any, seq: int) -> None:
     ],
     ids=["changed-row", "deleted-row", "reordered-rows"],
 )
-async def test_tampering_is_detected_by_verify_and_by_the_cli(web: Any, database_url: str, tmp_path: Path, tamper: Any, reason: str) -> None:
+async def test_tampering_is_detected_by_verify_and_by_the_cli(
+    web: Any, database_url: str, tmp_path: Path, tamper: Any, reason: str
+) -> None:
     await changes_through_requests(web)
     assert (await verify(web.sessions)).ok
     target = 4
@@ -134,14 +149,33 @@ async def test_concurrent_writers_on_separate_connections_keep_one_chain(session
 def _start_server(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """`market.app` under uvicorn in its own process; its output goes to `data_dir/server.log`."""
     environment = {
-        **os.environ, "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(data_dir), "MARKET_WORKER": "off",
-        "MARKET_SECRET_KEY": "server-secret-" + "z" * 40, "MARKET_DEFAULT_LANGUAGE": "en",
+        **os.environ,
+        "MARKET_DATABASE_URL": database_url,
+        "MARKET_DATA_DIR": str(data_dir),
+        "MARKET_WORKER": "off",
+        "MARKET_SECRET_KEY": "server-secret-" + "z" * 40,
+        "MARKET_DEFAULT_LANGUAGE": "en",
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / "server.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "market.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "market.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=environment,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -160,7 +194,9 @@ async def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) 
     raise AssertionError(f"server at {base} did not come up: {log.read_text()}")
 
 
-async def test_concurrent_requests_to_two_app_processes_keep_one_chain(sessions: Any, database_url: str, tmp_path: Path) -> None:
+async def test_concurrent_requests_to_two_app_processes_keep_one_chain(
+    sessions: Any, database_url: str, tmp_path: Path
+) -> None:
     operator = await make_user(sessions, await make_organisation(sessions, "operator"))
     agency = await make_organisation(sessions, "agency")
     token = await bearer(sessions, operator)
@@ -170,14 +206,22 @@ async def test_concurrent_requests_to_two_app_processes_keep_one_chain(sessions:
     servers = [_start_server(database_url, folder, port) for folder, port in zip(folders, ports, strict=True)]
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
-        await asyncio.gather(*(
-            _wait_until_up(base, server, folder / "server.log") for base, server, folder in zip(bases, servers, folders, strict=True)
-        ))
+        await asyncio.gather(
+            *(
+                _wait_until_up(base, server, folder / "server.log")
+                for base, server, folder in zip(bases, servers, folders, strict=True)
+            )
+        )
         async with httpx.AsyncClient(headers=token, timeout=60) as client:
-            responses = await asyncio.gather(*(
-                client.post(f"{bases[n % 2]}/api/operator/domains", json={"domain": f"office{n}.go.kr", "organisation_id": agency.id})
-                for n in range(20)
-            ))
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        f"{bases[n % 2]}/api/operator/domains",
+                        json={"domain": f"office{n}.go.kr", "organisation_id": agency.id},
+                    )
+                    for n in range(20)
+                )
+            )
     finally:
         for server in servers:
             server.terminate()
@@ -191,6 +235,7 @@ async def test_concurrent_requests_to_two_app_processes_keep_one_chain(sessions:
 
 
 # --- the audit page and CSV -----------------------------------------------------------------------
+
 
 async def _events_at(sessions: Any, spec: list[tuple[str, str, str, str, int | None, datetime]]) -> None:
     """Events with chosen times (the time is set after writing: these tests read, they do not verify)."""
@@ -207,25 +252,55 @@ async def operator_web(web: Any) -> Any:
     return web
 
 
-async def test_audit_page_shows_each_event_in_local_time_with_actor_organisation_object_summary_and_ip(operator_web: Any) -> None:
+async def test_audit_page_shows_each_event_in_local_time_with_actor_organisation_object_summary_and_ip(
+    operator_web: Any,
+) -> None:
     web = operator_web
     agency = await make_organisation(web.sessions, "agency", name="부산광역시")
     # 15:30 UTC on 1 March is 00:30 on 2 March in Seoul
-    await _events_at(web.sessions, [("contract.sign", "buyer@busan.go.kr", "contract", "77", agency.id, datetime(2024, 3, 1, 15, 30, tzinfo=UTC))])
+    await _events_at(
+        web.sessions,
+        [("contract.sign", "buyer@busan.go.kr", "contract", "77", agency.id, datetime(2024, 3, 1, 15, 30, tzinfo=UTC))],
+    )
     page = await web.client.get("/operator/audit?object_type=contract")
     assert page.status_code == 200
-    row = page.text[page.text.index("<tbody>"):page.text.index("</tbody>")]
-    for shown in ("2024-03-02 00:30:00", "buyer@busan.go.kr", "부산광역시", "contract.sign", "contract #77", "note: contract.sign", "203.0.113.9"):
+    row = page.text[page.text.index("<tbody>") : page.text.index("</tbody>")]
+    for shown in (
+        "2024-03-02 00:30:00",
+        "buyer@busan.go.kr",
+        "부산광역시",
+        "contract.sign",
+        "contract #77",
+        "note: contract.sign",
+        "203.0.113.9",
+    ):
         assert shown in row
 
 
 async def test_audit_page_filters_by_day_range_in_local_time(operator_web: Any) -> None:
     web = operator_web
-    await _events_at(web.sessions, [
-        ("late.evening", "a@example.kr", "thing", "1", None, datetime(2024, 3, 1, 14, 59, tzinfo=UTC)),  # 23:59 on 1 March in Seoul
-        ("after.midnight", "a@example.kr", "thing", "2", None, datetime(2024, 3, 1, 15, 0, tzinfo=UTC)),  # 00:00 on 2 March
-        ("next.day", "a@example.kr", "thing", "3", None, datetime(2024, 3, 3, 0, 0, tzinfo=UTC)),
-    ])
+    await _events_at(
+        web.sessions,
+        [
+            (
+                "late.evening",
+                "a@example.kr",
+                "thing",
+                "1",
+                None,
+                datetime(2024, 3, 1, 14, 59, tzinfo=UTC),
+            ),  # 23:59 on 1 March in Seoul
+            (
+                "after.midnight",
+                "a@example.kr",
+                "thing",
+                "2",
+                None,
+                datetime(2024, 3, 1, 15, 0, tzinfo=UTC),
+            ),  # 00:00 on 2 March
+            ("next.day", "a@example.kr", "thing", "3", None, datetime(2024, 3, 3, 0, 0, tzinfo=UTC)),
+        ],
+    )
     march_2 = await web.client.get("/operator/audit?since=2024-03-02&until=2024-03-02")
     assert "after.midnight" in march_2.text and "late.evening" not in march_2.text and "next.day" not in march_2.text
     up_to_1 = await web.client.get("/operator/audit?until=2024-03-01&object_type=thing")
@@ -237,11 +312,14 @@ async def test_audit_page_filters_by_organisation_user_action_and_object(operato
     first = await make_organisation(web.sessions, "agency")
     second = await make_organisation(web.sessions, "provider")
     now = datetime.now(UTC)
-    await _events_at(web.sessions, [
-        ("service.submit", "kim@provider.example.kr", "service", "5", second.id, now),
-        ("service.withdraw", "kim@provider.example.kr", "service", "6", second.id, now),
-        ("project.end", "lee@busan.go.kr", "project", "5", first.id, now),
-    ])
+    await _events_at(
+        web.sessions,
+        [
+            ("service.submit", "kim@provider.example.kr", "service", "5", second.id, now),
+            ("service.withdraw", "kim@provider.example.kr", "service", "6", second.id, now),
+            ("project.end", "lee@busan.go.kr", "project", "5", first.id, now),
+        ],
+    )
 
     async def shown(query: str) -> set[str]:
         response = await web.client.get(f"/operator/audit?{query}")
@@ -271,21 +349,47 @@ async def test_audit_page_has_50_events_a_page_newest_first(operator_web: Any) -
     assert (await web.client.get("/operator/audit?action=bulk.&page=3")).status_code == 404
 
 
-@pytest.mark.parametrize(("query", "field"), [("since=yesterday", "since"), ("since=2024-03-05&until=2024-03-01", "until"), ("organisation_id=abc", "organisation_id")])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=yesterday", "since"),
+        ("since=2024-03-05&until=2024-03-01", "until"),
+        ("organisation_id=abc", "organisation_id"),
+    ],
+)
 async def test_audit_page_rejects_bad_filters_naming_the_field(operator_web: Any, query: str, field: str) -> None:
     response = await operator_web.client.get(f"/operator/audit?{query}")
     assert response.status_code == 422
     assert f'href="#field-{field}"' in response.text
 
 
-async def test_audit_csv_has_the_filtered_events_with_bom_header_and_dated_filename(operator_web: Any, settings: Any) -> None:
+async def test_audit_csv_has_the_filtered_events_with_bom_header_and_dated_filename(
+    operator_web: Any, settings: Any
+) -> None:
     web = operator_web
     agency = await make_organisation(web.sessions, "agency", name="부산광역시")
-    await _events_at(web.sessions, [
-        ("contract.sign", "buyer@busan.go.kr", "contract", "77", agency.id, datetime(2024, 3, 1, 15, 30, tzinfo=UTC)),
-        ("contract.sign", "=HYPERLINK(\"x\")", "contract", "78", agency.id, datetime(2024, 3, 1, 16, 0, tzinfo=UTC)),
-        ("contract.draft", "buyer@busan.go.kr", "contract", "77", agency.id, datetime(2024, 3, 1, 15, 0, tzinfo=UTC)),
-    ])
+    await _events_at(
+        web.sessions,
+        [
+            (
+                "contract.sign",
+                "buyer@busan.go.kr",
+                "contract",
+                "77",
+                agency.id,
+                datetime(2024, 3, 1, 15, 30, tzinfo=UTC),
+            ),
+            ("contract.sign", '=HYPERLINK("x")', "contract", "78", agency.id, datetime(2024, 3, 1, 16, 0, tzinfo=UTC)),
+            (
+                "contract.draft",
+                "buyer@busan.go.kr",
+                "contract",
+                "77",
+                agency.id,
+                datetime(2024, 3, 1, 15, 0, tzinfo=UTC),
+            ),
+        ],
+    )
     response = await web.client.get("/operator/audit.csv?action=contract.sign")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -297,7 +401,7 @@ async def test_audit_csv_has_the_filtered_events_with_bom_header_and_dated_filen
     body = rows[1:]
     assert [row[8] for row in body] == ["78", "77"]  # newest first, the draft left out
     assert body[1][1] == "2024-03-02 00:30:00" and body[1][5] == "부산광역시" and body[1][6] == "contract.sign"
-    assert body[0][2] == "'=HYPERLINK(\"x\")"  # never run as a formula by a spreadsheet
+    assert body[0][2] == '\'=HYPERLINK("x")'  # never run as a formula by a spreadsheet
 
 
 async def test_audit_csv_matches_the_page_for_the_same_filters(operator_web: Any) -> None:
@@ -314,7 +418,13 @@ async def test_audit_csv_matches_the_page_for_the_same_filters(operator_web: Any
             break
         api_rows += found
         page += 1
-    exported = list(csv.reader(io.StringIO((await web.client.get("/operator/audit.csv?actor=user1@example.kr")).content.decode("utf-8-sig"))))
+    exported = list(
+        csv.reader(
+            io.StringIO(
+                (await web.client.get("/operator/audit.csv?actor=user1@example.kr")).content.decode("utf-8-sig")
+            )
+        )
+    )
     assert [row[8] for row in exported[1:]] == api_rows
     assert len(api_rows) == 40
 
@@ -342,7 +452,12 @@ async def test_no_password_hash_or_token_ever_appears_in_an_audit_summary(web: A
     committee = await make_organisation(web.sessions, "committee")
     await web.submit(
         "/operator/appointments",
-        {"email": "invitee@univ.ac.kr", "organisation_id": str(committee.id), "starts_on": "2030-01-01", "ends_on": "2031-01-01"},
+        {
+            "email": "invitee@univ.ac.kr",
+            "organisation_id": str(committee.id),
+            "starts_on": "2030-01-01",
+            "ends_on": "2031-01-01",
+        },
         form_page="/operator/appointments",
     )
     member = await make_user(web.sessions, committee)

@@ -45,7 +45,8 @@ from catalog import schemas as catalog_schemas
 from catalog.storage import LocalStorage
 from committee import cases, meetings, members, reviews
 from committee.models import Certificate
-from contracts import documents as contract_documents, drafting, invoices, lifecycle
+from contracts import documents as contract_documents
+from contracts import drafting, invoices, lifecycle
 from contracts.models import Contract, ContractVersion, Invoice, Signature
 from contracts.schemas import DraftInput
 from market import accounts, auth, clock, signing_keys
@@ -71,13 +72,38 @@ from tests.contracts.factories import sign_as
 from tests.helpers import PASSWORD, TEST_DAY, business_number, make_organisation, make_user
 from tests.softauthn import SoftAuthenticator
 
-ROLES = ("anonymous", "agency_buyer", "agency_signer", "agency_admin", "provider_signer", "provider_admin", "committee_member", "committee_chair",
-         "operator")
-KIND_OF = {"agency_buyer": "agency", "agency_signer": "agency", "agency_admin": "agency", "provider_signer": "provider", "provider_admin": "provider",
-           "committee_member": "committee", "committee_chair": "committee", "operator": "operator"}
+ROLES = (
+    "anonymous",
+    "agency_buyer",
+    "agency_signer",
+    "agency_admin",
+    "provider_signer",
+    "provider_admin",
+    "committee_member",
+    "committee_chair",
+    "operator",
+)
+KIND_OF = {
+    "agency_buyer": "agency",
+    "agency_signer": "agency",
+    "agency_admin": "agency",
+    "provider_signer": "provider",
+    "provider_admin": "provider",
+    "committee_member": "committee",
+    "committee_chair": "committee",
+    "operator": "operator",
+}
 # Each matrix role's role in its organisation; the agency's signer and administrator may sign any contract built here.
-ROLE_IN_ORGANISATION = {"agency_buyer": "buyer", "agency_signer": "signer", "agency_admin": "admin", "provider_signer": "signer",
-                        "provider_admin": "admin", "committee_member": "member", "committee_chair": "admin", "operator": "admin"}
+ROLE_IN_ORGANISATION = {
+    "agency_buyer": "buyer",
+    "agency_signer": "signer",
+    "agency_admin": "admin",
+    "provider_signer": "signer",
+    "provider_admin": "admin",
+    "committee_member": "member",
+    "committee_chair": "admin",
+    "operator": "admin",
+}
 SIGNING_LIMITS = {"agency_signer": 10**12, "agency_admin": 10**12}
 PUBLIC = frozenset(ROLES)
 SIGNED_IN = PUBLIC - {"anonymous"}
@@ -147,6 +173,7 @@ def from_target(**fields: Callable[[dict[str, Any]], Any] | Any) -> Body:
 
 # --- bodies --------------------------------------------------------------------------------------------
 
+
 def token_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
     return {"name": f"matrix {unique()}"}
 
@@ -165,27 +192,51 @@ def domain_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 def appointment_body(w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
     today = clock.today()
-    return {"email": t["email"], "organisation_id": w.orgs["committee", "A"].id, "starts_on": str(today + timedelta(days=1000 + unique())),
-            "ends_on": str(today + timedelta(days=3000)), "is_chair": "no"}
+    return {
+        "email": t["email"],
+        "organisation_id": w.orgs["committee", "A"].id,
+        "starts_on": str(today + timedelta(days=1000 + unique())),
+        "ends_on": str(today + timedelta(days=3000)),
+        "is_chair": "no",
+    }
 
 
 def register_provider_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
     n = unique()
-    return {"organisation_name": f"Provider Co {n}", "registration_number": business_number(50000 + n), "contact_email": f"sales@provider{n}.example.kr",
-            "contact_phone": "02-123-4567", "is_sme": "no", "name": "New Provider", "email": f"new{n}@provider{n}.example.kr",
-            "password": PASSWORD, "password_confirm": PASSWORD}
+    return {
+        "organisation_name": f"Provider Co {n}",
+        "registration_number": business_number(50000 + n),
+        "contact_email": f"sales@provider{n}.example.kr",
+        "contact_phone": "02-123-4567",
+        "is_sme": "no",
+        "name": "New Provider",
+        "email": f"new{n}@provider{n}.example.kr",
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+    }
 
 
 def register_agency_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
-    return {"name": "New Buyer", "email": f"buyer{unique()}@{w.agency_domain}", "password": PASSWORD, "password_confirm": PASSWORD}
+    return {
+        "name": "New Buyer",
+        "email": f"buyer{unique()}@{w.agency_domain}",
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+    }
 
 
 def listing_form(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {**complete_form(name=f"Edited {unique()}"), **({"lock_version": str(t["lock_version"])} if "lock_version" in t else {})}
+    return {
+        **complete_form(name=f"Edited {unique()}"),
+        **({"lock_version": str(t["lock_version"])} if "lock_version" in t else {}),
+    }
 
 
 def listing_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {**complete_json(name=f"Edited {unique()}"), **({"lock_version": t["lock_version"]} if "lock_version" in t else {})}
+    return {
+        **complete_json(name=f"Edited {unique()}"),
+        **({"lock_version": t["lock_version"]} if "lock_version" in t else {}),
+    }
 
 
 def upload(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +257,12 @@ def review_form(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 
 def tie_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
-    return {"provider_id": w.orgs["provider", "tied"].id, "kind": "employment", "starts_on": "2020-01-01", "note": f"tie {unique()}"}
+    return {
+        "provider_id": w.orgs["provider", "tied"].id,
+        "kind": "employment",
+        "starts_on": "2020-01-01",
+        "note": f"tie {unique()}",
+    }
 
 
 def meeting_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
@@ -215,13 +271,23 @@ def meeting_body(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
 
 def bar_body(w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]:
     start = clock.today() + timedelta(days=10 * unique())
-    return {"provider_id": w.orgs["provider", "B"].id, "starts_on": str(start), "ends_on": str(start + timedelta(days=5)), "reason": "Sanctioned"}
+    return {
+        "provider_id": w.orgs["provider", "B"].id,
+        "starts_on": str(start),
+        "ends_on": str(start + timedelta(days=5)),
+        "reason": "Sanctioned",
+    }
 
 
-CRITERIA_TEXT = "\n".join([
-    "management | Management | no | 30 | Management", "sanctions | Sanctions | yes | 0 | Sanctions", "security | Security | yes | 30 | Security",
-    "stability | Stability | no | 20 | Stability", "support | Support | no | 20 | Support",
-])
+CRITERIA_TEXT = "\n".join(
+    [
+        "management | Management | no | 30 | Management",
+        "sanctions | Sanctions | yes | 0 | Sanctions",
+        "security | Security | yes | 30 | Security",
+        "stability | Stability | no | 20 | Stability",
+        "support | Support | no | 20 | Support",
+    ]
+)
 CRITERIA_JSON = [
     {"code": "management", "name": "Management", "mandatory": False, "weight": 30, "description": "Management"},
     {"code": "sanctions", "name": "Sanctions", "mandatory": True, "weight": 0, "description": "Sanctions"},
@@ -229,12 +295,27 @@ CRITERIA_JSON = [
     {"code": "stability", "name": "Stability", "mandatory": False, "weight": 20, "description": "Stability"},
     {"code": "support", "name": "Support", "mandatory": False, "weight": 20, "description": "Support"},
 ]
-CRITERIA_NUMBERS = {"threshold": 70, "reviewers_per_case": 3, "review_period_days": 30, "certificate_years": 3, "note": "Matrix"}
+CRITERIA_NUMBERS = {
+    "threshold": 70,
+    "reviewers_per_case": 3,
+    "review_period_days": 30,
+    "certificate_years": 3,
+    "note": "Matrix",
+}
 
 
 def draft_body(t: dict[str, Any]) -> dict[str, Any]:
-    return {"service_id": t["service_id"], "plan_id": t["plan_id"], "quantity": 5, "starts_on": "2027-01-01", "ends_on": "2027-12-31",
-            "billing_period": "monthly", "budget_reference": "2027-IT-009", "route": "direct", "special_terms": ""}
+    return {
+        "service_id": t["service_id"],
+        "plan_id": t["plan_id"],
+        "quantity": 5,
+        "starts_on": "2027-01-01",
+        "ends_on": "2027-12-31",
+        "billing_period": "monthly",
+        "budget_reference": "2027-IT-009",
+        "route": "direct",
+        "special_terms": "",
+    }
 
 
 def contract_draft_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +323,11 @@ def contract_draft_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, An
 
 
 def contract_update_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in draft_body(t).items() if k != "service_id"}, "quantity": 7, "lock_version": t["lock_version"]}
+    return {
+        **{k: v for k, v in draft_body(t).items() if k != "service_id"},
+        "quantity": 7,
+        "lock_version": t["lock_version"],
+    }
 
 
 def contract_update_form(w: World, a: Actor, t: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +335,12 @@ def contract_update_form(w: World, a: Actor, t: dict[str, Any]) -> dict[str, Any
 
 
 def sign_body(_w: World, a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {"password": PASSWORD, "confirm_read": True, "signer_name": a.user.name if a.user else "Nobody", "document_sha256": t["sha256"]}
+    return {
+        "password": PASSWORD,
+        "confirm_read": True,
+        "signer_name": a.user.name if a.user else "Nobody",
+        "document_sha256": t["sha256"],
+    }
 
 
 def sign_form(w: World, a: Actor, t: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +361,11 @@ def signing_key_json(_w: World, _a: Actor, _t: dict[str, Any]) -> dict[str, Any]
 
 
 def passkey_form(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
-    return {"passkey_name": f"matrix passkey {unique()}", "nonce": t["nonce"], "credential": json.dumps(t["credential"])}
+    return {
+        "passkey_name": f"matrix passkey {unique()}",
+        "nonce": t["nonce"],
+        "credential": json.dumps(t["credential"]),
+    }
 
 
 def passkey_json(_w: World, _a: Actor, t: dict[str, Any]) -> dict[str, Any]:
@@ -295,29 +389,52 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/language"): R(PUBLIC, body=fixed(language="en", next="/"), fresh_session=True),
     ("GET", "/healthz"): R(PUBLIC),
     ("GET", "/login"): R(PUBLIC),
-    ("POST", "/login"): R(PUBLIC, body=lambda w, a, _t: {"email": (a.user or w.users["agency_admin", "A"]).email, "password": PASSWORD}, fresh_session=True),
+    ("POST", "/login"): R(
+        PUBLIC,
+        body=lambda w, a, _t: {"email": (a.user or w.users["agency_admin", "A"]).email, "password": PASSWORD},
+        fresh_session=True,
+    ),
     ("POST", "/logout"): R(PUBLIC, body=EMPTY, fresh_session=True),
     ("GET", "/register/provider"): R(PUBLIC),
     ("POST", "/register/provider"): R(PUBLIC, body=register_provider_body, fresh_session=True),
     ("GET", "/register/agency"): R(PUBLIC),
     ("POST", "/register/agency"): R(PUBLIC, body=register_agency_body, fresh_session=True),
     ("GET", "/register/check-mail"): R(PUBLIC),
-    ("GET", "/register/confirm/{token:str}"): R(PUBLIC, target="email_confirmation", anywhere=PUBLIC, ok=LOGIN_REDIRECT),
+    ("GET", "/register/confirm/{token:str}"): R(
+        PUBLIC, target="email_confirmation", anywhere=PUBLIC, ok=LOGIN_REDIRECT
+    ),
     ("GET", "/register/resend"): R(PUBLIC),
     ("POST", "/register/resend"): R(PUBLIC, body=fixed(email="nobody@example.go.kr")),
     ("GET", "/invitations/{token:str}"): R(PUBLIC, target="invitation", anywhere=PUBLIC),
-    ("POST", "/invitations/{token:str}"): R(PUBLIC, target="invitation", anywhere=PUBLIC,
-                                            body=fixed(name="Invited Person", password=PASSWORD, password_confirm=PASSWORD), ok=LOGIN_REDIRECT, fresh_session=True),
+    ("POST", "/invitations/{token:str}"): R(
+        PUBLIC,
+        target="invitation",
+        anywhere=PUBLIC,
+        body=fixed(name="Invited Person", password=PASSWORD, password_confirm=PASSWORD),
+        ok=LOGIN_REDIRECT,
+        fresh_session=True,
+    ),
     ("GET", "/password/forgot"): R(PUBLIC),
-    ("POST", "/password/forgot"): R(PUBLIC, body=from_target(email=lambda _t: "nobody@example.go.kr"), ok=LOGIN_REDIRECT, fresh_session=True),
+    ("POST", "/password/forgot"): R(
+        PUBLIC, body=from_target(email=lambda _t: "nobody@example.go.kr"), ok=LOGIN_REDIRECT, fresh_session=True
+    ),
     ("GET", "/password/reset/{token:str}"): R(PUBLIC, target="password_reset", anywhere=PUBLIC),
-    ("POST", "/password/reset/{token:str}"): R(PUBLIC, target="password_reset", anywhere=PUBLIC,
-                                               body=fixed(password="another-horse-battery", password_confirm="another-horse-battery"), ok=LOGIN_REDIRECT, fresh_session=True),
+    ("POST", "/password/reset/{token:str}"): R(
+        PUBLIC,
+        target="password_reset",
+        anywhere=PUBLIC,
+        body=fixed(password="another-horse-battery", password_confirm="another-horse-battery"),
+        ok=LOGIN_REDIRECT,
+        fresh_session=True,
+    ),
     # account: the caller's own user and tokens
     ("GET", "/account"): R(SIGNED_IN),
     ("POST", "/account/profile"): R(SIGNED_IN, body=fixed(name="Renamed User", language="en"), fresh_session=True),
-    ("POST", "/account/password"): R(SIGNED_IN, body=fixed(current_password=PASSWORD, password=PASSWORD + "!", password_confirm=PASSWORD + "!"),
-                                     fresh_session=True),
+    ("POST", "/account/password"): R(
+        SIGNED_IN,
+        body=fixed(current_password=PASSWORD, password=PASSWORD + "!", password_confirm=PASSWORD + "!"),
+        fresh_session=True,
+    ),
     ("POST", "/account/tokens"): R(SIGNED_IN, body=lambda _w, _a, _t: {"token_name": f"matrix {unique()}"}),
     ("GET", "/account/tokens/{token_id:int}/revoke"): R(SIGNED_IN, target="token"),
     ("POST", "/account/tokens/{token_id:int}/revoke"): R(SIGNED_IN, target="token", body=EMPTY),
@@ -344,9 +461,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member"),
     ("POST", "/organisation/members/{member_id:int}/remove"): R(ORG_ADMINS, target="member", body=EMPTY),
     # signing limits are an agency's: its administrators set its signers'
-    ("POST", "/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit="5,000,000")),
-    ("POST", "/api/organisation/members/{member_id:int}/role"): R(ORG_ADMINS, target="member", body=fixed(role="admin")),
-    ("POST", "/api/organisation/members/{member_id:int}/signing-limit"): R(AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit=5_000_000)),
+    ("POST", "/organisation/members/{member_id:int}/signing-limit"): R(
+        AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit="5,000,000")
+    ),
+    ("POST", "/api/organisation/members/{member_id:int}/role"): R(
+        ORG_ADMINS, target="member", body=fixed(role="admin")
+    ),
+    ("POST", "/api/organisation/members/{member_id:int}/signing-limit"): R(
+        AGENCY_ADMIN, target="signer_member", body=fixed(signing_limit=5_000_000)
+    ),
     ("POST", "/organisation/signing-policy"): R(ORG_ADMINS, body=fixed(password_signing="yes")),
     ("PUT", "/api/organisation/signing-policy"): R(ORG_ADMINS, body=fixed(password_signing=True)),
     ("GET", "/api/organisation"): R(SIGNED_IN),
@@ -359,12 +482,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/operator/organisations"): R(OPERATOR, body=organisation_body),
     ("GET", "/operator/organisations/new"): R(OPERATOR),
     ("GET", "/operator/organisations/{organisation_id:int}"): R(OPERATOR, target="organisation", anywhere=OPERATOR),
-    ("GET", "/operator/organisations/{organisation_id:int}/deactivate"): R(OPERATOR, target="organisation", anywhere=OPERATOR),
-    ("POST", "/operator/organisations/{organisation_id:int}/deactivate"): R(OPERATOR, target="organisation", anywhere=OPERATOR, body=EMPTY),
-    ("GET", "/operator/organisations/{organisation_id:int}/activate"): R(OPERATOR, target="inactive_organisation", anywhere=OPERATOR),
-    ("POST", "/operator/organisations/{organisation_id:int}/activate"): R(OPERATOR, target="inactive_organisation", anywhere=OPERATOR, body=EMPTY),
+    ("GET", "/operator/organisations/{organisation_id:int}/deactivate"): R(
+        OPERATOR, target="organisation", anywhere=OPERATOR
+    ),
+    ("POST", "/operator/organisations/{organisation_id:int}/deactivate"): R(
+        OPERATOR, target="organisation", anywhere=OPERATOR, body=EMPTY
+    ),
+    ("GET", "/operator/organisations/{organisation_id:int}/activate"): R(
+        OPERATOR, target="inactive_organisation", anywhere=OPERATOR
+    ),
+    ("POST", "/operator/organisations/{organisation_id:int}/activate"): R(
+        OPERATOR, target="inactive_organisation", anywhere=OPERATOR, body=EMPTY
+    ),
     ("POST", "/operator/users/{user_id:int}/disable"): R(OPERATOR, target="user", anywhere=OPERATOR, body=EMPTY),
-    ("POST", "/operator/users/{user_id:int}/enable"): R(OPERATOR, target="disabled_user", anywhere=OPERATOR, body=EMPTY),
+    ("POST", "/operator/users/{user_id:int}/enable"): R(
+        OPERATOR, target="disabled_user", anywhere=OPERATOR, body=EMPTY
+    ),
     ("GET", "/operator/domains"): R(OPERATOR),
     ("POST", "/operator/domains"): R(OPERATOR, body=domain_body),
     ("GET", "/operator/domains/{domain_id:int}/remove"): R(OPERATOR, target="domain", anywhere=OPERATOR),
@@ -372,23 +505,37 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/operator/appointments"): R(OPERATOR),
     ("POST", "/operator/appointments"): R(OPERATOR, target="committee_user", anywhere=OPERATOR, body=appointment_body),
     ("GET", "/operator/appointments/{appointment_id:int}/end"): R(OPERATOR, target="appointment", anywhere=OPERATOR),
-    ("POST", "/operator/appointments/{appointment_id:int}/end"): R(OPERATOR, target="appointment", anywhere=OPERATOR, body=EMPTY),
+    ("POST", "/operator/appointments/{appointment_id:int}/end"): R(
+        OPERATOR, target="appointment", anywhere=OPERATOR, body=EMPTY
+    ),
     ("GET", "/operator/audit"): R(OPERATOR),
     ("GET", "/operator/audit.csv"): R(OPERATOR),
     ("GET", "/api/operator/organisations"): R(OPERATOR),
     ("POST", "/api/operator/organisations"): R(OPERATOR, body=organisation_body),
     ("GET", "/api/operator/organisations/{organisation_id:int}"): R(OPERATOR, target="organisation", anywhere=OPERATOR),
-    ("POST", "/api/operator/organisations/{organisation_id:int}/deactivate"): R(OPERATOR, target="organisation", anywhere=OPERATOR, body=EMPTY),
-    ("POST", "/api/operator/organisations/{organisation_id:int}/activate"): R(OPERATOR, target="inactive_organisation", anywhere=OPERATOR, body=EMPTY),
+    ("POST", "/api/operator/organisations/{organisation_id:int}/deactivate"): R(
+        OPERATOR, target="organisation", anywhere=OPERATOR, body=EMPTY
+    ),
+    ("POST", "/api/operator/organisations/{organisation_id:int}/activate"): R(
+        OPERATOR, target="inactive_organisation", anywhere=OPERATOR, body=EMPTY
+    ),
     ("POST", "/api/operator/users/{user_id:int}/disable"): R(OPERATOR, target="user", anywhere=OPERATOR, body=EMPTY),
-    ("POST", "/api/operator/users/{user_id:int}/enable"): R(OPERATOR, target="disabled_user", anywhere=OPERATOR, body=EMPTY),
+    ("POST", "/api/operator/users/{user_id:int}/enable"): R(
+        OPERATOR, target="disabled_user", anywhere=OPERATOR, body=EMPTY
+    ),
     ("GET", "/api/operator/domains"): R(OPERATOR),
     ("POST", "/api/operator/domains"): R(OPERATOR, body=domain_body),
     ("DELETE", "/api/operator/domains/{domain_id:int}"): R(OPERATOR, target="domain", anywhere=OPERATOR, body=EMPTY),
     ("GET", "/api/operator/appointments"): R(OPERATOR),
-    ("POST", "/api/operator/appointments"): R(OPERATOR, target="committee_user", anywhere=OPERATOR,
-                                              body=lambda w, a, t: {**appointment_body(w, a, t), "is_chair": False}),
-    ("POST", "/api/operator/appointments/{appointment_id:int}/end"): R(OPERATOR, target="appointment", anywhere=OPERATOR, body=EMPTY),
+    ("POST", "/api/operator/appointments"): R(
+        OPERATOR,
+        target="committee_user",
+        anywhere=OPERATOR,
+        body=lambda w, a, t: {**appointment_body(w, a, t), "is_chair": False},
+    ),
+    ("POST", "/api/operator/appointments/{appointment_id:int}/end"): R(
+        OPERATOR, target="appointment", anywhere=OPERATOR, body=EMPTY
+    ),
     ("GET", "/api/operator/audit-events"): R(OPERATOR),
     # catalogue: a provider's listings
     ("GET", "/provider/services"): R(PROVIDER),
@@ -397,14 +544,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/services/{service_id:int}/edit"): R(PROVIDER, target="draft_service"),
     ("POST", "/services/{service_id:int}/edit"): R(PROVIDER, target="draft_service", body=listing_form),
     ("GET", "/services/{service_id:int}/submit"): R(PROVIDER, target="draft_service"),
-    ("POST", "/services/{service_id:int}/submit"): R(PROVIDER, target="draft_service", body=from_target(lock_version=lambda t: str(t["lock_version"]), confirm="yes")),
+    ("POST", "/services/{service_id:int}/submit"): R(
+        PROVIDER, target="draft_service", body=from_target(lock_version=lambda t: str(t["lock_version"]), confirm="yes")
+    ),
     ("GET", "/services/{service_id:int}/withdraw"): R(PROVIDER, target="listed_service"),
-    ("POST", "/services/{service_id:int}/withdraw"): R(PROVIDER, target="listed_service", body=fixed(reason="No longer offered", confirm="yes")),
+    ("POST", "/services/{service_id:int}/withdraw"): R(
+        PROVIDER, target="listed_service", body=fixed(reason="No longer offered", confirm="yes")
+    ),
     ("GET", "/services/{service_id:int}/revise"): R(PROVIDER, target="listed_service"),
     ("POST", "/services/{service_id:int}/revise"): R(PROVIDER, target="listed_service", body=EMPTY),
     ("GET", "/services/{service_id:int}/documents"): R(PROVIDER, target="draft_service"),
     ("POST", "/services/{service_id:int}/documents"): R(PROVIDER, target="draft_service", body=upload),
-    ("POST", "/services/{service_id:int}/documents/{document_id:int}/remove"): R(PROVIDER, target="draft_service", body=EMPTY),
+    ("POST", "/services/{service_id:int}/documents/{document_id:int}/remove"): R(
+        PROVIDER, target="draft_service", body=EMPTY
+    ),
     # a draft's pages and JSON are its provider's (and the reviewers'); a listed service's are public
     ("GET", "/services/{service_id:int}"): R(PROVIDER, target="draft_service"),
     ("GET", "/services/{service_id:int}/diff"): R(PROVIDER, target="draft_service"),
@@ -412,9 +565,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/services"): R(PROVIDER, body=lambda _w, _a, _t: complete_json(name=f"New {unique()}")),
     ("PATCH", "/api/services/{service_id:int}"): R(PROVIDER, target="draft_service", body=listing_json),
     ("GET", "/api/services/{service_id:int}"): R(PROVIDER, target="draft_service"),
-    ("POST", "/api/services/{service_id:int}/submit"): R(PROVIDER, target="draft_service", body=from_target(lock_version=lambda t: t["lock_version"])),
+    ("POST", "/api/services/{service_id:int}/submit"): R(
+        PROVIDER, target="draft_service", body=from_target(lock_version=lambda t: t["lock_version"])
+    ),
     ("POST", "/api/services/{service_id:int}/revise"): R(PROVIDER, target="listed_service", body=EMPTY),
-    ("POST", "/api/services/{service_id:int}/withdraw"): R(PROVIDER, target="listed_service", body=fixed(reason="No longer offered", confirm=True)),
+    ("POST", "/api/services/{service_id:int}/withdraw"): R(
+        PROVIDER, target="listed_service", body=fixed(reason="No longer offered", confirm=True)
+    ),
     ("POST", "/api/services/{service_id:int}/documents"): R(PROVIDER, target="draft_service", body=upload),
     ("GET", "/api/services/{service_id:int}/versions"): R(PROVIDER, target="draft_service"),
     ("GET", "/api/services/{service_id:int}/diff"): R(PROVIDER, target="draft_service"),
@@ -426,25 +583,33 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/compare"): R(PUBLIC, target="comparison", anywhere=PUBLIC),
     # catalogue: an agency's procurement projects
     ("GET", "/projects"): R(AGENCY),
-    ("POST", "/projects/save-search"): R(AGENCY, body=lambda _w, _a, _t: {"project": "new", "name": f"Project {unique()}", "search": "q=cloud"}),
+    ("POST", "/projects/save-search"): R(
+        AGENCY, body=lambda _w, _a, _t: {"project": "new", "name": f"Project {unique()}", "search": "q=cloud"}
+    ),
     ("GET", "/projects/{project_id:int}"): R(AGENCY, target="project"),
     ("GET", "/projects/{project_id:int}/end"): R(AGENCY, target="project"),
     ("POST", "/projects/{project_id:int}/end"): R(AGENCY, target="project", body=fixed(confirm="yes")),
     ("GET", "/projects/{project_id:int}/outcome"): R(AGENCY, target="ended_project"),
-    ("POST", "/projects/{project_id:int}/outcome"): R(AGENCY, target="ended_project", body=fixed(confirm="yes", outcome="none_suitable", reason="Nothing fitted")),
+    ("POST", "/projects/{project_id:int}/outcome"): R(
+        AGENCY, target="ended_project", body=fixed(confirm="yes", outcome="none_suitable", reason="Nothing fitted")
+    ),
     ("GET", "/projects/{project_id:int}/export/{fmt:str}"): R(AGENCY, target="ended_project"),
     ("GET", "/api/projects"): R(AGENCY),
     ("POST", "/api/projects"): R(AGENCY, body=project_json),
     ("GET", "/api/projects/{project_id:int}"): R(AGENCY, target="project"),
     ("PUT", "/api/projects/{project_id:int}/search"): R(AGENCY, target="project", body=fixed(query={"q": "drive"})),
     ("POST", "/api/projects/{project_id:int}/end"): R(AGENCY, target="project", body=EMPTY),
-    ("POST", "/api/projects/{project_id:int}/outcome"): R(AGENCY, target="ended_project", body=fixed(outcome="none_suitable", reason="Nothing fitted")),
+    ("POST", "/api/projects/{project_id:int}/outcome"): R(
+        AGENCY, target="ended_project", body=fixed(outcome="none_suitable", reason="Nothing fitted")
+    ),
     ("GET", "/api/projects/{project_id:int}/export/{fmt:str}"): R(AGENCY, target="ended_project"),
     # committee: a member's assigned cases, reviews and ties
     ("GET", "/committee/cases"): R(COMMITTEE),
     ("GET", "/committee/cases/{case_id:int}"): R(COMMITTEE | PROVIDER, target="case_in_review", anywhere=STAFF),
     ("POST", "/committee/cases/{case_id:int}/review"): R(COMMITTEE, target="case_in_review", body=review_form),
-    ("POST", "/committee/cases/{case_id:int}/withdraw"): R(COMMITTEE, target="reviewed_case", body=fixed(reason="A mistake")),
+    ("POST", "/committee/cases/{case_id:int}/withdraw"): R(
+        COMMITTEE, target="reviewed_case", body=fixed(reason="A mistake")
+    ),
     ("GET", "/committee/reviews"): R(COMMITTEE),
     ("GET", "/committee/ties"): R(COMMITTEE),
     ("POST", "/committee/ties"): R(COMMITTEE, body=tie_body),
@@ -452,23 +617,51 @@ RULES: dict[tuple[str, str], Rule] = {
     # committee: the chair's and the secretariat's work on any case
     ("GET", "/committee/queue"): R(STAFF),
     ("POST", "/committee/cases/{case_id:int}/complete"): R(OPERATOR, target="new_case", anywhere=OPERATOR, body=EMPTY),
-    ("POST", "/committee/cases/{case_id:int}/incomplete"): R(OPERATOR, target="new_case", anywhere=OPERATOR, body=fixed(message="Add the SLA")),
-    ("POST", "/committee/cases/{case_id:int}/assign"): R(CHAIR, target="complete_case", anywhere=CHAIR, body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]}),
-    ("POST", "/committee/cases/{case_id:int}/auto-assign"): R(CHAIR, target="complete_case", anywhere=CHAIR, body=EMPTY),
-    ("POST", "/committee/cases/{case_id:int}/release"): R(CHAIR, target="case_in_review", anywhere=CHAIR, body=from_target(member_id=lambda t: t["member_id"])),
-    ("POST", "/committee/cases/{case_id:int}/return"): R(CHAIR, target="case_in_review", anywhere=CHAIR, body=fixed(message="Revise the SLA")),
+    ("POST", "/committee/cases/{case_id:int}/incomplete"): R(
+        OPERATOR, target="new_case", anywhere=OPERATOR, body=fixed(message="Add the SLA")
+    ),
+    ("POST", "/committee/cases/{case_id:int}/assign"): R(
+        CHAIR,
+        target="complete_case",
+        anywhere=CHAIR,
+        body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]},
+    ),
+    ("POST", "/committee/cases/{case_id:int}/auto-assign"): R(
+        CHAIR, target="complete_case", anywhere=CHAIR, body=EMPTY
+    ),
+    ("POST", "/committee/cases/{case_id:int}/release"): R(
+        CHAIR, target="case_in_review", anywhere=CHAIR, body=from_target(member_id=lambda t: t["member_id"])
+    ),
+    ("POST", "/committee/cases/{case_id:int}/return"): R(
+        CHAIR, target="case_in_review", anywhere=CHAIR, body=fixed(message="Revise the SLA")
+    ),
     ("GET", "/committee/sessions"): R(STAFF),
     ("POST", "/committee/sessions"): R(CHAIR, body=meeting_body),
     ("GET", "/committee/sessions/{meeting_id:int}"): R(STAFF, target="meeting", anywhere=STAFF),
-    ("POST", "/committee/sessions/{meeting_id:int}/attendance"): R(CHAIR, target="meeting", anywhere=CHAIR, body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]}),
-    ("POST", "/committee/sessions/{meeting_id:int}/cases"): R(CHAIR, target="meeting_and_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])),
-    ("POST", "/committee/sessions/{meeting_id:int}/confirm"): R(CHAIR, target="meeting_with_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])),
+    ("POST", "/committee/sessions/{meeting_id:int}/attendance"): R(
+        CHAIR,
+        target="meeting",
+        anywhere=CHAIR,
+        body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]},
+    ),
+    ("POST", "/committee/sessions/{meeting_id:int}/cases"): R(
+        CHAIR, target="meeting_and_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])
+    ),
+    ("POST", "/committee/sessions/{meeting_id:int}/confirm"): R(
+        CHAIR, target="meeting_with_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])
+    ),
     ("POST", "/committee/sessions/{meeting_id:int}/close"): R(CHAIR, target="meeting", anywhere=CHAIR, body=EMPTY),
     ("GET", "/committee/sessions/{meeting_id:int}/minutes.csv"): R(STAFF, target="meeting", anywhere=STAFF),
     ("GET", "/committee/certificates"): R(STAFF),
-    ("POST", "/committee/certificates/{number:str}/suspend"): R(CHAIR, target="certificate", anywhere=CHAIR,
-                                                                  body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30)))),
-    ("POST", "/committee/certificates/{number:str}/revoke"): R(CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")),
+    ("POST", "/committee/certificates/{number:str}/suspend"): R(
+        CHAIR,
+        target="certificate",
+        anywhere=CHAIR,
+        body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30))),
+    ),
+    ("POST", "/committee/certificates/{number:str}/revoke"): R(
+        CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")
+    ),
     ("GET", "/committee/bars"): R(STAFF),
     ("POST", "/committee/bars"): R(CHAIR, body=bar_body),
     ("GET", "/committee/criteria"): R(STAFF),
@@ -483,33 +676,71 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/committee/queue"): R(STAFF),
     ("GET", "/api/committee/cases/{case_id:int}"): R(COMMITTEE | PROVIDER, target="case_in_review", anywhere=STAFF),
     ("GET", "/api/provider/cases/{case_id:int}"): R(COMMITTEE | PROVIDER, target="case_in_review", anywhere=STAFF),
-    ("POST", "/api/committee/cases/{case_id:int}/complete"): R(OPERATOR, target="new_case", anywhere=OPERATOR, body=EMPTY),
-    ("POST", "/api/committee/cases/{case_id:int}/incomplete"): R(OPERATOR, target="new_case", anywhere=OPERATOR, body=fixed(message="Add the SLA")),
-    ("POST", "/api/committee/cases/{case_id:int}/assign"): R(CHAIR, target="complete_case", anywhere=CHAIR, body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]}),
-    ("POST", "/api/committee/cases/{case_id:int}/auto-assign"): R(CHAIR, target="complete_case", anywhere=CHAIR, body=EMPTY),
-    ("POST", "/api/committee/cases/{case_id:int}/release"): R(CHAIR, target="case_in_review", anywhere=CHAIR, body=from_target(member_id=lambda t: t["member_id"])),
-    ("POST", "/api/committee/cases/{case_id:int}/return"): R(CHAIR, target="case_in_review", anywhere=CHAIR, body=fixed(message="Revise the SLA")),
-    ("POST", "/api/committee/cases/{case_id:int}/review"): R(COMMITTEE, target="case_in_review", body=fixed(answers=PASSING)),
-    ("POST", "/api/committee/cases/{case_id:int}/withdraw"): R(COMMITTEE, target="reviewed_case", body=fixed(reason="A mistake")),
+    ("POST", "/api/committee/cases/{case_id:int}/complete"): R(
+        OPERATOR, target="new_case", anywhere=OPERATOR, body=EMPTY
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/incomplete"): R(
+        OPERATOR, target="new_case", anywhere=OPERATOR, body=fixed(message="Add the SLA")
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/assign"): R(
+        CHAIR,
+        target="complete_case",
+        anywhere=CHAIR,
+        body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]},
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/auto-assign"): R(
+        CHAIR, target="complete_case", anywhere=CHAIR, body=EMPTY
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/release"): R(
+        CHAIR, target="case_in_review", anywhere=CHAIR, body=from_target(member_id=lambda t: t["member_id"])
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/return"): R(
+        CHAIR, target="case_in_review", anywhere=CHAIR, body=fixed(message="Revise the SLA")
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/review"): R(
+        COMMITTEE, target="case_in_review", body=fixed(answers=PASSING)
+    ),
+    ("POST", "/api/committee/cases/{case_id:int}/withdraw"): R(
+        COMMITTEE, target="reviewed_case", body=fixed(reason="A mistake")
+    ),
     ("GET", "/api/committee/reviews"): R(COMMITTEE),
     ("GET", "/api/committee/ties"): R(COMMITTEE),
     ("POST", "/api/committee/ties"): R(COMMITTEE, body=tie_body),
-    ("POST", "/api/committee/ties/{tie_id:int}/end"): R(COMMITTEE, target="tie", body=fixed(ends_on=str(clock.today()))),
+    ("POST", "/api/committee/ties/{tie_id:int}/end"): R(
+        COMMITTEE, target="tie", body=fixed(ends_on=str(clock.today()))
+    ),
     ("GET", "/api/committee/sessions"): R(STAFF),
     ("POST", "/api/committee/sessions"): R(CHAIR, body=meeting_body),
     ("GET", "/api/committee/sessions/{meeting_id:int}"): R(STAFF, target="meeting", anywhere=STAFF),
-    ("POST", "/api/committee/sessions/{meeting_id:int}/attendance"): R(CHAIR, target="meeting", anywhere=CHAIR, body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]}),
-    ("POST", "/api/committee/sessions/{meeting_id:int}/cases"): R(CHAIR, target="meeting_and_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])),
-    ("POST", "/api/committee/sessions/{meeting_id:int}/confirm"): R(CHAIR, target="meeting_with_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])),
+    ("POST", "/api/committee/sessions/{meeting_id:int}/attendance"): R(
+        CHAIR,
+        target="meeting",
+        anywhere=CHAIR,
+        body=lambda w, _a, _t: {"member_ids": [w.users["committee_member", "A"].id]},
+    ),
+    ("POST", "/api/committee/sessions/{meeting_id:int}/cases"): R(
+        CHAIR, target="meeting_and_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])
+    ),
+    ("POST", "/api/committee/sessions/{meeting_id:int}/confirm"): R(
+        CHAIR, target="meeting_with_decision", anywhere=CHAIR, body=from_target(case_id=lambda t: t["case_id"])
+    ),
     ("POST", "/api/committee/sessions/{meeting_id:int}/close"): R(CHAIR, target="meeting", anywhere=CHAIR, body=EMPTY),
     ("GET", "/api/committee/certificates"): R(STAFF),
-    ("POST", "/api/committee/certificates/{number:str}/suspend"): R(CHAIR, target="certificate", anywhere=CHAIR,
-                                                                      body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30)))),
-    ("POST", "/api/committee/certificates/{number:str}/revoke"): R(CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")),
+    ("POST", "/api/committee/certificates/{number:str}/suspend"): R(
+        CHAIR,
+        target="certificate",
+        anywhere=CHAIR,
+        body=fixed(reason="Under investigation", until=str(clock.today() + timedelta(days=30))),
+    ),
+    ("POST", "/api/committee/certificates/{number:str}/revoke"): R(
+        CHAIR, target="certificate", anywhere=CHAIR, body=fixed(reason="Fraud")
+    ),
     ("GET", "/api/committee/bars"): R(STAFF),
     ("POST", "/api/committee/bars"): R(CHAIR, body=bar_body),
     ("GET", "/api/committee/criteria"): R(STAFF),
-    ("POST", "/api/committee/criteria"): R(CHAIR, body=lambda _w, _a, _t: {"criteria": CRITERIA_JSON, **CRITERIA_NUMBERS}),
+    ("POST", "/api/committee/criteria"): R(
+        CHAIR, body=lambda _w, _a, _t: {"criteria": CRITERIA_JSON, **CRITERIA_NUMBERS}
+    ),
     ("GET", "/api/provider/cases"): R(PROVIDER),
     ("GET", "/api/provider/certificates"): R(PROVIDER),
     ("POST", "/api/provider/certificates/{number:str}/renew"): R(PROVIDER, target="certificate", body=EMPTY),
@@ -518,57 +749,100 @@ RULES: dict[tuple[str, str], Rule] = {
     # contracts: the two parties' (the agency drafts; either side signs, amends, terminates)
     ("GET", "/contracts"): R(PARTY),
     ("GET", "/contracts/budget"): R(AGENCY),
-    ("POST", "/contracts/budget"): R(AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": str(2030 + unique() % 60), "amount": "1,000,000"}),
+    ("POST", "/contracts/budget"): R(
+        AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": str(2030 + unique() % 60), "amount": "1,000,000"}
+    ),
     ("GET", "/contracts/new"): R(AGENCY, target="offer_form", anywhere=AGENCY),
     ("POST", "/contracts/approval-threshold"): R(AGENCY_ADMIN, body=fixed(threshold="100,000,000")),
-    ("POST", "/contracts/new"): R(DRAFTERS, target="offer", anywhere=DRAFTERS, body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()}),
+    ("POST", "/contracts/new"): R(
+        DRAFTERS,
+        target="offer",
+        anywhere=DRAFTERS,
+        body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()},
+    ),
     ("GET", "/contracts/{contract_id:int}"): R(PARTY, target="draft_contract"),
     ("GET", "/contracts/{contract_id:int}/edit"): R(AGENCY, target="draft_contract"),
     ("POST", "/contracts/{contract_id:int}/edit"): R(DRAFTERS, target="draft_contract", body=contract_update_form),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/document"): R(PARTY, target="sent_contract"),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/document.pdf"): R(PARTY, target="sent_contract"),
     ("GET", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(PARTY, target="sent_contract"),
-    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(SIGNERS, target="sent_contract", body=sign_form),
-    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/signing-request"): R(SIGNERS, target="sent_contract", body=EMPTY),
+    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/sign"): R(
+        SIGNERS, target="sent_contract", body=sign_form
+    ),
+    ("POST", "/contracts/{contract_id:int}/versions/{number:int}/signing-request"): R(
+        SIGNERS, target="sent_contract", body=EMPTY
+    ),
     ("GET", "/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json"): R(PARTY, target="signature"),
     ("GET", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract"),
-    ("POST", "/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract",
-                                                         body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(2026, 12, 1)))),
+    ("POST", "/contracts/{contract_id:int}/terminate"): R(
+        PARTY,
+        target="active_contract",
+        body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(2026, 12, 1))),
+    ),
     ("GET", "/contracts/{contract_id:int}/amend"): R(PARTY, target="active_contract"),
-    ("POST", "/contracts/{contract_id:int}/amend"): R(AMENDERS, target="active_contract",
-                                                     body=fixed(confirm="yes", amendment_reason="volume_change", rationale="More users", quantity="12")),
+    ("POST", "/contracts/{contract_id:int}/amend"): R(
+        AMENDERS,
+        target="active_contract",
+        body=fixed(confirm="yes", amendment_reason="volume_change", rationale="More users", quantity="12"),
+    ),
     ("GET", "/contracts/{contract_id:int}/renew"): R(AGENCY, target="active_contract"),
-    ("POST", "/contracts/{contract_id:int}/renew"): R(DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity="5")),
+    ("POST", "/contracts/{contract_id:int}/renew"): R(
+        DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity="5")
+    ),
     ("GET", "/contracts/{contract_id:int}/send"): R(PARTY, target="draft_contract"),
     ("POST", "/contracts/{contract_id:int}/send"): R(DRAFTERS, target="draft_contract", body=fixed(confirm="yes")),
     ("GET", "/contracts/{contract_id:int}/approve"): R(PARTY, target="draft_contract"),
     ("POST", "/contracts/{contract_id:int}/approve"): R(APPROVERS, target="draft_contract", body=fixed(confirm="yes")),
     ("GET", "/contracts/{contract_id:int}/withdraw"): R(PARTY, target="sent_contract"),
-    ("POST", "/contracts/{contract_id:int}/withdraw"): R(DRAFTERS, target="sent_contract", body=fixed(confirm="yes", reason="Wrong quantity")),
+    ("POST", "/contracts/{contract_id:int}/withdraw"): R(
+        DRAFTERS, target="sent_contract", body=fixed(confirm="yes", reason="Wrong quantity")
+    ),
     ("GET", "/contracts/{contract_id:int}/decline"): R(PARTY, target="sent_contract"),
-    ("POST", "/contracts/{contract_id:int}/decline"): R(PROVIDER, target="sent_contract", body=fixed(confirm="yes", reason="Wrong price")),
+    ("POST", "/contracts/{contract_id:int}/decline"): R(
+        PROVIDER, target="sent_contract", body=fixed(confirm="yes", reason="Wrong price")
+    ),
     ("GET", "/contracts/{contract_id:int}/revise"): R(PARTY, target="declined_contract"),
     ("POST", "/contracts/{contract_id:int}/revise"): R(DRAFTERS, target="declined_contract", body=fixed(confirm="yes")),
     ("GET", "/contracts/{contract_id:int}/cancel"): R(PARTY, target="draft_contract"),
-    ("POST", "/contracts/{contract_id:int}/cancel"): R(DRAFTERS, target="draft_contract", body=fixed(confirm="yes", reason="Not needed")),
+    ("POST", "/contracts/{contract_id:int}/cancel"): R(
+        DRAFTERS, target="draft_contract", body=fixed(confirm="yes", reason="Not needed")
+    ),
     ("POST", "/api/contracts"): R(DRAFTERS, target="offer", anywhere=DRAFTERS, body=contract_draft_json),
     ("GET", "/api/contracts"): R(PARTY),
     ("GET", "/api/contracts/{contract_id:int}"): R(PARTY, target="draft_contract"),
     ("PUT", "/api/contracts/{contract_id:int}/draft"): R(DRAFTERS, target="draft_contract", body=contract_update_json),
     ("POST", "/api/contracts/{contract_id:int}/send"): R(DRAFTERS, target="draft_contract", body=EMPTY),
     ("POST", "/api/contracts/{contract_id:int}/approval"): R(APPROVERS, target="draft_contract", body=EMPTY),
-    ("POST", "/api/contracts/{contract_id:int}/withdraw"): R(DRAFTERS, target="sent_contract", body=fixed(reason="Wrong quantity")),
-    ("POST", "/api/contracts/{contract_id:int}/decline"): R(PROVIDER, target="sent_contract", body=fixed(reason="Wrong price")),
+    ("POST", "/api/contracts/{contract_id:int}/withdraw"): R(
+        DRAFTERS, target="sent_contract", body=fixed(reason="Wrong quantity")
+    ),
+    ("POST", "/api/contracts/{contract_id:int}/decline"): R(
+        PROVIDER, target="sent_contract", body=fixed(reason="Wrong price")
+    ),
     ("POST", "/api/contracts/{contract_id:int}/revise"): R(DRAFTERS, target="declined_contract", body=EMPTY),
-    ("POST", "/api/contracts/{contract_id:int}/cancel"): R(DRAFTERS, target="draft_contract", body=fixed(reason="Not needed")),
-    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signatures"): R(SIGNERS, target="sent_contract", body=sign_body),
+    ("POST", "/api/contracts/{contract_id:int}/cancel"): R(
+        DRAFTERS, target="draft_contract", body=fixed(reason="Not needed")
+    ),
+    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signatures"): R(
+        SIGNERS, target="sent_contract", body=sign_body
+    ),
     ("GET", "/api/contracts/{contract_id:int}/versions/{number:int}/check"): R(PARTY, target="sent_contract"),
-    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signing-requests"): R(SIGNERS, target="sent_contract", body=EMPTY),
-    ("GET", "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json"): R(PARTY, target="signature"),
-    ("POST", "/api/contracts/{contract_id:int}/terminate"): R(PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on="2026-12-01")),
+    ("POST", "/api/contracts/{contract_id:int}/versions/{number:int}/signing-requests"): R(
+        SIGNERS, target="sent_contract", body=EMPTY
+    ),
+    ("GET", "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json"): R(
+        PARTY, target="signature"
+    ),
+    ("POST", "/api/contracts/{contract_id:int}/terminate"): R(
+        PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on="2026-12-01")
+    ),
     ("POST", "/api/contracts/{contract_id:int}/amendments"): R(AMENDERS, target="active_contract", body=amend_json),
-    ("POST", "/api/contracts/{contract_id:int}/renewals"): R(DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity=5)),
-    ("PUT", "/api/budgets"): R(AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": 2030 + unique() % 60, "amount": 1_000_000}),
+    ("POST", "/api/contracts/{contract_id:int}/renewals"): R(
+        DRAFTERS, target="active_contract", body=fixed(starts_on="2027-01-01", ends_on="2027-12-31", quantity=5)
+    ),
+    ("PUT", "/api/budgets"): R(
+        AGENCY_ADMIN, body=lambda _w, _a, _t: {"year": 2030 + unique() % 60, "amount": 1_000_000}
+    ),
     ("GET", "/api/budgets"): R(AGENCY),
     ("GET", "/api/approval-threshold"): R(AGENCY),
     ("PUT", "/api/approval-threshold"): R(AGENCY_ADMIN, body=fixed(amount=100_000_000)),
@@ -576,12 +850,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/invoices"): R(PARTY | OPERATOR),
     ("GET", "/invoices/export.csv"): R(PARTY | OPERATOR),
     ("GET", "/invoices/{invoice_id:int}"): R(PARTY, target="invoice", anywhere=OPERATOR),
-    ("POST", "/invoices/{invoice_id:int}/payments"): R(PROVIDER, target="invoice", anywhere=OPERATOR, body=payment_body),
-    ("POST", "/invoices/{invoice_id:int}/void"): R(OPERATOR, target="invoice", anywhere=OPERATOR, body=fixed(reason="Issued in error", confirm="yes")),
+    ("POST", "/invoices/{invoice_id:int}/payments"): R(
+        PROVIDER, target="invoice", anywhere=OPERATOR, body=payment_body
+    ),
+    ("POST", "/invoices/{invoice_id:int}/void"): R(
+        OPERATOR, target="invoice", anywhere=OPERATOR, body=fixed(reason="Issued in error", confirm="yes")
+    ),
     ("GET", "/api/invoices"): R(PARTY | OPERATOR),
     ("GET", "/api/invoices/{invoice_id:int}"): R(PARTY, target="invoice", anywhere=OPERATOR),
-    ("POST", "/api/invoices/{invoice_id:int}/payments"): R(PROVIDER, target="invoice", anywhere=OPERATOR, body=payment_body),
-    ("POST", "/api/invoices/{invoice_id:int}/void"): R(OPERATOR, target="invoice", anywhere=OPERATOR, body=fixed(reason="Issued in error")),
+    ("POST", "/api/invoices/{invoice_id:int}/payments"): R(
+        PROVIDER, target="invoice", anywhere=OPERATOR, body=payment_body
+    ),
+    ("POST", "/api/invoices/{invoice_id:int}/void"): R(
+        OPERATOR, target="invoice", anywhere=OPERATOR, body=fixed(reason="Issued in error")
+    ),
     # Stripe's webhook is authenticated by Stripe's signature, not by a role; without a webhook secret configured
     # (as here) it answers 503 to everyone (tests/contracts/test_webhooks.py checks signatures)
     ("POST", "/webhooks/stripe"): R(PUBLIC, body=fixed(id="evt_1", type="invoice.paid"), ok=frozenset({503})),
@@ -609,14 +891,26 @@ RULES: dict[tuple[str, str], Rule] = {
 
 # The same routes again on objects in other states: what is public once listed, what the committee reads of a
 # submission, and a listed service's revision in progress (its draft stays its provider's: `secret` is its name).
-LISTED_READS = [("GET", path) for path in (
-    "/services/{service_id:int}", "/services/{service_id:int}/diff", "/documents/{document_id:int}", "/api/services/{service_id:int}",
-    "/api/services/{service_id:int}/versions", "/api/services/{service_id:int}/diff")]
+LISTED_READS = [
+    ("GET", path)
+    for path in (
+        "/services/{service_id:int}",
+        "/services/{service_id:int}/diff",
+        "/documents/{document_id:int}",
+        "/api/services/{service_id:int}",
+        "/api/services/{service_id:int}/versions",
+        "/api/services/{service_id:int}/diff",
+    )
+]
 REVIEWERS = COMMITTEE | OPERATOR
 ALSO: list[tuple[str, str, Rule]] = [
     *[(method, path, R(PUBLIC, target="listed_service", anywhere=PUBLIC)) for method, path in LISTED_READS],
     *[(method, path, R(PROVIDER, target="submitted_service", anywhere=REVIEWERS)) for method, path in LISTED_READS],
-    *[(method, path, R(PUBLIC, target="revising_service", anywhere=PUBLIC)) for method, path in LISTED_READS if "document" not in path],
+    *[
+        (method, path, R(PUBLIC, target="revising_service", anywhere=PUBLIC))
+        for method, path in LISTED_READS
+        if "document" not in path
+    ],
     ("GET", "/documents/{document_id:int}", R(PROVIDER, target="revising_service")),
     ("GET", "/services/{service_id:int}", R(PROVIDER, target="revision_page")),
     ("GET", "/services/{service_id:int}/diff", R(PROVIDER, target="revision_diff")),
@@ -626,15 +920,25 @@ ALSO: list[tuple[str, str, Rule]] = [
     *[("GET", path, R(NONE, target="draft_comparison")) for path in ("/compare", "/compare/export", "/api/compare")],
     # a contract is drafted from a listed service only
     ("POST", "/api/contracts", R(NONE, target="unlisted_offer", body=contract_draft_json)),
-    ("POST", "/contracts/new", R(NONE, target="unlisted_offer", body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()})),
+    (
+        "POST",
+        "/contracts/new",
+        R(NONE, target="unlisted_offer", body=lambda _w, _a, t: {k: str(v) for k, v in draft_body(t).items()}),
+    ),
     ("GET", "/contracts/new", R(NONE, target="unlisted_offer_form")),
     # a contract names its agency's own awarded project, never another agency's
-    ("POST", "/api/contracts", R(DRAFTERS, target="awarded_project", body=lambda _w, _a, t: {**draft_body(t), "project_id": t["project_id"]})),
+    (
+        "POST",
+        "/api/contracts",
+        R(DRAFTERS, target="awarded_project", body=lambda _w, _a, t: {**draft_body(t), "project_id": t["project_id"]}),
+    ),
     # the register holds signed contracts only
     ("GET", "/contracts/register/{number:str}", R(NONE, target="unsigned_contract")),
     ("GET", "/api/ocds/records/{ocid:str}", R(NONE, target="unsigned_contract")),
-    *[("GET", path, R(PUBLIC, target="unsigned_register", anywhere=PUBLIC))
-      for path in ("/contracts/register", "/contracts/register.csv", "/api/contracts/register", "/api/ocds/releases")],
+    *[
+        ("GET", path, R(PUBLIC, target="unsigned_register", anywhere=PUBLIC))
+        for path in ("/contracts/register", "/contracts/register.csv", "/api/contracts/register", "/api/ocds/releases")
+    ],
     # a token is its user's own, not a colleague's
     ("GET", "/account/tokens/{token_id:int}/revoke", R(NONE, target="colleague_token")),
     ("POST", "/account/tokens/{token_id:int}/revoke", R(NONE, target="colleague_token", body=EMPTY)),
@@ -645,28 +949,64 @@ ALSO: list[tuple[str, str, Rule]] = [
     ("DELETE", "/api/signing-keys/{key_id:int}", R(NONE, target="colleague_signing_key", body=EMPTY)),
     ("POST", "/api/passkeys", R(NONE, target="colleague_passkey_registration", body=passkey_json)),
     # a signature's evidence is shown on its own contract only
-    *[("GET", path, R(NONE, target="signature_elsewhere")) for path in (
-        "/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json", "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json")],
+    *[
+        ("GET", path, R(NONE, target="signature_elsewhere"))
+        for path in (
+            "/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json",
+            "/api/contracts/{contract_id:int}/signatures/{signature_id:int}/evidence.json",
+        )
+    ],
     # lists show the caller's own organisation's objects (their `secret`), never another's
     *[("GET", path, R(PARTY, target="contract_listing", listing=True)) for path in ("/contracts", "/api/contracts")],
-    *[("GET", path, R(PARTY, target="invoice_listing", anywhere=OPERATOR, listing=True)) for path in ("/invoices", "/invoices/export.csv", "/api/invoices")],
+    *[
+        ("GET", path, R(PARTY, target="invoice_listing", anywhere=OPERATOR, listing=True))
+        for path in ("/invoices", "/invoices/export.csv", "/api/invoices")
+    ],
     *[("GET", path, R(AGENCY, target="project_listing", listing=True)) for path in ("/projects", "/api/projects")],
     ("GET", "/provider/services", R(PROVIDER, target="service_listing", listing=True)),
-    *[("GET", path, R(COMMITTEE, target="case_listing", listing=True)) for path in ("/committee/cases", "/api/committee/cases", "/committee/reviews", "/api/committee/reviews")],
-    *[("GET", path, R(PROVIDER, target="case_listing", listing=True)) for path in ("/provider/cases", "/api/provider/cases")],
-    *[("GET", path, R(STAFF, target="case_listing", anywhere=STAFF, listing=True)) for path in ("/committee/queue", "/api/committee/queue")],
-    *[("GET", path, R(PROVIDER, target="certificate_listing", listing=True)) for path in ("/provider/certificates", "/api/provider/certificates")],
-    *[("GET", path, R(STAFF, target="certificate_listing", anywhere=STAFF, listing=True)) for path in ("/committee/certificates", "/api/committee/certificates")],
+    *[
+        ("GET", path, R(COMMITTEE, target="case_listing", listing=True))
+        for path in ("/committee/cases", "/api/committee/cases", "/committee/reviews", "/api/committee/reviews")
+    ],
+    *[
+        ("GET", path, R(PROVIDER, target="case_listing", listing=True))
+        for path in ("/provider/cases", "/api/provider/cases")
+    ],
+    *[
+        ("GET", path, R(STAFF, target="case_listing", anywhere=STAFF, listing=True))
+        for path in ("/committee/queue", "/api/committee/queue")
+    ],
+    *[
+        ("GET", path, R(PROVIDER, target="certificate_listing", listing=True))
+        for path in ("/provider/certificates", "/api/provider/certificates")
+    ],
+    *[
+        ("GET", path, R(STAFF, target="certificate_listing", anywhere=STAFF, listing=True))
+        for path in ("/committee/certificates", "/api/committee/certificates")
+    ],
     *[("GET", path, R(SIGNED_IN, target="token_listing", listing=True)) for path in ("/account", "/api/tokens")],
-    *[("GET", path, R(SIGNED_IN, target="member_listing", listing=True)) for path in ("/organisation", "/api/organisation")],
-    *[("GET", path, R(COMMITTEE, target="tie_listing", listing=True)) for path in ("/committee/ties", "/api/committee/ties")],
+    *[
+        ("GET", path, R(SIGNED_IN, target="member_listing", listing=True))
+        for path in ("/organisation", "/api/organisation")
+    ],
+    *[
+        ("GET", path, R(COMMITTEE, target="tie_listing", listing=True))
+        for path in ("/committee/ties", "/api/committee/ties")
+    ],
     # a member sees the others' reviews only once its own is in; the provider never
-    *[("GET", path, R(COMMITTEE | PROVIDER, target="case_with_review", anywhere=STAFF))
-      for path in ("/committee/cases/{case_id:int}", "/api/committee/cases/{case_id:int}", "/api/provider/cases/{case_id:int}")],
+    *[
+        ("GET", path, R(COMMITTEE | PROVIDER, target="case_with_review", anywhere=STAFF))
+        for path in (
+            "/committee/cases/{case_id:int}",
+            "/api/committee/cases/{case_id:int}",
+            "/api/provider/cases/{case_id:int}",
+        )
+    ],
 ]
 
 
 # --- the world: two organisations of each kind, a user of every role ----------------------------------------
+
 
 @dataclass
 class Actor:
@@ -683,7 +1023,17 @@ class Actor:
 
 
 def principal_of(user: User, organisation: Organisation) -> Principal:
-    return Principal(user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, None, "127.0.0.1")  # type: ignore[arg-type]
+    return Principal(
+        user.id,
+        user.email,
+        user.name,
+        organisation.id,
+        organisation.kind,
+        organisation.name,
+        user.role,
+        None,
+        "127.0.0.1",
+    )  # type: ignore[arg-type]
 
 
 @dataclass
@@ -711,24 +1061,47 @@ class World:
         """A user of `role` in the organisation of that role on `side`, signed in by cookie and token."""
         kind = KIND_OF[role]
         organisation = self.orgs[kind, side]
-        user = await make_user(self.sessions, organisation, role=ROLE_IN_ORGANISATION[role], name=f"{role} {side} {unique()}",
-                               signing_limit=SIGNING_LIMITS.get(role, 0))
+        user = await make_user(
+            self.sessions,
+            organisation,
+            role=ROLE_IN_ORGANISATION[role],
+            name=f"{role} {side} {unique()}",
+            signing_limit=SIGNING_LIMITS.get(role, 0),
+        )
         raw = new_token("mkt_")
         async with self.sessions() as session, session.begin():
             if kind == "committee" and appoint:
                 today = clock.today()
-                session.add(Appointment(user_id=user.id, starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=700), is_chair=role == "committee_chair"))  # type: ignore[arg-type]
-            session.add(ApiToken(user_id=user.id, name="matrix", token_hash=token_hash(raw), prefix=raw[:8], last_used_at=utcnow()))  # type: ignore[arg-type]
+                session.add(
+                    Appointment(
+                        user_id=user.id,
+                        starts_on=today - timedelta(days=30),
+                        ends_on=today + timedelta(days=700),
+                        is_chair=role == "committee_chair",
+                    )
+                )  # type: ignore[arg-type]
+            session.add(
+                ApiToken(
+                    user_id=user.id, name="matrix", token_hash=token_hash(raw), prefix=raw[:8], last_used_at=utcnow()
+                )
+            )  # type: ignore[arg-type]
             await session.flush()
             cookie = await auth.start_session(session, await session.get(User, user.id), "127.0.0.1", "matrix")  # type: ignore[arg-type]
         return Actor(role, user, organisation, raw, cookie)
 
 
-async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Settings, client: AsyncTestClient[Litestar]) -> World:
+async def build_world(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, client: AsyncTestClient[Litestar]
+) -> World:
     w = World(sessions, settings, client)
     for kind in ("operator", "committee", "agency", "provider"):
         for side in ("A", "B"):
-            w.orgs[kind, side] = await make_organisation(sessions, kind, name=f"{kind.title()} {side} {unique()}", contact_email=f"{kind}{side.lower()}@example.kr")
+            w.orgs[kind, side] = await make_organisation(
+                sessions,
+                kind,
+                name=f"{kind.title()} {side} {unique()}",
+                contact_email=f"{kind}{side.lower()}@example.kr",
+            )
     # ties are declared to a provider of its own, so that they never bar a member from the cases built here
     w.orgs["provider", "tied"] = await make_organisation(sessions, "provider", name=f"Tied Provider {unique()}")
     w.actors["anonymous", "A"] = w.actors["anonymous", "B"] = Actor("anonymous")
@@ -743,7 +1116,9 @@ async def build_world(sessions: async_sessionmaker[AsyncSession], settings: Sett
     for _ in range(2):
         w.reviewers.append((await w.person("committee_member", "A")).user)  # type: ignore[arg-type]
     for side in ("A", "B"):
-        listed = await list_service(sessions, w.orgs["provider", side], f"Offer {side}", plans=[plan("Standard", "user_month", 10_000)])
+        listed = await list_service(
+            sessions, w.orgs["provider", side], f"Offer {side}", plans=[plan("Standard", "user_month", 10_000)]
+        )
         async with sessions() as session:
             offer = await drafting.listed_offer(session, listed.id)  # type: ignore[arg-type]
         w.offers[side] = (listed.id, offer.plans[0].id)  # type: ignore[assignment]
@@ -776,10 +1151,11 @@ async def fingerprint(w: World) -> tuple[int, ...]:
 
 
 def changes(w: World, before: tuple[int, ...], after: tuple[int, ...]) -> list[str]:
-    return [f"{name} {a}->{b}" for name, a, b in zip(w.tables, before, after) if a != b]
+    return [f"{name} {a}->{b}" for name, a, b in zip(w.tables, before, after, strict=False) if a != b]
 
 
 # --- the objects routes act on, built fresh for one side -----------------------------------------------------
+
 
 class Builder:
     """`await Builder(w).build(target, side, actor)`: the path values (and body inputs) of a fresh object owned on `side`."""
@@ -797,8 +1173,15 @@ class Builder:
     async def invitation(self, side: str, _actor: Actor) -> dict[str, Any]:
         raw = new_token()
         async with self.w.sessions() as session, session.begin():
-            session.add(Invitation(organisation_id=self.w.orgs["agency", side].id, email=f"invited{unique()}@example.go.kr", role="buyer",  # type: ignore[arg-type]
-                                   token_hash=token_hash(raw), expires_at=utcnow() + timedelta(days=7)))
+            session.add(
+                Invitation(
+                    organisation_id=self.w.orgs["agency", side].id,
+                    email=f"invited{unique()}@example.go.kr",
+                    role="buyer",  # type: ignore[arg-type]
+                    token_hash=token_hash(raw),
+                    expires_at=utcnow() + timedelta(days=7),
+                )
+            )
         return {"token": raw}
 
     async def email_confirmation(self, side: str, _actor: Actor) -> dict[str, Any]:
@@ -807,23 +1190,41 @@ class Builder:
         raw = new_token()
         async with self.w.sessions() as session, session.begin():
             user = await accounts.create_user(
-                session, None, organisation=organisation, email=f"joiner{unique()}@example.go.kr", name="Joiner", password=PASSWORD, verified=False,
+                session,
+                None,
+                organisation=organisation,
+                email=f"joiner{unique()}@example.go.kr",
+                name="Joiner",
+                password=PASSWORD,
+                verified=False,
             )
-            session.add(EmailVerification(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + timedelta(hours=24)))  # type: ignore[arg-type]
+            session.add(
+                EmailVerification(
+                    user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + timedelta(hours=24)
+                )
+            )  # type: ignore[arg-type]
         return {"token": raw}
 
     async def password_reset(self, side: str, _actor: Actor) -> dict[str, Any]:
         user = await make_user(self.w.sessions, self.w.orgs["agency", side])
         raw = new_token()
         async with self.w.sessions() as session, session.begin():
-            session.add(PasswordReset(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + timedelta(hours=1)))  # type: ignore[arg-type]
+            session.add(
+                PasswordReset(user_id=user.id, token_hash=token_hash(raw), expires_at=utcnow() + timedelta(hours=1))
+            )  # type: ignore[arg-type]
         return {"token": raw}
 
     async def token(self, side: str, actor: Actor) -> dict[str, Any]:
         """The caller's own token, or one of another user (of the same role elsewhere where there is one)."""
-        user = actor.user if side == "A" and actor.user is not None else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+        user = (
+            actor.user
+            if side == "A" and actor.user is not None
+            else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+        )
         async with self.w.sessions() as session, session.begin():
-            token = ApiToken(user_id=user.id, name=f"secret-token-{unique()}", token_hash=token_hash(new_token()), prefix="mkt_abcd")  # type: ignore[arg-type]
+            token = ApiToken(
+                user_id=user.id, name=f"secret-token-{unique()}", token_hash=token_hash(new_token()), prefix="mkt_abcd"
+            )  # type: ignore[arg-type]
             session.add(token)
             await session.flush()
             return {"token_id": token.id, "marker": token.name}
@@ -835,8 +1236,13 @@ class Builder:
         """A member of the caller's organisation (or of the other one of its kind), by its e-mail address."""
         kind = KIND_OF.get(actor.role, "agency")
         # named to sort first, so the organisation's first page of members shows it however many the other rules made
-        member = await make_user(self.w.sessions, self.w.orgs[kind, side], role="member", email=f"member{unique()}.{side.lower()}@{kind}.example.kr",
-                                 name=f"Aaron {unique()}")
+        member = await make_user(
+            self.w.sessions,
+            self.w.orgs[kind, side],
+            role="member",
+            email=f"member{unique()}.{side.lower()}@{kind}.example.kr",
+            name=f"Aaron {unique()}",
+        )
         return {"secret": member.email}
 
     async def tie_listing(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -847,7 +1253,12 @@ class Builder:
         kind = KIND_OF.get(actor.role, "agency")
         colleague = await make_user(self.w.sessions, self.w.orgs[kind, side], role="member")
         async with self.w.sessions() as session, session.begin():
-            token = ApiToken(user_id=colleague.id, name=f"colleague-token-{unique()}", token_hash=token_hash(new_token()), prefix="mkt_abcd")  # type: ignore[arg-type]
+            token = ApiToken(
+                user_id=colleague.id,
+                name=f"colleague-token-{unique()}",
+                token_hash=token_hash(new_token()),
+                prefix="mkt_abcd",
+            )  # type: ignore[arg-type]
             session.add(token)
             await session.flush()
             return {"token_id": token.id, "marker": token.name}
@@ -855,28 +1266,45 @@ class Builder:
     async def signing_key(self, side: str, actor: Actor, *, user: User | None = None) -> dict[str, Any]:
         """The caller's own signing key, or one of another user (of the same role elsewhere where there is one)."""
         if user is None:
-            user = actor.user if side == "A" and actor.user is not None else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+            user = (
+                actor.user
+                if side == "A" and actor.user is not None
+                else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+            )
         async with self.w.sessions() as session, session.begin():
             owner = principal_of(user, await session.get(Organisation, user.organisation_id))  # type: ignore[arg-type]
-            key = await signing_keys.register_ed25519(session, owner, name=f"secret-key-{unique()}", public_key=public_key_pem())
+            key = await signing_keys.register_ed25519(
+                session, owner, name=f"secret-key-{unique()}", public_key=public_key_pem()
+            )
             return {"key_id": key.id, "marker": key.name}
 
     async def colleague_signing_key(self, side: str, actor: Actor) -> dict[str, Any]:
         kind = KIND_OF.get(actor.role, "agency")
-        return await self.signing_key(side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member"))
+        return await self.signing_key(
+            side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member")
+        )
 
     async def passkey_registration(self, side: str, actor: Actor, *, user: User | None = None) -> dict[str, Any]:
         """A nonce issued to the caller (or to another user) and a passkey's answer to it."""
         if user is None:
-            user = actor.user if side == "A" and actor.user is not None else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+            user = (
+                actor.user
+                if side == "A" and actor.user is not None
+                else self.w.users[self.owner_role(actor, "agency_admin"), "B"]
+            )
         async with self.w.sessions() as session, session.begin():
             owner = principal_of(user, await session.get(Organisation, user.organisation_id))  # type: ignore[arg-type]
             options = await signing_keys.passkey_options(session, self.w.settings, owner)
-        return {"nonce": options["nonce"], "credential": SoftAuthenticator().register(options["publicKey"], signing_keys.origin(self.w.settings))}
+        return {
+            "nonce": options["nonce"],
+            "credential": SoftAuthenticator().register(options["publicKey"], signing_keys.origin(self.w.settings)),
+        }
 
     async def colleague_passkey_registration(self, side: str, actor: Actor) -> dict[str, Any]:
         kind = KIND_OF.get(actor.role, "agency")
-        return await self.passkey_registration(side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member"))
+        return await self.passkey_registration(
+            side, actor, user=await make_user(self.w.sessions, self.w.orgs[kind, side], role="member")
+        )
 
     async def member(self, side: str, actor: Actor, *, active: bool = True) -> dict[str, Any]:
         kind = KIND_OF.get(actor.role, "agency")
@@ -900,7 +1328,9 @@ class Builder:
         organisation = await make_organisation(self.w.sessions, "agency", name=f"Agency Fresh {side} {unique()}")
         if not active:
             async with self.w.sessions() as session, session.begin():
-                await session.execute(sa.update(Organisation).where(Organisation.id == organisation.id).values(active=False))
+                await session.execute(
+                    sa.update(Organisation).where(Organisation.id == organisation.id).values(active=False)
+                )
         return {"organisation_id": organisation.id, "marker": organisation.name}
 
     async def inactive_organisation(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -915,7 +1345,9 @@ class Builder:
 
     async def domain(self, side: str, _actor: Actor) -> dict[str, Any]:
         async with self.w.sessions() as session, session.begin():
-            domain = AgencyDomain(domain=f"fresh{unique()}.example.go.kr", organisation_id=self.w.orgs["agency", side].id)  # type: ignore[arg-type]
+            domain = AgencyDomain(
+                domain=f"fresh{unique()}.example.go.kr", organisation_id=self.w.orgs["agency", side].id
+            )  # type: ignore[arg-type]
             session.add(domain)
             await session.flush()
             return {"domain_id": domain.id, "marker": domain.domain}
@@ -927,7 +1359,11 @@ class Builder:
     async def appointment(self, side: str, _actor: Actor) -> dict[str, Any]:
         user = await make_user(self.w.sessions, self.w.orgs["committee", "A"], role="member")
         async with self.w.sessions() as session, session.begin():
-            appointment = Appointment(user_id=user.id, starts_on=clock.today() - timedelta(days=1), ends_on=clock.today() + timedelta(days=300))  # type: ignore[arg-type]
+            appointment = Appointment(
+                user_id=user.id,
+                starts_on=clock.today() - timedelta(days=1),
+                ends_on=clock.today() + timedelta(days=300),
+            )  # type: ignore[arg-type]
             session.add(appointment)
             await session.flush()
             return {"appointment_id": appointment.id}
@@ -937,16 +1373,27 @@ class Builder:
         provider = self.w.principal("provider_admin", side)
         name = f"Secret Draft {side} {unique()}"
         async with self.w.sessions() as session, session.begin():
-            created = await listings.create_service(session, provider, catalog_schemas.validate(catalog_schemas.ListingInput, complete_json(name=name)))
+            created = await listings.create_service(
+                session, provider, catalog_schemas.validate(catalog_schemas.ListingInput, complete_json(name=name))
+            )
             storage = LocalStorage(self.w.settings.data_dir / "documents")
-            document = await catalog_documents.upload(session, provider, storage, created.id, "service_definition", "definition.pdf", PDF)  # type: ignore[arg-type]
+            document = await catalog_documents.upload(
+                session, provider, storage, created.id, "service_definition", "definition.pdf", PDF
+            )  # type: ignore[arg-type]
             editing = await listings.editing(session, provider, created.id)  # type: ignore[arg-type]
-            return {"service_id": created.id, "document_id": document.id, "lock_version": editing.version.lock_version, "marker": name}  # type: ignore[union-attr]
+            return {
+                "service_id": created.id,
+                "document_id": document.id,
+                "lock_version": editing.version.lock_version,
+                "marker": name,
+            }  # type: ignore[union-attr]
 
     async def submitted_service(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.draft_service(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await listings.submit(session, self.w.principal("provider_admin", side), made["service_id"], made["lock_version"])
+            await listings.submit(
+                session, self.w.principal("provider_admin", side), made["service_id"], made["lock_version"]
+            )
         return made
 
     async def listed_service(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -964,7 +1411,9 @@ class Builder:
             storage = LocalStorage(self.w.settings.data_dir / "documents")
             version = await listings.start_revision(session, provider, storage, made["service_id"])
             await listings.save_draft(session, provider, made["service_id"], version.lock_version, {"name": secret})
-            document = await catalog_documents.upload(session, provider, storage, made["service_id"], "terms_of_use", "revised-terms.pdf", PDF)
+            document = await catalog_documents.upload(
+                session, provider, storage, made["service_id"], "terms_of_use", "revised-terms.pdf", PDF
+            )
         return {"service_id": made["service_id"], "document_id": document.id, "secret": secret}
 
     async def unlisted_search(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -986,7 +1435,9 @@ class Builder:
         agency = self.w.principal("agency_admin", side)
         name = f"Secret Project {side} {unique()}"
         async with self.w.sessions() as session, session.begin():
-            created = await projects.create_project(session, agency, projects.ProjectInput(name=name, query={"q": "cloud"}))
+            created = await projects.create_project(
+                session, agency, projects.ProjectInput(name=name, query={"q": "cloud"})
+            )
             if ended:
                 await projects.end_search(session, agency, created.id, self.w.settings.base_url)  # type: ignore[arg-type]
             return {"project_id": created.id, "fmt": "csv", "marker": name}
@@ -1022,13 +1473,23 @@ class Builder:
     async def case_in_review(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.complete_case(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await cases.assign(session, self.w.principal("committee_chair", "A"), made["case_id"], [u.id for u in self.assigned(side, actor)])  # type: ignore[misc]
+            await cases.assign(
+                session,
+                self.w.principal("committee_chair", "A"),
+                made["case_id"],
+                [u.id for u in self.assigned(side, actor)],
+            )  # type: ignore[misc]
         return {**made, "member_id": self.reviewer(side, actor).id}
 
     async def reviewed_case(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.case_in_review(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await reviews.submit_review(session, principal_of(self.reviewer(side, actor), self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
+            await reviews.submit_review(
+                session,
+                principal_of(self.reviewer(side, actor), self.w.orgs["committee", "A"]),
+                made["case_id"],
+                answers=PASSING,
+            )
         return made
 
     async def case_with_review(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1037,7 +1498,12 @@ class Builder:
         comment = f"Secret review comment {unique()}"
         answers = {code: {**answer, "comment": comment} for code, answer in PASSING.items()}
         async with self.w.sessions() as session, session.begin():
-            await reviews.submit_review(session, principal_of(self.w.reviewers[0], self.w.orgs["committee", "A"]), made["case_id"], answers=answers)
+            await reviews.submit_review(
+                session,
+                principal_of(self.w.reviewers[0], self.w.orgs["committee", "A"]),
+                made["case_id"],
+                answers=answers,
+            )
         return {**made, "hidden": comment}
 
     async def case_listing(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1048,20 +1514,36 @@ class Builder:
         made = await self.case_in_review(side, actor)
         for user in self.assigned(side, actor):
             async with self.w.sessions() as session, session.begin():
-                await reviews.submit_review(session, principal_of(user, self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING)
+                await reviews.submit_review(
+                    session, principal_of(user, self.w.orgs["committee", "A"]), made["case_id"], answers=PASSING
+                )
         return made
 
     async def tie(self, side: str, actor: Actor) -> dict[str, Any]:
         """The caller's own tie (a committee member's), or another member's; its start date is its own."""
-        owner = actor.principal if side == "A" and actor.role in COMMITTEE else self.w.principal("committee_member", side)
+        owner = (
+            actor.principal if side == "A" and actor.role in COMMITTEE else self.w.principal("committee_member", side)
+        )
         async with self.w.sessions() as session, session.begin():
-            tie = await members.declare_tie(session, owner, provider_id=self.w.orgs["provider", "tied"].id,  # type: ignore[arg-type]
-                                              kind="employment", starts_on=date(1990, 1, 1) + timedelta(days=unique()), note=f"Secret tie {unique()}")
+            tie = await members.declare_tie(
+                session,
+                owner,
+                provider_id=self.w.orgs["provider", "tied"].id,  # type: ignore[arg-type]
+                kind="employment",
+                starts_on=date(1990, 1, 1) + timedelta(days=unique()),
+                note=f"Secret tie {unique()}",
+            )
             return {"tie_id": tie.id, "marker": tie.note, "starts_on": tie.starts_on.isoformat()}
 
     async def meeting(self, side: str, _actor: Actor) -> dict[str, Any]:
         async with self.w.sessions() as session, session.begin():
-            meeting = await meetings.create_meeting(session, self.w.principal("committee_chair", "A"), held_on=clock.today(), title=f"Session {side} {unique()}", quorum=1)
+            meeting = await meetings.create_meeting(
+                session,
+                self.w.principal("committee_chair", "A"),
+                held_on=clock.today(),
+                title=f"Session {side} {unique()}",
+                quorum=1,
+            )
             return {"meeting_id": meeting.id, "marker": meeting.title}
 
     async def meeting_and_decision(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1072,14 +1554,18 @@ class Builder:
         made = await self.meeting_and_decision(side, actor)
         chair = self.w.principal("committee_chair", "A")
         async with self.w.sessions() as session, session.begin():
-            await meetings.record_attendance(session, chair, made["meeting_id"], [self.w.users["committee_member", "A"].id])  # type: ignore[list-item]
+            await meetings.record_attendance(
+                session, chair, made["meeting_id"], [self.w.users["committee_member", "A"].id]
+            )  # type: ignore[list-item]
             await meetings.add_to_meeting(session, chair, made["meeting_id"], made["case_id"])
         return made
 
     async def certificate(self, side: str, actor: Actor) -> dict[str, Any]:
         decided = await self.decided_case(side, actor)
         async with self.w.sessions() as session:
-            number = await session.scalar(sa.select(Certificate.number).where(Certificate.case_id == decided["case_id"]))
+            number = await session.scalar(
+                sa.select(Certificate.number).where(Certificate.case_id == decided["case_id"])
+            )
         assert number, "the decided case has no certificate"
         return {"number": number}
 
@@ -1101,25 +1587,43 @@ class Builder:
         async with self.w.sessions() as session, session.begin():
             contract = await drafting.draft(session, self.w.principal("agency_buyer", side), DraftInput(**values))
             version = await session.get(ContractVersion, contract.current_version_id)
-            return {**await self.offer(side, actor), "contract_id": contract.id, "lock_version": version.lock_version, "number": version.number,  # type: ignore[union-attr]
-                    "marker": reference}
+            return {
+                **await self.offer(side, actor),
+                "contract_id": contract.id,
+                "lock_version": version.lock_version,
+                "number": version.number,  # type: ignore[union-attr]
+                "marker": reference,
+            }
 
     async def sent_contract(self, side: str, actor: Actor, **terms: Any) -> dict[str, Any]:
         made = await self.draft_contract(side, actor, **terms)
         async with self.w.sessions() as session, session.begin():
-            version = await drafting.send(session, self.w.principal("agency_buyer", side), contract_documents.store_for(self.w.settings), made["contract_id"])
+            version = await drafting.send(
+                session,
+                self.w.principal("agency_buyer", side),
+                contract_documents.store_for(self.w.settings),
+                made["contract_id"],
+            )
             return {**made, "number": version.number, "sha256": version.document_sha256}
 
     async def declined_contract(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.sent_contract(side, actor)
         async with self.w.sessions() as session, session.begin():
-            await lifecycle.decline(session, self.w.principal("provider_admin", side), made["contract_id"], "Wrong price")
+            await lifecycle.decline(
+                session, self.w.principal("provider_admin", side), made["contract_id"], "Wrong price"
+            )
         return made
 
     async def active_contract(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.sent_contract(side, actor, starts_on="2026-01-01", ends_on="2026-12-31")
         for role in ("provider_signer", "agency_signer"):
-            await sign_as(self.w.sessions, self.w.settings, self.w.principal(role, side), made["contract_id"], today=date(2026, 1, 1))
+            await sign_as(
+                self.w.sessions,
+                self.w.settings,
+                self.w.principal(role, side),
+                made["contract_id"],
+                today=date(2026, 1, 1),
+            )
         async with self.w.sessions() as session:
             contract = await session.get(Contract, made["contract_id"])
         return {**made, "number": contract.number, "ocid": f"{self.w.settings.ocid_prefix}-{contract.number}"}  # type: ignore[union-attr]
@@ -1127,7 +1631,9 @@ class Builder:
     async def signature(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.active_contract(side, actor)
         async with self.w.sessions() as session:
-            signature_id = await session.scalar(sa.select(Signature.id).where(Signature.contract_id == made["contract_id"]).order_by(Signature.id))
+            signature_id = await session.scalar(
+                sa.select(Signature.id).where(Signature.contract_id == made["contract_id"]).order_by(Signature.id)
+            )
         return {**made, "signature_id": signature_id}
 
     async def signature_elsewhere(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1138,9 +1644,12 @@ class Builder:
     async def unlisted_offer(self, side: str, actor: Actor) -> dict[str, Any]:
         made = await self.submitted_service(side, actor)
         async with self.w.sessions() as session:
-            plan_id = await session.scalar(sa.text(
-                "SELECT p.id FROM catalog_plan p JOIN catalog_service_version v ON v.id = p.version_id WHERE v.service_id = :s ORDER BY p.id"
-            ), {"s": made["service_id"]})
+            plan_id = await session.scalar(
+                sa.text(
+                    "SELECT p.id FROM catalog_plan p JOIN catalog_service_version v ON v.id = p.version_id WHERE v.service_id = :s ORDER BY p.id"
+                ),
+                {"s": made["service_id"]},
+            )
         return {"service_id": made["service_id"], "plan_id": plan_id}
 
     async def unlisted_offer_form(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1152,10 +1661,18 @@ class Builder:
         agency = self.w.principal("agency_admin", side)
         offer = await self.offer(side, actor)
         async with self.w.sessions() as session, session.begin():
-            created = await projects.create_project(session, agency, projects.ProjectInput(name=f"Award {side} {unique()}", query={"q": f"Offer {side}"}))
+            created = await projects.create_project(
+                session, agency, projects.ProjectInput(name=f"Award {side} {unique()}", query={"q": f"Offer {side}"})
+            )
             await projects.end_search(session, agency, created.id, self.w.settings.base_url)  # type: ignore[arg-type]
-            await projects.record_outcome(session, agency, created.id, projects.OutcomeInput(  # type: ignore[arg-type]
-                outcome="awarded", service_id=offer["service_id"], reason="Best value"))
+            await projects.record_outcome(
+                session,
+                agency,
+                created.id,
+                projects.OutcomeInput(  # type: ignore[arg-type]
+                    outcome="awarded", service_id=offer["service_id"], reason="Best value"
+                ),
+            )
             return {**offer, "project_id": created.id}
 
     async def unsigned_contract(self, side: str, actor: Actor) -> dict[str, Any]:
@@ -1184,7 +1701,9 @@ class Builder:
         async with self.w.sessions() as session, session.begin():
             await invoices.issue_due_invoices(session, self.w.settings, date(2026, 3, 15))
         async with self.w.sessions() as session:
-            invoice = await session.scalar(sa.select(Invoice).where(Invoice.contract_id == made["contract_id"]).order_by(Invoice.id))
+            invoice = await session.scalar(
+                sa.select(Invoice).where(Invoice.contract_id == made["contract_id"]).order_by(Invoice.id)
+            )
         assert invoice is not None
         return {"invoice_id": invoice.id, "marker": invoice.number}
 
@@ -1234,9 +1753,13 @@ async def call(w: World, actor: Actor, method: str, path: str, body: dict[str, A
         if not path.startswith("/api"):
             data["_csrf_token"] = w.csrf_token
         return await w.client.request(method, path, data=data, files=files, headers=headers, follow_redirects=False)
-    if path.startswith("/api") or path.startswith("/webhooks"):
-        return await w.client.request(method, path, json=body if body or method != "DELETE" else None, headers=headers, follow_redirects=False)
-    return await w.client.request(method, path, data={"_csrf_token": w.csrf_token, **body}, headers=headers, follow_redirects=False)
+    if path.startswith(("/api", "/webhooks")):
+        return await w.client.request(
+            method, path, json=body if body or method != "DELETE" else None, headers=headers, follow_redirects=False
+        )
+    return await w.client.request(
+        method, path, data={"_csrf_token": w.csrf_token, **body}, headers=headers, follow_redirects=False
+    )
 
 
 def brief(response: httpx.Response) -> str:
@@ -1296,20 +1819,35 @@ async def check(w: World, builder: Builder, method: str, path: str, rule: Rule) 
         response = await call(w, actor, method, url, body)
         label = f"{method} {path} as {actor.role} on {where} ({url})"
         secret = values.get("secret")
-        if secret and secret in response.text and not ((where == OWN and actor.role in rule.who) or actor.role in rule.anywhere):
+        if (
+            secret
+            and secret in response.text
+            and not ((where == OWN and actor.role in rule.who) or actor.role in rule.anywhere)
+        ):
             problems.append(f"{label}: shows what only the owner may see")
         hidden = values.get("hidden")
         if hidden and hidden in response.text:
             problems.append(f"{label}: shows {hidden!r}, which no one may see here")
-        if rule.listing and secret and where == OWN and actor.role in rule.who and accepted(response, rule) and secret not in response.text:
+        if (
+            rule.listing
+            and secret
+            and where == OWN
+            and actor.role in rule.who
+            and accepted(response, rule)
+            and secret not in response.text
+        ):
             problems.append(f"{label}: does not list the caller's own {secret!r}, so the list proves nothing")
         if allowed:
             if not accepted(response, rule):
-                problems.append(f"{label}: refused {response.status_code} {response.headers.get('location', '')}: {brief(response)}")
+                problems.append(
+                    f"{label}: refused {response.status_code} {response.headers.get('location', '')}: {brief(response)}"
+                )
             return
         refusals.append(label)
         if not refused(response):
-            problems.append(f"{label}: answered {response.status_code} {response.headers.get('location', '')}: {brief(response)}")
+            problems.append(
+                f"{label}: answered {response.status_code} {response.headers.get('location', '')}: {brief(response)}"
+            )
         marker = values.get("marker")
         if marker and marker in response.text:
             problems.append(f"{label}: the refusal shows the object's content")
@@ -1352,8 +1890,22 @@ async def check(w: World, builder: Builder, method: str, path: str, rule: Rule) 
 
 OWN, OTHER = "its own organisation's object", "the other organisation's object"
 # Objects that belong to one user (tokens) or are made in the caller's own organisation (members).
-PER_ACTOR = {"email_confirmation", "token", "colleague_token", "signing_key", "colleague_signing_key", "passkey_registration", "colleague_passkey_registration", "member",
-             "signer_member", "disabled_member", "tie", "token_listing", "member_listing", "tie_listing"}
+PER_ACTOR = {
+    "email_confirmation",
+    "token",
+    "colleague_token",
+    "signing_key",
+    "colleague_signing_key",
+    "passkey_registration",
+    "colleague_passkey_registration",
+    "member",
+    "signer_member",
+    "disabled_member",
+    "tie",
+    "token_listing",
+    "member_listing",
+    "tie_listing",
+}
 # Cases a committee caller works on as their assigned reviewer.
 PER_REVIEWER = {"case_in_review", "reviewed_case", "case_listing"}
 
@@ -1375,7 +1927,11 @@ def test_every_route_is_classified(app: Litestar) -> None:
     rules = [(method, path, rule) for (method, path), rule in RULES.items()] + ALSO
     untargeted = [f"{method} {path}" for method, path, rule in rules if PARAM.search(path) and rule.target is None]
     assert not untargeted, "routes with path values but no object to fill them from:\n" + "\n".join(untargeted)
-    unknown = [f"{method} {path}: {rule.target}" for method, path, rule in rules if rule.target and not hasattr(Builder, rule.target)]
+    unknown = [
+        f"{method} {path}: {rule.target}"
+        for method, path, rule in rules
+        if rule.target and not hasattr(Builder, rule.target)
+    ]
     assert not unknown, "rules naming objects nobody builds:\n" + "\n".join(unknown)
 
 
@@ -1409,7 +1965,9 @@ async def world(app: Litestar, shared_settings: Settings, business_day: None) ->
 
 
 # An upload refused by a guard is never read, so Litestar leaves its spooled file for the collector to close.
-@pytest.mark.filterwarnings("ignore:Exception ignored in. <function SpooledTemporaryFile.__del__:pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function SpooledTemporaryFile.__del__:pytest.PytestUnraisableExceptionWarning"
+)
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("group", range(GROUPS))
 async def test_no_role_reaches_beyond_its_rule(app: Litestar, world: World, group: int) -> None:

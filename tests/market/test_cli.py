@@ -40,13 +40,18 @@ COMMANDS = _command_paths(main)
 def _environment(data_dir: Path, database_url: str, env: dict[str, str]) -> dict[str, str | None]:
     """The variables a command runs with, over this process's; None removes one."""
     environment: dict[str, str | None] = {
-        "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": database_url, "MARKET_LOG_LEVEL": "WARNING",
-        "MARKET_DEFAULT_LANGUAGE": "en", **env,  # the messages checked below are the English ones
+        "MARKET_DATA_DIR": str(data_dir),
+        "MARKET_DATABASE_URL": database_url,
+        "MARKET_LOG_LEVEL": "WARNING",
+        "MARKET_DEFAULT_LANGUAGE": "en",
+        **env,  # the messages checked below are the English ones
     }
     if "MARKET_NEW_USER_PASSWORD" not in env:
         environment["MARKET_NEW_USER_PASSWORD"] = None
     if environment.get("MARKET_ENV") == "production":
-        environment["MARKET_CLOCK_OFFSET_SECONDS"] = None  # a moved clock is refused there; these tests check other refusals
+        environment["MARKET_CLOCK_OFFSET_SECONDS"] = (
+            None  # a moved clock is refused there; these tests check other refusals
+        )
     return environment
 
 
@@ -54,7 +59,15 @@ def market_process(data_dir: Path, database_url: str, *args: str, **env: str) ->
     """The installed `market` command in a process of its own."""
     environment = {**os.environ, **_environment(data_dir, database_url, env)}
     environment = {name: value for name, value in environment.items() if value is not None}
-    return subprocess.run([str(MARKET), *args], env=environment, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [str(MARKET), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 @dataclass
@@ -76,7 +89,9 @@ def market(data_dir: Path, database_url: str, *args: str, **env: str) -> Done:
     configured = market_settings._configured  # a command configures the process's settings; the tests' stay
 
     def run() -> None:
-        result = CliRunner().invoke(main, list(args), env=_environment(data_dir, database_url, env), prog_name="market", input="")
+        result = CliRunner().invoke(
+            main, list(args), env=_environment(data_dir, database_url, env), prog_name="market", input=""
+        )
         stderr = result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
@@ -113,6 +128,7 @@ def assert_clean_failure(done: Done | subprocess.CompletedProcess[str], *phrases
 
 # --- help ---------------------------------------------------------------------------------------------
 
+
 def test_market_help_lists_the_commands(tmp_path: Path) -> None:
     done = market_process(tmp_path, "sqlite+aiosqlite:///unused.db", "--help")
     assert done.returncode == 0, done.stderr
@@ -121,7 +137,16 @@ def test_market_help_lists_the_commands(tmp_path: Path) -> None:
 
 
 def test_every_command_is_reachable() -> None:
-    assert {("db", "upgrade"), ("db", "current"), ("db", "downgrade"), ("user", "create"), ("audit", "verify"), ("demo",), ("worker",), ("serve",)} <= set(COMMANDS)
+    assert {
+        ("db", "upgrade"),
+        ("db", "current"),
+        ("db", "downgrade"),
+        ("user", "create"),
+        ("audit", "verify"),
+        ("demo",),
+        ("worker",),
+        ("serve",),
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(path) for path in COMMANDS])
@@ -134,10 +159,22 @@ def test_help_on_every_command(tmp_path: Path, path: tuple[str, ...]) -> None:
 
 # --- users --------------------------------------------------------------------------------------------
 
+
 async def test_user_create_makes_an_operator_who_can_sign_in(tmp_path: Path, database_url: str, web) -> None:
     done = market(
-        tmp_path, database_url, "user", "create", "--email", "Chief@Secretariat.example.go.kr", "--role", "operator",
-        "--org", "Digital Marketplace Secretariat", "--name", "Chief Operator", MARKET_NEW_USER_PASSWORD=PASSWORD,
+        tmp_path,
+        database_url,
+        "user",
+        "create",
+        "--email",
+        "Chief@Secretariat.example.go.kr",
+        "--role",
+        "operator",
+        "--org",
+        "Digital Marketplace Secretariat",
+        "--name",
+        "Chief Operator",
+        MARKET_NEW_USER_PASSWORD=PASSWORD,
     )
     assert done.returncode == 0, done.stderr
     assert "Created user chief@secretariat.example.go.kr" in done.stdout
@@ -152,10 +189,21 @@ async def test_user_create_makes_an_operator_who_can_sign_in(tmp_path: Path, dat
     assert await count(web.sessions, AuditEvent, AuditEvent.action == "user.create") == 1
 
 
-async def test_user_create_adds_a_second_user_to_the_existing_organisation(tmp_path: Path, database_url: str, sessions) -> None:
+async def test_user_create_adds_a_second_user_to_the_existing_organisation(
+    tmp_path: Path, database_url: str, sessions
+) -> None:
     for email in ("one@secretariat.example.go.kr", "two@secretariat.example.go.kr"):
         done = market(
-            tmp_path, database_url, "user", "create", "--email", email, "--role", "operator", "--org", "Secretariat",
+            tmp_path,
+            database_url,
+            "user",
+            "create",
+            "--email",
+            email,
+            "--role",
+            "operator",
+            "--org",
+            "Secretariat",
             MARKET_NEW_USER_PASSWORD=PASSWORD,
         )
         assert done.returncode == 0, done.stderr
@@ -163,9 +211,20 @@ async def test_user_create_adds_a_second_user_to_the_existing_organisation(tmp_p
     assert await count(sessions, User) == 2
 
 
-async def test_user_create_with_a_bad_email_says_so_and_creates_nothing(tmp_path: Path, database_url: str, sessions) -> None:
+async def test_user_create_with_a_bad_email_says_so_and_creates_nothing(
+    tmp_path: Path, database_url: str, sessions
+) -> None:
     done = market(
-        tmp_path, database_url, "user", "create", "--email", "not-an-address", "--role", "operator", "--org", "Secretariat",
+        tmp_path,
+        database_url,
+        "user",
+        "create",
+        "--email",
+        "not-an-address",
+        "--role",
+        "operator",
+        "--org",
+        "Secretariat",
         MARKET_NEW_USER_PASSWORD=PASSWORD,
     )
     assert_clean_failure(done, "e-mail")
@@ -175,8 +234,17 @@ async def test_user_create_with_a_bad_email_says_so_and_creates_nothing(tmp_path
 
 async def test_user_create_with_a_weak_password_says_so(tmp_path: Path, database_url: str, sessions) -> None:
     done = market(
-        tmp_path, database_url, "user", "create", "--email", "chief@secretariat.example.go.kr", "--role", "operator",
-        "--org", "Secretariat", MARKET_NEW_USER_PASSWORD="short",
+        tmp_path,
+        database_url,
+        "user",
+        "create",
+        "--email",
+        "chief@secretariat.example.go.kr",
+        "--role",
+        "operator",
+        "--org",
+        "Secretariat",
+        MARKET_NEW_USER_PASSWORD="short",
     )
     assert_clean_failure(done, "assword")
     assert await count(sessions, User) == 0
@@ -184,15 +252,33 @@ async def test_user_create_with_a_weak_password_says_so(tmp_path: Path, database
 
 async def test_user_create_with_a_guessable_password_says_so(tmp_path: Path, database_url: str, sessions) -> None:
     done = market(
-        tmp_path, database_url, "user", "create", "--email", "chief@secretariat.example.go.kr", "--role", "operator",
-        "--org", "Secretariat", MARKET_NEW_USER_PASSWORD="password1234",
+        tmp_path,
+        database_url,
+        "user",
+        "create",
+        "--email",
+        "chief@secretariat.example.go.kr",
+        "--role",
+        "operator",
+        "--org",
+        "Secretariat",
+        MARKET_NEW_USER_PASSWORD="password1234",
     )
     assert_clean_failure(done, "guess")
     assert await count(sessions, User) == 0
 
 
 async def test_user_create_twice_with_one_email_is_refused(tmp_path: Path, database_url: str, sessions) -> None:
-    arguments = ("user", "create", "--email", "chief@secretariat.example.go.kr", "--role", "operator", "--org", "Secretariat")
+    arguments = (
+        "user",
+        "create",
+        "--email",
+        "chief@secretariat.example.go.kr",
+        "--role",
+        "operator",
+        "--org",
+        "Secretariat",
+    )
     assert market(tmp_path, database_url, *arguments, MARKET_NEW_USER_PASSWORD=PASSWORD).returncode == 0
     assert_clean_failure(market(tmp_path, database_url, *arguments, MARKET_NEW_USER_PASSWORD=PASSWORD))
     assert await count(sessions, User) == 1
@@ -200,7 +286,16 @@ async def test_user_create_twice_with_one_email_is_refused(tmp_path: Path, datab
 
 def test_user_create_with_an_unknown_role_is_refused_by_the_option(tmp_path: Path) -> None:
     done = market(
-        tmp_path, "sqlite+aiosqlite:///unused.db", "user", "create", "--email", "a@b.kr", "--role", "king", "--org", "X",
+        tmp_path,
+        "sqlite+aiosqlite:///unused.db",
+        "user",
+        "create",
+        "--email",
+        "a@b.kr",
+        "--role",
+        "king",
+        "--org",
+        "X",
         MARKET_NEW_USER_PASSWORD=PASSWORD,
     )
     assert_clean_failure(done, "--role")
@@ -208,16 +303,25 @@ def test_user_create_with_an_unknown_role_is_refused_by_the_option(tmp_path: Pat
 
 # --- demo and audit -------------------------------------------------------------------------------------
 
+
 async def test_demo_twice_creates_nothing_the_second_time(tmp_path: Path, database_url: str, sessions) -> None:
     first = market(tmp_path, database_url, "demo")
     assert first.returncode == 0, first.stderr
     assert "Demo data loaded" in first.stdout
-    users, organisations, events = await count(sessions, User), await count(sessions, Organisation), await count(sessions, AuditEvent)
+    users, organisations, events = (
+        await count(sessions, User),
+        await count(sessions, Organisation),
+        await count(sessions, AuditEvent),
+    )
     assert users > 0 and organisations > 0 and events > 0
     second = market(tmp_path, database_url, "demo")
     assert second.returncode == 0, second.stderr
     assert "nothing changed" in second.stdout
-    assert (await count(sessions, User), await count(sessions, Organisation), await count(sessions, AuditEvent)) == (users, organisations, events)
+    assert (await count(sessions, User), await count(sessions, Organisation), await count(sessions, AuditEvent)) == (
+        users,
+        organisations,
+        events,
+    )
 
 
 async def test_audit_verify_passes_on_a_fresh_demo_database(tmp_path: Path, database_url: str) -> None:
@@ -238,6 +342,7 @@ async def test_audit_verify_fails_naming_the_broken_event(tmp_path: Path, databa
 
 
 # --- the database's state -------------------------------------------------------------------------------
+
 
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", [("demo",), ("audit", "verify"), ("worker", "--once")], ids=" ".join)

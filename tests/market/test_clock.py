@@ -36,14 +36,22 @@ def test_travel_moves_the_instant_and_the_day_and_keeps_ticking() -> None:
 
 def test_a_process_started_while_the_clock_is_moved_shares_it() -> None:
     with clock.travel(date(2031, 5, 4)):
-        done = subprocess.run([sys.executable, "-c", "from market import clock; print(clock.today())"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", "from market import clock; print(clock.today())"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     assert done.stdout.strip() == "2031-05-04"
 
 
 def test_a_moved_clock_is_refused_in_production() -> None:
     with pytest.raises(SettingsError, match="MARKET_CLOCK_OFFSET_SECONDS"):
-        Settings.from_env({"MARKET_ENV": "production", "MARKET_SECRET_KEY": "x" * 40, "MARKET_CLOCK_OFFSET_SECONDS": "86400"})
+        Settings.from_env(
+            {"MARKET_ENV": "production", "MARKET_SECRET_KEY": "x" * 40, "MARKET_CLOCK_OFFSET_SECONDS": "86400"}
+        )
 
 
 def test_no_package_reads_the_machines_clock_past_the_one_clock() -> None:
@@ -60,6 +68,10 @@ def test_no_package_reads_the_machines_clock_past_the_one_clock() -> None:
 
 def test_the_tests_write_no_call_to_the_machines_day() -> None:
     tests = Path(__file__).resolve().parents[1]
-    found = [f"{path.relative_to(ROOT)}:{n}" for path in sorted(tests.rglob("*.py"))
-             for n, line in enumerate(path.read_text().splitlines(), 1) if re.search(r"\bdate\.today\(", line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted(tests.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bdate\.today\(", line)
+    ]
     assert found == []

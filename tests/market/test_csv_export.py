@@ -15,7 +15,9 @@ from market.csv_export import CsvWriter, csv_text, safe_cell
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+2", "-2+3", "@SUM(A1)", "\tTab", "\rReturn"])
+@pytest.mark.parametrize(
+    "text", ['=HYPERLINK("http://evil.example","click")', "+1+2", "-2+3", "@SUM(A1)", "\tTab", "\rReturn"]
+)
 def test_text_that_would_start_a_formula_gets_a_leading_apostrophe(text: str) -> None:
     assert safe_cell(text) == "'" + text
 
@@ -39,16 +41,30 @@ def test_take_hands_over_what_was_written_for_streaming() -> None:
 
 def test_the_committee_minutes_quote_a_providers_formula() -> None:
     record = {
-        "title": "=HYPERLINK(\"http://evil.example\")", "held_on": "2026-12-07", "status": "closed", "quorum": 3,
+        "title": '=HYPERLINK("http://evil.example")',
+        "held_on": "2026-12-07",
+        "status": "closed",
+        "quorum": 3,
         "attendees": [{"id": 1, "name": "@Member"}],
-        "items": [{"case_id": 1, "kind": "new", "provider_name": "=HYPERLINK(\"http://evil.example\",\"Open\")", "service_name": "+Mail",
-                   "version_number": 1, "computed_outcome": "certify", "outcome": "certify", "confirmation": "confirmed",
-                   "reason": "-", "certificate": "C-1"}],
+        "items": [
+            {
+                "case_id": 1,
+                "kind": "new",
+                "provider_name": '=HYPERLINK("http://evil.example","Open")',
+                "service_name": "+Mail",
+                "version_number": 1,
+                "computed_outcome": "certify",
+                "outcome": "certify",
+                "confirmation": "confirmed",
+                "reason": "-",
+                "certificate": "C-1",
+            }
+        ],
     }
     rows = list(csv.reader(io.StringIO(minutes_csv(record))))
     cells = [cell for row in rows for cell in row]
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
-    assert "'=HYPERLINK(\"http://evil.example\",\"Open\")" in cells and "'+Mail" in cells and "'@Member" in cells
+    assert '\'=HYPERLINK("http://evil.example","Open")' in cells and "'+Mail" in cells and "'@Member" in cells
 
 
 def test_no_export_writes_csv_but_through_the_one_writer() -> None:

@@ -26,6 +26,7 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 # --- SQLite's connection settings -----------------------------------------------------------------------
 
+
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("pooled", [True, False], ids=["pooled", "unpooled"])
 async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database_url: str, pooled: bool) -> None:
@@ -49,6 +50,7 @@ async def test_foreign_keys_are_enforced(sessions: async_sessionmaker[AsyncSessi
 
 
 # --- concurrent writers ----------------------------------------------------------------------------------
+
 
 async def _write(sessions: async_sessionmaker[AsyncSession], n: int) -> None:
     """Read, pause, then write: the pattern that fails with 'database is locked' when SQLite takes the lock late."""
@@ -74,7 +76,9 @@ async def test_ten_concurrent_writers_on_their_own_engines_all_commit(database_u
     """As ten processes would: separate connections opened at the same moment."""
     engines = [create_engine(database_url, pooled=False) for _ in range(10)]
     try:
-        await asyncio.gather(*(_write(async_sessionmaker(engine, expire_on_commit=False), n) for n, engine in enumerate(engines)))
+        await asyncio.gather(
+            *(_write(async_sessionmaker(engine, expire_on_commit=False), n) for n, engine in enumerate(engines))
+        )
     finally:
         for engine in engines:
             await engine.dispose()
@@ -101,13 +105,14 @@ async def test_lock_serialises_transactions_that_take_it(database_url: str) -> N
     finally:
         for engine in engines:
             await engine.dispose()
-    (first_start, first_end), (second_start, _second_end) = sorted(spans)
+    (_first_start, first_end), (second_start, _second_end) = sorted(spans)
     assert second_start >= first_end  # the second began its guarded work only after the first had finished
 
 
 # --- readers beside a writer -----------------------------------------------------------------------------
 # The test client answers one request at a time on the test's own loop; these tests need requests that truly
 # overlap a write transaction, so they send them from threads through a client with its own loop.
+
 
 @contextmanager
 def threaded_client(app: Litestar) -> Iterator[TestClient[Litestar]]:
@@ -122,7 +127,9 @@ async def test_eight_concurrent_searches_answer_while_a_write_transaction_is_ope
         async with sessions() as session, session.begin():
             session.add(LoginFailure(account_key="writer@example.kr", ip="10.0.0.1"))
             await session.flush()  # the write lock is held from here to the end of the block
-            searches = asyncio.gather(*(asyncio.to_thread(client.get, "/services", params={"q": "cloud"}) for _ in range(8)))
+            searches = asyncio.gather(
+                *(asyncio.to_thread(client.get, "/services", params={"q": "cloud"}) for _ in range(8))
+            )
             # Well under the busy timeout: queued behind this writer, they would still be waiting.
             answers = await asyncio.wait_for(searches, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 / 2)
     assert [answer.status_code for answer in answers] == [200] * 8
@@ -163,11 +170,10 @@ async def test_a_page_read_after_a_quiet_spell_records_the_sessions_activity(web
 async def test_a_write_begun_for_reading_is_refused_and_writes_nothing(database_url: str, sessions) -> None:
     engine = create_engine(database_url, pooled=False)
     try:
-        with reading() as attempt:
-            with pytest.raises(WriteWhileReading):
-                async with async_sessionmaker(engine)() as session, session.begin():
-                    await session.scalar(sa.select(sa.func.count()).select_from(LoginFailure))
-                    session.add(LoginFailure(account_key="reader@example.kr", ip="10.0.0.1"))
+        with reading() as attempt, pytest.raises(WriteWhileReading):
+            async with async_sessionmaker(engine)() as session, session.begin():
+                await session.scalar(sa.select(sa.func.count()).select_from(LoginFailure))
+                session.add(LoginFailure(account_key="reader@example.kr", ip="10.0.0.1"))
         assert attempt.refused_write
     finally:
         await engine.dispose()
@@ -176,6 +182,7 @@ async def test_a_write_begun_for_reading_is_refused_and_writes_nothing(database_
 
 
 # --- UTC times -------------------------------------------------------------------------------------------
+
 
 async def _store_time(sessions: async_sessionmaker[AsyncSession], value: datetime, key: str) -> int:
     async with sessions() as session, session.begin():
@@ -210,8 +217,12 @@ async def test_times_compare_as_instants_whatever_the_zone_of_the_parameter(sess
     just_before_in_seoul = datetime(2026, 3, 2, 11, 59, 59, tzinfo=SEOUL)  # 02:59:59 UTC
     just_after_in_seoul = datetime(2026, 3, 2, 12, 0, 1, tzinfo=SEOUL)
     async with sessions() as session:
-        later = await session.scalar(sa.select(sa.func.count()).where(OutboxMessage.next_attempt_at > just_before_in_seoul))
-        earlier = await session.scalar(sa.select(sa.func.count()).where(OutboxMessage.next_attempt_at < just_after_in_seoul))
+        later = await session.scalar(
+            sa.select(sa.func.count()).where(OutboxMessage.next_attempt_at > just_before_in_seoul)
+        )
+        earlier = await session.scalar(
+            sa.select(sa.func.count()).where(OutboxMessage.next_attempt_at < just_after_in_seoul)
+        )
     assert (later, earlier) == (1, 1)
 
 

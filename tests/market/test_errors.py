@@ -36,7 +36,10 @@ def _raise(name: str) -> None:
     if name == "forbidden":
         raise Forbidden("Only the provider may change this service.")
     if name == "invalid":
-        raise Invalid("Check the highlighted fields.", errors={"name": "Give the service a name.", "price": "Must be a whole number of won."})
+        raise Invalid(
+            "Check the highlighted fields.",
+            errors={"name": "Give the service a name.", "price": "Must be a whole number of won."},
+        )
     if name == "conflict":
         raise Conflict("The contract is already signed.")
     if name == "gone":
@@ -107,7 +110,15 @@ async def page_commit_fails(db_session: DbSession) -> Redirect:
     return Redirect("/", status_code=303)
 
 
-TEST_ROUTES = [page_that_fails, api_that_fails, operator_page, operator_api, api_with_body, api_commit_fails, page_commit_fails]
+TEST_ROUTES = [
+    page_that_fails,
+    api_that_fails,
+    operator_page,
+    operator_api,
+    api_with_body,
+    api_commit_fails,
+    page_commit_fails,
+]
 JSON = {"accept": "application/json"}
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -146,6 +157,7 @@ def _assert_page(response, status: int, heading: str) -> None:
 
 # --- unknown paths and methods ------------------------------------------------------------------------
 
+
 async def test_unknown_page_answers_a_404_page(client) -> None:
     response = await client.get("/no-such-page", headers=HTML)
     _assert_page(response, 404, "Not found")
@@ -158,7 +170,11 @@ async def test_unknown_api_path_answers_problem_json_404(client) -> None:
 
 
 async def test_an_id_beyond_the_databases_integers_answers_404_not_500(client) -> None:
-    for path in ("/api/services/10000000000000000001", "/api/services/2147483648/versions", "/api/services/-2147483649"):
+    for path in (
+        "/api/services/10000000000000000001",
+        "/api/services/2147483648/versions",
+        "/api/services/-2147483649",
+    ):
         body = _assert_problem(await client.get(path), 404, "Not found")
         assert body["instance"] == path
     _assert_page(await client.get("/services/99999999999999999999", headers=HTML), 404, "Not found")
@@ -175,6 +191,7 @@ async def test_wrong_method_on_the_api_answers_problem_json_405(client) -> None:
 
 
 # --- the Accept header outside /api -------------------------------------------------------------------
+
 
 async def test_a_program_asking_for_json_outside_the_api_gets_problem_json(client) -> None:
     _assert_problem(await client.get("/no-such-page", headers=JSON), 404, "Not found")
@@ -194,6 +211,7 @@ async def test_the_api_answers_json_even_to_a_browser(client) -> None:
 
 
 # --- CSRF and guards ----------------------------------------------------------------------------------
+
 
 async def test_form_post_without_csrf_token_answers_a_403_page(client) -> None:
     await client.get("/login")
@@ -226,7 +244,15 @@ async def _token(sessions: async_sessionmaker[AsyncSession], kind: str) -> str:
     organisation = await make_organisation(sessions, kind)
     user = await make_user(sessions, organisation)
     principal = Principal(
-        user.id, user.email, user.name, organisation.id, organisation.kind, organisation.name, user.role, None, "127.0.0.1",  # type: ignore[arg-type]
+        user.id,
+        user.email,
+        user.name,
+        organisation.id,
+        organisation.kind,
+        organisation.name,
+        user.role,
+        None,
+        "127.0.0.1",  # type: ignore[arg-type]
     )
     async with sessions() as session, session.begin():
         _token_row, raw = await accounts.create_token(session, principal, "errors test")
@@ -263,14 +289,18 @@ DOMAIN_CASES = [
 
 
 @pytest.mark.parametrize(("name", "status", "title", "detail"), DOMAIN_CASES)
-async def test_domain_error_on_a_page_answers_its_status_with_a_page(client, name: str, status: int, title: str, detail: str) -> None:
+async def test_domain_error_on_a_page_answers_its_status_with_a_page(
+    client, name: str, status: int, title: str, detail: str
+) -> None:
     response = await client.get(f"/test-errors/{name}", headers=HTML)
     _assert_page(response, status, title)
     assert detail in response.text
 
 
 @pytest.mark.parametrize(("name", "status", "title", "detail"), DOMAIN_CASES)
-async def test_domain_error_on_the_api_answers_problem_json(client, name: str, status: int, title: str, detail: str) -> None:
+async def test_domain_error_on_the_api_answers_problem_json(
+    client, name: str, status: int, title: str, detail: str
+) -> None:
     body = _assert_problem(await client.get(f"/api/test-errors/{name}"), status, title, detail)
     assert body["instance"] == f"/api/test-errors/{name}"
 
@@ -297,11 +327,14 @@ async def test_api_body_that_does_not_validate_answers_problem_json_with_field_e
 
 
 async def test_api_body_that_is_not_json_answers_problem_json_400(client) -> None:
-    response = await client.post("/api/test-errors-body", content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/test-errors-body", content=b"{not json", headers={"content-type": "application/json"}
+    )
     _assert_problem(response, 400, "Bad request")
 
 
 # --- unexpected failures ------------------------------------------------------------------------------
+
 
 async def test_unexpected_error_on_a_page_answers_a_generic_500_page(client, caplog) -> None:
     response = await client.get("/test-errors/crash", headers=HTML)
@@ -340,6 +373,7 @@ async def test_a_constraint_violation_answers_409_without_the_database_message(c
 
 # --- language of error pages --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("language", ["ko", "en"])
 async def test_unknown_page_is_shown_in_the_browsers_language(client, language: str) -> None:
     response = await client.get("/no-such-page", headers={**HTML, "accept-language": language})
@@ -365,7 +399,9 @@ async def test_the_forms_on_an_error_page_work(client, arrive: str) -> None:
     assert page.status_code in (403, 404, 405)
     token = CSRF_FIELD.search(page.text)
     assert token and token.group(1), "the error page's forms have no CSRF token"
-    switched = await client.post("/language", data={"_csrf_token": token.group(1), "language": "ko", "next": "/"}, follow_redirects=False)
+    switched = await client.post(
+        "/language", data={"_csrf_token": token.group(1), "language": "ko", "next": "/"}, follow_redirects=False
+    )
     assert switched.status_code == 303
 
 
@@ -376,15 +412,19 @@ async def test_framework_phrases_are_explained_in_words(client) -> None:
 
 # --- body size ----------------------------------------------------------------------------------------
 
+
 async def test_a_body_over_the_size_limit_answers_413_on_the_api(client, app_body_limit: int) -> None:
-    response = await client.post("/api/test-errors-body", content=b"x" * (app_body_limit + 1), headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/test-errors-body", content=b"x" * (app_body_limit + 1), headers={"content-type": "application/json"}
+    )
     _assert_problem(response, 413, "Request too large")
 
 
 async def test_a_form_over_the_size_limit_answers_a_413_page(client, app_body_limit: int) -> None:
     await client.get("/login")
     response = await client.post(
-        "/login", content=b"email=" + b"x" * (app_body_limit + 1),
+        "/login",
+        content=b"email=" + b"x" * (app_body_limit + 1),
         headers={**HTML, "content-type": "application/x-www-form-urlencoded"},
     )
     _assert_page(response, 413, "Request too large")
@@ -399,6 +439,7 @@ def app_body_limit(client) -> int:
 
 # --- health -------------------------------------------------------------------------------------------
 
+
 async def test_healthz_reports_database_and_schema(client) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
@@ -408,8 +449,11 @@ async def test_healthz_reports_database_and_schema(client) -> None:
 @pytest.mark.sqlite_only
 async def test_healthz_answers_503_when_the_schema_is_behind(tmp_path: Path) -> None:
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", data_dir=tmp_path, secret_key="s" * 40,
-        worker="off", default_language="en",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}",
+        data_dir=tmp_path,
+        secret_key="s" * 40,
+        worker="off",
+        default_language="en",
     ).checked()
     async with AsyncTestClient(app=create_app(settings, check_schema=False)) as client:
         response = await client.get("/healthz")

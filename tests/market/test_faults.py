@@ -22,7 +22,9 @@ from market.settings import Settings
 from market.web import DbSession
 from tests.helpers import count
 
-pytestmark = pytest.mark.skipif(not os.environ.get("MARKET_TEST_DATABASE_URL"), reason="terminating a server process needs PostgreSQL")
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("MARKET_TEST_DATABASE_URL"), reason="terminating a server process needs PostgreSQL"
+)
 
 
 @post("/api/test-slow-write")
@@ -44,7 +46,9 @@ async def _terminate_the_sleeper(url: str) -> None:
     connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
     try:
         for _ in range(100):
-            pids = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE query LIKE '%slow-write%' AND pid <> pg_backend_pid()")
+            pids = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE '%slow-write%' AND pid <> pg_backend_pid()"
+            )
             if pids:
                 await connection.execute("SELECT pg_terminate_backend($1)", pids[0]["pid"])
                 return
@@ -54,9 +58,13 @@ async def _terminate_the_sleeper(url: str) -> None:
         await connection.close()
 
 
-async def test_a_connection_dropped_mid_request_answers_503_quickly_and_writes_nothing(client, settings: Settings, sessions) -> None:
+async def test_a_connection_dropped_mid_request_answers_503_quickly_and_writes_nothing(
+    client, settings: Settings, sessions
+) -> None:
     # The test client holds this event loop while it serves a request: the terminator runs in its own thread.
-    terminator = threading.Thread(target=asyncio.run, args=(_terminate_the_sleeper(settings.database_url),), daemon=True)
+    terminator = threading.Thread(
+        target=asyncio.run, args=(_terminate_the_sleeper(settings.database_url),), daemon=True
+    )
     started = time.monotonic()
     terminator.start()
     response = await client.post("/api/test-slow-write", json={})

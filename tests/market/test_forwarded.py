@@ -23,17 +23,22 @@ from tests.helpers import Browserless, make_organisation, make_user
 PROXIES = ("10.0.0.0/8", "192.0.2.1")
 
 
-@pytest.mark.parametrize(("peer", "forwarded_for", "client"), [
-    ("203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not a proxy of ours: its header is ignored
-    ("10.0.0.5", "", "10.0.0.5"),  # a trusted proxy that says nothing is the client
-    ("10.0.0.5", "198.51.100.7", "198.51.100.7"),
-    ("10.0.0.5", "1.1.1.1, 198.51.100.7", "198.51.100.7"),  # what the client wrote itself stays to the left
-    ("10.0.0.5", "198.51.100.7, 10.2.3.4, 192.0.2.1", "198.51.100.7"),  # through a chain of our proxies
-    ("10.0.0.5", "10.9.9.9", "10.9.9.9"),  # nothing but proxies: the farthest one
-    ("10.0.0.5", "198.51.100.7, not-an-address", "10.0.0.5"),  # garbage: the proxy that forwarded it
-    ("10.0.0.5", "2001:db8::1", "2001:db8::1"),
-])
-def test_the_client_is_the_first_address_not_a_trusted_proxy_from_the_right(peer: str, forwarded_for: str, client: str) -> None:
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client"),
+    [
+        ("203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not a proxy of ours: its header is ignored
+        ("10.0.0.5", "", "10.0.0.5"),  # a trusted proxy that says nothing is the client
+        ("10.0.0.5", "198.51.100.7", "198.51.100.7"),
+        ("10.0.0.5", "1.1.1.1, 198.51.100.7", "198.51.100.7"),  # what the client wrote itself stays to the left
+        ("10.0.0.5", "198.51.100.7, 10.2.3.4, 192.0.2.1", "198.51.100.7"),  # through a chain of our proxies
+        ("10.0.0.5", "10.9.9.9", "10.9.9.9"),  # nothing but proxies: the farthest one
+        ("10.0.0.5", "198.51.100.7, not-an-address", "10.0.0.5"),  # garbage: the proxy that forwarded it
+        ("10.0.0.5", "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_the_client_is_the_first_address_not_a_trusted_proxy_from_the_right(
+    peer: str, forwarded_for: str, client: str
+) -> None:
     assert decide(peer, forwarded_for, "", PROXIES)[0] == client
 
 
@@ -48,7 +53,9 @@ def test_the_scheme_is_believed_from_a_trusted_proxy_only() -> None:
 
 
 def test_the_setting_lists_addresses_and_networks_and_refuses_anything_else(tmp_path: Path) -> None:
-    settings = Settings.from_env({"MARKET_DATA_DIR": str(tmp_path), "MARKET_TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.1 ,::1"})
+    settings = Settings.from_env(
+        {"MARKET_DATA_DIR": str(tmp_path), "MARKET_TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.1 ,::1"}
+    )
     assert settings.trusted_proxies == ("10.0.0.0/8", "192.0.2.1", "::1")
     assert Settings.from_env({"MARKET_DATA_DIR": str(tmp_path)}).trusted_proxies == ()
     with pytest.raises(SettingsError, match="MARKET_TRUSTED_PROXIES"):
@@ -72,7 +79,11 @@ class FromPeer:
 
 @get("/test/whoami", include_in_schema=False)
 async def whoami(request: Request) -> dict[str, str]:
-    return {"client_ip": client_ip(request), "host": request.client.host if request.client else "", "scheme": request.url.scheme}
+    return {
+        "client_ip": client_ip(request),
+        "host": request.client.host if request.client else "",
+        "scheme": request.url.scheme,
+    }
 
 
 async def served(settings: Settings, peer: str, proxies: tuple[str, ...]) -> AsyncIterator[AsyncTestClient[Litestar]]:
@@ -81,27 +92,43 @@ async def served(settings: Settings, peer: str, proxies: tuple[str, ...]) -> Asy
         yield client
 
 
-async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored_everywhere(settings: Settings, sessions: Any) -> None:
+async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored_everywhere(
+    settings: Settings, sessions: Any
+) -> None:
     user = await make_user(sessions, await make_organisation(sessions, "agency"))
     async for client in served(settings, "203.0.113.9", ()):
         spoof = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
-        assert (await client.get("/test/whoami", headers=spoof)).json() == {"client_ip": "203.0.113.9", "host": "203.0.113.9", "scheme": "http"}
+        assert (await client.get("/test/whoami", headers=spoof)).json() == {
+            "client_ip": "203.0.113.9",
+            "host": "203.0.113.9",
+            "scheme": "http",
+        }
         client.headers.update(spoof)
         assert (await Browserless(client, sessions).login(user.email, "wrong-password")).status_code == 401
     async with sessions() as session:
         assert (await session.scalar(sa.select(LoginFailure.ip))) == "203.0.113.9"
-        assert (await session.scalar(sa.select(AuditEvent.ip).where(AuditEvent.action == "security.login_failed"))) == "203.0.113.9"
+        assert (
+            await session.scalar(sa.select(AuditEvent.ip).where(AuditEvent.action == "security.login_failed"))
+        ) == "203.0.113.9"
 
 
-async def test_a_trusted_proxy_names_the_client_for_throttling_and_the_audit_trail(settings: Settings, sessions: Any) -> None:
+async def test_a_trusted_proxy_names_the_client_for_throttling_and_the_audit_trail(
+    settings: Settings, sessions: Any
+) -> None:
     user = await make_user(sessions, await make_organisation(sessions, "agency"))
     async for client in served(settings, "10.0.0.5", PROXIES):
         client.headers.update({"X-Forwarded-For": "1.1.1.1, 198.51.100.7", "X-Forwarded-Proto": "https"})
-        assert (await client.get("/test/whoami")).json() == {"client_ip": "198.51.100.7", "host": "198.51.100.7", "scheme": "https"}
+        assert (await client.get("/test/whoami")).json() == {
+            "client_ip": "198.51.100.7",
+            "host": "198.51.100.7",
+            "scheme": "https",
+        }
         assert (await Browserless(client, sessions).login(user.email, "wrong-password")).status_code == 401
     async with sessions() as session:
         assert (await session.scalar(sa.select(LoginFailure.ip))) == "198.51.100.7"
-        assert (await session.scalar(sa.select(AuditEvent.ip).where(AuditEvent.action == "security.login_failed"))) == "198.51.100.7"
+        assert (
+            await session.scalar(sa.select(AuditEvent.ip).where(AuditEvent.action == "security.login_failed"))
+        ) == "198.51.100.7"
 
 
 async def test_the_api_rate_limit_counts_per_forwarded_client(settings: Settings) -> None:

@@ -26,8 +26,14 @@ def directives(response) -> dict[str, str]:
 
 
 async def test_every_page_carries_the_policy_and_the_safety_headers(client) -> None:
-    for address, status in (("/", 200), ("/services", 200), ("/login", 200), ("/no-such-page", 404), ("/static/market.css", 200),
-                            ("/api/search", 200)):
+    for address, status in (
+        ("/", 200),
+        ("/services", 200),
+        ("/login", 200),
+        ("/no-such-page", 404),
+        ("/static/market.css", 200),
+        ("/api/search", 200),
+    ):
         response = await client.get(address)
         assert response.status_code == status, address
         policy = directives(response)
@@ -56,7 +62,9 @@ async def test_an_api_answer_to_a_token_is_not_stored(client, sessions) -> None:
 
 async def test_the_contract_document_may_be_framed_by_the_signing_page_only(web, sessions, settings) -> None:
     parties = await contract_parties(sessions)
-    contract_id = await sent_contract(sessions, settings, parties, starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
+    contract_id = await sent_contract(
+        sessions, settings, parties, starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31)
+    )
     await web.login(parties.provider_user.email)
     page = await web.client.get(f"/contracts/{contract_id}/versions/1/sign")
     assert directives(page)["frame-ancestors"] == "'none'" and "<iframe" in page.text
@@ -86,7 +94,9 @@ async def test_over_https_every_cookie_is_secure_and_our_own_are_host_only(setti
                 names.add(name)
         assert {"__Host-csrftoken", "__Host-market_session", "__Host-market_lang", "__Host-market_flash"} <= names
         assert (await client.get("/account")).status_code == 200  # the prefixed session cookie signs in
-        assert '<html lang="ko">' in (await client.get("/services")).text  # the switch's prefixed cookie outranks the saved "en"
+        assert (
+            '<html lang="ko">' in (await client.get("/services")).text
+        )  # the switch's prefixed cookie outranks the saved "en"
 
 
 def _templates() -> list[Path]:
@@ -100,7 +110,11 @@ def test_no_template_holds_inline_script_an_event_handler_or_a_style_attribute()
     offenders = [
         f"{path.relative_to(TEMPLATES_DIR)}: {kind}"
         for path in _templates()
-        for kind, pattern in (("inline script", inline_script), ("event handler", handler), ("style attribute", style_attribute))
+        for kind, pattern in (
+            ("inline script", inline_script),
+            ("event handler", handler),
+            ("style attribute", style_attribute),
+        )
         if pattern.search(path.read_text())
     ]
     assert offenders == []

@@ -43,8 +43,12 @@ async def test_the_catalogue_page_explains_in_a_page(client) -> None:
 
 async def test_signed_in_text_filters_refuse_control_characters_too(web) -> None:
     await web.login_as("operator")
-    for address in ("/operator/audit?actor=a%00@b.kr", "/operator/audit?action=user.%00", "/operator/audit.csv?object_id=%00",
-                    "/operator/organisations?q=%00"):
+    for address in (
+        "/operator/audit?actor=a%00@b.kr",
+        "/operator/audit?action=user.%00",
+        "/operator/audit.csv?object_id=%00",
+        "/operator/organisations?q=%00",
+    ):
         response = await web.client.get(address)
         assert response.status_code == 422, (address, response.status_code)
 

@@ -14,7 +14,16 @@ from market import accounts, clock
 from market.auth import SESSION_COOKIE, SystemActor, start_session
 from market.errors import Invalid
 from market.models import AgencyDomain, ApiToken, LoginSession, Organisation, PasswordReset, User
-from tests.helpers import PASSWORD, audit_actions, business_number, confirmation_links, count, mails_to, make_organisation, make_user
+from tests.helpers import (
+    PASSWORD,
+    audit_actions,
+    business_number,
+    confirmation_links,
+    count,
+    mails_to,
+    make_organisation,
+    make_user,
+)
 from tests.market.test_tokens import bearer, make_token
 
 NEW_PASSWORD = "a-much-better-passphrase"
@@ -29,15 +38,23 @@ async def approved_agency(web, domain: str = "seoul.go.kr", name: str = "Seoul C
     return agency
 
 
-def agency_form(email: str = "park@seoul.go.kr", name: str = "Park Buyer", password: str = NEW_PASSWORD) -> dict[str, str]:
+def agency_form(
+    email: str = "park@seoul.go.kr", name: str = "Park Buyer", password: str = NEW_PASSWORD
+) -> dict[str, str]:
     return {"name": name, "email": email, "password": password, "password_confirm": password}
 
 
 def provider_form(email: str, seed: int = 4242) -> dict[str, str]:
     return {
-        "organisation_name": f"Hanul Cloud {seed}", "registration_number": business_number(seed), "contact_email": "sales@hanul.example.kr",
-        "contact_phone": "02-555-1234", "is_sme": "yes", "name": "Kim Provider", "email": email,
-        "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD,
+        "organisation_name": f"Hanul Cloud {seed}",
+        "registration_number": business_number(seed),
+        "contact_email": "sales@hanul.example.kr",
+        "contact_phone": "02-555-1234",
+        "is_sme": "yes",
+        "name": "Kim Provider",
+        "email": email,
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
     }
 
 
@@ -47,7 +64,9 @@ async def user_named(web, email: str) -> User:
 
 
 async def reset_links(web, email: str) -> list[str]:
-    return [match.group(1) for mail in await mails_to(web.sessions, email) if (match := RESET_LINK.search(mail["body"]))]
+    return [
+        match.group(1) for mail in await mails_to(web.sessions, email) if (match := RESET_LINK.search(mail["body"]))
+    ]
 
 
 def same_answer(one, other) -> None:
@@ -59,6 +78,7 @@ def same_answer(one, other) -> None:
 
 
 # --- confirming the address -----------------------------------------------------------------------
+
 
 async def test_a_self_registered_account_cannot_sign_in_until_the_address_is_confirmed(web) -> None:
     await approved_agency(web)
@@ -147,12 +167,15 @@ async def test_the_resend_form_names_a_missing_address(web) -> None:
 
 
 async def test_accounts_made_by_invitation_operators_and_the_cli_factories_are_confirmed(web) -> None:
-    user = await make_user(web.sessions, await make_organisation(web.sessions, "provider"))  # accounts.create_user, as the CLI and demo do
+    user = await make_user(
+        web.sessions, await make_organisation(web.sessions, "provider")
+    )  # accounts.create_user, as the CLI and demo do
     assert user.email_verified_at is not None
     assert (await web.login(user.email)).status_code == 303
 
 
 # --- the same answer whatever the address -----------------------------------------------------------
+
 
 async def test_agency_registration_answers_alike_for_a_new_and_a_registered_address(web) -> None:
     agency = await approved_agency(web)
@@ -168,7 +191,9 @@ async def test_agency_registration_answers_alike_for_a_new_and_a_registered_addr
 
 
 async def test_provider_registration_answers_alike_for_a_new_and_a_registered_address(web) -> None:
-    existing = await make_user(web.sessions, await make_organisation(web.sessions, "agency"), email="kim@hanul.example.kr")
+    existing = await make_user(
+        web.sessions, await make_organisation(web.sessions, "agency"), email="kim@hanul.example.kr"
+    )
     new = await web.submit("/register/provider", provider_form("choi@gaon.example.kr", seed=1))
     known = await web.submit("/register/provider", provider_form(existing.email, seed=2))
     same_answer(new, known)
@@ -208,6 +233,7 @@ async def test_a_registered_business_number_is_still_refused_by_name(web) -> Non
 
 # --- administrators -------------------------------------------------------------------------------
 
+
 async def test_the_agencys_administrators_are_told_of_a_confirmed_newcomer(web) -> None:
     agency = await approved_agency(web)
     admin = await make_user(web.sessions, agency, role="admin", email="admin@seoul.go.kr")
@@ -233,7 +259,9 @@ async def test_an_admin_removes_a_member_whose_session_and_token_stop_working(we
     assert f'href="/organisation/members/{admin.id}/remove"' not in page.text
     confirm = await web.client.get(f"/organisation/members/{member.id}/remove")
     assert confirm.status_code == 200 and "Only the marketplace operators can restore the account" in confirm.text
-    removed = await web.submit(f"/organisation/members/{member.id}/remove", form_page=f"/organisation/members/{member.id}/remove")
+    removed = await web.submit(
+        f"/organisation/members/{member.id}/remove", form_page=f"/organisation/members/{member.id}/remove"
+    )
     assert removed.status_code == 303 and removed.headers["location"] == "/organisation"
     assert (await web.client.get("/api/me", headers=bearer(raw))).status_code == 401
     assert await count(web.sessions, LoginSession, LoginSession.user_id == member.id) == 0
@@ -265,12 +293,18 @@ async def test_api_removes_a_member_and_refuses_oneself_and_twice(web) -> None:
     member = await make_user(web.sessions, provider, role="member")
     _, raw = await make_token(web.sessions, admin, provider)
     _, member_raw = await make_token(web.sessions, member, provider)
-    assert (await web.client.post(f"/api/organisation/members/{admin.id}/remove", headers=bearer(raw))).status_code == 409
+    assert (
+        await web.client.post(f"/api/organisation/members/{admin.id}/remove", headers=bearer(raw))
+    ).status_code == 409
     removed = await web.client.post(f"/api/organisation/members/{member.id}/remove", headers=bearer(raw))
     assert removed.status_code == 200 and removed.json()["active"] is False and removed.json()["removed_at"]
     assert (await web.client.get("/api/me", headers=bearer(member_raw))).status_code == 401
-    assert (await web.client.post(f"/api/organisation/members/{member.id}/remove", headers=bearer(raw))).status_code == 409
-    assert (await web.client.post(f"/api/organisation/members/{member.id}/enable", headers=bearer(raw))).status_code == 409
+    assert (
+        await web.client.post(f"/api/organisation/members/{member.id}/remove", headers=bearer(raw))
+    ).status_code == 409
+    assert (
+        await web.client.post(f"/api/organisation/members/{member.id}/enable", headers=bearer(raw))
+    ).status_code == 409
 
 
 async def test_an_operator_can_restore_a_removed_member(web) -> None:
@@ -298,6 +332,7 @@ async def test_a_member_cannot_remove_anyone(web) -> None:
 
 
 # --- password reset and change ---------------------------------------------------------------------
+
 
 async def test_a_fourth_reset_request_within_the_hour_sends_nothing_and_is_recorded(web) -> None:
     user = await make_user(web.sessions, await make_organisation(web.sessions, "agency"))
@@ -334,7 +369,11 @@ async def test_a_password_change_ends_reset_links_and_tokens_but_keeps_this_brow
     await web.submit("/password/forgot", {"email": user.email})
     [link] = await reset_links(web, user.email)
     assert (await web.login(user.email)).status_code == 303
-    changed = await web.submit("/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}, form_page="/account")
+    changed = await web.submit(
+        "/account/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        form_page="/account",
+    )
     assert changed.status_code == 303
     assert (await web.client.get("/account")).status_code == 200
     assert (await web.client.get("/api/me", headers=bearer(raw))).status_code == 401
@@ -351,6 +390,7 @@ async def test_a_reset_confirms_an_address_not_yet_confirmed(web) -> None:
 
 
 # --- API token expiry -----------------------------------------------------------------------------
+
 
 async def test_a_token_lives_90_days_by_default_and_is_refused_after(web) -> None:
     organisation = await make_organisation(web.sessions, "provider")
@@ -385,8 +425,14 @@ async def test_api_token_lifetime_is_between_1_and_365_days(web, days: int, stat
 
 async def test_the_account_page_takes_a_lifetime_and_shows_each_tokens_expiry(web) -> None:
     user = await web.login_as("agency")
-    refused = await web.submit("/account/tokens", {"token_name": "nightly", "lifetime_days": "400"}, form_page="/account")
-    assert refused.status_code == 422 and 'href="#field-lifetime_days"' in refused.text and 'value="nightly"' in refused.text
+    refused = await web.submit(
+        "/account/tokens", {"token_name": "nightly", "lifetime_days": "400"}, form_page="/account"
+    )
+    assert (
+        refused.status_code == 422
+        and 'href="#field-lifetime_days"' in refused.text
+        and 'value="nightly"' in refused.text
+    )
     created = await web.submit("/account/tokens", {"token_name": "nightly", "lifetime_days": "7"}, form_page="/account")
     assert created.status_code == 201
     async with web.sessions() as session:
@@ -400,6 +446,7 @@ async def test_the_account_page_takes_a_lifetime_and_shows_each_tokens_expiry(we
 
 
 # --- guessable passwords --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("password", ["password1234", "qwertyuiop12", "1234567890"])
 def test_common_passwords_are_refused(password: str) -> None:
@@ -425,7 +472,11 @@ async def test_registration_refuses_a_guessable_password_and_writes_nothing(web,
     await approved_agency(web)
     users = await count(web.sessions, User)
     response = await web.submit("/register/agency", agency_form(password=password))
-    assert response.status_code == 422 and 'href="#field-password"' in response.text and "Too easy to guess" in response.text
+    assert (
+        response.status_code == 422
+        and 'href="#field-password"' in response.text
+        and "Too easy to guess" in response.text
+    )
     assert await count(web.sessions, User) == users
     assert await mails_to(web.sessions, "park@seoul.go.kr") == []
 
@@ -435,20 +486,33 @@ async def test_accepting_an_invitation_refuses_a_guessable_password(web) -> None
     admin = await make_user(web.sessions, provider)
     async with web.sessions() as session, session.begin():
         actor = SystemActor(email=admin.email, user_id=admin.id, organisation_id=provider.id)
-        await accounts.create_invitation(session, web.client.app.state["settings"], actor, organisation=provider, email="minsu.kim@hanul.example.kr")
+        await accounts.create_invitation(
+            session, web.client.app.state["settings"], actor, organisation=provider, email="minsu.kim@hanul.example.kr"
+        )
     [mail] = await mails_to(web.sessions, "minsu.kim@hanul.example.kr")
     link = re.search(r"https?://\S+?(/invitations/\S+)", mail["body"]).group(1)
-    form = {"name": "Kim Minsu", "password": "minsu.kim@hanul.example.kr1", "password_confirm": "minsu.kim@hanul.example.kr1"}
+    form = {
+        "name": "Kim Minsu",
+        "password": "minsu.kim@hanul.example.kr1",
+        "password_confirm": "minsu.kim@hanul.example.kr1",
+    }
     refused = await web.submit(link, form)
     assert refused.status_code == 422 and "Too easy to guess" in refused.text
     assert await count(web.sessions, User) == 1
     accepted = await web.submit(link, {**form, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
-    assert accepted.status_code == 303 and (await user_named(web, "minsu.kim@hanul.example.kr")).email_verified_at is not None
+    assert (
+        accepted.status_code == 303
+        and (await user_named(web, "minsu.kim@hanul.example.kr")).email_verified_at is not None
+    )
 
 
 async def test_reset_and_change_refuse_a_guessable_password(web) -> None:
     user = await web.login_as("provider")
-    changed = await web.submit("/account/password", {"current_password": PASSWORD, "password": "qwertyuiop12", "password_confirm": "qwertyuiop12"}, form_page="/account")
+    changed = await web.submit(
+        "/account/password",
+        {"current_password": PASSWORD, "password": "qwertyuiop12", "password_confirm": "qwertyuiop12"},
+        form_page="/account",
+    )
     assert changed.status_code == 422 and "Too easy to guess" in changed.text
     await web.submit("/password/forgot", {"email": user.email})
     [link] = await reset_links(web, user.email)

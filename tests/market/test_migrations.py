@@ -164,8 +164,11 @@ def test_the_migrations_have_a_single_head() -> None:
 @pytest.mark.sqlite_only
 async def test_app_refuses_to_start_on_a_database_behind_the_code(tmp_path: Path) -> None:
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}", data_dir=tmp_path,
-        secret_key="s" * 40, worker="off", default_language="en",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}",
+        data_dir=tmp_path,
+        secret_key="s" * 40,
+        worker="off",
+        default_language="en",
     ).checked()
     with pytest.raises(BaseException) as raised:  # the test client hands on the lifespan's failure inside a group
         async with AsyncTestClient(app=create_app(settings)):
@@ -199,8 +202,10 @@ def test_db_current_exits_non_zero_while_behind_and_zero_after_upgrade(tmp_path:
 
 # --- 0008: roles by kind of organisation ---------------------------------------------------------------------
 
+
 def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
     """Run the statements in one transaction; the rows of the last."""
+
     async def run() -> list[tuple[object, ...]]:
         engine = create_engine(url, pooled=False)
         try:
@@ -218,18 +223,41 @@ def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
 def _assert_roles_migrate_by_kind(url: str) -> None:
     schema_version.upgrade(url, "0006_search_speed")
     now = "'2026-06-15 01:00:00+00:00'"
-    organisation = ("INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
-                    "VALUES ({id}, '{kind}', '{kind} {id}', '', '', '', '', false, true, " + now + ")")
-    user = ("INSERT INTO user_account (id, email, name, password_hash, organisation_id, role, active, password_changed_at, created_at) "
-            "VALUES ({id}, 'u{id}@example.kr', 'U{id}', 'x', {org}, '{role}', true, " + now + ", " + now + ")")
-    _execute(url, *(organisation.format(id=n, kind=kind) for n, kind in ((1, "agency"), (2, "provider"), (3, "committee"))),
-             *(user.format(id=n, org=org, role=role) for n, org, role in
-               ((1, 1, "member"), (2, 1, "admin"), (3, 2, "member"), (4, 2, "admin"), (5, 3, "member"), (6, 3, "admin"))),
-             "INSERT INTO invitation (organisation_id, email, role, token_hash, expires_at, created_at) "
-             f"VALUES (1, 'new@example.kr', 'member', 'h', {now}, {now})")
+    organisation = (
+        "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
+        "VALUES ({id}, '{kind}', '{kind} {id}', '', '', '', '', false, true, " + now + ")"
+    )
+    user = (
+        "INSERT INTO user_account (id, email, name, password_hash, organisation_id, role, active, password_changed_at, created_at) "
+        "VALUES ({id}, 'u{id}@example.kr', 'U{id}', 'x', {org}, '{role}', true, " + now + ", " + now + ")"
+    )
+    _execute(
+        url,
+        *(organisation.format(id=n, kind=kind) for n, kind in ((1, "agency"), (2, "provider"), (3, "committee"))),
+        *(
+            user.format(id=n, org=org, role=role)
+            for n, org, role in (
+                (1, 1, "member"),
+                (2, 1, "admin"),
+                (3, 2, "member"),
+                (4, 2, "admin"),
+                (5, 3, "member"),
+                (6, 3, "admin"),
+            )
+        ),
+        "INSERT INTO invitation (organisation_id, email, role, token_hash, expires_at, created_at) "
+        f"VALUES (1, 'new@example.kr', 'member', 'h', {now}, {now})",
+    )
     schema_version.upgrade(url)
     users = _execute(url, "SELECT id, role, signing_limit FROM user_account ORDER BY id")
-    assert users == [(1, "buyer", 0), (2, "admin", 0), (3, "signer", 0), (4, "admin", 0), (5, "member", 0), (6, "admin", 0)]
+    assert users == [
+        (1, "buyer", 0),
+        (2, "admin", 0),
+        (3, "signer", 0),
+        (4, "admin", 0),
+        (5, "member", 0),
+        (6, "admin", 0),
+    ]
     assert _execute(url, "SELECT role FROM invitation") == [("buyer",)]
 
 
@@ -244,26 +272,42 @@ def test_postgres_upgrade_makes_agency_members_buyers_and_provider_members_signe
 
 # --- 0010: money in BIGINT columns ---------------------------------------------------------------------------
 
+
 def _assert_money_widens_keeping_amounts(url: str) -> None:
     schema_version.upgrade(url, "0009_signing_keys")
     now = "'2026-06-15 01:00:00+00:00'"
-    _execute(url, "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
-                  f"VALUES (1, 'agency', 'Agency', '', '', '', '', false, true, {now})",
-             f"INSERT INTO contracts_budget (agency_id, year, amount, updated_at) VALUES (1, 2027, 2147483647, {now})")
+    _execute(
+        url,
+        "INSERT INTO organisation (id, kind, name, contact_email, contact_phone, address, website, is_sme, active, created_at) "
+        f"VALUES (1, 'agency', 'Agency', '', '', '', '', false, true, {now})",
+        f"INSERT INTO contracts_budget (agency_id, year, amount, updated_at) VALUES (1, 2027, 2147483647, {now})",
+    )
     schema_version.upgrade(url)
     assert _execute(url, "SELECT amount FROM contracts_budget") == [(2_147_483_647,)]
-    assert _execute(url, "UPDATE contracts_budget SET amount = 5000000000", "SELECT amount FROM contracts_budget") == [(5_000_000_000,)]
+    assert _execute(url, "UPDATE contracts_budget SET amount = 5000000000", "SELECT amount FROM contracts_budget") == [
+        (5_000_000_000,)
+    ]
 
 
 def test_sqlite_money_columns_widen_keeping_amounts_and_the_full_text_triggers(sqlite_empty: str) -> None:
     _assert_money_widens_keeping_amounts(sqlite_empty)
-    triggers = _execute(sqlite_empty, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'catalog_listed_service' ORDER BY name")
-    assert triggers == [("catalog_search_after_delete",), ("catalog_search_after_insert",), ("catalog_search_after_update",)]
+    triggers = _execute(
+        sqlite_empty,
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'catalog_listed_service' ORDER BY name",
+    )
+    assert triggers == [
+        ("catalog_search_after_delete",),
+        ("catalog_search_after_insert",),
+        ("catalog_search_after_update",),
+    ]
 
 
 @needs_postgres
 def test_postgres_money_columns_widen_keeping_amounts_and_the_search_table_price(postgres_empty: str) -> None:
     _assert_money_widens_keeping_amounts(postgres_empty)
-    price = _execute(postgres_empty, "SELECT data_type FROM information_schema.columns "
-                                     "WHERE table_name = 'catalog_search_rows' AND column_name = 'min_price'")
+    price = _execute(
+        postgres_empty,
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'catalog_search_rows' AND column_name = 'min_price'",
+    )
     assert price == [("bigint",)]

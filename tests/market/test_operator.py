@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from market import auth
-from market import clock
+from market import auth, clock
 from market.auth import TOKEN_PREFIX
 from market.models import (
     AgencyDomain,
@@ -25,7 +24,6 @@ from market.models import (
 )
 from market.security import new_token, token_hash
 from tests.helpers import audit_actions, count, make_organisation, make_user
-
 
 
 def today(settings: Any) -> date:
@@ -62,6 +60,7 @@ async def operator_api(web: Any, operator: User) -> dict[str, str]:
 
 # --- access ---------------------------------------------------------------------------------------
 
+
 def operator_routes(app: Any) -> list[tuple[str, str]]:
     found = []
     for route in app.routes:
@@ -91,12 +90,20 @@ async def arranged_ids(sessions: Any) -> dict[str, int]:
 def test_the_operator_area_has_the_routes_the_brief_lists(app: Any) -> None:
     routes = set(operator_routes(app))
     for expected in [
-        ("GET", "/operator/organisations"), ("POST", "/operator/organisations"), ("GET", "/operator/domains"),
-        ("GET", "/operator/appointments"), ("GET", "/operator/audit"), ("GET", "/operator/audit.csv"),
-        ("GET", "/api/operator/organisations"), ("POST", "/api/operator/organisations"),
+        ("GET", "/operator/organisations"),
+        ("POST", "/operator/organisations"),
+        ("GET", "/operator/domains"),
+        ("GET", "/operator/appointments"),
+        ("GET", "/operator/audit"),
+        ("GET", "/operator/audit.csv"),
+        ("GET", "/api/operator/organisations"),
+        ("POST", "/api/operator/organisations"),
         ("POST", "/api/operator/organisations/{organisation_id:int}/deactivate"),
-        ("POST", "/api/operator/users/{user_id:int}/disable"), ("DELETE", "/api/operator/domains/{domain_id:int}"),
-        ("GET", "/api/operator/appointments"), ("POST", "/api/operator/appointments"), ("GET", "/api/operator/audit-events"),
+        ("POST", "/api/operator/users/{user_id:int}/disable"),
+        ("DELETE", "/api/operator/domains/{domain_id:int}"),
+        ("GET", "/api/operator/appointments"),
+        ("POST", "/api/operator/appointments"),
+        ("GET", "/api/operator/audit-events"),
     ]:
         assert expected in routes
 
@@ -138,6 +145,7 @@ async def test_operator_routes_send_visitors_to_sign_in_and_api_callers_get_401(
 
 # --- organisations --------------------------------------------------------------------------------
 
+
 async def test_organisation_list_filters_by_kind_status_and_name(web: Any, operator: User) -> None:
     await make_organisation(web.sessions, "agency", name="Busan Metropolitan City")
     closed = await make_organisation(web.sessions, "agency", name="Closed Agency")
@@ -157,12 +165,16 @@ async def test_organisation_list_filters_by_kind_status_and_name(web: Any, opera
     assert "Closed Agency" not in named.text
 
 
-async def test_organisation_list_sorts_by_name_or_newest(web: Any, operator: User, operator_api: dict[str, str]) -> None:
+async def test_organisation_list_sorts_by_name_or_newest(
+    web: Any, operator: User, operator_api: dict[str, str]
+) -> None:
     await make_organisation(web.sessions, "committee", name="Alpha Committee")
     await make_organisation(web.sessions, "committee", name="Zulu Committee")
     by_name = (await web.client.get("/api/operator/organisations?kind=committee", headers=operator_api)).json()
     assert [item["name"] for item in by_name["items"]] == ["Alpha Committee", "Zulu Committee"]
-    newest = (await web.client.get("/api/operator/organisations?kind=committee&sort=newest", headers=operator_api)).json()
+    newest = (
+        await web.client.get("/api/operator/organisations?kind=committee&sort=newest", headers=operator_api)
+    ).json()
     assert [item["name"] for item in newest["items"]] == ["Zulu Committee", "Alpha Committee"]
 
 
@@ -192,7 +204,8 @@ async def test_organisation_list_rejects_an_unknown_filter_value_naming_it(web: 
 
 async def test_operator_creates_an_agency_with_its_institution_code(web: Any, operator: User) -> None:
     response = await web.submit(
-        "/operator/organisations", {"kind": "agency", "name": "Daegu Metropolitan City", "registration_number": "3470000"},
+        "/operator/organisations",
+        {"kind": "agency", "name": "Daegu Metropolitan City", "registration_number": "3470000"},
         form_page="/operator/organisations/new",
     )
     assert response.status_code == 303
@@ -207,7 +220,8 @@ async def test_operator_creates_an_agency_with_its_institution_code(web: Any, op
 
 async def test_operator_creates_a_committee_without_a_registration_number(web: Any, operator: User) -> None:
     response = await web.submit(
-        "/operator/organisations", {"kind": "committee", "name": "Certification Committee", "registration_number": "999"},
+        "/operator/organisations",
+        {"kind": "committee", "name": "Certification Committee", "registration_number": "999"},
         form_page="/operator/organisations/new",
     )
     assert response.status_code == 303
@@ -226,7 +240,9 @@ async def test_operator_creates_a_committee_without_a_registration_number(web: A
         ({"kind": "committee", "name": "Contact", "contact_email": "not-an-address"}, "contact_email"),
     ],
 )
-async def test_bad_organisation_input_is_422_naming_the_field_and_writes_nothing(web: Any, operator: User, form: dict[str, str], field: str) -> None:
+async def test_bad_organisation_input_is_422_naming_the_field_and_writes_nothing(
+    web: Any, operator: User, form: dict[str, str], field: str
+) -> None:
     organisations, events = await count(web.sessions, Organisation), await audit_count(web.sessions)
     response = await web.submit("/operator/organisations", form, form_page="/operator/organisations/new")
     assert response.status_code == 422
@@ -239,7 +255,9 @@ async def test_bad_organisation_input_is_422_naming_the_field_and_writes_nothing
 async def test_an_institution_code_registered_already_is_refused(web: Any, operator: User) -> None:
     await make_organisation(web.sessions, "agency", registration_number="6110000")
     response = await web.submit(
-        "/operator/organisations", {"kind": "agency", "name": "Copy", "registration_number": "6110000"}, form_page="/operator/organisations/new"
+        "/operator/organisations",
+        {"kind": "agency", "name": "Copy", "registration_number": "6110000"},
+        form_page="/operator/organisations/new",
     )
     assert response.status_code == 409
     assert "Already registered." in response.text
@@ -272,13 +290,19 @@ async def test_deactivating_an_organisation_signs_its_users_out_and_blocks_sign_
     buyer = await make_user(web.sessions, agency)
     await signed_in_elsewhere(web.sessions, buyer)
     token = await bearer(web.sessions, buyer)
-    response = await web.submit(f"/operator/organisations/{agency.id}/deactivate", form_page=f"/operator/organisations/{agency.id}/deactivate")
+    response = await web.submit(
+        f"/operator/organisations/{agency.id}/deactivate", form_page=f"/operator/organisations/{agency.id}/deactivate"
+    )
     assert response.status_code == 303
     assert await count(web.sessions, LoginSession, LoginSession.user_id == buyer.id) == 0
     async with web.sessions() as session:
         assert not (await session.get(Organisation, agency.id)).active
         event = await session.scalar(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
-    assert event.action == "organisation.deactivate" and event.object_id == str(agency.id) and event.actor_id == operator.id
+    assert (
+        event.action == "organisation.deactivate"
+        and event.object_id == str(agency.id)
+        and event.actor_id == operator.id
+    )
     assert '"sessions_ended": 1' in event.summary
     assert (await web.client.get("/api/operator/organisations", headers=token)).status_code == 401  # token dead too
     await web.logout()
@@ -287,15 +311,21 @@ async def test_deactivating_an_organisation_signs_its_users_out_and_blocks_sign_
 
 async def test_deactivating_twice_is_a_conflict(web: Any, operator: User, operator_api: dict[str, str]) -> None:
     agency = await make_organisation(web.sessions, "agency")
-    assert (await web.client.post(f"/api/operator/organisations/{agency.id}/deactivate", headers=operator_api)).status_code == 200
+    assert (
+        await web.client.post(f"/api/operator/organisations/{agency.id}/deactivate", headers=operator_api)
+    ).status_code == 200
     events = await audit_count(web.sessions)
     again = await web.client.post(f"/api/operator/organisations/{agency.id}/deactivate", headers=operator_api)
     assert again.status_code == 409
     assert await audit_count(web.sessions) == events
 
 
-async def test_operator_cannot_deactivate_their_own_organisation(web: Any, operator: User, operator_api: dict[str, str]) -> None:
-    response = await web.client.post(f"/api/operator/organisations/{operator.organisation_id}/deactivate", headers=operator_api)
+async def test_operator_cannot_deactivate_their_own_organisation(
+    web: Any, operator: User, operator_api: dict[str, str]
+) -> None:
+    response = await web.client.post(
+        f"/api/operator/organisations/{operator.organisation_id}/deactivate", headers=operator_api
+    )
     assert response.status_code == 409
     async with web.sessions() as session:
         assert (await session.get(Organisation, operator.organisation_id)).active
@@ -308,7 +338,9 @@ async def test_activating_lets_the_users_sign_in_again(web: Any, operator: User)
         (await session.get(Organisation, agency.id)).active = False
     confirm = await web.client.get(f"/operator/organisations/{agency.id}/activate")
     assert "Activate Jeju Province?" in confirm.text
-    response = await web.submit(f"/operator/organisations/{agency.id}/activate", form_page=f"/operator/organisations/{agency.id}/activate")
+    response = await web.submit(
+        f"/operator/organisations/{agency.id}/activate", form_page=f"/operator/organisations/{agency.id}/activate"
+    )
     assert response.status_code == 303
     assert (await audit_actions(web.sessions))[-1] == "organisation.activate"
     await web.logout()
@@ -332,14 +364,18 @@ async def test_disabling_a_user_signs_them_out_and_enabling_restores_access(web:
     assert (await audit_actions(web.sessions))[-2:] == ["user.disable", "user.enable"]
 
 
-async def test_a_disabled_users_api_token_stops_working_until_enabled(web: Any, operator: User, operator_api: dict[str, str]) -> None:
+async def test_a_disabled_users_api_token_stops_working_until_enabled(
+    web: Any, operator: User, operator_api: dict[str, str]
+) -> None:
     colleague = await make_user(web.sessions, await make_organisation(web.sessions, "operator"))
     token = await bearer(web.sessions, colleague)
     assert (await web.client.get("/api/operator/domains", headers=token)).status_code == 200
     disabled = await web.client.post(f"/api/operator/users/{colleague.id}/disable", headers=operator_api)
     assert disabled.status_code == 200 and disabled.json()["active"] is False
     assert (await web.client.get("/api/operator/domains", headers=token)).status_code == 401
-    assert (await web.client.post(f"/api/operator/users/{colleague.id}/enable", headers=operator_api)).json()["active"] is True
+    assert (await web.client.post(f"/api/operator/users/{colleague.id}/enable", headers=operator_api)).json()[
+        "active"
+    ] is True
     assert (await web.client.get("/api/operator/domains", headers=token)).status_code == 200
 
 
@@ -351,28 +387,45 @@ async def test_operator_cannot_disable_themselves(web: Any, operator: User, oper
 
 # --- agency domains -------------------------------------------------------------------------------
 
+
 async def test_operator_approves_a_domain_for_an_agency(web: Any, operator: User) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Incheon City")
-    response = await web.submit("/operator/domains", {"domain": "  @Incheon.GO.kr ", "organisation_id": str(agency.id)}, form_page="/operator/domains")
+    response = await web.submit(
+        "/operator/domains",
+        {"domain": "  @Incheon.GO.kr ", "organisation_id": str(agency.id)},
+        form_page="/operator/domains",
+    )
     assert response.status_code == 303
     async with web.sessions() as session:
         domain = await session.scalar(sa.select(AgencyDomain))
         event = await session.scalar(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
     assert domain.domain == "incheon.go.kr" and domain.organisation_id == agency.id
-    assert event.action == "agency_domain.approve" and event.object_id == str(domain.id) and "incheon.go.kr" in event.summary
+    assert (
+        event.action == "agency_domain.approve"
+        and event.object_id == str(domain.id)
+        and "incheon.go.kr" in event.summary
+    )
     page = await web.client.get("/operator/domains")
     assert "incheon.go.kr was approved for Incheon City." in page.text
-    assert "<th scope=\"row\">incheon.go.kr</th>" in page.text
+    assert '<th scope="row">incheon.go.kr</th>' in page.text
 
 
 @pytest.mark.parametrize(
     ("domain", "field"),
-    [("not a domain", "domain"), ("localhost", "domain"), ("-bad.go.kr", "domain"), ("busan.go.k2", "domain"), ("", "domain")],
+    [
+        ("not a domain", "domain"),
+        ("localhost", "domain"),
+        ("-bad.go.kr", "domain"),
+        ("busan.go.k2", "domain"),
+        ("", "domain"),
+    ],
 )
 async def test_an_invalid_domain_is_422_and_writes_nothing(web: Any, operator: User, domain: str, field: str) -> None:
     agency = await make_organisation(web.sessions, "agency")
     events = await audit_count(web.sessions)
-    response = await web.submit("/operator/domains", {"domain": domain, "organisation_id": str(agency.id)}, form_page="/operator/domains")
+    response = await web.submit(
+        "/operator/domains", {"domain": domain, "organisation_id": str(agency.id)}, form_page="/operator/domains"
+    )
     assert response.status_code == 422
     assert f'href="#field-{field}"' in response.text
     assert await count(web.sessions, AgencyDomain) == 0
@@ -381,7 +434,11 @@ async def test_an_invalid_domain_is_422_and_writes_nothing(web: Any, operator: U
 
 async def test_a_domain_must_belong_to_an_agency(web: Any, operator: User) -> None:
     provider = await make_organisation(web.sessions, "provider")
-    response = await web.submit("/operator/domains", {"domain": "cloud.example.kr", "organisation_id": str(provider.id)}, form_page="/operator/domains")
+    response = await web.submit(
+        "/operator/domains",
+        {"domain": "cloud.example.kr", "organisation_id": str(provider.id)},
+        form_page="/operator/domains",
+    )
     assert response.status_code == 422 and 'href="#field-organisation_id"' in response.text
     missing = await web.submit("/operator/domains", {"domain": "cloud.example.kr"}, form_page="/operator/domains")
     assert missing.status_code == 422 and 'href="#field-organisation_id"' in missing.text
@@ -391,8 +448,14 @@ async def test_a_domain_must_belong_to_an_agency(web: Any, operator: User) -> No
 async def test_a_domain_is_approved_only_once(web: Any, operator: User, operator_api: dict[str, str]) -> None:
     first = await make_organisation(web.sessions, "agency", name="First Agency")
     second = await make_organisation(web.sessions, "agency")
-    assert (await web.client.post("/api/operator/domains", headers=operator_api, json={"domain": "shared.go.kr", "organisation_id": first.id})).status_code == 201
-    again = await web.client.post("/api/operator/domains", headers=operator_api, json={"domain": "SHARED.go.kr", "organisation_id": second.id})
+    assert (
+        await web.client.post(
+            "/api/operator/domains", headers=operator_api, json={"domain": "shared.go.kr", "organisation_id": first.id}
+        )
+    ).status_code == 201
+    again = await web.client.post(
+        "/api/operator/domains", headers=operator_api, json={"domain": "SHARED.go.kr", "organisation_id": second.id}
+    )
     assert again.status_code == 409
     assert again.json()["errors"] == {"domain": "Already approved for First Agency."}
     assert await count(web.sessions, AgencyDomain) == 1
@@ -406,7 +469,9 @@ async def test_removing_a_domain_asks_for_confirmation_then_removes_it(web: Any,
     confirm = await web.client.get(f"/operator/domains/{domain.id}/remove")
     assert "Remove the domain suwon.go.kr?" in confirm.text
     assert await count(web.sessions, AgencyDomain) == 1
-    response = await web.submit(f"/operator/domains/{domain.id}/remove", form_page=f"/operator/domains/{domain.id}/remove")
+    response = await web.submit(
+        f"/operator/domains/{domain.id}/remove", form_page=f"/operator/domains/{domain.id}/remove"
+    )
     assert response.status_code == 303
     assert await count(web.sessions, AgencyDomain) == 0
     assert (await audit_actions(web.sessions))[-1] == "agency_domain.remove"
@@ -416,7 +481,9 @@ async def test_removing_a_domain_asks_for_confirmation_then_removes_it(web: Any,
 
 async def test_domain_api_lists_approves_and_deletes(web: Any, operator: User, operator_api: dict[str, str]) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Changwon City")
-    created = await web.client.post("/api/operator/domains", headers=operator_api, json={"domain": "changwon.go.kr", "organisation_id": agency.id})
+    created = await web.client.post(
+        "/api/operator/domains", headers=operator_api, json={"domain": "changwon.go.kr", "organisation_id": agency.id}
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["domain"] == "changwon.go.kr" and body["organisation_name"] == "Changwon City"
@@ -427,17 +494,26 @@ async def test_domain_api_lists_approves_and_deletes(web: Any, operator: User, o
     assert await count(web.sessions, AgencyDomain) == 0
 
 
-async def test_domain_api_rejects_bad_input_with_422_naming_the_field(web: Any, operator: User, operator_api: dict[str, str]) -> None:
-    response = await web.client.post("/api/operator/domains", headers=operator_api, json={"domain": "ok.go.kr", "organisation_id": "x"})
+async def test_domain_api_rejects_bad_input_with_422_naming_the_field(
+    web: Any, operator: User, operator_api: dict[str, str]
+) -> None:
+    response = await web.client.post(
+        "/api/operator/domains", headers=operator_api, json={"domain": "ok.go.kr", "organisation_id": "x"}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "organisation_id" in response.json()["errors"]
-    unknown = await web.client.post("/api/operator/domains", headers=operator_api, json={"domain": "ok.go.kr", "organisation_id": 1, "colour": "red"})
+    unknown = await web.client.post(
+        "/api/operator/domains",
+        headers=operator_api,
+        json={"domain": "ok.go.kr", "organisation_id": 1, "colour": "red"},
+    )
     assert unknown.status_code == 422 and "colour" in unknown.json()["errors"]
     assert await count(web.sessions, AgencyDomain) == 0
 
 
 # --- committee appointments -----------------------------------------------------------------------
+
 
 @pytest.fixture
 async def committee(web: Any) -> Organisation:
@@ -445,13 +521,25 @@ async def committee(web: Any) -> Organisation:
 
 
 def term_form(committee: Organisation, email: str, starts_on: date, ends_on: date, **extra: str) -> dict[str, str]:
-    return {"email": email, "organisation_id": str(committee.id), "starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(), **extra}
+    return {
+        "email": email,
+        "organisation_id": str(committee.id),
+        "starts_on": starts_on.isoformat(),
+        "ends_on": ends_on.isoformat(),
+        **extra,
+    }
 
 
-async def test_appointing_a_committee_user_records_the_term(web: Any, operator: User, committee: Organisation, settings: Any) -> None:
+async def test_appointing_a_committee_user_records_the_term(
+    web: Any, operator: User, committee: Organisation, settings: Any
+) -> None:
     member = await make_user(web.sessions, committee, name="Professor Lee", email="lee@committee.example.kr")
     start, end = today(settings), today(settings) + timedelta(days=730)
-    response = await web.submit("/operator/appointments", term_form(committee, "LEE@committee.example.kr", start, end, is_chair="true"), form_page="/operator/appointments")
+    response = await web.submit(
+        "/operator/appointments",
+        term_form(committee, "LEE@committee.example.kr", start, end, is_chair="true"),
+        form_page="/operator/appointments",
+    )
     assert response.status_code == 303
     async with web.sessions() as session:
         term = await session.scalar(sa.select(Appointment))
@@ -460,38 +548,63 @@ async def test_appointing_a_committee_user_records_the_term(web: Any, operator: 
     assert event.action == "appointment.create" and event.object_id == str(term.id)
     page = await web.client.get("/operator/appointments")
     assert "is appointed from" in page.text
-    assert "Professor Lee" in page.text and end.isoformat() in page.text and "Current" in page.text and "Chair" in page.text
+    assert (
+        "Professor Lee" in page.text
+        and end.isoformat() in page.text
+        and "Current" in page.text
+        and "Chair" in page.text
+    )
 
 
-async def test_appointing_someone_without_an_account_invites_them_and_records_no_term(web: Any, operator: User, committee: Organisation, settings: Any) -> None:
+async def test_appointing_someone_without_an_account_invites_them_and_records_no_term(
+    web: Any, operator: User, committee: Organisation, settings: Any
+) -> None:
     start, end = today(settings), today(settings) + timedelta(days=365)
-    response = await web.submit("/operator/appointments", term_form(committee, "new.member@univ.ac.kr", start, end), form_page="/operator/appointments")
+    response = await web.submit(
+        "/operator/appointments",
+        term_form(committee, "new.member@univ.ac.kr", start, end),
+        form_page="/operator/appointments",
+    )
     assert response.status_code == 303
     assert await count(web.sessions, Appointment) == 0
     async with web.sessions() as session:
         invitation = await session.scalar(sa.select(Invitation))
         mail = await session.scalar(sa.select(OutboxMessage))
-    assert invitation.email == "new.member@univ.ac.kr" and invitation.organisation_id == committee.id and invitation.role == "member"
+    assert (
+        invitation.email == "new.member@univ.ac.kr"
+        and invitation.organisation_id == committee.id
+        and invitation.role == "member"
+    )
     assert "new.member@univ.ac.kr" in mail.payload and "/invitations/" in mail.payload
     assert (await audit_actions(web.sessions))[-1] == "invitation.create"
     page = await web.client.get("/operator/appointments")
     assert "has no account yet, so no term was recorded" in page.text
     assert "Invitations waiting for acceptance" in page.text and "new.member@univ.ac.kr" in page.text
-    again = await web.submit("/operator/appointments", term_form(committee, "new.member@univ.ac.kr", start, end), form_page="/operator/appointments")
+    again = await web.submit(
+        "/operator/appointments",
+        term_form(committee, "new.member@univ.ac.kr", start, end),
+        form_page="/operator/appointments",
+    )
     assert again.status_code == 409 and "Invitation waiting for acceptance until" in again.text
     assert await count(web.sessions, Invitation) == 1
 
 
-async def test_the_appointments_page_explains_the_two_steps_for_newcomers(web: Any, operator: User, committee: Organisation) -> None:
+async def test_the_appointments_page_explains_the_two_steps_for_newcomers(
+    web: Any, operator: User, committee: Organisation
+) -> None:
     page = await web.client.get("/operator/appointments")
     assert "they are sent an invitation instead and no term is recorded" in page.text
 
 
-async def test_a_committee_user_without_a_term_is_offered_for_appointment(web: Any, operator: User, committee: Organisation) -> None:
+async def test_a_committee_user_without_a_term_is_offered_for_appointment(
+    web: Any, operator: User, committee: Organisation
+) -> None:
     await make_user(web.sessions, committee, name="Doctor Choi", email="choi@committee.example.kr")
     page = await web.client.get("/operator/appointments")
     assert "Committee users without a term" in page.text and "Doctor Choi" in page.text
-    prefilled = await web.client.get(f"/operator/appointments?email=choi@committee.example.kr&organisation_id={committee.id}")
+    prefilled = await web.client.get(
+        f"/operator/appointments?email=choi@committee.example.kr&organisation_id={committee.id}"
+    )
     assert 'value="choi@committee.example.kr"' in prefilled.text
 
 
@@ -521,48 +634,94 @@ async def test_bad_appointment_input_is_422_naming_the_field_and_writes_nothing(
     assert await audit_count(web.sessions) == events
 
 
-async def test_a_term_that_ended_already_cannot_be_recorded(web: Any, operator: User, committee: Organisation, settings: Any) -> None:
+async def test_a_term_that_ended_already_cannot_be_recorded(
+    web: Any, operator: User, committee: Organisation, settings: Any
+) -> None:
     await make_user(web.sessions, committee, email="late@committee.example.kr")
-    form = term_form(committee, "late@committee.example.kr", today(settings) - timedelta(days=60), today(settings) - timedelta(days=1))
+    form = term_form(
+        committee,
+        "late@committee.example.kr",
+        today(settings) - timedelta(days=60),
+        today(settings) - timedelta(days=1),
+    )
     response = await web.submit("/operator/appointments", form, form_page="/operator/appointments")
     assert response.status_code == 422 and 'href="#field-ends_on"' in response.text
 
 
-async def test_only_users_of_the_chosen_committee_can_be_appointed(web: Any, operator: User, committee: Organisation, settings: Any) -> None:
+async def test_only_users_of_the_chosen_committee_can_be_appointed(
+    web: Any, operator: User, committee: Organisation, settings: Any
+) -> None:
     outsider = await make_user(web.sessions, await make_organisation(web.sessions, "provider"))
     form = term_form(committee, outsider.email, today(settings), today(settings) + timedelta(days=30))
     response = await web.submit("/operator/appointments", form, form_page="/operator/appointments")
     assert response.status_code == 422 and 'href="#field-email"' in response.text
     assert "is not a user of Certification Committee" in response.text
     agency = await make_organisation(web.sessions, "agency")
-    not_a_committee = await web.submit("/operator/appointments", {**form, "organisation_id": str(agency.id)}, form_page="/operator/appointments")
+    not_a_committee = await web.submit(
+        "/operator/appointments", {**form, "organisation_id": str(agency.id)}, form_page="/operator/appointments"
+    )
     assert not_a_committee.status_code == 422 and 'href="#field-organisation_id"' in not_a_committee.text
     assert await count(web.sessions, Appointment) == 0
 
 
-async def test_overlapping_terms_and_two_chairs_at_once_are_refused(web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]) -> None:
+async def test_overlapping_terms_and_two_chairs_at_once_are_refused(
+    web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]
+) -> None:
     chair = await make_user(web.sessions, committee)
     member = await make_user(web.sessions, committee)
     start = today(settings)
-    body = {"email": chair.email, "organisation_id": committee.id, "starts_on": start.isoformat(), "ends_on": (start + timedelta(days=365)).isoformat(), "is_chair": True}
+    body = {
+        "email": chair.email,
+        "organisation_id": committee.id,
+        "starts_on": start.isoformat(),
+        "ends_on": (start + timedelta(days=365)).isoformat(),
+        "is_chair": True,
+    }
     assert (await web.client.post("/api/operator/appointments", headers=operator_api, json=body)).status_code == 201
-    overlapping = await web.client.post("/api/operator/appointments", headers=operator_api, json={**body, "starts_on": (start + timedelta(days=100)).isoformat(), "ends_on": (start + timedelta(days=500)).isoformat(), "is_chair": False})
+    overlapping = await web.client.post(
+        "/api/operator/appointments",
+        headers=operator_api,
+        json={
+            **body,
+            "starts_on": (start + timedelta(days=100)).isoformat(),
+            "ends_on": (start + timedelta(days=500)).isoformat(),
+            "is_chair": False,
+        },
+    )
     assert overlapping.status_code == 409 and "starts_on" in overlapping.json()["errors"]
-    second_chair = await web.client.post("/api/operator/appointments", headers=operator_api, json={**body, "email": member.email})
+    second_chair = await web.client.post(
+        "/api/operator/appointments", headers=operator_api, json={**body, "email": member.email}
+    )
     assert second_chair.status_code == 409 and "is_chair" in second_chair.json()["errors"]
-    after = await web.client.post("/api/operator/appointments", headers=operator_api, json={**body, "starts_on": (start + timedelta(days=366)).isoformat(), "ends_on": (start + timedelta(days=700)).isoformat()})
+    after = await web.client.post(
+        "/api/operator/appointments",
+        headers=operator_api,
+        json={
+            **body,
+            "starts_on": (start + timedelta(days=366)).isoformat(),
+            "ends_on": (start + timedelta(days=700)).isoformat(),
+        },
+    )
     assert after.status_code == 201  # the next term, right after the first
     assert await count(web.sessions, Appointment) == 2
 
 
-async def test_ending_a_current_term_early_makes_yesterday_its_last_day(web: Any, operator: User, committee: Organisation, settings: Any) -> None:
+async def test_ending_a_current_term_early_makes_yesterday_its_last_day(
+    web: Any, operator: User, committee: Organisation, settings: Any
+) -> None:
     member = await make_user(web.sessions, committee, name="Member Jung")
     async with web.sessions() as session, session.begin():
-        term = Appointment(user_id=member.id, starts_on=today(settings) - timedelta(days=100), ends_on=today(settings) + timedelta(days=100))
+        term = Appointment(
+            user_id=member.id,
+            starts_on=today(settings) - timedelta(days=100),
+            ends_on=today(settings) + timedelta(days=100),
+        )
         session.add(term)
     confirm = await web.client.get(f"/operator/appointments/{term.id}/end")
     assert "End the term of Member Jung early?" in confirm.text and "cannot be undone" in confirm.text
-    response = await web.submit(f"/operator/appointments/{term.id}/end", form_page=f"/operator/appointments/{term.id}/end")
+    response = await web.submit(
+        f"/operator/appointments/{term.id}/end", form_page=f"/operator/appointments/{term.id}/end"
+    )
     assert response.status_code == 303
     async with web.sessions() as session:
         ended = await session.get(Appointment, term.id)
@@ -574,10 +733,16 @@ async def test_ending_a_current_term_early_makes_yesterday_its_last_day(web: Any
     assert again.status_code == 409
 
 
-async def test_ending_an_upcoming_term_cancels_it(web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]) -> None:
+async def test_ending_an_upcoming_term_cancels_it(
+    web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]
+) -> None:
     member = await make_user(web.sessions, committee)
     async with web.sessions() as session, session.begin():
-        term = Appointment(user_id=member.id, starts_on=today(settings) + timedelta(days=10), ends_on=today(settings) + timedelta(days=100))
+        term = Appointment(
+            user_id=member.id,
+            starts_on=today(settings) + timedelta(days=10),
+            ends_on=today(settings) + timedelta(days=100),
+        )
         session.add(term)
     response = await web.client.post(f"/api/operator/appointments/{term.id}/end", headers=operator_api)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
@@ -585,26 +750,45 @@ async def test_ending_an_upcoming_term_cancels_it(web: Any, operator: User, comm
         assert (await session.get(Appointment, term.id)).ends_on < term.starts_on
 
 
-async def test_appointment_api_answers_201_for_a_term_and_202_for_an_invitation(web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]) -> None:
+async def test_appointment_api_answers_201_for_a_term_and_202_for_an_invitation(
+    web: Any, operator: User, committee: Organisation, settings: Any, operator_api: dict[str, str]
+) -> None:
     member = await make_user(web.sessions, committee)
     start, end = today(settings).isoformat(), (today(settings) + timedelta(days=90)).isoformat()
-    appointed = await web.client.post("/api/operator/appointments", headers=operator_api, json={"email": member.email, "organisation_id": committee.id, "starts_on": start, "ends_on": end})
+    appointed = await web.client.post(
+        "/api/operator/appointments",
+        headers=operator_api,
+        json={"email": member.email, "organisation_id": committee.id, "starts_on": start, "ends_on": end},
+    )
     assert appointed.status_code == 201
     assert appointed.json()["status"] == "appointed" and appointed.json()["appointment"]["user_id"] == member.id
-    invited = await web.client.post("/api/operator/appointments", headers=operator_api, json={"email": "fresh@univ.ac.kr", "organisation_id": committee.id, "starts_on": start, "ends_on": end})
+    invited = await web.client.post(
+        "/api/operator/appointments",
+        headers=operator_api,
+        json={"email": "fresh@univ.ac.kr", "organisation_id": committee.id, "starts_on": start, "ends_on": end},
+    )
     assert invited.status_code == 202
     assert invited.json()["status"] == "invited" and invited.json()["appointment"] is None
     listing = (await web.client.get("/api/operator/appointments", headers=operator_api)).json()
     assert [item["email"] for item in listing["items"]] == [member.email]
     assert [item["email"] for item in listing["pending_invitations"]] == ["fresh@univ.ac.kr"]
-    bad = await web.client.post("/api/operator/appointments", headers=operator_api, json={"email": member.email, "organisation_id": committee.id, "starts_on": end, "ends_on": start})
+    bad = await web.client.post(
+        "/api/operator/appointments",
+        headers=operator_api,
+        json={"email": member.email, "organisation_id": committee.id, "starts_on": end, "ends_on": start},
+    )
     assert bad.status_code == 422 and list(bad.json()["errors"]) == ["ends_on"]
 
 
 # --- API twins of the organisation pages ----------------------------------------------------------
 
+
 async def test_organisation_api_creates_and_lists(web: Any, operator: User, operator_api: dict[str, str]) -> None:
-    created = await web.client.post("/api/operator/organisations", headers=operator_api, json={"kind": "agency", "name": "Mokpo City", "registration_number": "4850000"})
+    created = await web.client.post(
+        "/api/operator/organisations",
+        headers=operator_api,
+        json={"kind": "agency", "name": "Mokpo City", "registration_number": "4850000"},
+    )
     assert created.status_code == 201
     assert created.json()["registration_number"] == "4850000" and created.json()["active"] is True
     listing = (await web.client.get("/api/operator/organisations?kind=agency&q=mokpo", headers=operator_api)).json()
@@ -613,9 +797,13 @@ async def test_organisation_api_creates_and_lists(web: Any, operator: User, oper
     assert details["organisation"]["name"] == "Mokpo City" and details["users"] == []
 
 
-async def test_organisation_api_rejects_bad_input_with_422_naming_the_field(web: Any, operator: User, operator_api: dict[str, str]) -> None:
+async def test_organisation_api_rejects_bad_input_with_422_naming_the_field(
+    web: Any, operator: User, operator_api: dict[str, str]
+) -> None:
     organisations = await count(web.sessions, Organisation)
-    response = await web.client.post("/api/operator/organisations", headers=operator_api, json={"kind": "agency", "name": "No Code"})
+    response = await web.client.post(
+        "/api/operator/organisations", headers=operator_api, json={"kind": "agency", "name": "No Code"}
+    )
     assert response.status_code == 422 and list(response.json()["errors"]) == ["registration_number"]
     missing = await web.client.post("/api/operator/organisations", headers=operator_api, json={"kind": "committee"})
     assert missing.status_code == 422 and list(missing.json()["errors"]) == ["name"]
@@ -626,7 +814,9 @@ async def test_organisation_api_rejects_bad_input_with_422_naming_the_field(web:
 
 async def test_operator_api_is_described_in_the_openapi_schema(web: Any) -> None:
     schema = (await web.client.get("/schema/openapi.json")).json()
-    body = schema["paths"]["/api/operator/organisations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = schema["paths"]["/api/operator/organisations"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     assert set(body["required"]) == {"kind", "name"}
     assert "/api/operator/audit-events" in schema["paths"]
     assert not any(path.startswith("/operator") for path in schema["paths"])  # pages stay out

@@ -21,8 +21,10 @@ async def member_row(web, user_id: int) -> User:
 async def writes(web) -> tuple[int, int, int, int]:
     """What a change would leave; a refusal's own security event is counted apart (`refusals`)."""
     return (
-        await count(web.sessions, AuditEvent, ~AuditEvent.action.startswith("security.")), await count(web.sessions, Invitation),
-        await count(web.sessions, OutboxMessage), await count(web.sessions, LoginSession),
+        await count(web.sessions, AuditEvent, ~AuditEvent.action.startswith("security.")),
+        await count(web.sessions, Invitation),
+        await count(web.sessions, OutboxMessage),
+        await count(web.sessions, LoginSession),
     )
 
 
@@ -32,6 +34,7 @@ async def refusals(web) -> int:
 
 # --- the page -------------------------------------------------------------------------------------
 
+
 async def test_the_page_lists_members_and_open_invitations(web) -> None:
     organisation = await make_organisation(web.sessions, "provider", name="Hanul Cloud")
     colleague = await make_user(web.sessions, organisation, role="member", name="Choi Colleague")
@@ -39,8 +42,12 @@ async def test_the_page_lists_members_and_open_invitations(web) -> None:
     async with web.sessions() as session, session.begin():
         actor = SystemActor(email=admin.email, user_id=admin.id, organisation_id=organisation.id)
         settings = web.client.app.state["settings"]
-        await accounts.create_invitation(session, settings, actor, organisation=organisation, email="open@hanul.example.kr")
-        expired = await accounts.create_invitation(session, settings, actor, organisation=organisation, email="late@hanul.example.kr")
+        await accounts.create_invitation(
+            session, settings, actor, organisation=organisation, email="open@hanul.example.kr"
+        )
+        expired = await accounts.create_invitation(
+            session, settings, actor, organisation=organisation, email="late@hanul.example.kr"
+        )
         expired.expires_at = utcnow() - timedelta(days=1)
     page = await web.client.get("/organisation")
     assert page.status_code == 200
@@ -59,7 +66,9 @@ async def test_members_see_the_page_read_only_and_cannot_invite(web) -> None:
     assert page.status_code == 200 and "Agency Admin" in page.text
     assert 'action="/organisation/invitations"' not in page.text and "/disable" not in page.text
     before = await writes(web)
-    response = await web.submit("/organisation/invitations", {"email": "x@agency.example.kr", "role": "member"}, form_page="/organisation")
+    response = await web.submit(
+        "/organisation/invitations", {"email": "x@agency.example.kr", "role": "member"}, form_page="/organisation"
+    )
     assert response.status_code == 403
     disable = await web.submit(f"/organisation/members/{admin.id}/disable", form_page="/organisation")
     assert disable.status_code == 403
@@ -76,16 +85,24 @@ async def test_committee_and_operator_organisation_pages_are_read_only_even_for_
         assert page.status_code == 200 and "appointed by the marketplace operators" in page.text
         assert 'action="/organisation/invitations"' not in page.text
         before = await writes(web)
-        response = await web.submit("/organisation/invitations", {"email": f"new@{kind}.example.kr", "role": "member"}, form_page="/organisation")
+        response = await web.submit(
+            "/organisation/invitations",
+            {"email": f"new@{kind}.example.kr", "role": "member"},
+            form_page="/organisation",
+        )
         assert response.status_code == 403
-        assert (await web.submit(f"/organisation/members/{colleague.id}/disable", form_page="/organisation")).status_code == 403
+        assert (
+            await web.submit(f"/organisation/members/{colleague.id}/disable", form_page="/organisation")
+        ).status_code == 403
         assert (await member_row(web, colleague.id)).active
         assert await writes(web) == before
 
 
 async def test_an_admin_invites_a_colleague_by_email(web) -> None:
     admin = await web.login_as("provider")
-    response = await web.submit("/organisation/invitations", {"email": "New@Provider.example.kr", "role": "admin"}, form_page="/organisation")
+    response = await web.submit(
+        "/organisation/invitations", {"email": "New@Provider.example.kr", "role": "admin"}, form_page="/organisation"
+    )
     assert response.status_code == 303
     async with web.sessions() as session:
         invitation = await session.scalar(sa.select(Invitation))
@@ -118,7 +135,9 @@ async def test_inviting_an_address_that_has_an_account_is_refused(web) -> None:
     existing = await make_user(web.sessions, await make_organisation(web.sessions, "agency"))
     await web.login_as("provider")
     before = await writes(web)
-    response = await web.submit("/organisation/invitations", {"email": existing.email, "role": "signer"}, form_page="/organisation")
+    response = await web.submit(
+        "/organisation/invitations", {"email": existing.email, "role": "signer"}, form_page="/organisation"
+    )
     assert response.status_code == 409 and 'href="#field-email"' in response.text
     assert await writes(web) == before
 
@@ -147,7 +166,15 @@ async def test_a_disabled_members_session_cookie_stops_working(web) -> None:
     member_cookie = web.client.cookies.get("market_session")
     async with web.sessions() as session, session.begin():
         principal = accounts.Principal(
-            admin.id, admin.email, admin.name, organisation.id, organisation.kind, organisation.name, "admin", None, ""  # type: ignore[arg-type]
+            admin.id,
+            admin.email,
+            admin.name,
+            organisation.id,
+            organisation.kind,
+            organisation.name,
+            "admin",
+            None,
+            "",  # type: ignore[arg-type]
         )
         await accounts.set_member_active(session, principal, member.id, active=False)  # type: ignore[arg-type]
     web.client.cookies.set("market_session", member_cookie)
@@ -221,7 +248,14 @@ async def test_members_are_paged_twenty_at_a_time(web) -> None:
     organisation = await make_organisation(web.sessions, "agency")
     async with web.sessions() as session, session.begin():  # rows only: they never sign in, so no password hashing
         for n in range(20):
-            session.add(User(email=f"m{n}@agency.example.kr", name=f"Member {n:02d}", password_hash="-", organisation_id=organisation.id))  # type: ignore[arg-type]
+            session.add(
+                User(
+                    email=f"m{n}@agency.example.kr",
+                    name=f"Member {n:02d}",
+                    password_hash="-",
+                    organisation_id=organisation.id,
+                )
+            )  # type: ignore[arg-type]
     await web.login_as("agency", organisation=organisation)
     first = await web.client.get("/organisation")
     assert "Page 1 of 2" in first.text and 'href="/organisation?page=2"' in first.text
@@ -230,6 +264,7 @@ async def test_members_are_paged_twenty_at_a_time(web) -> None:
 
 
 # --- /api -----------------------------------------------------------------------------------------
+
 
 async def admin_token(web, kind: str = "provider", role: str = "admin"):
     organisation = await make_organisation(web.sessions, kind)
@@ -252,9 +287,13 @@ async def test_api_organisation_lists_members_without_secrets(web) -> None:
 
 async def test_api_invitation_sends_the_link_by_email_only(web) -> None:
     _, _, raw = await admin_token(web)
-    response = await web.client.post("/api/organisation/invitations", json={"email": "new@provider.example.kr"}, headers=bearer(raw))
+    response = await web.client.post(
+        "/api/organisation/invitations", json={"email": "new@provider.example.kr"}, headers=bearer(raw)
+    )
     assert response.status_code == 201
-    assert response.json()["email"] == "new@provider.example.kr" and response.json()["role"] == "signer"  # a provider's first role
+    assert (
+        response.json()["email"] == "new@provider.example.kr" and response.json()["role"] == "signer"
+    )  # a provider's first role
     assert "token" not in response.text
     assert await count(web.sessions, OutboxMessage) == 1
     listed = (await web.client.get("/api/organisation", headers=bearer(raw))).json()
@@ -275,8 +314,14 @@ async def test_api_member_cannot_invite_or_disable(web) -> None:
     organisation, _, raw = await admin_token(web, role="member")
     admin = await make_user(web.sessions, organisation, role="admin")
     before = await writes(web)
-    assert (await web.client.post("/api/organisation/invitations", json={"email": "x@provider.example.kr"}, headers=bearer(raw))).status_code == 403
-    assert (await web.client.post(f"/api/organisation/members/{admin.id}/disable", headers=bearer(raw))).status_code == 403
+    assert (
+        await web.client.post(
+            "/api/organisation/invitations", json={"email": "x@provider.example.kr"}, headers=bearer(raw)
+        )
+    ).status_code == 403
+    assert (
+        await web.client.post(f"/api/organisation/members/{admin.id}/disable", headers=bearer(raw))
+    ).status_code == 403
     assert (await member_row(web, admin.id)).active
     assert await writes(web) == before
 
@@ -288,7 +333,9 @@ async def test_api_disable_and_enable_a_member(web) -> None:
     disabled = await web.client.post(f"/api/organisation/members/{member.id}/disable", headers=bearer(raw))
     assert disabled.status_code == 200 and disabled.json()["active"] is False
     assert (await web.client.get("/api/me", headers=bearer(member_raw))).status_code == 401
-    assert (await web.client.post(f"/api/organisation/members/{member.id}/disable", headers=bearer(raw))).status_code == 409
+    assert (
+        await web.client.post(f"/api/organisation/members/{member.id}/disable", headers=bearer(raw))
+    ).status_code == 409
     enabled = await web.client.post(f"/api/organisation/members/{member.id}/enable", headers=bearer(raw))
     assert enabled.status_code == 200 and enabled.json()["active"] is True
     assert (await web.client.get("/api/me", headers=bearer(member_raw))).status_code == 200

@@ -64,11 +64,14 @@ async def make_due(sessions: async_sessionmaker[AsyncSession], message_id: int) 
     """Time passes: the backoff is over."""
     async with sessions() as session, session.begin():
         await session.execute(
-            sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
         )
 
 
 # --- carried out after commit ---------------------------------------------------------------------------
+
 
 async def test_a_committed_message_is_carried_out_once_with_its_payload_and_key(sessions, settings) -> None:
     message_id = await enqueue(sessions, "test.record", "invoice-7:charge")
@@ -105,13 +108,16 @@ async def test_a_message_not_yet_due_waits(sessions, settings) -> None:
     message_id = await enqueue(sessions, "test.record", "later")
     async with sessions() as session, session.begin():
         await session.execute(
-            sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(next_attempt_at=utcnow() + timedelta(minutes=5))
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=utcnow() + timedelta(minutes=5))
         )
     assert await outbox.run_once(sessions, settings) == 0
     assert calls == []
 
 
 # --- retries ------------------------------------------------------------------------------------------
+
 
 async def test_a_failure_is_retried_later_with_a_growing_backoff(sessions, settings) -> None:
     message_id = await enqueue(sessions, "test.fail", "retry-me")
@@ -156,6 +162,7 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 # --- concurrent workers -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def other_sessions(database_url: str, parts: Parts) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A second worker: its own engine and connections."""
@@ -185,22 +192,33 @@ async def test_two_workers_never_run_the_same_message_twice(sessions, other_sess
 
 # --- a worker killed mid-job ----------------------------------------------------------------------------
 
+
 async def expire_lease(sessions: async_sessionmaker[AsyncSession], message_id: int) -> None:
     """Time passes: the killed worker's lease runs out."""
     async with sessions() as session, session.begin():
         await session.execute(
-            sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(locked_until=utcnow() - timedelta(seconds=1))
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(locked_until=utcnow() - timedelta(seconds=1))
         )
 
 
-async def test_a_message_whose_worker_was_killed_is_claimed_again_after_its_lease(sessions, settings, database_url, tmp_path) -> None:
+async def test_a_message_whose_worker_was_killed_is_claimed_again_after_its_lease(
+    sessions, settings, database_url, tmp_path
+) -> None:
     silent = await SmtpServer.start(hang=True)  # the worker connects and then waits for a greeting forever
     try:
         async with sessions() as session, session.begin():
-            await outbox.send_email(session, "buyer@seoul.example.go.kr", "Contract ready to sign", "Please sign.", "contract-9:ready")
+            await outbox.send_email(
+                session, "buyer@seoul.example.go.kr", "Contract ready to sign", "Please sign.", "contract-9:ready"
+            )
         worker = await asyncio.create_subprocess_exec(
-            str(MARKET), "worker", "--once", env=cli_env(database_url, tmp_path, smtp_url=silent.url),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            str(MARKET),
+            "worker",
+            "--once",
+            env=cli_env(database_url, tmp_path, smtp_url=silent.url),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await asyncio.wait_for(silent.connected.wait(), timeout=60)  # mid-job now
         worker.send_signal(signal.SIGKILL)
@@ -208,7 +226,9 @@ async def test_a_message_whose_worker_was_killed_is_claimed_again_after_its_leas
     finally:
         await silent.stop()
     async with sessions() as session:
-        message = await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == "contract-9:ready"))
+        message = await session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == "contract-9:ready")
+        )
     assert message is not None and message.status == "pending" and message.attempts == 1
     assert message.locked_until is not None and message.locked_until > utcnow()
 
@@ -229,7 +249,9 @@ async def test_a_lease_that_runs_out_on_the_last_attempt_fails_the_message(sessi
     message_id = await enqueue(sessions, "test.record", "last-try", max_attempts=1)
     async with sessions() as session, session.begin():  # claimed by a worker that then died
         await session.execute(
-            sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(attempts=1, locked_until=utcnow() + outbox.LEASE)
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(attempts=1, locked_until=utcnow() + outbox.LEASE)
         )
     assert await outbox.run_once(sessions, settings) == 0
     assert (await load(sessions, message_id)).status == "pending"
@@ -241,6 +263,7 @@ async def test_a_lease_that_runs_out_on_the_last_attempt_fails_the_message(sessi
 
 
 # --- e-mail -------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SmtpServer:
@@ -320,7 +343,9 @@ async def smtp() -> AsyncIterator[SmtpServer]:
 async def test_email_without_smtp_goes_to_the_log(sessions, settings, caplog) -> None:
     caplog.set_level(logging.INFO, logger="market.outbox")
     async with sessions() as session, session.begin():
-        await outbox.send_email(session, "buyer@seoul.example.go.kr", "Reset your password", "Open https://x/reset/abc", "reset:1")
+        await outbox.send_email(
+            session, "buyer@seoul.example.go.kr", "Reset your password", "Open https://x/reset/abc", "reset:1"
+        )
     assert not settings.smtp_url
     assert await outbox.run_once(sessions, settings) == 1
     assert "buyer@seoul.example.go.kr" in caplog.text
@@ -329,8 +354,12 @@ async def test_email_without_smtp_goes_to_the_log(sessions, settings, caplog) ->
 
 async def test_email_with_smtp_arrives_with_subject_and_recipient(sessions, settings, smtp) -> None:
     async with sessions() as session, session.begin():
-        await outbox.send_email(session, "provider@hanbit.example.kr", "Your service was certified", "Certificate C-2026-001.", "cert:1")
-    assert await outbox.run_once(sessions, settings.with_(smtp_url=smtp.url, mail_from="noreply@market.example.kr")) == 1
+        await outbox.send_email(
+            session, "provider@hanbit.example.kr", "Your service was certified", "Certificate C-2026-001.", "cert:1"
+        )
+    assert (
+        await outbox.run_once(sessions, settings.with_(smtp_url=smtp.url, mail_from="noreply@market.example.kr")) == 1
+    )
     assert len(smtp.messages) == 1
     mail = smtp.messages[0]
     assert mail["Subject"] == "Your service was certified"
@@ -348,7 +377,9 @@ async def test_email_the_smtp_server_refuses_is_retried(sessions, settings) -> N
     url = closed.url
     await closed.stop()  # nothing listens there any more
     async with sessions() as session, session.begin():
-        await outbox.send_email(session, "buyer@seoul.example.go.kr", "Invoice issued", "Invoice 12.", "invoice-12:mail")
+        await outbox.send_email(
+            session, "buyer@seoul.example.go.kr", "Invoice issued", "Invoice 12.", "invoice-12:mail"
+        )
     assert await outbox.run_once(sessions, settings.with_(smtp_url=url)) == 1
     async with sessions() as session:
         message = await session.scalar(sa.select(OutboxMessage))
@@ -358,13 +389,20 @@ async def test_email_the_smtp_server_refuses_is_retried(sessions, settings) -> N
 
 # --- the worker command ---------------------------------------------------------------------------------
 
+
 async def test_worker_once_carries_out_due_messages_and_exits(sessions, database_url, tmp_path, smtp) -> None:
     async with sessions() as session, session.begin():
         for n in range(3):
-            await outbox.send_email(session, f"member{n}@mois.example.go.kr", f"Invitation {n}", "Join us.", f"invite:{n}")
+            await outbox.send_email(
+                session, f"member{n}@mois.example.go.kr", f"Invitation {n}", "Join us.", f"invite:{n}"
+            )
     worker = await asyncio.create_subprocess_exec(
-        str(MARKET), "worker", "--once", env=cli_env(database_url, tmp_path, smtp_url=smtp.url),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(MARKET),
+        "worker",
+        "--once",
+        env=cli_env(database_url, tmp_path, smtp_url=smtp.url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
     assert worker.returncode == 0, stderr.decode()
@@ -379,7 +417,9 @@ async def test_worker_once_carries_out_due_messages_and_exits(sessions, database
 sweeps: list[str] = []
 
 
-async def test_periodic_sweeps_run_at_most_once_per_interval_and_a_failure_stays_contained(database_url, settings) -> None:
+async def test_periodic_sweeps_run_at_most_once_per_interval_and_a_failure_stays_contained(
+    database_url, settings
+) -> None:
     sweeps.clear()
 
     async def sweep(_sessions: async_sessionmaker[AsyncSession], _settings: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import redis
 from litestar.testing import AsyncTestClient
@@ -28,7 +27,9 @@ async def token(sessions) -> str:
     return (await make_token(sessions, user, organisation))[1]
 
 
-async def test_past_the_limit_the_api_answers_429_with_retry_after_and_pages_are_not_limited(settings: Settings, sessions) -> None:
+async def test_past_the_limit_the_api_answers_429_with_retry_after_and_pages_are_not_limited(
+    settings: Settings, sessions
+) -> None:
     raw = await token(sessions)
     async with AsyncTestClient(app=create_app(settings.with_(api_requests_per_minute=3))) as client:
         answers = [(await client.get("/api/me", headers=bearer(raw))).status_code for _ in range(4)]
@@ -47,5 +48,7 @@ async def test_with_redis_two_app_processes_share_one_count(settings: Settings, 
     shared = settings.with_(api_requests_per_minute=4, redis_url=REDIS_URL)
     first, second = create_app(shared), create_app(shared)
     async with AsyncTestClient(app=first) as one, AsyncTestClient(app=second) as two:
-        answers = [(await client.get("/api/me", headers=bearer(raw))).status_code for client in (one, two, one, two, one)]
+        answers = [
+            (await client.get("/api/me", headers=bearer(raw))).status_code for client in (one, two, one, two, one)
+        ]
     assert answers == [200, 200, 200, 200, 429]

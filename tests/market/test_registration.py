@@ -45,8 +45,10 @@ def provider_form(**changes: str) -> dict[str, str]:
 
 async def rows(sessions) -> tuple[int, int, int, int]:
     return (
-        await count(sessions, Organisation), await count(sessions, User),
-        await count(sessions, AuditEvent), await count(sessions, LoginSession),
+        await count(sessions, Organisation),
+        await count(sessions, User),
+        await count(sessions, AuditEvent),
+        await count(sessions, LoginSession),
     )
 
 
@@ -70,7 +72,10 @@ async def approve_domain(sessions, organisation: Organisation, domain: str) -> N
 
 # --- provider -------------------------------------------------------------------------------------
 
-async def test_provider_registration_creates_the_organisation_and_its_admin_who_signs_in_once_the_address_is_confirmed(web) -> None:
+
+async def test_provider_registration_creates_the_organisation_and_its_admin_who_signs_in_once_the_address_is_confirmed(
+    web,
+) -> None:
     response = await web.submit("/register/provider", provider_form())
     assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
     assert SESSION_COOKIE not in web.client.cookies
@@ -86,7 +91,13 @@ async def test_provider_registration_creates_the_organisation_and_its_admin_who_
     assert confirmed.status_code == 303 and confirmed.headers["location"] == "/login"
     assert (await web.login(user.email, NEW_PASSWORD)).status_code == 303
     assert "Provider home" in (await web.client.get("/")).text
-    assert await audit_actions(web.sessions) == ["organisation.create", "user.create", "user.confirmation_sent", "user.confirm_email", "user.login"]
+    assert await audit_actions(web.sessions) == [
+        "organisation.create",
+        "user.create",
+        "user.confirmation_sent",
+        "user.confirm_email",
+        "user.login",
+    ]
 
 
 async def test_provider_registration_with_a_wrong_check_digit_is_refused_and_writes_nothing(web) -> None:
@@ -101,7 +112,17 @@ async def test_provider_registration_with_a_wrong_check_digit_is_refused_and_wri
 async def test_provider_registration_names_every_missing_field(web) -> None:
     response = await web.submit("/register/provider", {})
     assert response.status_code == 422
-    for name in ("organisation_name", "registration_number", "contact_email", "contact_phone", "is_sme", "name", "email", "password", "password_confirm"):
+    for name in (
+        "organisation_name",
+        "registration_number",
+        "contact_email",
+        "contact_phone",
+        "is_sme",
+        "name",
+        "email",
+        "password",
+        "password_confirm",
+    ):
         assert f'href="#field-{name}"' in response.text, name
     assert await rows(web.sessions) == (0, 0, 0, 0)
 
@@ -122,7 +143,10 @@ async def test_provider_registration_with_a_short_password_is_refused(web) -> No
     assert await rows(web.sessions) == (0, 0, 0, 0)
 
 
-@pytest.mark.parametrize(("field", "size"), [("organisation_name", 201), ("name", 121), ("email", 255), ("password", 201), ("contact_phone", 41)])
+@pytest.mark.parametrize(
+    ("field", "size"),
+    [("organisation_name", 201), ("name", 121), ("email", 255), ("password", 201), ("contact_phone", 41)],
+)
 async def test_provider_registration_with_an_oversized_value_is_refused(web, field: str, size: int) -> None:
     value = ("a" * size) if field != "email" else ("a" * (size - 11) + "@example.kr")
     changes = {field: value, "password_confirm": value} if field == "password" else {field: value}
@@ -133,13 +157,17 @@ async def test_provider_registration_with_an_oversized_value_is_refused(web, fie
 
 
 async def test_provider_registration_with_bad_contact_details_names_both_fields(web) -> None:
-    response = await web.submit("/register/provider", provider_form(contact_email="not-an-address", contact_phone="call me"))
+    response = await web.submit(
+        "/register/provider", provider_form(contact_email="not-an-address", contact_phone="call me")
+    )
     assert response.status_code == 422
     assert 'href="#field-contact_email"' in response.text and 'href="#field-contact_phone"' in response.text
     assert await rows(web.sessions) == (0, 0, 0, 0)
 
 
-async def test_provider_registration_with_an_address_already_registered_creates_no_organisation_and_tells_the_mailbox(web) -> None:
+async def test_provider_registration_with_an_address_already_registered_creates_no_organisation_and_tells_the_mailbox(
+    web,
+) -> None:
     existing = await make_user(web.sessions, await make_organisation(web.sessions, "agency"))
     organisations, users = await count(web.sessions, Organisation), await count(web.sessions, User)
     response = await web.submit("/register/provider", provider_form(email=existing.email))
@@ -160,11 +188,15 @@ async def test_provider_registration_with_a_registered_business_number_is_refuse
 
 # --- agency ---------------------------------------------------------------------------------------
 
-async def test_agency_user_with_an_approved_domain_joins_the_agency_as_a_buyer_once_the_address_is_confirmed(web) -> None:
+
+async def test_agency_user_with_an_approved_domain_joins_the_agency_as_a_buyer_once_the_address_is_confirmed(
+    web,
+) -> None:
     agency = await make_organisation(web.sessions, "agency", name="Seoul City")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
-        "/register/agency", {"name": "Park Buyer", "email": "park@Seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+        "/register/agency",
+        {"name": "Park Buyer", "email": "park@Seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
     )
     assert response.status_code == 303 and response.headers["location"] == "/register/check-mail"
     async with web.sessions() as session:
@@ -174,7 +206,12 @@ async def test_agency_user_with_an_approved_domain_joins_the_agency_as_a_buyer_o
     assert (await web.login("park@seoul.go.kr", NEW_PASSWORD)).status_code == 303
     home = await web.client.get("/")
     assert "Agency home" in home.text and "Park Buyer" in home.text
-    assert (await audit_actions(web.sessions))[-4:] == ["user.create", "user.confirmation_sent", "user.confirm_email", "user.login"]
+    assert (await audit_actions(web.sessions))[-4:] == [
+        "user.create",
+        "user.confirmation_sent",
+        "user.confirm_email",
+        "user.login",
+    ]
 
 
 async def test_agency_registration_with_an_unapproved_domain_asks_for_an_invitation_and_writes_nothing(web) -> None:
@@ -182,7 +219,8 @@ async def test_agency_registration_with_an_unapproved_domain_asks_for_an_invitat
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     before = await rows(web.sessions)
     response = await web.submit(
-        "/register/agency", {"name": "Eve", "email": "eve@evil.example.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+        "/register/agency",
+        {"name": "Eve", "email": "eve@evil.example.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
     )
     assert response.status_code == 422
     assert 'href="#field-email"' in response.text and "invitation" in response.text
@@ -193,7 +231,8 @@ async def test_agency_registration_does_not_accept_a_subdomain_of_an_approved_do
     agency = await make_organisation(web.sessions, "agency")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
-        "/register/agency", {"name": "Eve", "email": "eve@x.seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+        "/register/agency",
+        {"name": "Eve", "email": "eve@x.seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
     )
     assert response.status_code == 422
     assert await count(web.sessions, User) == 0
@@ -203,7 +242,8 @@ async def test_agency_registration_with_mismatched_passwords_is_refused(web) -> 
     agency = await make_organisation(web.sessions, "agency")
     await approve_domain(web.sessions, agency, "seoul.go.kr")
     response = await web.submit(
-        "/register/agency", {"name": "Park", "email": "park@seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": "something-else-1"}
+        "/register/agency",
+        {"name": "Park", "email": "park@seoul.go.kr", "password": NEW_PASSWORD, "password_confirm": "something-else-1"},
     )
     assert response.status_code == 422 and 'href="#field-password_confirm"' in response.text
     assert await count(web.sessions, User) == 0
@@ -211,12 +251,15 @@ async def test_agency_registration_with_mismatched_passwords_is_refused(web) -> 
 
 # --- invitations ----------------------------------------------------------------------------------
 
+
 async def invite(web, email: str = "new.colleague@hanul.example.kr", role: str = "signer") -> tuple[Organisation, str]:
     provider = await make_organisation(web.sessions, "provider", name="Hanul Cloud")
     admin = await make_user(web.sessions, provider)
     async with web.sessions() as session, session.begin():
         actor = SystemActor(email=admin.email, user_id=admin.id, organisation_id=provider.id)
-        await accounts.create_invitation(session, web.client.app.state["settings"], actor, organisation=provider, email=email, role=role)
+        await accounts.create_invitation(
+            session, web.client.app.state["settings"], actor, organisation=provider, email=email, role=role
+        )
     [link] = await links_sent_to(web.sessions, email)
     return provider, link
 
@@ -230,7 +273,9 @@ async def test_invitation_page_shows_the_organisation_and_the_invited_address(we
 
 async def test_accepting_an_invitation_creates_the_member_and_signs_in(web) -> None:
     provider, link = await invite(web, role="admin")
-    response = await web.submit(link, {"name": "New Colleague", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    response = await web.submit(
+        link, {"name": "New Colleague", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+    )
     assert response.status_code == 303
     async with web.sessions() as session:
         user = await session.scalar(sa.select(User).where(User.email == "new.colleague@hanul.example.kr"))
@@ -246,7 +291,15 @@ async def test_an_invitation_link_works_only_once(web) -> None:
     await web.submit(link, {"name": "New Colleague", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
     await web.logout()
     assert (await web.client.get(link)).status_code == 404
-    response = await web.client.post(link, data={"_csrf_token": await web.csrf("/login"), "name": "Again", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    response = await web.client.post(
+        link,
+        data={
+            "_csrf_token": await web.csrf("/login"),
+            "name": "Again",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 404
     assert await count(web.sessions, User) == 2
 
@@ -272,6 +325,7 @@ async def test_an_unknown_invitation_token_answers_404(web) -> None:
 
 
 # --- password reset -------------------------------------------------------------------------------
+
 
 async def test_forgotten_password_gives_the_same_answer_whether_or_not_the_account_exists(web) -> None:
     user = await make_user(web.sessions, await make_organisation(web.sessions, "provider"))
@@ -312,7 +366,14 @@ async def test_a_reset_link_works_only_once(web) -> None:
     [link] = await links_sent_to(web.sessions, user.email)
     await web.submit(link, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
     assert (await web.client.get(link)).status_code == 404
-    again = await web.client.post(link, data={"_csrf_token": await web.csrf("/login"), "password": "third-password-x", "password_confirm": "third-password-x"})
+    again = await web.client.post(
+        link,
+        data={
+            "_csrf_token": await web.csrf("/login"),
+            "password": "third-password-x",
+            "password_confirm": "third-password-x",
+        },
+    )
     assert again.status_code == 404
     async with web.sessions() as session:
         assert verify_password((await session.get(User, user.id)).password_hash, NEW_PASSWORD)
@@ -325,7 +386,9 @@ async def test_an_expired_reset_link_answers_404_and_changes_nothing(web) -> Non
     async with web.sessions() as session, session.begin():
         await session.execute(sa.update(PasswordReset).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert (await web.client.get(link)).status_code == 404
-    response = await web.client.post(link, data={"_csrf_token": await web.csrf("/login"), "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    response = await web.client.post(
+        link, data={"_csrf_token": await web.csrf("/login"), "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+    )
     assert response.status_code == 404
     async with web.sessions() as session:
         assert verify_password((await session.get(User, user.id)).password_hash, PASSWORD)

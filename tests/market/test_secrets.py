@@ -22,11 +22,14 @@ async def test_secrets_appear_in_no_response_and_no_log_line(web, caplog: pytest
     assert session_id
 
     changed = await web.submit(
-        "/account/password", {"current_password": PASSWORD, "password": "another-long-secret", "password_confirm": "another-long-secret"},
+        "/account/password",
+        {"current_password": PASSWORD, "password": "another-long-secret", "password_confirm": "another-long-secret"},
         form_page="/account",
     )
     assert changed.status_code in (200, 303), changed.text
-    created = await web.submit("/account/tokens", {"token_name": "ERP link"}, form_page="/account")  # after the change: it revokes tokens
+    created = await web.submit(
+        "/account/tokens", {"token_name": "ERP link"}, form_page="/account"
+    )  # after the change: it revokes tokens
     token = RAW_TOKEN.search(created.text).group(0)  # shown once, on this page only
 
     responses = [

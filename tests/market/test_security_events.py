@@ -20,9 +20,13 @@ from tests.helpers import PASSWORD, make_organisation, make_user
 
 async def security_events(sessions: Any) -> list[AuditEvent]:
     async with sessions() as session:
-        return list((await session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action.startswith("security.")).order_by(AuditEvent.seq)
-        )).all())
+        return list(
+            (
+                await session.scalars(
+                    sa.select(AuditEvent).where(AuditEvent.action.startswith("security.")).order_by(AuditEvent.seq)
+                )
+            ).all()
+        )
 
 
 async def chain_holds(sessions: Any) -> bool:
@@ -42,7 +46,12 @@ async def test_a_failed_sign_in_is_recorded_with_the_account_and_address(web) ->
     user = await make_user(web.sessions, await make_organisation(web.sessions, "provider"))
     assert (await web.login(user.email, "not-the-password")).status_code == 401
     [event] = await security_events(web.sessions)
-    assert (event.action, event.actor_email, event.actor_id, event.ip) == ("security.login_failed", user.email, user.id, "testclient")
+    assert (event.action, event.actor_email, event.actor_id, event.ip) == (
+        "security.login_failed",
+        user.email,
+        user.id,
+        "testclient",
+    )
     assert (event.object_type, event.object_id) == ("user", str(user.id))
     assert await chain_holds(web.sessions)
 
@@ -81,7 +90,12 @@ async def test_a_refused_csrf_token_without_a_session_is_recorded_with_the_addre
     await web.client.get("/login")
     assert (await web.client.post("/login", data={"email": "a@b.kr", "password": "x"})).status_code == 403
     [event] = await security_events(web.sessions)
-    assert (event.action, event.actor_email, event.actor_id, event.ip) == ("security.csrf_refused", "", None, "testclient")
+    assert (event.action, event.actor_email, event.actor_id, event.ip) == (
+        "security.csrf_refused",
+        "",
+        None,
+        "testclient",
+    )
 
 
 async def test_reading_another_users_object_answers_404_and_is_recorded(web) -> None:
@@ -92,7 +106,10 @@ async def test_reading_another_users_object_answers_404_and_is_recorded(web) -> 
     assert response.status_code == 404 and "No such token." in response.text
     [event] = await security_events(web.sessions)
     assert (event.action, event.actor_email, event.organisation_id, event.ip) == (
-        "security.refused", intruder.email, intruder.organisation_id, "testclient",
+        "security.refused",
+        intruder.email,
+        intruder.organisation_id,
+        "testclient",
     )
     assert event.object_id == "GET /account/tokens/{token_id}/revoke"
     assert json.loads(event.summary) == {"status": 404, "ids": {"token_id": token.id}}
@@ -124,15 +141,27 @@ async def test_the_operators_audit_page_csv_and_api_show_security_events_only_wh
     assert "user.login" in everything.text and "security.login_failed" in everything.text
     only = await web.client.get("/operator/audit", params={"security": "true"})
     assert only.status_code == 200
-    assert "security.login_failed" in only.text and "user.login" not in only.text and "organisation.create" not in only.text
+    assert (
+        "security.login_failed" in only.text
+        and "user.login" not in only.text
+        and "organisation.create" not in only.text
+    )
     assert 'name="security" value="true" checked' in only.text
     assert "security=true" in only.text  # the CSV link keeps the filter
-    rows = list(csv.reader(io.StringIO((await web.client.get("/operator/audit.csv", params={"security": "true"})).text.lstrip("\ufeff"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                (await web.client.get("/operator/audit.csv", params={"security": "true"})).text.lstrip("\ufeff")
+            )
+        )
+    )
     assert [row[6] for row in rows[1:]] == ["security.login_failed"]
     assert rows[1][2] == victim.email
     raw = new_token(TOKEN_PREFIX)
     async with web.sessions() as session, session.begin():
         session.add(ApiToken(user_id=operator.id, name="api", token_hash=token_hash(raw), prefix=raw[:12]))
-    api = await web.client.get("/api/operator/audit-events", params={"security": "true"}, headers={"Authorization": f"Bearer {raw}"})
+    api = await web.client.get(
+        "/api/operator/audit-events", params={"security": "true"}, headers={"Authorization": f"Bearer {raw}"}
+    )
     assert api.status_code == 200
     assert [item["action"] for item in api.json()["items"]] == ["security.login_failed"]

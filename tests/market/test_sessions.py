@@ -39,12 +39,19 @@ async def test_a_disabled_user_is_signed_out_at_the_next_request(web) -> None:
 async def test_users_of_a_deactivated_organisation_are_signed_out(web) -> None:
     user = await web.login_as("agency")
     async with web.sessions() as session, session.begin():
-        await session.execute(sa.update(Organisation).where(Organisation.id == user.organisation_id).values(active=False))
+        await session.execute(
+            sa.update(Organisation).where(Organisation.id == user.organisation_id).values(active=False)
+        )
     assert "Agency home" not in (await web.client.get("/")).text
 
 
 async def test_each_role_lands_on_its_own_home_page(web) -> None:
-    headings = {"agency": "Agency home", "provider": "Provider home", "committee": "Committee home", "operator": "Operator home"}
+    headings = {
+        "agency": "Agency home",
+        "provider": "Provider home",
+        "committee": "Committee home",
+        "operator": "Operator home",
+    }
     for kind, heading in headings.items():
         await web.login_as(kind)
         page = (await web.client.get("/")).text

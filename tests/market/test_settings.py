@@ -29,11 +29,17 @@ def test_defaults_are_a_development_marketplace_in_korean_on_seoul_time(tmp_path
 
 
 def test_environment_variables_override_the_defaults(tmp_path: Path) -> None:
-    settings = Settings.from_env({
-        "MARKET_DATA_DIR": str(tmp_path), "MARKET_DEFAULT_LANGUAGE": "en", "MARKET_TIMEZONE": "Europe/London",
-        "MARKET_BASE_URL": "https://market.example.kr/", "MARKET_WORKER": "off", "MARKET_SESSION_IDLE_MINUTES": "10",
-        "MARKET_LOGIN_FAILURES_PER_ACCOUNT": "3",
-    })
+    settings = Settings.from_env(
+        {
+            "MARKET_DATA_DIR": str(tmp_path),
+            "MARKET_DEFAULT_LANGUAGE": "en",
+            "MARKET_TIMEZONE": "Europe/London",
+            "MARKET_BASE_URL": "https://market.example.kr/",
+            "MARKET_WORKER": "off",
+            "MARKET_SESSION_IDLE_MINUTES": "10",
+            "MARKET_LOGIN_FAILURES_PER_ACCOUNT": "3",
+        }
+    )
     assert settings.default_language == "en"
     assert settings.timezone == "Europe/London"
     assert settings.base_url == "https://market.example.kr"  # the trailing slash is dropped
@@ -50,7 +56,9 @@ def test_production_without_a_secret_key_is_refused_naming_the_variable(tmp_path
 
 def test_production_with_a_secret_key_starts(tmp_path: Path) -> None:
     key = "k" * 48
-    settings = Settings.from_env({"MARKET_ENV": "production", "MARKET_DATA_DIR": str(tmp_path), "MARKET_SECRET_KEY": key})
+    settings = Settings.from_env(
+        {"MARKET_ENV": "production", "MARKET_DATA_DIR": str(tmp_path), "MARKET_SECRET_KEY": key}
+    )
     assert settings.is_production and settings.secret_key == key
 
 
@@ -140,7 +148,9 @@ def _set_cookie(response_headers: list[str], name: str) -> str:
     raise AssertionError(f"no Set-Cookie for {name} in {response_headers}")
 
 
-async def test_session_cookie_is_secure_httponly_and_lax_when_the_base_url_is_https(settings: Settings, sessions) -> None:
+async def test_session_cookie_is_secure_httponly_and_lax_when_the_base_url_is_https(
+    settings: Settings, sessions
+) -> None:
     app = create_app(settings.with_(base_url="https://market.example.kr"))
     async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
         web = Browserless(client, sessions)
@@ -169,7 +179,9 @@ async def test_session_cookie_is_not_marked_secure_on_plain_http(web) -> None:
 
 
 def test_the_ocid_prefix_and_invoice_due_days_come_from_the_environment(tmp_path: Path) -> None:
-    settings = Settings.from_env({"MARKET_DATA_DIR": str(tmp_path), "MARKET_OCID_PREFIX": "ocds-abc123", "MARKET_INVOICE_DUE_DAYS": "14"})
+    settings = Settings.from_env(
+        {"MARKET_DATA_DIR": str(tmp_path), "MARKET_OCID_PREFIX": "ocds-abc123", "MARKET_INVOICE_DUE_DAYS": "14"}
+    )
     assert (settings.ocid_prefix, settings.invoice_due_days) == ("ocds-abc123", 14)
     with pytest.raises(SettingsError, match="MARKET_OCID_PREFIX"):
         Settings.from_env({"MARKET_DATA_DIR": str(tmp_path), "MARKET_OCID_PREFIX": "market"})

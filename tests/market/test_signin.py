@@ -37,7 +37,10 @@ async def test_login_is_throttled_after_repeated_failures_per_account(web, setti
     for _ in range(settings.login_failures_per_account):
         await web.login(ghost, "wrong-password")
     assert (await web.login(ghost, "wrong-password")).status_code == 429  # same for an account that does not exist
-    assert await count(web.sessions, LoginFailure, LoginFailure.account_key == ghost) == settings.login_failures_per_account
+    assert (
+        await count(web.sessions, LoginFailure, LoginFailure.account_key == ghost)
+        == settings.login_failures_per_account
+    )
 
 
 async def test_session_id_changes_at_login(web) -> None:

@@ -15,12 +15,21 @@ RAW_TOKEN = re.compile(r"mkt_[A-Za-z0-9_-]{40,}")
 
 def principal_of(user: User, organisation: Organisation) -> Principal:
     return Principal(
-        user_id=user.id, email=user.email, name=user.name, organisation_id=organisation.id,  # type: ignore[arg-type]
-        organisation_kind=organisation.kind, organisation_name=organisation.name, role=user.role, language=user.language, ip="",
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        organisation_id=organisation.id,  # type: ignore[arg-type]
+        organisation_kind=organisation.kind,
+        organisation_name=organisation.name,
+        role=user.role,
+        language=user.language,
+        ip="",
     )
 
 
-async def make_token(sessions, user: User, organisation: Organisation, name: str = "procurement system") -> tuple[ApiToken, str]:
+async def make_token(
+    sessions, user: User, organisation: Organisation, name: str = "procurement system"
+) -> tuple[ApiToken, str]:
     async with sessions() as session, session.begin():
         return await accounts.create_token(session, principal_of(user, organisation), name)
 
@@ -37,6 +46,7 @@ async def signed_in_with_token(web, kind: str = "provider") -> tuple[User, Organ
 
 
 # --- pages ----------------------------------------------------------------------------------------
+
 
 async def test_a_new_token_is_shown_once_and_stored_only_as_its_hash(web) -> None:
     user = await web.login_as("provider")
@@ -135,6 +145,7 @@ async def test_a_colleagues_token_in_the_same_organisation_is_not_yours_to_revok
 
 
 # --- /api -----------------------------------------------------------------------------------------
+
 
 async def test_api_me_needs_a_bearer_token(web) -> None:
     assert (await web.client.get("/api/me")).status_code == 401

@@ -36,11 +36,28 @@ STARTS_ON, ENDS_ON = date(2027, 3, 1), date(2027, 8, 31)
 # Dates the actions happen on: before the term, its first day, within it, its last day, after it.
 DAYS = [date(2027, 2, 1), STARTS_ON, date(2027, 6, 15), ENDS_ON, date(2027, 9, 1)]
 # Sending and signing are listed more than once so that walks often get past the first signature.
-NAMES = ["send", "send", "sign", "sign", "sign", "withdraw", "decline", "revise", "cancel", "terminate", "amend", "advance"]
+NAMES = [
+    "send",
+    "send",
+    "sign",
+    "sign",
+    "sign",
+    "withdraw",
+    "decline",
+    "revise",
+    "cancel",
+    "terminate",
+    "amend",
+    "advance",
+]
 TERMINAL = {C.completed, C.terminated, C.cancelled}
 
 # "outsider" is an agency that is not party to the contract: everything it tries must be refused.
-actions = st.tuples(st.sampled_from(NAMES), st.sampled_from(["agency", "agency", "provider", "provider", "outsider"]), st.sampled_from(DAYS))
+actions = st.tuples(
+    st.sampled_from(NAMES),
+    st.sampled_from(["agency", "agency", "provider", "provider", "outsider"]),
+    st.sampled_from(DAYS),
+)
 Action = tuple[str, str, date]
 Snapshot = dict[str, Any]
 
@@ -48,12 +65,18 @@ Snapshot = dict[str, Any]
 async def snapshot(sessions: async_sessionmaker[AsyncSession], contract_id: int) -> Snapshot:
     async with sessions() as session:
         contract = await session.get(Contract, contract_id)
-        versions = (await session.scalars(
-            sa.select(ContractVersion).where(ContractVersion.contract_id == contract_id).order_by(ContractVersion.number)
-        )).all()
-        signatures = (await session.scalars(
-            sa.select(Signature).where(Signature.contract_id == contract_id).order_by(Signature.id)
-        )).all()
+        versions = (
+            await session.scalars(
+                sa.select(ContractVersion)
+                .where(ContractVersion.contract_id == contract_id)
+                .order_by(ContractVersion.number)
+            )
+        ).all()
+        signatures = (
+            await session.scalars(
+                sa.select(Signature).where(Signature.contract_id == contract_id).order_by(Signature.id)
+            )
+        ).all()
         return {
             "contract": contract.model_dump(),  # type: ignore[union-attr]
             "versions": {version.id: version.model_dump() for version in versions},
@@ -62,7 +85,12 @@ async def snapshot(sessions: async_sessionmaker[AsyncSession], contract_id: int)
 
 
 async def apply(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties, outsider: Principal, contract_id: int, action: Action,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    parties: Parties,
+    outsider: Principal,
+    contract_id: int,
+    action: Action,
 ) -> None:
     name, side, day = action
     actor = {"agency": parties.buyer, "provider": parties.seller, "outsider": outsider}[side]
@@ -79,7 +107,9 @@ async def apply(
         elif name == "cancel":
             await lifecycle.cancel(session, actor, contract_id, "No longer needed")
         elif name == "terminate":
-            await lifecycle.terminate(session, actor, contract_id, TerminateInput(reason="Ending early", effective_on=day), today=day)
+            await lifecycle.terminate(
+                session, actor, contract_id, TerminateInput(reason="Ending early", effective_on=day), today=day
+            )
         elif name == "amend":
             contract = await session.get(Contract, contract_id)
             terms = await session.get(ContractVersion, contract.signed_version_id or contract.current_version_id)  # type: ignore[union-attr]
@@ -88,10 +118,23 @@ async def apply(
         elif name == "sign":
             contract = await session.get(Contract, contract_id)
             version = await session.get(ContractVersion, contract.current_version_id)  # type: ignore[union-attr]
-            data = SignInput(password=PASSWORD, confirm_read=True, signer_name=actor.name,
-                             document_sha256=version.document_sha256 or "0" * 64)  # type: ignore[union-attr]
-            await signing.sign(session, actor, store, contract_id, version.number, data, address="127.0.0.1",  # type: ignore[union-attr]
-                               user_agent="tests", today=day)
+            data = SignInput(
+                password=PASSWORD,
+                confirm_read=True,
+                signer_name=actor.name,
+                document_sha256=version.document_sha256 or "0" * 64,
+            )  # type: ignore[union-attr]
+            await signing.sign(
+                session,
+                actor,
+                store,
+                contract_id,
+                version.number,
+                data,
+                address="127.0.0.1",  # type: ignore[union-attr]
+                user_agent="tests",
+                today=day,
+            )
         elif name == "advance":
             await lifecycle.advance_contracts(session, day)
         else:  # pragma: no cover - the strategy names only the actions above
@@ -113,8 +156,9 @@ def check_moves(before: Snapshot, after: Snapshot, action: Action) -> None:
     assert steps(workflow.CONTRACT.transitions, old, new, most), f"{action}: contract {old} -> {new}"
     for version_id, version in after["versions"].items():
         previous = before["versions"].get(version_id, {"state": V.draft})  # a new version starts as a draft
-        assert steps(workflow.VERSION.transitions, previous["state"], version["state"], 1), \
+        assert steps(workflow.VERSION.transitions, previous["state"], version["state"], 1), (
             f"{action}: version {version['number']} {previous['state']} -> {version['state']}"
+        )
     assert set(before["versions"]) <= set(after["versions"]), "a version disappeared"
     if old in TERMINAL:
         assert after == before, f"{action} changed a contract that is {old}"
@@ -182,16 +226,25 @@ async def run(database_url: str, settings: Settings, actions_taken: list[Action]
             check_moves(state, after, action)
             check_consistent(after)
             if after != state:
-                assert await count(sessions, AuditEvent) > events, f"{action} changed the contract without an audit event"
+                assert await count(sessions, AuditEvent) > events, (
+                    f"{action} changed the contract without an audit event"
+                )
             state = after
     finally:
         await engine.dispose()
 
 
-@hypothesis_settings(max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hypothesis_settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(st.lists(actions, min_size=1, max_size=10))
 def test_any_sequence_of_actions_keeps_the_contract_within_its_tables(
-    database_url: str, settings: Settings, actions_taken: list[Action],
+    database_url: str,
+    settings: Settings,
+    actions_taken: list[Action],
 ) -> None:
     asyncio.run(run(database_url, settings, actions_taken))
 
@@ -199,9 +252,13 @@ def test_any_sequence_of_actions_keeps_the_contract_within_its_tables(
 def test_completion_closes_a_pending_amendment(database_url: str, settings: Settings) -> None:
     """Found by the property above: completion left an amendment open, which both sides could still sign."""
     sequence: list[Action] = [
-        ("send", "agency", STARTS_ON), ("sign", "provider", STARTS_ON), ("sign", "agency", STARTS_ON),
-        ("amend", "agency", STARTS_ON), ("advance", "agency", date(2027, 9, 1)),
-        ("sign", "provider", STARTS_ON), ("sign", "agency", STARTS_ON),
+        ("send", "agency", STARTS_ON),
+        ("sign", "provider", STARTS_ON),
+        ("sign", "agency", STARTS_ON),
+        ("amend", "agency", STARTS_ON),
+        ("advance", "agency", date(2027, 9, 1)),
+        ("sign", "provider", STARTS_ON),
+        ("sign", "agency", STARTS_ON),
     ]
     asyncio.run(run(database_url, settings, sequence))
 

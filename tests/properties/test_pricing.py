@@ -7,6 +7,7 @@ each monthly anniversary of the start date (clamped to the month's last day) tha
 from __future__ import annotations
 
 import calendar
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -31,7 +32,9 @@ def anniversary_count(starts_on: date, ends_on: date) -> int:
     """Monthly anniversaries of `starts_on` from itself to `ends_on`: the whole months between the two months,
     plus one if the anniversary in the end's month is not after the end."""
     whole = (ends_on.year - starts_on.year) * 12 + ends_on.month - starts_on.month
-    in_end_month = date(ends_on.year, ends_on.month, min(starts_on.day, calendar.monthrange(ends_on.year, ends_on.month)[1]))
+    in_end_month = date(
+        ends_on.year, ends_on.month, min(starts_on.day, calendar.monthrange(ends_on.year, ends_on.month)[1])
+    )
     return whole + 1 if in_end_month <= ends_on else whole
 
 
@@ -44,7 +47,7 @@ def test_periods_cover_the_term_exactly(starts_on: date, length: int, billing_pe
     assert periods[-1][1] == ends_on
     for first, last in periods:
         assert first <= last
-    for (_, last), (first, _) in zip(periods, periods[1:]):
+    for (_, last), (first, _) in itertools.pairwise(periods):
         assert first == last + timedelta(days=1)  # no gap, no overlap
     assert sum((last - first).days + 1 for first, last in periods) == length + 1
 
@@ -109,7 +112,9 @@ def months_covered(starts_on: date, first: date, last: date) -> int:
 @many
 @example(date(2001, 1, 29), 58, "monthly", 2, 0)  # the smallest case found: shares (0, 2) for two whole months
 @given(starts, lengths, billing, money, money)
-def test_period_shares_follow_the_months_covered(starts_on: date, length: int, billing_period: str, net: int, vat: int) -> None:
+def test_period_shares_follow_the_months_covered(
+    starts_on: date, length: int, billing_period: str, net: int, vat: int
+) -> None:
     ends_on = starts_on + timedelta(days=length)
     rows = pricing.period_amounts(starts_on, ends_on, billing_period, net, vat)
     weights = [months_covered(starts_on, first, last) for first, last, *_ in rows]
@@ -124,14 +129,39 @@ def test_period_shares_follow_the_months_covered(starts_on: date, length: int, b
 
 
 @many
-@given(st.sampled_from(UNITS), st.integers(min_value=0, max_value=10**8), st.booleans(), quantities, quantities, starts, lengths, billing, rates)
+@given(
+    st.sampled_from(UNITS),
+    st.integers(min_value=0, max_value=10**8),
+    st.booleans(),
+    quantities,
+    quantities,
+    starts,
+    lengths,
+    billing,
+    rates,
+)
 def test_price_is_never_negative_and_grows_with_quantity(
-    unit: str, unit_price: int, vat_included: bool, q1: int, q2: int, starts_on: date, length: int, billing_period: str, rate: int,
+    unit: str,
+    unit_price: int,
+    vat_included: bool,
+    q1: int,
+    q2: int,
+    starts_on: date,
+    length: int,
+    billing_period: str,
+    rate: int,
 ) -> None:
     ends_on = starts_on + timedelta(days=length)
     low, high = sorted((q1, q2))
-    common = {"unit": unit, "unit_price": unit_price, "vat_included": vat_included, "starts_on": starts_on, "ends_on": ends_on,
-              "billing_period": billing_period, "vat_rate_bp": rate}
+    common = {
+        "unit": unit,
+        "unit_price": unit_price,
+        "vat_included": vat_included,
+        "starts_on": starts_on,
+        "ends_on": ends_on,
+        "billing_period": billing_period,
+        "vat_rate_bp": rate,
+    }
     smaller, larger = pricing.price(quantity=low, **common), pricing.price(quantity=high, **common)
     for price in (smaller, larger):
         assert price.amount_net >= 0 and price.amount_vat >= 0

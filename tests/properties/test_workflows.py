@@ -4,6 +4,7 @@ committee's decision rule, which decides the state a review case ends in."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,14 +26,48 @@ Table = dict[tuple[str, str], str]
 
 # Each table with the states it ranges over, where its life starts, and the function that applies it.
 MACHINES: dict[str, tuple[Table, list[str], str, Callable[[str, str], str]]] = {
-    "catalog service": (dict(catalog_workflow.SERVICE.transitions), list(ServiceStatus), ServiceStatus.draft, catalog_workflow.SERVICE.check),
-    "catalog version": (dict(catalog_workflow.VERSION.transitions), list(ServiceVersionState), ServiceVersionState.draft, catalog_workflow.VERSION.check),
-    "contract": (dict(contract_workflow.CONTRACT.transitions), list(ContractStatus), ContractStatus.draft, contract_workflow.CONTRACT.check),
-    "contract version": (dict(contract_workflow.VERSION.transitions), list(VersionState), VersionState.draft, contract_workflow.VERSION.check),
-    "invoice": (dict(contract_workflow.INVOICE.transitions), list(InvoiceStatus), InvoiceStatus.open, contract_workflow.INVOICE.check),
-    "committee case": (dict(committee_workflow.CASE.transitions), list(CaseState), CaseState.intake, committee_workflow.CASE.check),
-    "committee certificate": (dict(committee_workflow.CERTIFICATE.transitions), list(CertificateStatus), CertificateStatus.valid,
-                              committee_workflow.CERTIFICATE.check),
+    "catalog service": (
+        dict(catalog_workflow.SERVICE.transitions),
+        list(ServiceStatus),
+        ServiceStatus.draft,
+        catalog_workflow.SERVICE.check,
+    ),
+    "catalog version": (
+        dict(catalog_workflow.VERSION.transitions),
+        list(ServiceVersionState),
+        ServiceVersionState.draft,
+        catalog_workflow.VERSION.check,
+    ),
+    "contract": (
+        dict(contract_workflow.CONTRACT.transitions),
+        list(ContractStatus),
+        ContractStatus.draft,
+        contract_workflow.CONTRACT.check,
+    ),
+    "contract version": (
+        dict(contract_workflow.VERSION.transitions),
+        list(VersionState),
+        VersionState.draft,
+        contract_workflow.VERSION.check,
+    ),
+    "invoice": (
+        dict(contract_workflow.INVOICE.transitions),
+        list(InvoiceStatus),
+        InvoiceStatus.open,
+        contract_workflow.INVOICE.check,
+    ),
+    "committee case": (
+        dict(committee_workflow.CASE.transitions),
+        list(CaseState),
+        CaseState.intake,
+        committee_workflow.CASE.check,
+    ),
+    "committee certificate": (
+        dict(committee_workflow.CERTIFICATE.transitions),
+        list(CertificateStatus),
+        CertificateStatus.valid,
+        committee_workflow.CERTIFICATE.check,
+    ),
 }
 TERMINAL = {
     "catalog service": {ServiceStatus.withdrawn, ServiceStatus.expired, ServiceStatus.revoked},
@@ -78,7 +113,7 @@ def test_random_walks_follow_the_table(case: tuple[str, str, list[str]]) -> None
     name, start, targets = case
     table, states, _initial, _check = MACHINES[name]
     visited = walk(name, start, targets)
-    for before, after in zip(visited, visited[1:]):
+    for before, after in itertools.pairwise(visited):
         assert before == after or (before, after) in table
         assert after in states
 
@@ -88,7 +123,7 @@ def test_random_walks_follow_the_table(case: tuple[str, str, list[str]]) -> None
 def test_walks_from_the_start_only_reach_table_states(name: str, data: st.DataObject) -> None:
     """From where a life starts, following only allowed steps never leaves the table, and a terminal state
     once reached is kept whatever is asked next."""
-    table, states, initial, _check = MACHINES[name]
+    _table, states, initial, _check = MACHINES[name]
     state = initial
     for _ in range(data.draw(st.integers(min_value=0, max_value=20))):
         target = data.draw(st.sampled_from(states))
@@ -112,7 +147,7 @@ def test_tables_name_only_known_states_and_terminal_states_have_no_way_out(name:
     reached, frontier = {initial}, [initial]
     while frontier:
         current = frontier.pop()
-        for (source, target) in table:
+        for source, target in table:
             if source == current and target not in reached:
                 reached.add(target)
                 frontier.append(target)
@@ -136,7 +171,7 @@ def test_no_table_has_a_step_to_the_same_state() -> None:
 def test_the_committee_named_sets_split_the_case_states() -> None:
     """A case is open or decided, never both; a decided case moves only by a session's override of its outcome."""
     case = committee_workflow.CASE
-    assert committee_workflow.OPEN | committee_workflow.DECIDED == case.states
+    assert case.states == committee_workflow.OPEN | committee_workflow.DECIDED
     assert not committee_workflow.OPEN & committee_workflow.DECIDED
     for (source, _target), name in case.transitions.items():
         assert (source in committee_workflow.DECIDED) == (name == "override")
@@ -160,12 +195,16 @@ def reviews(draw: st.DrawFn) -> list[dict[str, Any]]:
     items = []
     for index in range(draw(st.integers(min_value=0, max_value=7))):
         passed = {code: draw(st.booleans()) for code in ("SEC", "AVL")}
-        items.append({
-            "review_id": index + 1,
-            "answers": {code: {"passed": ok, "comment": "" if ok else f"{code} gap {index}"} for code, ok in passed.items()},
-            "weighted_score": draw(st.none() | st.integers(min_value=0, max_value=100)),
-            "passes_mandatory": passed["SEC"],
-        })
+        items.append(
+            {
+                "review_id": index + 1,
+                "answers": {
+                    code: {"passed": ok, "comment": "" if ok else f"{code} gap {index}"} for code, ok in passed.items()
+                },
+                "weighted_score": draw(st.none() | st.integers(min_value=0, max_value=100)),
+                "passes_mandatory": passed["SEC"],
+            }
+        )
     return items
 
 
