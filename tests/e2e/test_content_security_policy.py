@@ -4,8 +4,6 @@ not an inline handler) still asks."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
@@ -84,4 +82,5 @@ async def test_a_dangerous_button_still_asks_before_its_form_is_sent(page: Page)
     assert asked == ["Revoke this certificate? The listing leaves search at once."]
     assert page.url == address
     await expect(page.locator(".flash, .notice")).to_have_count(0)
-    assert re.search(r"valid", await page.locator("main table").inner_text())
+    statuses = await page.locator("main table tbody tr td:nth-child(5)").all_inner_texts()
+    assert "Valid" in statuses and "Revoked" not in statuses  # nothing was revoked
