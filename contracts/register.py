@@ -63,19 +63,12 @@ class RegisterQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     q: str = Field(default="", max_length=200)
-    status: str = ""
+    status: Literal["", "signed", "active", "completed", "terminated"] = ""  # the public states (workflow.PUBLIC)
     route: Literal["", "direct", "central"] = ""
     category: str = ""
     agency: int | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
     sort: Literal["newest", "oldest", "value_desc", "value_asc", "ends", "agency", "provider"] = "newest"
-
-    @field_validator("status")
-    @classmethod
-    def _public_status(cls, value: str) -> str:
-        if value and value not in PUBLIC:
-            raise ValueError(_("Choose one of the offered values."))
-        return value
 
     @field_validator("category")
     @classmethod

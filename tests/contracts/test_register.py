@@ -304,3 +304,12 @@ async def test_register_api_answers_the_same_search_as_json(client, sessions):
     assert row["number"] == kept.number and row["agency"]["name"] == "Suwon Office" and row["amount_total"] == 1_100_000
     assert (await client.get("/api/contracts/register", params={"page": "2"})).status_code == 404
     assert (await client.get("/api/contracts/register", params={"status": "draft"})).status_code == 422
+
+
+def test_the_register_filters_by_exactly_the_public_states() -> None:
+    from typing import get_args
+
+    from contracts.register import RegisterQuery
+    from contracts.workflow import PUBLIC
+
+    assert set(get_args(RegisterQuery.model_fields["status"].annotation)) - {""} == PUBLIC
