@@ -16,7 +16,7 @@ from market import accounts, audit
 from market.auth import SESSION_COOKIE, SystemActor, client_ip, end_session, start_session
 from market.controllers.signin import session_cookie
 from market.errors import Conflict, Invalid
-from market.i18n import _
+from market.i18n import N_, _
 from market.models import User
 from market.schemas import (
     AgencyRegistration,
@@ -136,9 +136,46 @@ async def confirm_address(request: Request, token: FromPath[str], db_session: Db
     return redirect(request, "/login", _("Your e-mail address is confirmed. Sign in to continue."))
 
 
+# The two pages that ask for an address and send a link to it: (heading, explanation), shown by `_email_link_page`.
+EMAIL_LINK_PAGES = {
+    "/register/resend": (
+        N_("Send the confirmation link again"),
+        N_(
+            "Enter the address you registered with. If it still needs confirming, we send it a new link, valid for 24 hours."
+        ),
+    ),
+    "/password/forgot": (
+        N_("Forgotten password"),
+        N_(
+            "Enter the e-mail address you sign in with. If an account exists for it, we send it a link to set a new password."
+        ),
+    ),
+}
+
+
+def _email_link_page(
+    request: Request,
+    action: str,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    heading, intro = EMAIL_LINK_PAGES[action]
+    return render(
+        request,
+        "market/email_link.html",
+        status_code,
+        heading=_(heading),
+        intro=_(intro),
+        action=action,
+        form=form or {},
+        errors=errors or {},
+    )
+
+
 @get("/register/resend", **PAGE)
 async def resend_form(request: Request) -> Template:
-    return render(request, "market/confirmation_resend.html", form={}, errors={})
+    return _email_link_page(request, "/register/resend")
 
 
 @post("/register/resend", **PAGE)
@@ -147,7 +184,7 @@ async def resend(request: Request, data: FormBody, db_session: DbSession) -> Any
     try:
         entry = parse(ConfirmationResend, form)
     except Invalid as exc:
-        return render(request, "market/confirmation_resend.html", exc.status_code, form=form, errors=exc.errors)
+        return _email_link_page(request, "/register/resend", exc.status_code, form, exc.errors)
     await accounts.resend_confirmation(db_session, settings_of(request.app), entry.email, client_ip(request))
     return redirect(request, CHECK_MAIL)
 
@@ -196,7 +233,7 @@ async def accept_invitation(request: Request, token: FromPath[str], data: FormBo
 
 @get("/password/forgot", **PAGE)
 async def forgot_form(request: Request) -> Template:
-    return render(request, "market/password_forgot.html", form={}, errors={})
+    return _email_link_page(request, "/password/forgot")
 
 
 @post("/password/forgot", **PAGE)
@@ -205,7 +242,7 @@ async def forgot(request: Request, data: FormBody, db_session: DbSession) -> Any
     try:
         entry = parse(PasswordForgot, form)
     except Invalid as exc:
-        return render(request, "market/password_forgot.html", exc.status_code, form=form, errors=exc.errors)
+        return _email_link_page(request, "/password/forgot", exc.status_code, form, exc.errors)
     await accounts.request_password_reset(db_session, settings_of(request.app), entry.email, client_ip(request))
     message = _(
         "If an account exists for that address, we have sent it a link to set a new password. The link works once, within one hour."
