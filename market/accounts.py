@@ -11,6 +11,7 @@ address (`ACCOUNT_MAILS_PER_HOUR` of each purpose).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -441,27 +442,56 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
     user = await user_by_email(session, email)
     if user is None or not user.active:
         return
+    await _send_link(
+        session,
+        settings,
+        user,
+        ip,
+        kind="reset",
+        table=PasswordReset,
+        validity=PASSWORD_RESET_VALIDITY,
+        actions=("password.reset_throttled", "password.reset_requested"),
+        path="/password/reset",
+        key="password-reset",
+        mail=lambda link: (
+            _("Reset your password"),
+            _(
+                "Set a new password within one hour: %(link)s\nIf you did not ask for this, ignore this message.",
+                link=link,
+            ),
+        ),
+    )
+
+
+async def _send_link(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    ip: str,
+    *,
+    kind: str,
+    table: type[PasswordReset] | type[EmailVerification],
+    validity: timedelta,
+    actions: tuple[str, str],
+    path: str,
+    key: str,
+    mail: Callable[[str], tuple[str, str]],
+) -> None:
+    """A fresh single-use link mailed to the user (only its hash kept, in `table`, valid for `validity`), at most
+    `ACCOUNT_MAILS_PER_HOUR` an hour per address and kind; `actions` are the audit events of a throttled and a
+    sent link; `mail(link)` gives the subject and the body."""
     actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
-    if not await _may_mail(session, user.email, "reset"):
-        await audit.record(session, actor, "password.reset_throttled", "user", user.id)
+    throttled, sent = actions
+    if not await _may_mail(session, user.email, kind):
+        await audit.record(session, actor, throttled, "user", user.id)
         return
     raw = new_token()
-    reset = PasswordReset(
-        user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + PASSWORD_RESET_VALIDITY
-    )
-    session.add(reset)
+    link = table(user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + validity)
+    session.add(link)
     await session.flush()
-    await audit.record(session, actor, "password.reset_requested", "user", user.id)
-    await outbox.send_email(
-        session,
-        user.email,
-        _("Reset your password"),
-        _(
-            "Set a new password within one hour: %(link)s\nIf you did not ask for this, ignore this message.",
-            link=f"{settings.base_url}/password/reset/{raw}",
-        ),
-        idempotency_key=f"password-reset-{reset.id}",
-    )
+    await audit.record(session, actor, sent, "user", user.id)
+    subject, body = mail(f"{settings.base_url}{path}/{raw}")
+    await outbox.send_email(session, user.email, subject, body, idempotency_key=f"{key}-{link.id}")
 
 
 async def open_password_reset(session: AsyncSession, raw: str) -> PasswordReset:
@@ -669,27 +699,25 @@ async def _tell_existing_account(session: AsyncSession, settings: Settings, user
 
 async def _send_confirmation(session: AsyncSession, settings: Settings, user: User, ip: str) -> None:
     """A fresh single-use link to confirm the address, valid for `VERIFICATION_VALIDITY`; throttled per address."""
-    actor = SystemActor(email=user.email, user_id=user.id, organisation_id=user.organisation_id, ip=ip)
-    if not await _may_mail(session, user.email, "confirm"):
-        await audit.record(session, actor, "user.confirmation_throttled", "user", user.id)
-        return
-    raw = new_token()
-    verification = EmailVerification(
-        user_id=row_id(user), token_hash=token_hash(raw), expires_at=utcnow() + VERIFICATION_VALIDITY
-    )
-    session.add(verification)
-    await session.flush()
-    await audit.record(session, actor, "user.confirmation_sent", "user", user.id)
-    await outbox.send_email(
+    await _send_link(
         session,
-        user.email,
-        _("Confirm your e-mail address for the Cloud Service Marketplace"),
-        _(
-            "Open this link within 24 hours to confirm your address and finish registering: %(link)s\n"
-            "If you did not register, ignore this message: the account will not be usable.",
-            link=f"{settings.base_url}/register/confirm/{raw}",
+        settings,
+        user,
+        ip,
+        kind="confirm",
+        table=EmailVerification,
+        validity=VERIFICATION_VALIDITY,
+        actions=("user.confirmation_throttled", "user.confirmation_sent"),
+        path="/register/confirm",
+        key="email-verification",
+        mail=lambda link: (
+            _("Confirm your e-mail address for the Cloud Service Marketplace"),
+            _(
+                "Open this link within 24 hours to confirm your address and finish registering: %(link)s\n"
+                "If you did not register, ignore this message: the account will not be usable.",
+                link=link,
+            ),
         ),
-        idempotency_key=f"email-verification-{verification.id}",
     )
 
 
