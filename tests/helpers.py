@@ -27,6 +27,9 @@ CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 # The day the tests live on (tests/conftest.py moves the clock there for every test, and `tests.processes.cli_env`
 # for every process a test starts).
 TEST_DAY = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 10:00 in Seoul, a Monday
+# The tests' year: a date a test writes is `date(YEAR, 12, 31)`, never a calendar year, so it keeps its place
+# (before or after the tests' day) whatever day the suite runs on and wherever TEST_DAY is moved.
+YEAR = TEST_DAY.year
 
 
 def business_number(seed: int) -> str:

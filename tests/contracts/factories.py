@@ -26,7 +26,7 @@ from market.auth import Principal
 from market.models import Organisation, User
 from market.settings import Settings
 from tests.catalog.listed import list_service, plan
-from tests.helpers import PASSWORD, make_organisation, make_user
+from tests.helpers import PASSWORD, YEAR, make_organisation, make_user
 
 
 def principal(user: User, organisation: Organisation) -> Principal:
@@ -179,7 +179,7 @@ async def active_contract(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, parties: Parties | None = None, **overrides: Any
 ) -> int:
     """A signed contract that is active now: its term starts on its start date, signed as of that date."""
-    values = {"starts_on": date(2026, 1, 1), "ends_on": date(2026, 12, 31), **overrides}
+    values = {"starts_on": date(YEAR, 1, 1), "ends_on": date(YEAR, 12, 31), **overrides}
     return await signed_contract(sessions, settings, parties, today=values["starts_on"], **values)
 
 

@@ -19,7 +19,7 @@ from catalog.models import Plan
 from contracts.models import Budget, Contract, ContractVersion, Invoice, Payment, Signature, VersionKind, VersionState
 from market.models import Organisation, User
 from tests.catalog.listed import list_service, plan
-from tests.helpers import make_organisation, make_user
+from tests.helpers import YEAR, make_organisation, make_user
 
 _numbers = itertools.count(1)
 
@@ -102,10 +102,10 @@ async def add_contract(
     *,
     status: str = "active",
     amount_net: int = 1_000_000,
-    starts_on: date = date(2026, 1, 1),
-    ends_on: date = date(2026, 12, 31),
+    starts_on: date = date(YEAR, 1, 1),
+    ends_on: date = date(YEAR, 12, 31),
     route: str = "direct",
-    signed_at: datetime | None = datetime(2025, 12, 20, 3, 0, tzinfo=UTC),
+    signed_at: datetime | None = datetime(YEAR - 1, 12, 20, 3, 0, tzinfo=UTC),
     ended_on: date | None = None,
     end_reason: str = "",
     number: str | None = None,

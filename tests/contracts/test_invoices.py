@@ -19,7 +19,7 @@ from market import clock
 from market.cli import main
 from market.parts import Parts
 from tests.contracts.factories import Parties, active_contract, contract_parties, principal
-from tests.helpers import audit_actions, count, make_organisation, make_user
+from tests.helpers import YEAR, audit_actions, count, make_organisation, make_user
 
 MARCH_15 = date(2026, 3, 15)
 
@@ -117,9 +117,9 @@ async def test_a_contract_not_yet_started_is_not_invoiced(sessions, settings):
     from tests.contracts.factories import signed_contract
 
     contract_id = await signed_contract(
-        sessions, settings, today=date(2026, 3, 1), starts_on=date(2026, 6, 1), ends_on=date(2026, 12, 31)
+        sessions, settings, today=date(YEAR, 3, 1), starts_on=date(YEAR, 6, 1), ends_on=date(YEAR, 12, 31)
     )
-    await run_sweep(sessions, settings, date(2026, 3, 15))
+    await run_sweep(sessions, settings, date(YEAR, 3, 15))
     assert await invoices_of(sessions, contract_id) == []
 
 

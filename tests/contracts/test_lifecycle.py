@@ -13,7 +13,7 @@ from contracts.models import Contract, ContractVersion, Invoice, Payment
 from market import clock, demo
 from market.parts import Parts
 from tests.contracts.factories import bearer, contract_parties, draft_contract, sent_contract, signed_contract
-from tests.helpers import audit_actions, count
+from tests.helpers import YEAR, audit_actions, count
 
 
 @pytest.fixture
@@ -143,13 +143,18 @@ async def test_a_signed_contract_cannot_be_cancelled(client, sessions, settings)
 async def test_advance_contracts_starts_on_the_start_date_and_completes_after_the_end(sessions, settings, announced):
     parties = await contract_parties(sessions)
     contract_id = await signed_contract(
-        sessions, settings, parties, today=date(2026, 12, 1), starts_on=date(2027, 1, 1), ends_on=date(2027, 3, 31)
+        sessions,
+        settings,
+        parties,
+        today=date(YEAR, 12, 1),
+        starts_on=date(YEAR + 1, 1, 1),
+        ends_on=date(YEAR + 1, 3, 31),
     )
     assert (await _contract(sessions, contract_id)).status == "signed"
     async with sessions() as session, session.begin():
-        assert await advance_contracts(session, date(2026, 12, 31)) == (0, 0)
+        assert await advance_contracts(session, date(YEAR, 12, 31)) == (0, 0)
     async with sessions() as session, session.begin():
-        assert await advance_contracts(session, date(2027, 1, 1)) == (1, 0)
+        assert await advance_contracts(session, date(YEAR + 1, 1, 1)) == (1, 0)
     assert (await _contract(sessions, contract_id)).status == "active"
     async with sessions() as session, session.begin():
         assert await advance_contracts(session, date(2027, 3, 31)) == (0, 0)

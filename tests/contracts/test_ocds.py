@@ -23,7 +23,7 @@ from contracts.models import Contract, Release
 from market import clock, hooks
 from market.settings import configured
 from tests.contracts.register_rows import add_amendment, add_contract, add_invoice, register_world
-from tests.helpers import count
+from tests.helpers import YEAR, count
 
 SCHEMAS = Path(__file__).parent / "ocds_schema"
 CANONICAL = "https://standard.open-contracting.org/schema/1__1__5/"
@@ -98,7 +98,7 @@ async def signed(sessions, world, **fields: Any) -> Contract:
 async def test_signing_writes_a_contract_release_that_validates(client, sessions):
     world = await register_world(sessions, agency_name="Seoul Office", provider_name="Hanbit Cloud")
     contract = await signed(
-        sessions, world, amount_net=1_200_000, starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31)
+        sessions, world, amount_net=1_200_000, starts_on=date(YEAR, 1, 1), ends_on=date(YEAR, 12, 31)
     )
 
     package = (await client.get("/api/ocds/releases")).json()
@@ -121,7 +121,10 @@ async def test_signing_writes_a_contract_release_that_validates(client, sessions
     )
     assert ocds_contract["value"] == {"amount": 1_320_000, "currency": "KRW"}
     assert ocds_contract["awardID"] == award["id"] and ocds_contract["status"] == "active"
-    assert ocds_contract["period"] == {"startDate": "2026-01-01T00:00:00+09:00", "endDate": "2026-12-31T23:59:59+09:00"}
+    assert ocds_contract["period"] == {
+        "startDate": f"{YEAR}-01-01T00:00:00+09:00",
+        "endDate": f"{YEAR}-12-31T23:59:59+09:00",
+    }
     assert (
         ocds_contract["items"][0]["quantity"] == 120
         and ocds_contract["items"][0]["unit"]["name"] == "per user per month"
@@ -204,7 +207,7 @@ async def test_termination_and_completion_are_contract_termination_releases(clie
             330_000,
         )  # type: ignore[union-attr]
         other = await session.get(Contract, completed.id)
-        other.status, other.ended_on = "completed", date(2026, 12, 31)  # type: ignore[union-attr]
+        other.status, other.ended_on = "completed", date(YEAR, 12, 31)  # type: ignore[union-attr]
     await announce(sessions, "contract.terminated", contract_id=ended.id)
     await announce(sessions, "contract.completed", contract_id=completed.id)
 
@@ -421,8 +424,8 @@ async def test_a_contract_lived_through_the_services_publishes_its_whole_lifecyc
             session,
             parties.seller,
             contract_id,
-            TerminateInput(reason="Service retired.", effective_on=date(2026, 12, 31)),
-            today=date(2026, 12, 1),
+            TerminateInput(reason="Service retired.", effective_on=date(YEAR, 12, 31)),
+            today=date(YEAR, 12, 1),
         )
         number = (await session.get(Contract, contract_id)).number  # type: ignore[union-attr]
 
@@ -475,7 +478,7 @@ async def test_a_payment_recorded_through_the_service_is_published_as_a_transact
 async def test_backfill_publishes_contracts_signed_before_publication_began(sessions):
     world = await register_world(sessions)
     published = await signed(sessions, world)
-    silent = await add_contract(sessions, world, status="completed", ended_on=date(2026, 12, 31))
+    silent = await add_contract(sessions, world, status="completed", ended_on=date(YEAR, 12, 31))
     await add_contract(sessions, world, status="sent")
     async with sessions() as session, session.begin():
         assert await ocds.backfill(session) == 1

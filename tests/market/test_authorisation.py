@@ -69,7 +69,7 @@ from tests.catalog.listing_factories import PDF, complete_form, complete_json
 from tests.committee.factories import PASSING, submitted_service
 from tests.conftest import empty_data_dir, empty_database
 from tests.contracts.factories import sign_as
-from tests.helpers import PASSWORD, TEST_DAY, business_number, make_organisation, make_user
+from tests.helpers import PASSWORD, TEST_DAY, YEAR, business_number, make_organisation, make_user
 from tests.softauthn import SoftAuthenticator
 
 ROLES = (
@@ -777,7 +777,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/contracts/{contract_id:int}/terminate"): R(
         PARTY,
         target="active_contract",
-        body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(2026, 12, 1))),
+        body=fixed(confirm="yes", reason="Service ended", effective_on=str(date(YEAR, 12, 1))),
     ),
     ("GET", "/contracts/{contract_id:int}/amend"): R(PARTY, target="active_contract"),
     ("POST", "/contracts/{contract_id:int}/amend"): R(
@@ -834,7 +834,7 @@ RULES: dict[tuple[str, str], Rule] = {
         PARTY, target="signature"
     ),
     ("POST", "/api/contracts/{contract_id:int}/terminate"): R(
-        PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on="2026-12-01")
+        PARTY, target="active_contract", body=fixed(reason="Service ended", effective_on=f"{YEAR}-12-01")
     ),
     ("POST", "/api/contracts/{contract_id:int}/amendments"): R(AMENDERS, target="active_contract", body=amend_json),
     ("POST", "/api/contracts/{contract_id:int}/renewals"): R(
@@ -1615,7 +1615,7 @@ class Builder:
         return made
 
     async def active_contract(self, side: str, actor: Actor) -> dict[str, Any]:
-        made = await self.sent_contract(side, actor, starts_on="2026-01-01", ends_on="2026-12-31")
+        made = await self.sent_contract(side, actor, starts_on=f"{YEAR}-01-01", ends_on=f"{YEAR}-12-31")
         for role in ("provider_signer", "agency_signer"):
             await sign_as(
                 self.w.sessions,

@@ -11,6 +11,7 @@ import pytest
 
 from committee.meetings import minutes_csv
 from market.csv_export import CsvWriter, csv_text, safe_cell
+from tests.helpers import YEAR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def test_take_hands_over_what_was_written_for_streaming() -> None:
 def test_the_committee_minutes_quote_a_providers_formula() -> None:
     record = {
         "title": '=HYPERLINK("http://evil.example")',
-        "held_on": "2026-12-07",
+        "held_on": f"{YEAR}-06-15",
         "status": "closed",
         "quorum": 3,
         "attendees": [{"id": 1, "name": "@Member"}],
