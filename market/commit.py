@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
 
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
 from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from market import audit, i18n
 from market.database import WriteWhileReading
 from market.error_handlers import JSON_PATHS, status_title
+from market.scopes import plain
 from market.state import sessions_of
 from market.web import PROBLEM_JSON
 
@@ -53,9 +53,9 @@ async def commit_before_answering(message: Message, scope: Scope, session_scope_
             await audit.write_noted_security_events(scope, sessions_of(scope["litestar_app"]))
         except Exception as exc:  # the refusal is answered all the same; the log says what was not recorded
             log.error("security event not recorded on %s %s: %s", scope.get("method"), scope.get("path"), exc)
-    failed = _raw(scope).get(COMMIT_FAILED)
+    failed = plain(scope).get(COMMIT_FAILED)
     if message["type"] == "http.response.body" and failed:
-        _raw(message).update(body=failed, more_body=False)
+        plain(message).update(body=failed, more_body=False)
 
 
 async def _answer_with_session(message: Message, scope: Scope, session: AsyncSession | None) -> None:
@@ -90,7 +90,7 @@ def _answer_unavailable(message: Message, scope: Scope) -> None:
         body, media_type = json.dumps(problem, ensure_ascii=False).encode(), PROBLEM_JSON.encode()
     else:
         body, media_type = detail.encode(), b"text/plain; charset=utf-8"
-    start = _raw(message)
+    start = plain(message)
     kept = [
         (name, value)
         for name, value in start.get("headers", [])
@@ -103,9 +103,4 @@ def _answer_unavailable(message: Message, scope: Scope) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", b"5"),
     ]
-    _raw(scope)[COMMIT_FAILED] = body
-
-
-def _raw(mapping: Message | Scope) -> dict[str, Any]:
-    """ASGI messages and scopes are plain dicts; their TypedDicts name neither our key nor every message's fields."""
-    return cast("dict[str, Any]", mapping)
+    plain(scope)[COMMIT_FAILED] = body

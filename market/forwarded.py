@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from typing import Any, cast
 
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from market.scopes import plain
 
 CLIENT_KEY = "market_client_address"  # scope key: the address decided for this request
 
@@ -59,11 +60,6 @@ def decide(
     return client, proto if proto in ("http", "https") else None
 
 
-def _keys(scope: Scope) -> dict[str, Any]:
-    """The scope as the dict it is: ASGI lets middleware add keys, which litestar's scope types do not list."""
-    return cast("dict[str, Any]", scope)
-
-
 def _header(scope: Scope, name: bytes) -> str:
     values = [value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == name]
     return ",".join(values)
@@ -72,9 +68,9 @@ def _header(scope: Scope, name: bytes) -> str:
 def client_address(scope: Scope) -> str:
     """The request's client address, decided once (and kept in the scope)."""
     if CLIENT_KEY in scope:
-        return _keys(scope)[CLIENT_KEY]
+        return plain(scope)[CLIENT_KEY]
     _decide_for(scope)
-    return _keys(scope)[CLIENT_KEY]
+    return plain(scope)[CLIENT_KEY]
 
 
 def _decide_for(scope: Scope) -> str | None:
@@ -83,7 +79,7 @@ def _decide_for(scope: Scope) -> str | None:
     app = scope.get("litestar_app")
     trusted = app.state["settings"].trusted_proxies if app is not None else ()
     address, scheme = decide(peer, _header(scope, b"x-forwarded-for"), _header(scope, b"x-forwarded-proto"), trusted)
-    _keys(scope)[CLIENT_KEY] = address
+    plain(scope)[CLIENT_KEY] = address
     return scheme
 
 
@@ -97,8 +93,8 @@ class ForwardedMiddleware:
         if scope["type"] in ("http", "websocket") and CLIENT_KEY not in scope:
             scheme = _decide_for(scope)
             client = scope.get("client")
-            if _keys(scope)[CLIENT_KEY] != (client[0] if client else ""):
-                scope["client"] = (_keys(scope)[CLIENT_KEY], 0)
+            if plain(scope)[CLIENT_KEY] != (client[0] if client else ""):
+                scope["client"] = (plain(scope)[CLIENT_KEY], 0)
             if scheme:
                 scope["scheme"] = scheme if scope["type"] == "http" else {"http": "ws", "https": "wss"}[scheme]
         await self.app(scope, receive, send)

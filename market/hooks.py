@@ -20,8 +20,7 @@ log = logging.getLogger("market.hooks")
 
 
 async def run_periodic(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    async with sessions() as session:  # opens no connection: only to find the app's parts
-        parts = parts_of(session)
+    parts = parts_of(sessions)
     now = utcnow()
     for name, (function, every) in parts.periodic.items():
         last = parts.last_run.get(name)

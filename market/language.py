@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from market import i18n
+from market.scopes import plain
 from market.settings import Settings
 
 LANGUAGE_CHOSEN = "market_language"  # scope key: the middleware has set the request's language
@@ -28,7 +29,7 @@ def choose_language(scope: Scope) -> None:
         settings.default_language,
     )
     i18n.current_language.set(language)
-    scope[LANGUAGE_CHOSEN] = language  # type: ignore[literal-required]
+    plain(scope)[LANGUAGE_CHOSEN] = language
 
 
 class LanguageMiddleware:

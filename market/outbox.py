@@ -127,8 +127,7 @@ async def _finish(sessions: async_sessionmaker[AsyncSession], job: Job, error: s
 
 async def run_once(sessions: async_sessionmaker[AsyncSession], settings: Settings, limit: int = 20) -> int:
     """Carry out the due messages; returns how many were attempted."""
-    async with sessions() as session:  # no connection is taken: the session only says whose app it serves
-        handlers = parts_of(session).outbox_handlers
+    handlers = parts_of(sessions).outbox_handlers
     jobs = await _claim(sessions, limit)
     for job in jobs:
         function = handlers.get(job.kind)

@@ -109,8 +109,10 @@ class Parts:
         return async_sessionmaker(engine, expire_on_commit=False, info=self.session_info())
 
 
-def parts_of(session: AsyncSession) -> Parts:
-    parts = session.info.get(PARTS_KEY)
+def parts_of(source: AsyncSession | async_sessionmaker[AsyncSession]) -> Parts:
+    """The parts of the app a session (or a maker of sessions) belongs to."""
+    info = source.info if isinstance(source, AsyncSession) else source.kw.get("info", {})
+    parts = info.get(PARTS_KEY)
     if parts is None:
         raise RuntimeError("This session belongs to no app: open it with `Parts.sessions(engine)` or through the app.")
     return parts

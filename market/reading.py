@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, cast
+from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +12,7 @@ from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from market.database import WriteWhileReading, reading
+from market.scopes import plain
 from market.state import db_config_of
 
 READING_METHODS = frozenset({"GET", "HEAD"})
@@ -56,20 +57,19 @@ class ReadingMiddleware:
             return
         await _close_session(scope)
         # The same scope object, as it came in: the framework's send hooks (the commit) hold on to it.
-        raw = cast("dict[str, Any]", scope)  # a plain dict under its TypedDict, which has no clear()
-        raw.clear()
-        raw.update(pristine)
+        plain(scope).clear()
+        plain(scope).update(pristine)
         await self.app(scope, receive, send)
 
 
-def _copy_scope(scope: Scope) -> Scope:
+def _copy_scope(scope: Scope) -> dict[str, Any]:
     """The scope as it came in, for a second run: per-request state is copied, not shared with the first."""
     fresh = dict(scope)
     state = dict(scope.get("state", {}))
     if isinstance(cached := state.get(CONNECTION_STATE_KEY), ScopeState):
         state[CONNECTION_STATE_KEY] = copy.copy(cached)
     fresh["state"] = state
-    return fresh  # type: ignore[return-value]
+    return fresh
 
 
 def _session_in(scope: Scope) -> AsyncSession:

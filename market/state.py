@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from market.parts import Parts
 from market.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,10 +21,6 @@ def db_config_of(app: Litestar) -> SQLAlchemyAsyncConfig:
     return app.state["db_config"]
 
 
-def parts_of_app(app: Litestar) -> Parts:
-    return app.state["parts"]
-
-
 def sessions_of(app: Litestar) -> async_sessionmaker[AsyncSession]:
     """Sessions outside a request (the embedded worker, streams), on the app's engine and with its parts."""
-    return parts_of_app(app).sessions(db_config_of(app).get_engine())
+    return app.state["parts"].sessions(db_config_of(app).get_engine())

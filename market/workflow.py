@@ -46,10 +46,6 @@ class Workflow:
             raise Conflict(_(self.refusal, current=self.label(current).lower(), target=self.label(target).lower()))
         return name
 
-    def targets(self, current: str) -> frozenset[str]:
-        """Every state `current` may move to."""
-        return frozenset(to for (since, to) in self.transitions if since == current)
-
     def named(self, states: Iterable[str]) -> frozenset[str]:
         """A named set of this machine's states, checked when the module loads."""
         chosen = frozenset(states)
