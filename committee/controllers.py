@@ -10,8 +10,8 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from committee import cases, certificates, meetings, members, providers, reviews, schemas, views
-from committee.models import CaseState, CertificateStatus
-from committee.workflow import CASE, CERTIFICATE
+from committee.models import CaseState
+from committee.workflow import CASE
 from market.errors import Invalid
 from market.guards import signed_in
 from market.i18n import _
@@ -560,8 +560,7 @@ async def verification_page(request: Request, db_session: DbSession, number: Fro
         request,
         "committee/verification.html",
         certificate=certificates.certificate_json(certificate),
-        valid=certificate.status == CertificateStatus.valid,
-        status_label=CERTIFICATE.label(certificate.status),
+        row=views.certificate_row(certificate),
     )
 
 

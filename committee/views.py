@@ -54,8 +54,14 @@ class CertificateRow:
     is_valid: bool  # valid now: it may be suspended, and its provider may apply to renew it
 
 
+def certificate_row(certificate: Certificate) -> CertificateRow:
+    return CertificateRow(
+        certificate, CERTIFICATE.label(certificate.status), certificate.status == CertificateStatus.valid
+    )
+
+
 def certificate_rows(certificates: list[Certificate]) -> list[CertificateRow]:
-    return [CertificateRow(c, CERTIFICATE.label(c.status), c.status == CertificateStatus.valid) for c in certificates]
+    return [certificate_row(certificate) for certificate in certificates]
 
 
 def meeting_page(record: dict[str, Any]) -> dict[str, Any]:
